@@ -1,0 +1,160 @@
+// Cluster: the master's single source of truth — registered workers with
+// their capacity, allocation and live utilization, and every task.
+//
+// Thread-safe: every public method takes the one internal mutex, so gRPC
+// stream handlers, HTTP handlers and the scheduler/liveness loop may call it
+// from any thread. Methods never block on the network: messages to workers
+// go through WorkerChannel, whose implementations must only enqueue.
+//
+// Durability: Submit, Cancel and every task state change are written to the
+// TaskStore before the method returns, so an acknowledged change survives a
+// crash of the master. Heartbeats are kept in memory only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "master/model.h"
+#include "master/placement.h"
+#include "master/task_store.h"
+
+namespace gpulse::master {
+
+// The downward half of one worker's stream. Implemented by the gRPC glue
+// (master/worker_link_service.h) and by fakes in tests. Calls must not block.
+class WorkerChannel {
+ public:
+  virtual ~WorkerChannel() = default;
+  virtual void SendAssign(const Task& task) = 0;
+  virtual void SendCancel(const std::string& task_id, std::chrono::milliseconds grace) = 0;
+};
+
+struct GpuDescription {
+  uint32_t index = 0;
+  std::string uuid;
+  std::string name;
+  std::string pci_bus_id;
+  uint64_t memory_total_bytes = 0;
+};
+
+struct ReportedTask {
+  std::string task_id;
+  std::vector<std::string> gpu_uuids;
+};
+
+struct RegisterRequest {
+  std::string worker_id;
+  std::string hostname;
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<GpuDescription> gpus;
+  std::vector<ReportedTask> running_tasks;  // what the worker still runs
+  std::chrono::milliseconds heartbeat_interval{5000};
+};
+
+struct RegisterReply {
+  // Tasks the worker reported that the master does not want running
+  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
+  std::vector<std::string> cancel_task_ids;
+};
+
+struct HeartbeatReport {
+  HostSample host;
+  NvmlState nvml;
+  std::vector<GpuSample> gpus;
+  std::optional<double> gpu_percent;
+  std::vector<std::string> running_task_ids;
+};
+
+struct TaskEvent {
+  enum class Kind { kStarted, kExited, kFailedToStart, kCancelled };
+  std::string task_id;
+  Kind kind = Kind::kStarted;
+  int exit_code = 0;
+  std::string message;
+};
+
+struct ClusterConfig {
+  // A worker is suspect once a heartbeat is this many intervals late...
+  double suspect_after_intervals = 1.5;
+  // ...and dead after this many intervals, unless heartbeat_timeout is set.
+  uint32_t dead_after_intervals = 3;
+  std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  // Grace between SIGTERM and SIGKILL when a task is cancelled.
+  std::chrono::milliseconds cancel_grace{10000};
+};
+
+struct ClusterCounts {
+  uint32_t workers_healthy = 0, workers_suspect = 0, workers_dead = 0;
+  uint32_t gpus_total = 0, gpus_allocated = 0, gpus_busy = 0, gpus_unhealthy = 0;
+  uint64_t tasks_by_state[6] = {};  // indexed by TaskState
+  uint64_t heartbeats_received = 0;
+};
+
+class Cluster {
+ public:
+  Cluster(TaskStore& store, PlacementPolicy& policy, Clock& clock, ClusterConfig config = {});
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Loads tasks and known workers from the store. Call once, before serving.
+  // Tasks that were assigned or running stay so; if their worker does not
+  // report them within the heartbeat timeout they are requeued.
+  Status Recover();
+
+  // A worker's stream opened (or reopened). `channel` stays valid until
+  // DisconnectWorker(id, channel). Reconciles the tasks the worker reports.
+  Result<RegisterReply> RegisterWorker(const RegisterRequest& request, WorkerChannel* channel);
+  // The stream carrying `channel` closed. A newer stream of the same worker
+  // is left alone. The worker's tasks stay until liveness declares it dead.
+  void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
+
+  // Hot path: records a heartbeat's figures. NotFound if the worker has not
+  // registered on this master.
+  Status IngestHeartbeat(const std::string& worker_id, HeartbeatReport report);
+
+  // A worker says a task started, exited, or could not start.
+  Status ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event);
+
+  // Validates and stores a new queued task; returns it with its id.
+  // InvalidArgument for an empty argv or absurd resources.
+  Result<Task> Submit(TaskSpec spec);
+  // Cancels a task: queued ones at once, assigned/running ones by asking
+  // their worker. NotFound for an unknown id; FailedPrecondition if finished.
+  Result<Task> Cancel(const std::string& task_id);
+
+  // Moves workers healthy -> suspect -> dead by heartbeat age; requeues the
+  // tasks of dead workers (or fails them after max_attempts).
+  void CheckLiveness();
+  // Places queued tasks on workers that fit (policy decides), in submission
+  // order, and sends the assignments. Returns how many were placed.
+  size_t Schedule();
+
+  std::vector<Worker> Workers() const;
+  std::optional<Worker> GetWorker(const std::string& id) const;
+  std::vector<Task> Tasks(std::optional<TaskState> state = std::nullopt) const;
+  std::optional<Task> GetTask(const std::string& id) const;
+  ClusterCounts Counts() const;
+
+  // Bumped on every change; WaitForChange blocks until it exceeds `seen` or
+  // the deadline passes, and returns the current version.
+  uint64_t Version() const;
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gpulse::master

@@ -1,0 +1,56 @@
+// TaskStore: durable storage for tasks, task events and known workers.
+//
+// Two implementations pass one shared test suite: SqliteTaskStore (the
+// master's, WAL mode, under --data-dir) and MemoryTaskStore (tests).
+// A method returns only after its write is durable against a crash of the
+// process. Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "master/model.h"
+
+namespace gpulse::master {
+
+// What survives about a worker across master restarts: identity and capacity.
+struct WorkerRecord {
+  std::string id;
+  std::string hostname;
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  struct Gpu {
+    uint32_t index = 0;
+    std::string uuid, name, pci_bus_id;
+    uint64_t memory_total_bytes = 0;
+  };
+  std::vector<Gpu> gpus;
+  WallTime registered_at{};
+};
+
+struct TaskEventRecord {
+  std::string task_id;
+  WallTime at{};
+  std::string what;  // "submitted", "assigned to w1 (attempt 1)", "exited 0", …
+};
+
+class TaskStore {
+ public:
+  virtual ~TaskStore() = default;
+  // Inserts or replaces the task by id.
+  virtual Status PutTask(const Task& task) = 0;
+  virtual Result<std::vector<Task>> LoadTasks() = 0;
+  virtual Status AppendEvent(const TaskEventRecord& event) = 0;
+  virtual Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) = 0;
+  virtual Status PutWorker(const WorkerRecord& worker) = 0;
+  virtual Result<std::vector<WorkerRecord>> LoadWorkers() = 0;
+};
+
+std::unique_ptr<TaskStore> NewMemoryTaskStore();
+// Opens (creating if needed) the database file at `path`.
+Result<std::unique_ptr<TaskStore>> OpenSqliteTaskStore(const std::string& path);
+
+}  // namespace gpulse::master

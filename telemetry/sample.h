@@ -1,0 +1,91 @@
+// Sample: what one look at a host finds — host CPU and memory, NVML's state,
+// and one GpuSample per GPU. This is what a worker's heartbeat carries.
+//
+// Every metric is optional. A value is absent when it is unknown: NVML says
+// NOT_SUPPORTED, the symbol is missing from the driver, the GPU is lost, or
+// there is no earlier reading to take a delta from. Absent is never 0.
+// Plain values; no synchronisation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gpulse {
+
+struct GpuProcess {
+  uint32_t pid = 0;                            // host PID
+  std::optional<uint64_t> used_memory_bytes;   // absent when NVML cannot tell
+};
+
+struct GpuSample {
+  uint32_t index = 0;       // NVML index
+  std::string uuid;         // "GPU-…"; empty only if NVML could not say
+  std::string name;         // "NVIDIA H100 80GB HBM3"
+  std::string pci_bus_id;   // "00000000:3B:00.0"; empty when unknown
+
+  std::optional<double> utilization_gpu;     // %
+  std::optional<double> utilization_memory;  // % (memory bandwidth busy)
+  std::optional<uint64_t> memory_total_bytes;
+  std::optional<uint64_t> memory_used_bytes;
+  std::optional<uint64_t> memory_free_bytes;
+  std::optional<double> temperature_c;
+  std::optional<double> power_w;
+  std::optional<double> power_limit_w;
+  std::optional<uint32_t> clock_sm_mhz;
+  std::optional<uint32_t> clock_mem_mhz;
+  std::optional<double> encoder_percent;
+  std::optional<double> decoder_percent;
+  std::optional<double> fan_percent;
+  std::optional<uint64_t> pcie_tx_kbps;  // KB/s, from the slow poller
+  std::optional<uint64_t> pcie_rx_kbps;
+  std::optional<std::vector<GpuProcess>> processes;  // absent when unknown; empty when none
+
+  // Set when this GPU could not be read (e.g. "GPU is lost: …"). Its
+  // metrics are then absent, and it is left out of the mean.
+  std::optional<std::string> error;
+
+  bool readable() const { return !error.has_value(); }
+};
+
+struct NvmlState {
+  bool available = false;                     // the library loaded and initialised
+  std::optional<std::string> driver_version;  // "580.65.06"
+  std::optional<std::string> error;           // why NVML is unavailable, in plain words
+};
+
+struct HostSample {
+  std::optional<double> cpu_percent;     // busy share of all cores since the last sample
+  std::optional<double> memory_percent;  // (MemTotal - MemAvailable) / MemTotal
+  uint32_t cpu_cores = 0;
+  uint64_t memory_total_bytes = 0;
+};
+
+struct Sample {
+  std::chrono::system_clock::time_point taken_at;
+  HostSample host;
+  NvmlState nvml;
+  std::vector<GpuSample> gpus;
+  // Mean utilization over readable GPUs with a known utilization; absent
+  // when there is none. See MeanGpuUtilization.
+  std::optional<double> gpu_percent;
+};
+
+// The mean of utilization_gpu over the GPUs that are readable and report it.
+// Absent when no GPU qualifies (no GPU, no driver, every GPU lost).
+inline std::optional<double> MeanGpuUtilization(const std::vector<GpuSample>& gpus) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& g : gpus) {
+    if (g.readable() && g.utilization_gpu) {
+      sum += *g.utilization_gpu;
+      ++n;
+    }
+  }
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
+}  // namespace gpulse
