@@ -94,6 +94,11 @@ struct ClusterConfig {
   std::chrono::milliseconds cancel_grace{10000};
 };
 
+// A GPU counts as busy when its latest utilization is at least this.
+constexpr double kBusyGpuUtilizationPercent = 50.0;
+
+// GPU figures cover the workers that are not dead. Busy: readable with
+// utilization_gpu >= kBusyGpuUtilizationPercent (allocated or not).
 struct ClusterCounts {
   uint32_t workers_healthy = 0, workers_suspect = 0, workers_dead = 0;
   uint32_t gpus_total = 0, gpus_allocated = 0, gpus_busy = 0, gpus_unhealthy = 0;
@@ -108,13 +113,24 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Loads tasks and known workers from the store. Call once, before serving.
+  // Loads tasks and known workers from the store. Call once, before serving:
+  // until it has succeeded, RegisterWorker and Submit fail with
+  // FailedPrecondition (new task ids continue after the stored ones, and a
+  // worker's running tasks can only be reconciled against the stored ones).
+  // Known workers come back disconnected and suspect (not schedulable).
   // Tasks that were assigned or running stay so; if their worker does not
-  // report them within the heartbeat timeout they are requeued.
+  // re-register and report them within the heartbeat timeout (measured
+  // from Recover) they are requeued. Fails if the store cannot be read, or
+  // if called twice.
   Status Recover();
 
   // A worker's stream opened (or reopened). `channel` stays valid until
-  // DisconnectWorker(id, channel). Reconciles the tasks the worker reports.
+  // DisconnectWorker(id, channel). Reconciles the tasks the worker reports:
+  // ones this master has as assigned/running on it are kept (assigned ones
+  // become running); unknown, finished, cancel-requested or elsewhere-placed
+  // ones are returned in cancel_task_ids; ones the master had on it that it
+  // no longer reports are requeued (or failed after max_attempts).
+  // InvalidArgument for an empty worker id.
   Result<RegisterReply> RegisterWorker(const RegisterRequest& request, WorkerChannel* channel);
   // The stream carrying `channel` closed. A newer stream of the same worker
   // is left alone. The worker's tasks stay until liveness declares it dead.
@@ -124,23 +140,41 @@ class Cluster {
   // registered on this master.
   Status IngestHeartbeat(const std::string& worker_id, HeartbeatReport report);
 
-  // A worker says a task started, exited, or could not start.
+  // A worker says a task started, exited, or could not start. Exit 0 ->
+  // succeeded; another exit code -> failed (no retry: the program ran);
+  // could not start -> requeued while attempts < max_attempts, else failed;
+  // an exit or failure of a task with a cancel requested -> cancelled.
+  // NotFound for an unknown worker or task; FailedPrecondition when the
+  // task is finished or not placed on this worker (a stale report); if such
+  // a worker says it started the task, it is told to cancel it. The new
+  // state is kept even if the store fails (that error is returned).
   Status ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event);
 
-  // Validates and stores a new queued task; returns it with its id.
-  // InvalidArgument for an empty argv or absurd resources.
+  // Validates (ValidateTaskSpec) and stores a new queued task; returns it
+  // with its id ("t-000001", numbered in submission order, continuing
+  // after the stored tasks). InvalidArgument for an empty argv or absurd
+  // resources; the store's error if it cannot be written (nothing queued).
   Result<Task> Submit(TaskSpec spec);
-  // Cancels a task: queued ones at once, assigned/running ones by asking
-  // their worker. NotFound for an unknown id; FailedPrecondition if finished.
+  // Cancels a task: queued ones at once; assigned/running ones by sending
+  // Cancel to their worker (it becomes cancelled when the worker reports it
+  // stopped), or at once when that worker is disconnected or dead. Asking
+  // again resends the Cancel. NotFound for an unknown id; FailedPrecondition
+  // if finished.
   Result<Task> Cancel(const std::string& task_id);
 
   // Moves workers healthy -> suspect -> dead by heartbeat age; requeues the
   // tasks of dead workers (or fails them after max_attempts).
   void CheckLiveness();
   // Places queued tasks on workers that fit (policy decides), in submission
-  // order, and sends the assignments. Returns how many were placed.
+  // order, and sends the assignments. A task that does not fit stays queued
+  // and does not hold back smaller ones behind it. The round's assignments
+  // are stored in one batch before any is sent; if that write fails none is
+  // made. Returns how many were placed. Cheap when nothing that could make
+  // room has happened since the last round (it then reruns at most once a
+  // second, for policies that look at live figures).
   size_t Schedule();
 
+  // Snapshots. Workers() is ordered by id; Tasks() by submission.
   std::vector<Worker> Workers() const;
   std::optional<Worker> GetWorker(const std::string& id) const;
   std::vector<Task> Tasks(std::optional<TaskState> state = std::nullopt) const;

@@ -48,6 +48,9 @@ struct Task {
   uint32_t attempts = 0;                // times it was assigned
   std::optional<int> exit_code;
   std::string message;                  // why it failed or was requeued
+  // A cancel was asked for while it was assigned or running; it becomes
+  // kCancelled when its worker reports that it stopped.
+  bool cancel_requested = false;
   WallTime submitted_at{};
   std::optional<WallTime> started_at;
   std::optional<WallTime> finished_at;

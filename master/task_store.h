@@ -6,6 +6,7 @@
 // process. Implementations are thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct WorkerRecord {
   };
   std::vector<Gpu> gpus;
   WallTime registered_at{};
+  std::chrono::milliseconds heartbeat_interval{5000};
 };
 
 struct TaskEventRecord {
@@ -37,15 +39,39 @@ struct TaskEventRecord {
   std::string what;  // "submitted", "assigned to w1 (attempt 1)", "exited 0", …
 };
 
+// Task rows to insert or replace and events to append, written together.
+struct TaskStoreBatch {
+  std::vector<Task> tasks;
+  std::vector<TaskEventRecord> events;
+  bool empty() const { return tasks.empty() && events.empty(); }
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
   // Inserts or replaces the task by id.
   virtual Status PutTask(const Task& task) = 0;
+  // Writes every task and event of `batch`, all or nothing (SQLite: one
+  // transaction, so a scheduling round of thousands of assignments costs
+  // one commit). On failure nothing of the batch is stored. The default
+  // writes one by one and is not atomic; both stores override it.
+  virtual Status Write(const TaskStoreBatch& batch) {
+    for (const Task& t : batch.tasks) {
+      if (Status s = PutTask(t); !s.ok()) return s;
+    }
+    for (const TaskEventRecord& e : batch.events) {
+      if (Status s = AppendEvent(e); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+  // Every stored task, ordered by id.
   virtual Result<std::vector<Task>> LoadTasks() = 0;
   virtual Status AppendEvent(const TaskEventRecord& event) = 0;
+  // The task's events in the order they were appended; empty if none.
   virtual Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) = 0;
+  // Inserts or replaces the worker by id.
   virtual Status PutWorker(const WorkerRecord& worker) = 0;
+  // Every stored worker, ordered by id.
   virtual Result<std::vector<WorkerRecord>> LoadWorkers() = 0;
 };
 

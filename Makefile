@@ -1,0 +1,52 @@
+# gpulse: the two commands of the README are `make demo` and `make test`.
+#
+#   make build   configure and build into build/ (binaries in build/bin/)
+#   make demo    install missing packages, build, run a local cluster
+#   make test    install missing packages, build, run the whole suite,
+#                then again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench   run the benchmarks (figures in docs/benchmarks.md)
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+SAN_BUILD ?= build-asan
+CMAKE_FLAGS ?=
+
+.PHONY: all deps test-deps configure build demo test test-fast test-sanitize bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+configure:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh
+
+# The whole suite: the normal build, then the sanitizer build.
+test: test-deps
+	@$(MAKE) --no-print-directory build
+	@scripts/run-tests.sh $(BUILD)
+	@$(MAKE) --no-print-directory test-sanitize
+
+test-fast: build
+	@scripts/run-tests.sh $(BUILD)
+
+test-sanitize:
+	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGPULSE_SANITIZE=ON -DGPULSE_BUILD_BENCHMARKS=OFF >/dev/null
+	@cmake --build $(SAN_BUILD) -j$(JOBS)
+	@scripts/run-tests.sh $(SAN_BUILD)
+
+bench: build
+	@scripts/run-benchmarks.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

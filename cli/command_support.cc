@@ -1,0 +1,47 @@
+#include "cli/command_support.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace gpulse::cli {
+
+void AddEndpointOptions(CLI::App* command, EndpointFlags& flags) {
+  flags.url_option = command->add_option("--master", flags.endpoint.url,
+                                         "master's HTTP address (env GPULSE_MASTER; default http://127.0.0.1:8080)");
+  flags.token_option = command->add_option("--token-file", flags.endpoint.token_file,
+                                           "cluster token file (env GPULSE_TOKEN_FILE)");
+}
+
+void Fail(const std::string& message, int exit_code) {
+  std::cerr << "gpulse: " << message << "\n";
+  throw CLI::RuntimeError(exit_code);
+}
+
+std::unique_ptr<MasterClient> ConnectOrExit(const EndpointFlags& flags) {
+  MasterEndpoint ep = ResolveEndpoint(flags.endpoint, flags.url_option && flags.url_option->count() > 0,
+                                      flags.token_option && flags.token_option->count() > 0);
+  auto client = MasterClient::Connect(ep);
+  if (!client.ok()) Fail(client.status().message(), 2);
+  return std::move(*client);
+}
+
+nlohmann::json ValueOrExit(Result<nlohmann::json> result) {
+  if (!result.ok()) Fail(result.status().message());
+  return std::move(*result);
+}
+
+std::string Percent(const nlohmann::json& value) {
+  if (!value.is_number()) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", value.get<double>());
+  return buf;
+}
+
+std::string Ago(const nlohmann::json& seconds_since) {
+  if (!seconds_since.is_number()) return "never";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s ago", seconds_since.get<double>());
+  return buf;
+}
+
+}  // namespace gpulse::cli

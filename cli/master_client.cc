@@ -1,0 +1,100 @@
+#include "cli/master_client.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "common/token.h"
+
+namespace gpulse::cli {
+
+MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given) {
+  if (!url_given) {
+    if (const char* env = std::getenv("GPULSE_MASTER"); env && *env) given.url = env;
+  }
+  if (!token_given) {
+    if (const char* env = std::getenv("GPULSE_TOKEN_FILE"); env && *env) {
+      given.token_file = env;
+    } else if (::access("gpulse-data/token", R_OK) == 0) {
+      given.token_file = "gpulse-data/token";
+    }
+  }
+  return given;
+}
+
+MasterClient::MasterClient(std::string url, std::string token_file)
+    : url_(std::move(url)), token_file_(std::move(token_file)), http_(std::make_unique<httplib::Client>(url_)) {
+  http_->set_connection_timeout(std::chrono::seconds(3));
+  http_->set_read_timeout(std::chrono::seconds(30));
+  http_->set_keep_alive(true);
+}
+
+Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const MasterEndpoint& endpoint) {
+  if (endpoint.url.rfind("http://", 0) != 0) {
+    return InvalidArgument("--master must look like http://HOST:PORT, not '" + endpoint.url + "'");
+  }
+  std::string url = endpoint.url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return std::unique_ptr<MasterClient>(new MasterClient(url, endpoint.token_file));
+}
+
+Status MasterClient::ErrorFrom(const httplib::Result& result) const {
+  if (!result) {
+    return Unavailable("cannot reach the master at " + url_ + ": " + httplib::to_string(result.error()) +
+                       " (is gpulse-master running? set --master or GPULSE_MASTER)");
+  }
+  std::string message;
+  auto body = nlohmann::json::parse(result->body, nullptr, false);
+  if (body.is_object() && body.contains("error") && body["error"].is_string()) {
+    message = body["error"].get<std::string>();
+  } else {
+    message = "HTTP " + std::to_string(result->status);
+  }
+  switch (result->status) {
+    case 400: return InvalidArgument(message);
+    case 401: return Unauthenticated(message);
+    case 404: return NotFound(message);
+    case 409: return FailedPrecondition(message);
+    default: return Internal(message);
+  }
+}
+
+Result<nlohmann::json> MasterClient::Get(const std::string& path) {
+  auto result = http_->Get(path);
+  if (!result || result->status >= 300) return ErrorFrom(result);
+  auto body = nlohmann::json::parse(result->body, nullptr, false);
+  if (body.is_discarded()) return Internal("the master sent a reply that is not JSON");
+  return body;
+}
+
+Result<nlohmann::json> MasterClient::Post(const std::string& path, const nlohmann::json& body) {
+  httplib::Headers headers;
+  if (!token_file_.empty()) {
+    auto token = ReadToken(token_file_);
+    if (!token.ok()) return token.status();
+    headers.emplace("Authorization", "Bearer " + *token);
+  }
+  auto result = http_->Post(path, headers, body.dump(), "application/json");
+  if (result && result->status == 401 && token_file_.empty()) {
+    return Unauthenticated("the master needs the cluster token: pass --token-file (or set GPULSE_TOKEN_FILE); "
+                           "the master keeps it in <data-dir>/token");
+  }
+  if (!result || result->status >= 300) return ErrorFrom(result);
+  auto reply = nlohmann::json::parse(result->body, nullptr, false);
+  if (reply.is_discarded()) return Internal("the master sent a reply that is not JSON");
+  return reply;
+}
+
+Result<MasterClient::LogSlice> MasterClient::GetLogs(const std::string& task_id, const std::string& stream,
+                                                     uint64_t offset) {
+  std::string path = "/api/tasks/" + task_id + "/logs?stream=" + stream + "&offset=" + std::to_string(offset);
+  auto result = http_->Get(path);
+  if (!result || result->status >= 300) return ErrorFrom(result);
+  LogSlice slice;
+  slice.data = result->body;
+  slice.next_offset = std::strtoull(result->get_header_value("X-Gpulse-Next-Offset").c_str(), nullptr, 10);
+  slice.task_state = result->get_header_value("X-Gpulse-Task-State");
+  return slice;
+}
+
+}  // namespace gpulse::cli

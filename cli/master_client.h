@@ -1,0 +1,54 @@
+// MasterClient: the CLI's connection to the master's HTTP API.
+//
+// Every call returns the parsed JSON or a Status whose message is fit to
+// print as is ("cannot reach the master at http://127.0.0.1:8080: connection
+// refused", "wrong cluster token", the API's own {"error": ...}).
+// One client per thread.
+#pragma once
+
+#include <httplib.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+
+namespace gpulse::cli {
+
+struct MasterEndpoint {
+  std::string url = "http://127.0.0.1:8080";  // --master, GPULSE_MASTER
+  std::string token_file;                     // --token-file, GPULSE_TOKEN_FILE
+};
+
+// Fills unset fields from GPULSE_MASTER / GPULSE_TOKEN_FILE, and the token
+// file from ./gpulse-data/token when that exists (the master's default).
+MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given);
+
+class MasterClient {
+ public:
+  // InvalidArgument for a URL that is not http://HOST:PORT.
+  static Result<std::unique_ptr<MasterClient>> Connect(const MasterEndpoint& endpoint);
+
+  Result<nlohmann::json> Get(const std::string& path);
+  // Sends the token; NotFound/Unauthenticated/… from the API's reply.
+  Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
+
+  struct LogSlice {
+    std::string data;
+    uint64_t next_offset = 0;
+    std::string task_state;
+  };
+  Result<LogSlice> GetLogs(const std::string& task_id, const std::string& stream, uint64_t offset);
+
+ private:
+  MasterClient(std::string url, std::string token_file);
+  Status ErrorFrom(const httplib::Result& result) const;
+
+  std::string url_;
+  std::string token_file_;
+  std::unique_ptr<httplib::Client> http_;
+};
+
+}  // namespace gpulse::cli

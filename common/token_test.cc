@@ -1,0 +1,52 @@
+#include "common/token.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace gpulse {
+namespace {
+
+std::string TempDir() {
+  std::string tmpl = ::testing::TempDir() + "gpulse-token-XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+TEST(TokenTest, CreatedOnceWithOwnerOnlyPermissionsAndReusedAfter) {
+  std::string path = TempDir() + "/token";
+  auto first = LoadOrCreateToken(path);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->size(), 64u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto second = LoadOrCreateToken(path);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*first, *second);
+}
+
+TEST(TokenTest, MissingAndEmptyFilesAreClearErrors) {
+  std::string dir = TempDir();
+  auto missing = ReadToken(dir + "/nope");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  std::ofstream(dir + "/empty") << "  \n";
+  auto empty = ReadToken(dir + "/empty");
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("empty"), std::string::npos);
+}
+
+TEST(TokenTest, ComparesAndParsesBearerHeaders) {
+  EXPECT_TRUE(TokensEqual("abc", "abc"));
+  EXPECT_FALSE(TokensEqual("abc", "abd"));
+  EXPECT_FALSE(TokensEqual("abc", "abcd"));
+  EXPECT_EQ(BearerToken("Bearer xyz"), "xyz");
+  EXPECT_EQ(BearerToken("Basic xyz"), "");
+  EXPECT_EQ(BearerToken(""), "");
+}
+
+}  // namespace
+}  // namespace gpulse

@@ -1,0 +1,40 @@
+// gpulse-master: the cluster's control plane. See README.md and docs/api.md.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/signals.h"
+#include "master/master_server.h"
+
+int main(int argc, char** argv) {
+  gpulse::BlockStopSignals();
+  gpulse::master::MasterOptions opts;
+  CLI::App app{"gpulse-master: tracks GPU workers, places tasks, serves the API and dashboard"};
+  app.add_option("--listen", opts.grpc_listen, "HOST:PORT for worker streams (gRPC)")->capture_default_str();
+  app.add_option("--http", opts.http_listen, "HOST:PORT for the HTTP API, dashboard and metrics")
+      ->capture_default_str();
+  app.add_option("--data-dir", opts.data_dir, "where tasks, logs and the cluster token are kept")
+      ->capture_default_str();
+  app.add_option("--token-file", opts.token_file, "cluster token file (default: <data-dir>/token, created)");
+  app.add_option("--heartbeat-timeout", opts.heartbeat_timeout_seconds,
+                 "seconds without a heartbeat before a worker is dead (default: 3 of its intervals)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--cancel-grace", opts.cancel_grace_seconds, "seconds between SIGTERM and SIGKILL on cancel")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  gpulse::master::MasterServer server(opts);
+  if (gpulse::Status s = server.Start(); !s.ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    return 1;
+  }
+  int sig = gpulse::WaitForStopSignal();
+  spdlog::info("signal {}: stopping", sig);
+  server.Stop();
+  return 0;
+}

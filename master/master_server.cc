@@ -1,0 +1,121 @@
+#include "master/master_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/token.h"
+#include "master/cluster.h"
+#include "master/http_api.h"
+#include "master/log_store.h"
+#include "master/placement.h"
+#include "master/task_store.h"
+#include "master/worker_link_service.h"
+
+namespace gpulse::master {
+
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return InvalidArgument("'" + address + "' is not HOST:PORT");
+  }
+  std::string host = address.substr(0, colon);
+  std::string port_text = address.substr(colon + 1);
+  char* end = nullptr;
+  long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
+    return InvalidArgument("'" + address + "' has no valid port");
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, static_cast<int>(port));
+}
+
+MasterServer::MasterServer(MasterOptions options) : options_(std::move(options)) {}
+
+MasterServer::~MasterServer() { Stop(); }
+
+Status MasterServer::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) return Unavailable("cannot create data directory " + options_.data_dir + ": " + ec.message());
+  std::string token_file = options_.token_file.empty() ? options_.data_dir + "/token" : options_.token_file;
+  auto token = options_.token_file.empty() ? LoadOrCreateToken(token_file) : ReadToken(token_file);
+  if (!token.ok()) return token.status();
+
+  auto store = OpenSqliteTaskStore(options_.data_dir + "/gpulse.db");
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  auto logs = LogStore::Open(options_.data_dir + "/logs");
+  if (!logs.ok()) return logs.status();
+  logs_ = std::move(*logs);
+
+  ClusterConfig config;
+  if (options_.heartbeat_timeout_seconds > 0) {
+    config.heartbeat_timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(options_.heartbeat_timeout_seconds * 1000));
+  }
+  config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
+  policy_ = NewLeastLoadedPolicy();
+  cluster_ = std::make_unique<Cluster>(*store_, *policy_, SystemClock::Instance(), config);
+  if (Status s = cluster_->Recover(); !s.ok()) return s;
+
+  auto grpc_addr = SplitHostPort(options_.grpc_listen);
+  if (!grpc_addr.ok()) return grpc_addr.status();
+  auto http_addr = SplitHostPort(options_.http_listen);
+  if (!http_addr.ok()) return http_addr.status();
+
+  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *token);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.RegisterService(link_service_.get());
+  builder.SetMaxReceiveMessageSize(8 << 20);
+  grpc_server_ = builder.BuildAndStart();
+  if (!grpc_server_ || grpc_port_ == 0) {
+    return Unavailable("cannot listen for workers on " + options_.grpc_listen + " (address in use?)");
+  }
+
+  http_server_ = std::make_unique<httplib::Server>();
+  http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
+  http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), *token);
+  http_api_->Register(*http_server_);
+  if (http_addr->second == 0) {
+    http_port_ = http_server_->bind_to_any_port(http_addr->first);
+  } else {
+    http_port_ = http_server_->bind_to_port(http_addr->first, http_addr->second) ? http_addr->second : -1;
+  }
+  if (http_port_ <= 0) {
+    grpc_server_->Shutdown();
+    return Unavailable("cannot listen for HTTP on " + options_.http_listen + " (address in use?)");
+  }
+  http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
+  control_thread_ = std::thread([this] { ControlLoop(); });
+  spdlog::info("master listening: workers on {}:{}, HTTP on http://{}:{}/ , data in {}", grpc_addr->first,
+               grpc_port_, http_addr->first, http_port_, options_.data_dir);
+  return Status::Ok();
+}
+
+// Runs liveness checks and placement whenever the cluster changes, and at
+// least every 250 ms so heartbeat ages are noticed without any event.
+void MasterServer::ControlLoop() {
+  uint64_t seen = 0;
+  while (!stopping_) {
+    seen = cluster_->WaitForChange(seen, std::chrono::milliseconds(250));
+    if (stopping_) break;
+    cluster_->CheckLiveness();
+    cluster_->Schedule();
+    seen = std::max(seen, cluster_->Version());
+  }
+}
+
+void MasterServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (http_server_) http_server_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (control_thread_.joinable()) control_thread_.join();
+}
+
+}  // namespace gpulse::master

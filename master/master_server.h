@@ -1,0 +1,81 @@
+// MasterServer: one running master — durable store, cluster state, the gRPC
+// worker link, the HTTP API and the control loop that runs liveness checks
+// and placement. `gpulse-master` is a thin main() around it; the load
+// generator and tests can run one in-process.
+//
+// Start() and Stop() are called from one thread; everything else inside is
+// thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+
+namespace httplib {
+class Server;
+}
+namespace grpc {
+class Server;
+}
+
+namespace gpulse::master {
+
+class Cluster;
+class HttpApi;
+class LogStore;
+class PlacementPolicy;
+class TaskStore;
+class WorkerLinkService;
+
+struct MasterOptions {
+  std::string grpc_listen = "127.0.0.1:7070";
+  std::string http_listen = "127.0.0.1:8080";
+  std::string data_dir = "./gpulse-data";
+  std::string token_file;  // default: <data_dir>/token, created on first start
+  // Dead after this long without a heartbeat; default 3 heartbeat intervals.
+  double heartbeat_timeout_seconds = 0;
+  double cancel_grace_seconds = 10;
+};
+
+class MasterServer {
+ public:
+  explicit MasterServer(MasterOptions options);
+  ~MasterServer();
+
+  // Opens the store, recovers state, and starts serving. Fails with a clear
+  // Status (e.g. "address in use", "cannot open database") and leaves
+  // nothing running.
+  Status Start();
+  // Stops serving and joins every thread. Safe to call twice.
+  void Stop();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  Cluster& cluster() { return *cluster_; }
+
+ private:
+  void ControlLoop();
+
+  MasterOptions options_;
+  std::unique_ptr<TaskStore> store_;
+  std::unique_ptr<PlacementPolicy> policy_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<LogStore> logs_;
+  std::unique_ptr<WorkerLinkService> link_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<httplib::Server> http_server_;
+  std::unique_ptr<HttpApi> http_api_;
+  std::thread http_thread_;
+  std::thread control_thread_;
+  std::atomic<bool> stopping_{false};
+  int grpc_port_ = 0;
+  int http_port_ = 0;
+};
+
+// "host:port" -> (host, port); InvalidArgument when malformed.
+Result<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+
+}  // namespace gpulse::master

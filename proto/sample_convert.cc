@@ -1,0 +1,95 @@
+#include "proto/sample_convert.h"
+
+namespace gpulse::wire {
+namespace {
+
+// Copies an optional field across, in either direction, keeping "absent".
+#define GPULSE_TO_PROTO(field) \
+  if (gpu.field) out->set_##field(*gpu.field)
+#define GPULSE_FROM_PROTO(field) \
+  if (in.has_##field()) g.field = in.field()
+
+}  // namespace
+
+void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
+  out->set_index(gpu.index);
+  out->set_uuid(gpu.uuid);
+  out->set_name(gpu.name);
+  out->set_pci_bus_id(gpu.pci_bus_id);
+  GPULSE_TO_PROTO(utilization_gpu);
+  GPULSE_TO_PROTO(utilization_memory);
+  GPULSE_TO_PROTO(memory_total_bytes);
+  GPULSE_TO_PROTO(memory_used_bytes);
+  GPULSE_TO_PROTO(memory_free_bytes);
+  GPULSE_TO_PROTO(temperature_c);
+  GPULSE_TO_PROTO(power_w);
+  GPULSE_TO_PROTO(power_limit_w);
+  GPULSE_TO_PROTO(clock_sm_mhz);
+  GPULSE_TO_PROTO(clock_mem_mhz);
+  GPULSE_TO_PROTO(encoder_percent);
+  GPULSE_TO_PROTO(decoder_percent);
+  GPULSE_TO_PROTO(fan_percent);
+  GPULSE_TO_PROTO(pcie_tx_kbps);
+  GPULSE_TO_PROTO(pcie_rx_kbps);
+  GPULSE_TO_PROTO(error);
+  out->set_processes_known(gpu.processes.has_value());
+  if (gpu.processes) {
+    for (const auto& p : *gpu.processes) {
+      auto* pp = out->add_processes();
+      pp->set_pid(p.pid);
+      if (p.used_memory_bytes) pp->set_used_memory_bytes(*p.used_memory_bytes);
+    }
+  }
+}
+
+GpuSample FromProto(const gpulse::v1::GpuStats& in) {
+  GpuSample g;
+  g.index = in.index();
+  g.uuid = in.uuid();
+  g.name = in.name();
+  g.pci_bus_id = in.pci_bus_id();
+  GPULSE_FROM_PROTO(utilization_gpu);
+  GPULSE_FROM_PROTO(utilization_memory);
+  GPULSE_FROM_PROTO(memory_total_bytes);
+  GPULSE_FROM_PROTO(memory_used_bytes);
+  GPULSE_FROM_PROTO(memory_free_bytes);
+  GPULSE_FROM_PROTO(temperature_c);
+  GPULSE_FROM_PROTO(power_w);
+  GPULSE_FROM_PROTO(power_limit_w);
+  GPULSE_FROM_PROTO(clock_sm_mhz);
+  GPULSE_FROM_PROTO(clock_mem_mhz);
+  GPULSE_FROM_PROTO(encoder_percent);
+  GPULSE_FROM_PROTO(decoder_percent);
+  GPULSE_FROM_PROTO(fan_percent);
+  GPULSE_FROM_PROTO(pcie_tx_kbps);
+  GPULSE_FROM_PROTO(pcie_rx_kbps);
+  GPULSE_FROM_PROTO(error);
+  if (in.processes_known()) {
+    std::vector<GpuProcess> procs;
+    procs.reserve(in.processes_size());
+    for (const auto& p : in.processes()) {
+      GpuProcess gp;
+      gp.pid = p.pid();
+      if (p.has_used_memory_bytes()) gp.used_memory_bytes = p.used_memory_bytes();
+      procs.push_back(gp);
+    }
+    g.processes = std::move(procs);
+  }
+  return g;
+}
+
+#undef GPULSE_TO_PROTO
+#undef GPULSE_FROM_PROTO
+
+void FillHeartbeat(const Sample& sample, gpulse::v1::Heartbeat* out) {
+  if (sample.host.cpu_percent) out->set_cpu_percent(*sample.host.cpu_percent);
+  if (sample.host.memory_percent) out->set_memory_percent(*sample.host.memory_percent);
+  if (sample.gpu_percent) out->set_gpu_percent(*sample.gpu_percent);
+  out->set_nvml_available(sample.nvml.available);
+  out->set_nvml_error(sample.nvml.error.value_or(""));
+  out->set_driver_version(sample.nvml.driver_version.value_or(""));
+  out->mutable_gpus()->Reserve(static_cast<int>(sample.gpus.size()));
+  for (const auto& g : sample.gpus) ToProto(g, out->add_gpus());
+}
+
+}  // namespace gpulse::wire

@@ -1,0 +1,18 @@
+// Conversions between telemetry samples (telemetry/sample.h) and their wire
+// form (proto/gpulse.proto). Absent optionals stay absent on the wire: an
+// unknown figure never turns into 0 on the way.
+#pragma once
+
+#include "proto/gpulse.pb.h"  // generated into the build tree
+#include "telemetry/sample.h"
+
+namespace gpulse::wire {
+
+void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out);
+GpuSample FromProto(const gpulse::v1::GpuStats& in);
+
+// Host, NVML state, per-GPU figures and the mean; `seq`, timestamps and
+// running tasks are the caller's to fill.
+void FillHeartbeat(const Sample& sample, gpulse::v1::Heartbeat* out);
+
+}  // namespace gpulse::wire

@@ -1,0 +1,63 @@
+#include "proto/sample_convert.h"
+
+#include <gtest/gtest.h>
+
+namespace gpulse::wire {
+namespace {
+
+TEST(SampleConvertTest, UnknownFiguresStayUnknownOnTheWire) {
+  GpuSample g;
+  g.index = 3;
+  g.uuid = "GPU-abc";
+  g.utilization_gpu = 0.0;  // a real zero
+  g.error = "GPU is lost";
+  v1::GpuStats wire;
+  ToProto(g, &wire);
+  GpuSample back = FromProto(wire);
+  EXPECT_EQ(back.index, 3u);
+  EXPECT_EQ(back.uuid, "GPU-abc");
+  ASSERT_TRUE(back.utilization_gpu.has_value());
+  EXPECT_EQ(*back.utilization_gpu, 0.0);
+  EXPECT_FALSE(back.temperature_c.has_value());
+  EXPECT_FALSE(back.power_w.has_value());
+  EXPECT_FALSE(back.processes.has_value());
+  EXPECT_EQ(back.error.value_or(""), "GPU is lost");
+}
+
+TEST(SampleConvertTest, ProcessListsRoundTripIncludingUnknownMemory) {
+  GpuSample g;
+  g.processes = std::vector<GpuProcess>{{42, 1024}, {43, std::nullopt}};
+  v1::GpuStats wire;
+  ToProto(g, &wire);
+  GpuSample back = FromProto(wire);
+  ASSERT_TRUE(back.processes.has_value());
+  ASSERT_EQ(back.processes->size(), 2u);
+  EXPECT_EQ((*back.processes)[0].pid, 42u);
+  EXPECT_EQ((*back.processes)[0].used_memory_bytes.value_or(0), 1024u);
+  EXPECT_FALSE((*back.processes)[1].used_memory_bytes.has_value());
+
+  GpuSample none;
+  none.processes = std::vector<GpuProcess>{};
+  ToProto(none, &wire);
+  back = FromProto(wire);
+  ASSERT_TRUE(back.processes.has_value());  // known to be empty, not unknown
+  EXPECT_TRUE(back.processes->empty());
+}
+
+TEST(SampleConvertTest, HeartbeatCarriesHostNvmlAndMean) {
+  Sample s;
+  s.host.cpu_percent = 12.5;
+  s.nvml.available = false;
+  s.nvml.error = "NVIDIA driver not loaded";
+  v1::Heartbeat hb;
+  FillHeartbeat(s, &hb);
+  EXPECT_TRUE(hb.has_cpu_percent());
+  EXPECT_DOUBLE_EQ(hb.cpu_percent(), 12.5);
+  EXPECT_FALSE(hb.has_memory_percent());
+  EXPECT_FALSE(hb.has_gpu_percent());
+  EXPECT_FALSE(hb.nvml_available());
+  EXPECT_EQ(hb.nvml_error(), "NVIDIA driver not loaded");
+}
+
+}  // namespace
+}  // namespace gpulse::wire

@@ -1,0 +1,256 @@
+#include "telemetry/nvml_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "telemetry/nvml_errors.h"
+
+namespace gpulse {
+
+NvmlSession::NvmlSession(NvmlSessionConfig config, Clock& clock)
+    : config_(std::move(config)), clock_(clock), retry_delay_(config_.initial_retry_delay) {}
+
+NvmlSession::~NvmlSession() {
+  std::unique_lock lock(mu_);
+  if (initialized_) library_->functions().shutdown();
+}
+
+void NvmlSession::Maintain() {
+  if (!work_pending_.load(std::memory_order_acquire)) return;
+  Pending what;
+  std::string reason;
+  {
+    std::lock_guard retry_lock(retry_mu_);
+    if (pending_ == Pending::kNothing) return;
+    if (pending_ == Pending::kInit && clock_.Now() < next_attempt_) return;
+    what = pending_;
+    reason = std::move(pending_reason_);
+    pending_ = Pending::kNothing;
+    work_pending_.store(false, std::memory_order_release);
+  }
+  std::unique_lock lock(mu_);
+  if (what == Pending::kTeardown) {
+    TearDownLocked(reason);
+    ScheduleRetry(reason);
+    return;
+  }
+  InitLocked();
+}
+
+void NvmlSession::TearDownLocked(const std::string& reason) {
+  if (initialized_) {
+    library_->functions().shutdown();
+    initialized_ = false;
+  }
+  devices_.clear();
+  state_.available = false;
+  state_.error = reason;
+  spdlog::warn("NVML stopped working: {}", reason);
+}
+
+void NvmlSession::InitLocked() {
+  // Keep the last known identities, so a GPU that cannot be opened this time
+  // is still reported under its name and UUID.
+  std::vector<GpuStaticInfo> previous;
+  for (Device& d : devices_) previous.push_back(std::move(d.info));
+  devices_.clear();
+  if (initialized_) {
+    library_->functions().shutdown();
+    initialized_ = false;
+  }
+  init_attempts_.fetch_add(1, std::memory_order_relaxed);
+
+  Status status = OpenAndInitLocked();
+  if (!status.ok()) {
+    devices_.clear();
+    if (state_.available || state_.error != status.message()) {
+      spdlog::warn("NVML unavailable: {}", status.message());
+    }
+    state_.available = false;
+    state_.error = status.message();
+    ScheduleRetry(status.message());
+    return;
+  }
+  for (Device& d : devices_) {
+    if (!d.error) continue;
+    for (const GpuStaticInfo& old : previous) {
+      if (old.index == d.info.index && d.info.uuid.empty()) d.info = old;
+    }
+  }
+  initialized_ = true;
+  state_.available = true;
+  state_.error.reset();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  spdlog::info("NVML initialised from {}: driver {}, {} GPU(s)", library_->path(),
+               state_.driver_version.value_or("unknown"), devices_.size());
+  for (const Device& d : devices_) {
+    if (d.error) {
+      ScheduleRetry(*d.error);
+      break;
+    }
+  }
+}
+
+Status NvmlSession::OpenAndInitLocked() {
+  if (!library_) {
+    Result<std::unique_ptr<NvmlLibrary>> opened = NvmlLibrary::Open(config_.library_path);
+    if (!opened.ok()) return opened.status();
+    library_ = std::move(opened).value();
+    if (!library_->missing_optional().empty()) {
+      std::string names;
+      for (const std::string& n : library_->missing_optional()) names += " " + n;
+      spdlog::debug("NVML library {} lacks optional functions:{}", library_->path(), names);
+    }
+  }
+  const NvmlFunctions& nvml = library_->functions();
+  nvmlReturn_t rc = nvml.init();
+  if (rc != NVML_SUCCESS) return NvmlError(rc, "nvmlInit");
+
+  state_.driver_version.reset();
+  if (nvml.system_get_driver_version != nullptr) {
+    char version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = {};
+    if (nvml.system_get_driver_version(version, sizeof(version)) == NVML_SUCCESS) {
+      state_.driver_version = std::string(version, strnlen(version, sizeof(version)));
+    }
+  }
+
+  unsigned int count = 0;
+  rc = nvml.device_get_count(&count);
+  if (rc != NVML_SUCCESS) {
+    nvml.shutdown();
+    return NvmlError(rc, "nvmlDeviceGetCount");
+  }
+  for (unsigned int i = 0; i < count; ++i) {
+    Device device;
+    device.info.index = i;
+    rc = nvml.device_get_handle_by_index(i, &device.handle);
+    NvmlFailure failure{rc, "nvmlDeviceGetHandleByIndex"};
+    if (rc == NVML_SUCCESS) failure = ReadStaticInfo(nvml, device.handle, &device.info);
+    if (IsNvmlDriverFailure(failure.code)) {
+      nvml.shutdown();
+      devices_.clear();
+      return NvmlError(failure.code, failure.call);
+    }
+    if (!failure.ok()) {
+      device.handle = nullptr;
+      device.error = NvmlError(failure.code, failure.call).message();
+      spdlog::warn("GPU {} cannot be opened: {}", i, *device.error);
+    }
+    devices_.push_back(std::move(device));
+  }
+  return Status::Ok();
+}
+
+GpuReadout NvmlSession::ReadGpus() {
+  GpuReadout out;
+  std::string lost_reason;
+  std::string driver_failure;
+  bool healthy = true;
+  {
+    std::shared_lock lock(mu_);
+    if (!initialized_) return out;
+    out.generation = generation_.load(std::memory_order_acquire);
+    const NvmlFunctions& nvml = library_->functions();
+    out.gpus.reserve(devices_.size());
+    for (const Device& d : devices_) {
+      GpuSample& s = out.gpus.emplace_back();
+      s.index = d.info.index;
+      s.uuid = d.info.uuid;
+      s.name = d.info.name;
+      s.pci_bus_id = d.info.pci_bus_id;
+      if (d.error) {
+        s.error = d.error;
+        healthy = false;
+        if (lost_reason.empty()) lost_reason = *d.error;
+        continue;
+      }
+      NvmlFailure failure = ReadFastMetrics(nvml, d.handle, &s);
+      if (failure.ok()) continue;
+      healthy = false;
+      s.error = NvmlError(failure.code, failure.call).message();
+      if (IsNvmlDriverFailure(failure.code)) {
+        if (driver_failure.empty()) driver_failure = *s.error;
+      } else if (IsNvmlGpuLost(failure.code)) {
+        if (lost_reason.empty()) lost_reason = "GPU " + std::to_string(s.index) + ": " + *s.error;
+      }
+    }
+  }
+  if (!driver_failure.empty()) {
+    RequestTeardown(driver_failure);
+  } else if (!lost_reason.empty()) {
+    ScheduleRetry(lost_reason);
+  } else if (healthy) {
+    NoteHealthyRead();
+  }
+  return out;
+}
+
+const NvmlSession::Device* NvmlSession::FindDeviceLocked(uint64_t generation,
+                                                         uint32_t index) const {
+  if (!initialized_ || generation != generation_.load(std::memory_order_acquire)) return nullptr;
+  for (const Device& d : devices_) {
+    if (d.info.index == index) return d.handle != nullptr ? &d : nullptr;
+  }
+  return nullptr;
+}
+
+PowerReading NvmlSession::ReadPower(uint64_t generation, uint32_t index) {
+  std::shared_lock lock(mu_);
+  const Device* d = FindDeviceLocked(generation, index);
+  if (d == nullptr) return {};
+  return gpulse::ReadPower(library_->functions(), d->handle);
+}
+
+PcieReading NvmlSession::ReadPcie(uint64_t generation, uint32_t index) {
+  std::shared_lock lock(mu_);
+  const Device* d = FindDeviceLocked(generation, index);
+  if (d == nullptr) return {};
+  return gpulse::ReadPcie(library_->functions(), d->handle);
+}
+
+NvmlState NvmlSession::State() const {
+  std::shared_lock lock(mu_);
+  return state_;
+}
+
+std::vector<GpuStaticInfo> NvmlSession::Inventory() const {
+  std::shared_lock lock(mu_);
+  std::vector<GpuStaticInfo> inventory;
+  inventory.reserve(devices_.size());
+  for (const Device& d : devices_) inventory.push_back(d.info);
+  return inventory;
+}
+
+void NvmlSession::ScheduleRetry(const std::string& reason) {
+  std::lock_guard retry_lock(retry_mu_);
+  if (pending_ != Pending::kNothing) return;
+  pending_ = Pending::kInit;
+  pending_reason_ = reason;
+  next_attempt_ = clock_.Now() + retry_delay_;
+  spdlog::info("NVML: initialising again in {} ms ({})",
+               std::chrono::duration_cast<std::chrono::milliseconds>(retry_delay_).count(), reason);
+  retry_delay_ = std::min(retry_delay_ * 2, config_.max_retry_delay);
+  delay_raised_.store(true, std::memory_order_relaxed);
+  work_pending_.store(true, std::memory_order_release);
+}
+
+void NvmlSession::RequestTeardown(const std::string& reason) {
+  std::lock_guard retry_lock(retry_mu_);
+  if (pending_ == Pending::kTeardown) return;
+  pending_ = Pending::kTeardown;
+  pending_reason_ = reason;
+  work_pending_.store(true, std::memory_order_release);
+}
+
+void NvmlSession::NoteHealthyRead() {
+  if (!delay_raised_.load(std::memory_order_relaxed)) return;
+  std::lock_guard retry_lock(retry_mu_);
+  if (pending_ != Pending::kNothing) return;
+  retry_delay_ = config_.initial_retry_delay;
+  delay_raised_.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace gpulse

@@ -1,0 +1,124 @@
+// NvmlSession: one process-wide connection to NVML — the library, its
+// initialisation, the device handles and each GPU's static identity.
+//
+// NVML is initialised once and kept; samples only query. When the driver
+// stops answering (UNINITIALIZED, DRIVER_NOT_LOADED, version mismatch) the
+// session shuts NVML down; when initialisation fails, or a GPU is lost, it
+// tries again — shutdown, init, list GPUs — after a retry delay that starts
+// at `initial_retry_delay` and doubles up to `max_retry_delay`, measured on
+// the injected Clock. The delay returns to its start once a read finds every
+// GPU healthy. Retries happen inside Maintain(), never on a timer thread.
+//
+// Thread-safe. Reads (ReadGpus, ReadPower, ReadPcie, State, Inventory) run
+// concurrently under a shared lock; Maintain() takes it exclusively only when
+// it has work to do, so it may wait for a slow read in progress (one PCIe
+// read, ~40 ms) once per retry.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "telemetry/gpu_inventory.h"
+#include "telemetry/nvml_device_reader.h"
+#include "telemetry/nvml_library.h"
+#include "telemetry/sample.h"
+
+namespace gpulse {
+
+struct NvmlSessionConfig {
+  // The library to open; empty means NvmlLibrary::DefaultPath().
+  std::string library_path;
+  Clock::Duration initial_retry_delay = std::chrono::seconds(1);
+  Clock::Duration max_retry_delay = std::chrono::seconds(60);
+};
+
+// The GPUs read in one pass, tagged with the initialisation they come from.
+struct GpuReadout {
+  uint64_t generation = 0;  // 0 when NVML is not initialised
+  std::vector<GpuSample> gpus;
+};
+
+class NvmlSession {
+ public:
+  NvmlSession(NvmlSessionConfig config, Clock& clock);
+  // Shuts NVML down if it is initialised.
+  ~NvmlSession();
+  NvmlSession(const NvmlSession&) = delete;
+  NvmlSession& operator=(const NvmlSession&) = delete;
+
+  // Does whatever connection work is due: the first initialisation, a
+  // shutdown after a driver failure, or a retry whose delay has passed. The
+  // outcome shows in State() and Inventory(). Costs one atomic load when
+  // nothing is pending.
+  void Maintain();
+
+  // Reads every known GPU's per-sample metrics (not power or PCIe). A GPU
+  // that cannot be read carries `error` and no metrics; the others are still
+  // read. Lost GPUs and driver failures are noted for the next Maintain().
+  // Returns no GPUs while NVML is not initialised.
+  GpuReadout ReadGpus();
+
+  // Slow reads of the GPU with NVML index `index` as known in initialisation
+  // `generation`. Empty when the session has moved on to another generation
+  // or knows no such GPU.
+  PowerReading ReadPower(uint64_t generation, uint32_t index);
+  PcieReading ReadPcie(uint64_t generation, uint32_t index);
+
+  // Whether NVML is usable, the driver version, and why not.
+  NvmlState State() const;
+  // The GPUs found by the last initialisation; empty while NVML is down.
+  std::vector<GpuStaticInfo> Inventory() const;
+  // Incremented by every successful initialisation; 0 before the first.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // How many times Maintain() has tried to initialise NVML.
+  uint64_t init_attempts() const { return init_attempts_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Device {
+    GpuStaticInfo info;
+    nvmlDevice_t handle = nullptr;
+    std::optional<std::string> error;  // set when the GPU could not be opened
+  };
+
+  // What Maintain() has to do next. Guarded by retry_mu_.
+  enum class Pending { kNothing, kInit, kTeardown };
+
+  void TearDownLocked(const std::string& reason);  // requires mu_ held exclusively
+  void InitLocked();                               // requires mu_ held exclusively
+  Status OpenAndInitLocked();                      // requires mu_ held exclusively
+  const Device* FindDeviceLocked(uint64_t generation, uint32_t index) const;
+  // Schedules an initialisation after the current retry delay, which then
+  // doubles. No-op when something is already pending.
+  void ScheduleRetry(const std::string& reason);
+  void RequestTeardown(const std::string& reason);
+  void NoteHealthyRead();
+
+  const NvmlSessionConfig config_;
+  Clock& clock_;
+
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<NvmlLibrary> library_;  // guarded by mu_
+  bool initialized_ = false;              // guarded by mu_
+  std::vector<Device> devices_;           // guarded by mu_
+  NvmlState state_;                       // guarded by mu_
+  std::atomic<uint64_t> generation_{0};   // written under mu_ (exclusive)
+  std::atomic<uint64_t> init_attempts_{0};
+
+  std::mutex retry_mu_;  // never held while acquiring mu_
+  Pending pending_ = Pending::kInit;                 // guarded by retry_mu_
+  std::string pending_reason_;                       // guarded by retry_mu_
+  Clock::TimePoint next_attempt_{};                  // guarded by retry_mu_
+  Clock::Duration retry_delay_;                      // guarded by retry_mu_
+  std::atomic<bool> work_pending_{true};             // pending_ != kNothing
+  std::atomic<bool> delay_raised_{false};            // retry_delay_ != initial
+};
+
+}  // namespace gpulse

@@ -1,0 +1,131 @@
+#include "telemetry/slow_metrics_poller.h"
+
+#include <algorithm>
+
+namespace gpulse {
+
+SlowMetricsPoller::SlowMetricsPoller(NvmlSession& session, SlowMetricsConfig config, Clock& clock)
+    : session_(session), config_(config), clock_(clock) {}
+
+SlowMetricsPoller::~SlowMetricsPoller() { Stop(); }
+
+void SlowMetricsPoller::Start() {
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = false;
+  }
+  thread_ = std::thread([this] { Run(); });
+}
+
+void SlowMetricsPoller::Stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void SlowMetricsPoller::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  wake_.notify_all();
+}
+
+bool SlowMetricsPoller::StopRequested() const {
+  std::lock_guard lock(mu_);
+  return stop_;
+}
+
+void SlowMetricsPoller::Run() {
+  for (;;) {
+    const Clock::TimePoint next = PollDue();
+    std::unique_lock lock(mu_);
+    if (stop_) return;
+    const Clock::Duration wait = next - clock_.Now();
+    if (wait > Clock::Duration::zero()) {
+      wake_.wait_for(lock, wait, [this] { return stop_ || woken_; });
+    }
+    if (stop_) return;
+  }
+}
+
+Clock::TimePoint SlowMetricsPoller::PollDue() {
+  const uint64_t generation = session_.generation();
+  bool everything_due = false;
+  {
+    std::lock_guard lock(mu_);
+    everything_due = woken_;
+    woken_ = false;
+  }
+  if (generation != polled_generation_) {
+    everything_due = true;
+    polled_generation_ = generation;
+  }
+  const Clock::TimePoint now = clock_.Now();
+  const bool power_due = everything_due || now >= next_power_;
+  const bool pcie_due = everything_due || now >= next_pcie_;
+  bool interrupted = false;
+  if (generation != 0 && (power_due || pcie_due)) {
+    for (const GpuStaticInfo& gpu : session_.Inventory()) {
+      if (StopRequested()) {
+        interrupted = true;
+        break;
+      }
+      PowerReading power;
+      PcieReading pcie;
+      if (power_due) power = session_.ReadPower(generation, gpu.index);
+      if (pcie_due) pcie = session_.ReadPcie(generation, gpu.index);
+      Store(generation, gpu.index, power_due ? &power : nullptr, pcie_due ? &pcie : nullptr);
+    }
+  }
+  if (power_due) next_power_ = now + config_.power_interval;
+  if (pcie_due) next_pcie_ = now + config_.pcie_interval;
+  if (power_due && pcie_due && !interrupted) {
+    {
+      std::lock_guard lock(mu_);
+      covered_generation_ = generation;
+    }
+    wake_.notify_all();
+  }
+  return std::min(next_power_, next_pcie_);
+}
+
+void SlowMetricsPoller::Store(uint64_t generation, uint32_t index, const PowerReading* power,
+                              const PcieReading* pcie) {
+  std::lock_guard lock(mu_);
+  Cached& entry = cache_[index];
+  if (entry.generation != generation) entry = Cached{generation, std::nullopt, std::nullopt};
+  if (power != nullptr) entry.power = *power;
+  if (pcie != nullptr) entry.pcie = *pcie;
+}
+
+bool SlowMetricsPoller::WaitForFirstReadings(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return wake_.wait_for(lock, timeout,
+                        [this] { return covered_generation_ == session_.generation(); });
+}
+
+void SlowMetricsPoller::FillCached(uint64_t generation, std::vector<GpuSample>* gpus) const {
+  std::lock_guard lock(mu_);
+  for (GpuSample& gpu : *gpus) {
+    if (!gpu.readable()) continue;
+    auto it = cache_.find(gpu.index);
+    if (it == cache_.end() || it->second.generation != generation) continue;
+    const Cached& entry = it->second;
+    if (entry.power) {
+      gpu.power_w = entry.power->power_w;
+      gpu.power_limit_w = entry.power->power_limit_w;
+    }
+    if (entry.pcie) {
+      gpu.pcie_tx_kbps = entry.pcie->tx_kbps;
+      gpu.pcie_rx_kbps = entry.pcie->rx_kbps;
+    }
+  }
+}
+
+}  // namespace gpulse

@@ -1,0 +1,241 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+namespace gpulse::testing {
+
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int DecodeWaitStatus(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int out_fd,
+            int err_fd) {
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    std::string key = kv.substr(0, kv.find('='));
+    if (!env.count(key)) env_strings.push_back(kv);
+  }
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const auto& e : env_strings) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    execve(cargv[0], cargv.data(), cenv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+Process::Process(std::string name, std::vector<std::string> argv, std::map<std::string, std::string> env,
+                 std::string log_path)
+    : name_(std::move(name)), log_path_(std::move(log_path)) {
+  int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_ = Spawn(argv, env, fd, fd);
+  close(fd);
+}
+
+Process::~Process() {
+  if (Running()) Signal(SIGKILL);
+}
+
+bool Process::Running() {
+  if (exit_code_ || pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = DecodeWaitStatus(status);
+    return false;
+  }
+  return true;
+}
+
+int Process::Signal(int sig) {
+  if (!Running()) return exit_code_.value_or(-1);
+  kill(pid_, sig);
+  if (sig == SIGKILL || sig == SIGTERM) {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exit_code_ = DecodeWaitStatus(status);
+    return *exit_code_;
+  }
+  return 0;
+}
+
+std::optional<int> Process::WaitExit(std::chrono::milliseconds timeout) {
+  WaitFor([&] { return !Running(); }, timeout);
+  return exit_code_;
+}
+
+std::string Process::Log() const { return ReadFile(log_path_); }
+
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = ::testing::TempDir() + prefix + "-XXXXXX";
+  char* dir = mkdtemp(tmpl.data());
+  return dir ? std::string(dir) : std::string();
+}
+
+std::string BinPath(const std::string& name) { return std::string(GPULSE_TEST_BIN_DIR) + "/" + name; }
+std::string SimLibraryPath() { return std::string(GPULSE_TEST_LIB_DIR) + "/libnvidia-ml-sim.so"; }
+
+void WriteScenario(const std::string& path, const nlohmann::json& scenario) {
+  std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << scenario.dump(2);
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+HttpReply HttpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(std::chrono::seconds(2));
+  auto r = client.Get(path);
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+HttpReply HttpPost(int port, const std::string& path, const std::string& body, const std::string& token) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(std::chrono::seconds(2));
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = client.Post(path, headers, body, "application/json");
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                         std::chrono::milliseconds timeout) {
+  std::string dir = MakeTempDir("cmd");
+  std::string out_path = dir + "/out", err_path = dir + "/err";
+  int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  pid_t pid = Spawn(argv, env, out_fd, err_fd);
+  close(out_fd);
+  close(err_fd);
+  CommandResult result;
+  int status = 0;
+  bool done = WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  if (!done) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  result.exit_code = done ? DecodeWaitStatus(status) : -1;
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+MasterProcess::MasterProcess(const std::string& data_dir, std::vector<std::string> extra_args)
+    : data_dir_(data_dir), extra_args_(std::move(extra_args)), http_port_(FreePort()), grpc_port_(FreePort()) {
+  Start();
+}
+
+void MasterProcess::Start() {
+  std::vector<std::string> argv = {BinPath("gpulse-master"),
+                                   "--listen", "127.0.0.1:" + std::to_string(grpc_port_),
+                                   "--http", "127.0.0.1:" + std::to_string(http_port_),
+                                   "--data-dir", data_dir_};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<Process>("master", argv, std::map<std::string, std::string>{},
+                                       data_dir_ + "/master-" + std::to_string(++starts_) + ".log");
+  bool up = WaitFor([&] { return HttpGet(http_port_, "/healthz").status == 200; }, std::chrono::seconds(20));
+  ASSERT_TRUE(up) << "master did not come up:\n" << process_->Log();
+}
+
+int MasterProcess::Kill9() { return process_->Signal(SIGKILL); }
+
+std::string MasterProcess::token() const {
+  std::string t = ReadFile(token_file());
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,
+                             const std::string& dir, std::vector<std::string> extra_args)
+    : id_(id), scenario_path_(dir + "/" + id + "-scenario.json") {
+  WriteScenario(scenario_path_, scenario);
+  std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master.grpc_address(), "--id", id,
+                                   "--interval", "1", "--token-file", master.token_file(),
+                                   "--work-dir", dir + "/" + id + "-work"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Process>(
+      "worker " + id, argv,
+      std::map<std::string, std::string>{{"GPULSE_NVML_LIBRARY", SimLibraryPath()},
+                                         {"GPULSE_NVML_SIM_SCENARIO", scenario_path_}},
+      dir + "/" + id + ".log");
+}
+
+nlohmann::json SimScenario(const std::string& host_seed, const std::vector<double>& utilization,
+                           const std::string& model) {
+  nlohmann::json gpus = nlohmann::json::array();
+  for (size_t i = 0; i < utilization.size(); ++i) {
+    size_t h = std::hash<std::string>{}(host_seed + "/" + std::to_string(i));
+    char uuid[64];
+    std::snprintf(uuid, sizeof uuid, "GPU-%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(h),
+                  static_cast<unsigned>((h >> 32) & 0xffff), static_cast<unsigned>(i),
+                  static_cast<unsigned>((h >> 48) & 0xffff), static_cast<unsigned long long>(h & 0xffffffffffffULL));
+    gpus.push_back({{"name", model}, {"uuid", uuid}, {"utilization_gpu", utilization[i]},
+                    {"memory_total_mib", 81559}, {"memory_used_mib", 1024}});
+  }
+  return {{"driver_version", "580.65.06"}, {"gpus", gpus}};
+}
+
+}  // namespace gpulse::testing

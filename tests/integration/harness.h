@@ -1,0 +1,119 @@
+// Test harness for integration tests: starts the real gpulse binaries on
+// loopback with the NVML simulator, and waits on conditions with deadlines.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gpulse::testing {
+
+// A child process whose stdout+stderr go to a log file. Killed (SIGKILL) on
+// destruction if still running.
+class Process {
+ public:
+  Process(std::string name, std::vector<std::string> argv, std::map<std::string, std::string> env,
+          std::string log_path);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  // Sends `sig` and, for SIGKILL/SIGTERM, waits for the exit. Returns the
+  // exit status as a shell would print it (128+N for signal N).
+  int Signal(int sig);
+  // Waits up to `timeout` for the process to exit; its exit code, or nullopt.
+  std::optional<int> WaitExit(std::chrono::milliseconds timeout);
+  std::string Log() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  std::string name_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+};
+
+// Polls `condition` every 20 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// A free TCP port on 127.0.0.1 (bound and released; small race by nature).
+int FreePort();
+
+// A fresh directory under the test temp dir.
+std::string MakeTempDir(const std::string& prefix);
+
+std::string BinPath(const std::string& name);  // build/bin/<name>
+std::string SimLibraryPath();                   // build/lib/libnvidia-ml-sim.so
+
+// Writes a simulator scenario atomically (temp file + rename).
+void WriteScenario(const std::string& path, const nlohmann::json& scenario);
+
+struct HttpReply {
+  int status = 0;  // 0 when the connection failed
+  std::string body;
+  nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
+};
+HttpReply HttpGet(int port, const std::string& path);
+HttpReply HttpPost(int port, const std::string& path, const std::string& body, const std::string& token);
+
+// Runs a command to completion; returns exit code and stdout.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// A master started on free loopback ports with its own data dir.
+class MasterProcess {
+ public:
+  explicit MasterProcess(const std::string& data_dir, std::vector<std::string> extra_args = {});
+  // Starts (again); waits until /healthz answers. Ports stay the same.
+  void Start();
+  int Kill9();
+  int http_port() const { return http_port_; }
+  int grpc_port() const { return grpc_port_; }
+  std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+  std::string token_file() const { return data_dir_ + "/token"; }
+  std::string token() const;
+  Process& process() { return *process_; }
+
+ private:
+  std::string data_dir_;
+  std::vector<std::string> extra_args_;
+  int http_port_;
+  int grpc_port_;
+  int starts_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+// A worker on the NVML simulator with its own scenario file and work dir.
+class WorkerProcess {
+ public:
+  WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,
+                const std::string& dir, std::vector<std::string> extra_args = {});
+  const std::string& id() const { return id_; }
+  const std::string& scenario_path() const { return scenario_path_; }
+  Process& process() { return *process_; }
+
+ private:
+  std::string id_;
+  std::string scenario_path_;
+  std::unique_ptr<Process> process_;
+};
+
+// A scenario with `gpus` GPUs of `model`, each at the given utilization.
+nlohmann::json SimScenario(const std::string& host_seed, const std::vector<double>& utilization,
+                           const std::string& model = "NVIDIA H100 80GB HBM3");
+
+}  // namespace gpulse::testing

@@ -1,0 +1,343 @@
+// The exported C entry points of the NVML simulator (libnvidia-ml-sim.so).
+//
+// Each function has the signature that telemetry/nvml_abi.h gives it (checked
+// below) and behaves as real NVML does for the cases gpulse meets: errors
+// before nvmlInit, bad handles, short buffers, struct version checks, the
+// count-in/count-out process list. Built with GPULSE_NVML_SIM_LEGACY, the
+// library leaves out the newer versioned and optional symbols, like an old
+// driver. Thread-safe (see simulator.h).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <type_traits>
+
+#include "telemetry/nvml_abi.h"
+#include "tools/nvml-sim/simulator.h"
+
+using gpulse::nvml_sim::SimCall;
+using gpulse::nvml_sim::SimQuery;
+using gpulse::nvml_sim::Simulator;
+
+namespace {
+
+constexpr unsigned long long kMiB = 1ULL << 20;
+
+nvmlReturn_t CopyString(const std::string& value, char* buffer, unsigned int length) {
+  if (buffer == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (length < value.size() + 1) return NVML_ERROR_INSUFFICIENT_SIZE;
+  std::memcpy(buffer, value.c_str(), value.size() + 1);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t GetCount(SimCall call, unsigned int* count) {
+  SimQuery q(call);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *count = static_cast<unsigned int>(q.scenario().gpus.size());
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t GetHandleByIndex(SimCall call, unsigned int index, nvmlDevice_t* device) {
+  SimQuery q = SimQuery::ForIndex(call, index);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (device == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *device = Simulator::HandleOf(index);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t GetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
+  SimQuery q(SimCall::kDeviceGetMemoryInfo, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  // The v1 struct has no "reserved": NVML counts it as used.
+  const unsigned long long total = q.gpu().memory_total_mib * kMiB;
+  const unsigned long long used = (q.Whole(q.gpu().memory_used_mib) + q.gpu().memory_reserved_mib) * kMiB;
+  memory->total = total;
+  memory->used = used;
+  memory->free = total - used;
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t GetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensor, unsigned int* temp) {
+  SimQuery q(SimCall::kDeviceGetTemperature, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (temp == nullptr || sensor != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
+  *temp = q.Whole(q.gpu().temperature_c);
+  return NVML_SUCCESS;
+}
+
+nvmlReturn_t GetProcesses(SimCall call, nvmlDevice_t device, unsigned int* count, nvmlProcessInfo_t* infos) {
+  SimQuery q(call, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (count == nullptr || (infos == nullptr && *count != 0)) return NVML_ERROR_INVALID_ARGUMENT;
+  const auto& processes = q.gpu().processes;
+  const unsigned int capacity = *count;
+  *count = static_cast<unsigned int>(processes.size());
+  if (capacity < processes.size()) return NVML_ERROR_INSUFFICIENT_SIZE;
+  for (size_t i = 0; i < processes.size(); ++i) {
+    infos[i].pid = processes[i].pid;
+    infos[i].usedGpuMemory =
+        processes[i].used_memory_mib ? *processes[i].used_memory_mib * kMiB : NVML_VALUE_NOT_AVAILABLE_ULL;
+    infos[i].gpuInstanceId = 0xFFFFFFFFu;  // not a MIG instance
+    infos[i].computeInstanceId = 0xFFFFFFFFu;
+  }
+  return NVML_SUCCESS;
+}
+
+// Unused by the legacy variant, which has no encoder/decoder symbols.
+[[maybe_unused]] nvmlReturn_t GetCodecUtilization(SimCall call, nvmlDevice_t device, unsigned int* percent,
+                                 unsigned int* sampling_period_us) {
+  SimQuery q(call, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (percent == nullptr || sampling_period_us == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const auto& model =
+      call == SimCall::kDeviceGetEncoderUtilization ? q.gpu().encoder_percent : q.gpu().decoder_percent;
+  *percent = q.Whole(model, 100);
+  *sampling_period_us = q.gpu().codec_sampling_period_us;
+  return NVML_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" {
+
+#define GPULSE_SIM_EXPORT __attribute__((visibility("default")))
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlInit(void) { return Simulator::Instance().Init(); }
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlShutdown(void) { return Simulator::Instance().Shutdown(); }
+
+GPULSE_SIM_EXPORT const char* nvmlErrorString(nvmlReturn_t result) {
+  return Simulator::Instance().ErrorString(result);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char* version, unsigned int length) {
+  SimQuery q(SimCall::kSystemGetDriverVersion);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  return CopyString(q.scenario().driver_version, version, length);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned int* count) {
+  return GetCount(SimCall::kDeviceGetCount, count);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t* device) {
+  return GetHandleByIndex(SimCall::kDeviceGetHandleByIndex, index, device);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned int length) {
+  SimQuery q(SimCall::kDeviceGetName, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  return CopyString(q.gpu().name, name, length);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
+  SimQuery q(SimCall::kDeviceGetUUID, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  return CopyString(q.gpu().uuid, uuid, length);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* pci) {
+  SimQuery q(SimCall::kDeviceGetPciInfoV3, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (pci == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const auto& gpu = q.gpu();
+  std::memset(pci, 0, sizeof(*pci));
+  std::snprintf(pci->busIdLegacy, sizeof(pci->busIdLegacy), "%04X:%02X:%02X.0", gpu.pci_domain & 0xFFFF,
+                gpu.pci_bus, gpu.pci_device);
+  std::snprintf(pci->busId, sizeof(pci->busId), "%s", gpu.pci_bus_id.c_str());
+  pci->domain = gpu.pci_domain;
+  pci->bus = gpu.pci_bus;
+  pci->device = gpu.pci_device;
+  pci->pciDeviceId = gpu.pci_device_id;
+  pci->pciSubSystemId = gpu.pci_subsystem_id;
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t* u) {
+  SimQuery q(SimCall::kDeviceGetUtilizationRates, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (u == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  u->gpu = q.Whole(q.gpu().utilization_gpu, 100);
+  u->memory = q.Whole(q.gpu().utilization_memory, 100);
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
+  return GetMemoryInfo(device, memory);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensor,
+                                                        unsigned int* temp) {
+  return GetTemperature(device, sensor, temp);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int* milliwatts) {
+  SimQuery q(SimCall::kDeviceGetPowerUsage, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (milliwatts == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *milliwatts = static_cast<unsigned int>(std::max(0.0, q.Value(q.gpu().power_w)) * 1000 + 0.5);
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int* milliwatts) {
+  SimQuery q(SimCall::kDeviceGetEnforcedPowerLimit, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (milliwatts == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *milliwatts = static_cast<unsigned int>(std::max(0.0, q.Value(q.gpu().power_limit_w)) * 1000 + 0.5);
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlClockType_t type,
+                                                      unsigned int* mhz) {
+  SimQuery q(SimCall::kDeviceGetClockInfo, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (mhz == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const auto& gpu = q.gpu();
+  switch (type) {
+    case NVML_CLOCK_GRAPHICS: *mhz = q.Whole(gpu.clock_graphics_mhz); return NVML_SUCCESS;
+    case NVML_CLOCK_SM: *mhz = q.Whole(gpu.clock_sm_mhz); return NVML_SUCCESS;
+    case NVML_CLOCK_MEM: *mhz = q.Whole(gpu.clock_mem_mhz); return NVML_SUCCESS;
+    case NVML_CLOCK_VIDEO: *mhz = q.Whole(gpu.clock_video_mhz); return NVML_SUCCESS;
+  }
+  return NVML_ERROR_INVALID_ARGUMENT;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t device, nvmlPcieUtilCounter_t counter,
+                                                           unsigned int* kilobytes_per_s) {
+  SimQuery q(SimCall::kDeviceGetPcieThroughput, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (kilobytes_per_s == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (counter != NVML_PCIE_UTIL_TX_BYTES && counter != NVML_PCIE_UTIL_RX_BYTES) return NVML_ERROR_INVALID_ARGUMENT;
+  // Real NVML samples the link for about 20 ms before answering.
+  if (q.gpu().pcie_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(q.gpu().pcie_delay_ms));
+  *kilobytes_per_s = q.Whole(counter == NVML_PCIE_UTIL_TX_BYTES ? q.gpu().pcie_tx_kbps : q.gpu().pcie_rx_kbps);
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v2(nvmlDevice_t device, unsigned int* count,
+                                                                       nvmlProcessInfo_t* infos) {
+  return GetProcesses(SimCall::kDeviceGetComputeRunningProcessesV2, device, count, infos);
+}
+
+#ifndef GPULSE_NVML_SIM_LEGACY
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlInit_v2(void) { return Simulator::Instance().Init(); }
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* count) {
+  return GetCount(SimCall::kDeviceGetCountV2, count);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t* device) {
+  return GetHandleByIndex(SimCall::kDeviceGetHandleByIndexV2, index, device);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
+  SimQuery q(SimCall::kDeviceGetMemoryInfoV2, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (memory->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  const unsigned long long total = q.gpu().memory_total_mib * kMiB;
+  const unsigned long long reserved = q.gpu().memory_reserved_mib * kMiB;
+  const unsigned long long used = q.Whole(q.gpu().memory_used_mib) * kMiB;
+  memory->total = total;
+  memory->reserved = reserved;
+  memory->used = used;
+  memory->free = total - reserved - used;
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t device, nvmlTemperature_v1_t* temperature) {
+  SimQuery q(SimCall::kDeviceGetTemperatureV, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (temperature == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (temperature->version != nvmlTemperature_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  if (temperature->sensorType != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
+  temperature->temperature = static_cast<int>(std::lround(q.Value(q.gpu().temperature_c)));
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetEncoderUtilization(nvmlDevice_t device, unsigned int* percent,
+                                                               unsigned int* sampling_period_us) {
+  return GetCodecUtilization(SimCall::kDeviceGetEncoderUtilization, device, percent, sampling_period_us);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetDecoderUtilization(nvmlDevice_t device, unsigned int* percent,
+                                                               unsigned int* sampling_period_us) {
+  return GetCodecUtilization(SimCall::kDeviceGetDecoderUtilization, device, percent, sampling_period_us);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetFanSpeed(nvmlDevice_t device, unsigned int* percent) {
+  SimQuery q(SimCall::kDeviceGetFanSpeed, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (percent == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *percent = q.Whole(q.gpu().fan_percent, 100);
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int* count,
+                                                                       nvmlProcessInfo_t* infos) {
+  return GetProcesses(SimCall::kDeviceGetComputeRunningProcessesV3, device, count, infos);
+}
+
+#endif  // GPULSE_NVML_SIM_LEGACY
+
+// ---- Test hooks (not part of NVML). ----
+
+// Successful nvmlInit/nvmlInit_v2 calls since the library was loaded.
+GPULSE_SIM_EXPORT unsigned int gpulseSimInitCount(void) { return Simulator::Instance().init_count(); }
+
+// Successful nvmlShutdown calls since the library was loaded.
+GPULSE_SIM_EXPORT unsigned int gpulseSimShutdownCount(void) { return Simulator::Instance().shutdown_count(); }
+
+// Calls to any query function (everything but init, shutdown and
+// nvmlErrorString), successful or not, since the library was loaded.
+GPULSE_SIM_EXPORT unsigned long long gpulseSimQueryCount(void) { return Simulator::Instance().query_count(); }
+
+// Changed scenario files adopted since the library was loaded.
+GPULSE_SIM_EXPORT unsigned long long gpulseSimReloadCount(void) {
+  return Simulator::Instance().source().reload_count();
+}
+
+// Changed scenario files rejected as malformed (the previous scenario stayed).
+GPULSE_SIM_EXPORT unsigned long long gpulseSimRejectedReloadCount(void) {
+  return Simulator::Instance().source().rejected_count();
+}
+
+}  // extern "C"
+
+// Every export has exactly the type that gpulse's loader casts it to.
+static_assert(std::is_same_v<decltype(&nvmlInit), nvmlInit_fn>);
+static_assert(std::is_same_v<decltype(&nvmlShutdown), nvmlShutdown_fn>);
+static_assert(std::is_same_v<decltype(&nvmlErrorString), nvmlErrorString_fn>);
+static_assert(std::is_same_v<decltype(&nvmlSystemGetDriverVersion), nvmlSystemGetDriverVersion_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetCount), nvmlDeviceGetCount_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetHandleByIndex), nvmlDeviceGetHandleByIndex_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetName), nvmlDeviceGetName_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetUUID), nvmlDeviceGetUUID_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetPciInfo_v3), nvmlDeviceGetPciInfo_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetUtilizationRates), nvmlDeviceGetUtilizationRates_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetMemoryInfo), nvmlDeviceGetMemoryInfo_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetTemperature), nvmlDeviceGetTemperature_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetPowerUsage), nvmlDeviceGetPowerUsage_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetEnforcedPowerLimit), nvmlDeviceGetEnforcedPowerLimit_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetClockInfo), nvmlDeviceGetClockInfo_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetPcieThroughput), nvmlDeviceGetPcieThroughput_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetComputeRunningProcesses_v2),
+                             nvmlDeviceGetComputeRunningProcesses_fn>);
+#ifndef GPULSE_NVML_SIM_LEGACY
+static_assert(std::is_same_v<decltype(&nvmlInit_v2), nvmlInit_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetCount_v2), nvmlDeviceGetCount_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetHandleByIndex_v2), nvmlDeviceGetHandleByIndex_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetMemoryInfo_v2), nvmlDeviceGetMemoryInfo_v2_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetTemperatureV), nvmlDeviceGetTemperatureV_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetEncoderUtilization), nvmlDeviceGetEncoderUtilization_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetDecoderUtilization), nvmlDeviceGetDecoderUtilization_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetFanSpeed), nvmlDeviceGetFanSpeed_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetComputeRunningProcesses_v3),
+                             nvmlDeviceGetComputeRunningProcesses_fn>);
+#endif
