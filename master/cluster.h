@@ -74,6 +74,7 @@ struct HeartbeatReport {
   std::vector<GpuSample> gpus;
   std::optional<double> gpu_percent;
   std::vector<std::string> running_task_ids;
+  CollectorStats collector;  // the worker's own sampling health
 };
 
 struct TaskEvent {

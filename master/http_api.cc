@@ -58,7 +58,7 @@ void HttpApi::Register(httplib::Server& server) {
     } else if (res.status == 404) {
       ReplyError(res, 404, "no such endpoint: " + req.method + " " + req.path);
     } else {
-      ReplyError(res, res.status, httplib::status_message(res.status));
+      ReplyError(res, res.status, "HTTP " + std::to_string(res.status));
     }
   });
 

@@ -36,6 +36,8 @@ struct TaskSpec {
   uint64_t memory_bytes = 0;
   uint32_t gpus = 0;  // whole GPUs
   uint32_t max_attempts = 3;
+
+  bool operator==(const TaskSpec&) const = default;
 };
 
 struct Task {
@@ -54,6 +56,8 @@ struct Task {
   WallTime submitted_at{};
   std::optional<WallTime> started_at;
   std::optional<WallTime> finished_at;
+
+  bool operator==(const Task&) const = default;
 };
 
 struct WorkerGpu {
@@ -91,6 +95,7 @@ struct Worker {
   HostSample host;             // live host figures
   std::optional<double> gpu_percent;
   NvmlState nvml;
+  CollectorStats collector;    // from the latest heartbeat
 
   uint32_t cpus_allocated = 0;
   uint64_t memory_allocated = 0;

@@ -27,16 +27,21 @@ struct WorkerRecord {
     uint32_t index = 0;
     std::string uuid, name, pci_bus_id;
     uint64_t memory_total_bytes = 0;
+    bool operator==(const Gpu&) const = default;
   };
   std::vector<Gpu> gpus;
   WallTime registered_at{};
   std::chrono::milliseconds heartbeat_interval{5000};
+
+  bool operator==(const WorkerRecord&) const = default;
 };
 
 struct TaskEventRecord {
   std::string task_id;
   WallTime at{};
   std::string what;  // "submitted", "assigned to w1 (attempt 1)", "exited 0", …
+
+  bool operator==(const TaskEventRecord&) const = default;
 };
 
 // Task rows to insert or replace and events to append, written together.

@@ -90,6 +90,17 @@ void FillHeartbeat(const Sample& sample, gpulse::v1::Heartbeat* out) {
   out->set_driver_version(sample.nvml.driver_version.value_or(""));
   out->mutable_gpus()->Reserve(static_cast<int>(sample.gpus.size()));
   for (const auto& g : sample.gpus) ToProto(g, out->add_gpus());
+  if (sample.collector.sample_duration_ms) out->set_sample_duration_ms(*sample.collector.sample_duration_ms);
+  for (const auto& [code, count] : sample.collector.nvml_errors_total) {
+    (*out->mutable_nvml_errors_total())[code] = count;
+  }
+}
+
+CollectorStats CollectorFromProto(const gpulse::v1::Heartbeat& in) {
+  CollectorStats stats;
+  if (in.has_sample_duration_ms()) stats.sample_duration_ms = in.sample_duration_ms();
+  for (const auto& [code, count] : in.nvml_errors_total()) stats.nvml_errors_total[code] = count;
+  return stats;
 }
 
 }  // namespace gpulse::wire

@@ -15,4 +15,7 @@ GpuSample FromProto(const gpulse::v1::GpuStats& in);
 // running tasks are the caller's to fill.
 void FillHeartbeat(const Sample& sample, gpulse::v1::Heartbeat* out);
 
+// The collector's health carried by a heartbeat (absent fields stay absent).
+CollectorStats CollectorFromProto(const gpulse::v1::Heartbeat& in);
+
 }  // namespace gpulse::wire

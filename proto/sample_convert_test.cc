@@ -59,5 +59,20 @@ TEST(SampleConvertTest, HeartbeatCarriesHostNvmlAndMean) {
   EXPECT_EQ(hb.nvml_error(), "NVIDIA driver not loaded");
 }
 
+TEST(SampleConvertTest, CollectorStatsRoundTripAndUnknownDurationStaysUnknown) {
+  Sample s;
+  s.collector.sample_duration_ms = 3.25;
+  s.collector.nvml_errors_total["NVML_ERROR_GPU_IS_LOST"] = 4;
+  v1::Heartbeat hb;
+  FillHeartbeat(s, &hb);
+  CollectorStats back = CollectorFromProto(hb);
+  EXPECT_EQ(back, s.collector);
+
+  v1::Heartbeat empty;
+  CollectorStats none = CollectorFromProto(empty);
+  EXPECT_FALSE(none.sample_duration_ms.has_value());
+  EXPECT_TRUE(none.nvml_errors_total.empty());
+}
+
 }  // namespace
 }  // namespace gpulse::wire

@@ -74,24 +74,21 @@ void NvmlSession::InitLocked() {
     ScheduleRetry(status.message());
     return;
   }
-  for (Device& d : devices_) {
-    if (!d.error) continue;
-    for (const GpuStaticInfo& old : previous) {
-      if (old.index == d.info.index && d.info.uuid.empty()) d.info = old;
-    }
-  }
   initialized_ = true;
   state_.available = true;
   state_.error.reset();
   generation_.fetch_add(1, std::memory_order_acq_rel);
   spdlog::info("NVML initialised from {}: driver {}, {} GPU(s)", library_->path(),
                state_.driver_version.value_or("unknown"), devices_.size());
-  for (const Device& d : devices_) {
-    if (d.error) {
-      ScheduleRetry(*d.error);
-      break;
+  std::optional<std::string> lost;
+  for (Device& d : devices_) {
+    if (!d.error) continue;
+    if (!lost) lost = "GPU " + std::to_string(d.info.index) + ": " + *d.error;
+    for (const GpuStaticInfo& old : previous) {
+      if (old.index == d.info.index && d.info.uuid.empty()) d.info = old;
     }
   }
+  if (lost) ScheduleRetry(*lost);
 }
 
 Status NvmlSession::OpenAndInitLocked() {

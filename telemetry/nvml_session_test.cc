@@ -246,17 +246,8 @@ TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
   const unsigned inits = counters.init_count();
   const std::string lost_uuid = session.Inventory()[1].uuid;
 
-  // The simulator re-reads the file at init; a session of its own reloads it.
   s["gpus"][1]["lost"] = true;
   scenario.Rewrite(s);
-  {
-    NvmlSession reload(SimConfig(), clock);
-    reload.Maintain();
-  }
-  // (The other session's init/shutdown does not disturb ours: NVML counts references.)
-  const unsigned inits_after_reload = counters.init_count();
-  EXPECT_EQ(inits_after_reload, inits + 1);
-
   // Wait for the simulator's own file check (it polls for changes).
   GpuReadout readout;
   const auto deadline = std::chrono::steady_clock::now() + 5s;
@@ -286,7 +277,7 @@ TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
     EXPECT_TRUE(readout.gpus[1].error.has_value());
     EXPECT_FALSE(readout.gpus[0].error.has_value());
   }
-  EXPECT_EQ(counters.init_count(), inits_after_reload + 3);
+  EXPECT_EQ(counters.init_count(), inits + 3);
 
   // The GPU comes back: the next re-initialisation finds it healthy, and the
   // delay starts over.

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,18 @@ struct HostSample {
   uint64_t memory_total_bytes = 0;
 };
 
+// How the collector itself fared: how long taking the sample took, and how
+// many NVML queries have failed since the worker started, by return-code
+// name ("NVML_ERROR_GPU_IS_LOST"). "Not supported" answers are not errors
+// and are not counted. Lets a broken NVML show up on dashboards as a signal
+// rather than as silence.
+struct CollectorStats {
+  std::optional<double> sample_duration_ms;
+  std::map<std::string, uint64_t> nvml_errors_total;
+
+  bool operator==(const CollectorStats&) const = default;
+};
+
 struct Sample {
   std::chrono::system_clock::time_point taken_at;
   HostSample host;
@@ -71,6 +84,7 @@ struct Sample {
   // Mean utilization over readable GPUs with a known utilization; absent
   // when there is none. See MeanGpuUtilization.
   std::optional<double> gpu_percent;
+  CollectorStats collector;
 };
 
 // The mean of utilization_gpu over the GPUs that are readable and report it.

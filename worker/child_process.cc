@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,7 +202,8 @@ Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {
     return Internal("argv[0] '" + spec.argv[0] + "': the child failed before exec without a reason");
   }
 
-  int pidfd = ::pidfd_open(pid, 0);
+  // Through syscall(): glibc 2.36 declares pidfd_open without C linkage.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     const int err = errno;
     ::kill(-pid, SIGKILL);

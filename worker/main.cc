@@ -1,6 +1,7 @@
 // gpulse-worker: samples this host and runs tasks for the master.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <thread>

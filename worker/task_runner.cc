@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 
+#include <cassert>
 #include <cerrno>
 #include <system_error>
 
@@ -345,6 +346,7 @@ void TaskRunner::ReaperLoop() {
 }
 
 void TaskRunner::Shutdown(bool kill_tasks) {
+  assert(std::this_thread::get_id() != reaper_.get_id() && "Shutdown called from the sink");
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (shut_down_) return;

@@ -37,6 +37,10 @@
 //    report the exit. (A group member killed at that instant in the middle of
 //    a write() may still complete that one write.)
 //
+// The runner reaps its children itself: the rest of the worker must not set
+// SIGCHLD to SIG_IGN or call waitpid(-1), or exit statuses are lost (such a
+// task ends with exit_code -1 and a message saying so).
+//
 // Shutdown(kill_tasks=true), which the destructor does, SIGKILLs every
 // task's group and reaps the main processes: the daemon's clean stop. With
 // kill_tasks=false the tasks keep running after the worker is gone, as they

@@ -233,8 +233,9 @@ TEST_F(TaskRunnerTest, MissingProgramFailsToStartWithClearMessage) {
   EXPECT_EQ(end.message, "argv[0] 'gpulse-no-such-program': No such file or directory");
   EXPECT_EQ(end.pid, 0);
   EXPECT_EQ(sink_.EventsFor("missing").size(), 1u);
-  // The id is free again once the failure has been delivered.
-  EXPECT_TRUE(runner_->Start(Shell("missing", "true")).ok());
+  EXPECT_TRUE(runner_->Running().empty());  // it never had a process
+  // The id is free again once the sink has returned from the failure.
+  EXPECT_TRUE(Eventually([&] { return runner_->Start(Shell("missing", "true")).ok(); }));
 }
 
 TEST_F(TaskRunnerTest, ProgramIsFoundThroughTheTasksPath) {

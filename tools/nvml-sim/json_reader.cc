@@ -1,6 +1,7 @@
 #include "tools/nvml-sim/json_reader.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "tools/nvml-sim/nvml_errors.h"
@@ -8,6 +9,16 @@
 namespace gpulse::nvml_sim {
 
 using nlohmann::json;
+
+namespace {
+
+std::string FormatNumber(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", d);
+  return buf;
+}
+
+}  // namespace
 
 std::string JoinPath(std::string_view parent, std::string_view key) {
   if (parent.empty()) return std::string(key);
@@ -43,8 +54,8 @@ void ObjectReader::ReadValue(std::string_view key, double lo, double hi, ValueMo
     }
     double d = n.get<double>();
     if (!(d >= lo && d <= hi)) {
-      Fail(key, std::string(what) + " " + n.dump() + " is outside [" + json(lo).dump() + ", " +
-                    json(hi).dump() + "]");
+      Fail(key, std::string(what) + " " + n.dump() + " is outside [" + FormatNumber(lo) + ", " +
+                    FormatNumber(hi) + "]");
       return false;
     }
     return true;

@@ -59,7 +59,7 @@ class ObjectReader {
   Status status_;
 };
 
-// "gpus" + 3 -> "gpus[3]"; "" + "gpus" -> "gpus"; "gpus[3]" + "name" -> "gpus[3].name".
+// "" + "gpus" -> "gpus"; "gpus[3]" + "name" -> "gpus[3].name".
 std::string JoinPath(std::string_view parent, std::string_view key);
 
 }  // namespace gpulse::nvml_sim

@@ -64,7 +64,7 @@ Status ScenarioSource::Open(ScenarioSourceConfig config, int64_t now_ns) {
   std::lock_guard lock(mu_);
   std::swap(config_, config);  // LoadFile parses with the new options
   if (config_.path.empty()) {
-    current_.store(std::make_shared<const Scenario>(DefaultScenario(config_.parse)), std::memory_order_release);
+    PublishLocked(DefaultScenario(config_.parse));
     seen_.reset();
     warned_unreadable_ = false;
     next_check_ns_.store(std::numeric_limits<int64_t>::max(), std::memory_order_relaxed);
@@ -76,7 +76,7 @@ Status ScenarioSource::Open(ScenarioSourceConfig config, int64_t now_ns) {
     std::swap(config_, config);
     return failure;
   }
-  current_.store(std::make_shared<const Scenario>(std::move(file->scenario).value()), std::memory_order_release);
+  PublishLocked(std::move(file->scenario).value());
   seen_ = file->identity;
   warned_unreadable_ = false;
   next_check_ns_.store(now_ns + config_.check_interval_ns, std::memory_order_relaxed);
@@ -119,8 +119,13 @@ void ScenarioSource::CheckFileLocked() {
     Warn(file->scenario.status().message() + "; keeping the previous scenario");
     return;
   }
-  current_.store(std::make_shared<const Scenario>(std::move(file->scenario).value()), std::memory_order_release);
+  PublishLocked(std::move(file->scenario).value());
   reloads_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ScenarioSource::PublishLocked(Scenario scenario) {
+  current_.store(std::make_shared<const Scenario>(std::move(scenario)), std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void ScenarioSource::Warn(const std::string& message) const {

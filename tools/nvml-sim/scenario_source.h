@@ -3,7 +3,7 @@
 //
 // Thread-safe. Current() never blocks (an atomic shared_ptr). MaybeReload()
 // costs one relaxed atomic load until a check is due; then one caller (the
-// others carry on) fstat()s the file and, when its identity (device, inode,
+// others carry on) stat()s the file and, when its identity (device, inode,
 // size, mtime, ctime) changed, reads and parses it and publishes the result.
 // So the file is examined at most once per check interval, and never by a
 // caller that finds the check already in progress. A file that cannot be read
@@ -56,6 +56,9 @@ class ScenarioSource {
 
   // The scenario in force; null before the first successful Open.
   std::shared_ptr<const Scenario> Current() const { return current_.load(std::memory_order_acquire); }
+  // Goes up each time a scenario is published (0: none yet), so callers can
+  // cache Current() and refresh only when this changes.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
   // Scenarios published by MaybeReload, and changed files it rejected.
   uint64_t reload_count() const { return reloads_.load(std::memory_order_relaxed); }
@@ -77,6 +80,7 @@ class ScenarioSource {
   // opened; a parse failure is in the returned scenario.
   Result<LoadedFile> LoadFile(const std::string& path) const;
   void CheckFileLocked();
+  void PublishLocked(Scenario scenario);
   void Warn(const std::string& message) const;
 
   std::mutex mu_;  // serialises Open and reloads
@@ -85,6 +89,7 @@ class ScenarioSource {
   bool warned_unreadable_ = false;            // guarded by mu_
   std::atomic<int64_t> next_check_ns_{std::numeric_limits<int64_t>::max()};
   std::atomic<std::shared_ptr<const Scenario>> current_;
+  std::atomic<uint64_t> generation_{0};
   std::atomic<uint64_t> reloads_{0};
   std::atomic<uint64_t> rejected_{0};
 };

@@ -52,6 +52,16 @@ ScenarioSourceConfig ConfigFromEnvironment() {
   return config;
 }
 
+// Each thread keeps its own reference to the scenario it last used and takes
+// a new one only when the generation moves, so a steady-state query takes no
+// lock and writes no cache line shared with other threads (apart from the
+// query counter).
+struct ThreadSnapshot {
+  uint64_t generation = 0;
+  std::shared_ptr<const Scenario> scenario;
+};
+thread_local ThreadSnapshot t_snapshot;
+
 }  // namespace
 
 Simulator& Simulator::Instance() {
@@ -96,11 +106,17 @@ const char* Simulator::ErrorString(nvmlReturn_t code) const {
   return NvmlReturnMessage(code);
 }
 
-std::shared_ptr<const Scenario> Simulator::BeginQuery(int64_t now_ns) {
+const Scenario* Simulator::BeginQuery(int64_t now_ns) {
   query_count_.fetch_add(1, std::memory_order_relaxed);
   if (!initialized()) return nullptr;
   source_.MaybeReload(now_ns);
-  return source_.Current();
+  // Generation first: the scenario loaded after it is at least that new.
+  uint64_t generation = source_.generation();
+  if (generation != t_snapshot.generation) {
+    t_snapshot.scenario = source_.Current();
+    t_snapshot.generation = generation;
+  }
+  return t_snapshot.scenario.get();
 }
 
 nvmlDevice_t Simulator::HandleOf(unsigned int index) {

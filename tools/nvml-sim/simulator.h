@@ -45,8 +45,9 @@ class Simulator {
 
   bool initialized() const { return initialized_.load(std::memory_order_acquire); }
   // Counts the query. When initialised, reloads the scenario if a check is
-  // due and returns the scenario in force; otherwise returns null.
-  std::shared_ptr<const Scenario> BeginQuery(int64_t now_ns);
+  // due and returns the scenario in force; otherwise returns null. The
+  // scenario stays valid until this thread's next BeginQuery.
+  const Scenario* BeginQuery(int64_t now_ns);
 
   // The handle of GPU `index` (< kMaxGpus); stable for the life of the process.
   static nvmlDevice_t HandleOf(unsigned int index);
@@ -76,7 +77,8 @@ class Simulator {
 // initialised -> NVML_ERROR_UNINITIALIZED; bad handle or index ->
 // NVML_ERROR_INVALID_ARGUMENT; lost GPU -> NVML_ERROR_GPU_IS_LOST; an error
 // the scenario injects for this call -> that error. status() is NVML_SUCCESS
-// when the call should go ahead. Lives on the caller's stack for one call.
+// when the call should go ahead. Lives on the caller's stack for one call, and
+// must not outlive it.
 class SimQuery {
  public:
   // A system-wide call (driver version, device count).
@@ -102,7 +104,7 @@ class SimQuery {
   void SelectGpu(SimCall call, unsigned int index, bool lost_fails);
 
   nvmlReturn_t status_ = NVML_SUCCESS;
-  std::shared_ptr<const Scenario> scenario_;
+  const Scenario* scenario_ = nullptr;  // valid for this call (see BeginQuery)
   const SimGpu* gpu_ = nullptr;
   unsigned int index_ = 0;
   double now_s_ = 0;

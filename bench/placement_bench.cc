@@ -1,0 +1,230 @@
+// The master core at cluster scale: placement throughput, heartbeat
+// ingestion, and memory per worker. See docs/benchmarks.md.
+//
+//   WorkerMemory      RSS and heap growth from registering 10,000 workers
+//                     with 8 GPUs each and one heartbeat of live samples each.
+//   Schedule/memory   one Schedule() round placing 100,000 queued tasks (70 %
+//                     1-GPU, 20 % 2-GPU, 10 % CPU-only) onto those workers,
+//                     with random live utilization; MemoryTaskStore.
+//   Schedule/sqlite   the same with SqliteTaskStore: every assignment (task
+//                     row + event) stored in the round's one transaction.
+//   IngestHeartbeat   8-GPU heartbeats into a 10,000-worker cluster.
+//
+// items_per_second is placements (or heartbeats) per second; `placed` and
+// `left_queued` say how the round ended (80,000 GPUs cannot take all tasks).
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "master/cluster.h"
+#include "master/placement.h"
+#include "master/sqlite_task_store.h"
+#include "master/task_store.h"
+
+namespace gpulse::master {
+namespace {
+
+constexpr int kWorkers = 10'000;
+constexpr int kGpusPerWorker = 8;
+constexpr int kTasks = 100'000;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+class NullChannel final : public WorkerChannel {
+ public:
+  void SendAssign(const Task&) override { ++assigns; }
+  void SendCancel(const std::string&, std::chrono::milliseconds) override {}
+  uint64_t assigns = 0;
+};
+
+std::string WorkerId(int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "node-%05d", i);
+  return buf;
+}
+
+std::string Uuid(int worker, int gpu) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "GPU-%08x-%04x-4000-8000-%012x", worker, gpu, worker * 16 + gpu);
+  return buf;
+}
+
+RegisterRequest MakeRegister(int i) {
+  RegisterRequest r;
+  r.worker_id = WorkerId(i);
+  r.hostname = r.worker_id + ".cluster.example.com";
+  r.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+  r.cpu_cores = 64;
+  r.memory_bytes = 1024 * kGiB;
+  for (int g = 0; g < kGpusPerWorker; ++g) {
+    char pci[32];
+    std::snprintf(pci, sizeof pci, "00000000:%02X:00.0", 0x18 + g);
+    r.gpus.push_back({static_cast<uint32_t>(g), Uuid(i, g), "NVIDIA H100 80GB HBM3", pci, 80 * kGiB});
+  }
+  return r;
+}
+
+// A full heartbeat: every figure a real H100 reports, one process per GPU.
+HeartbeatReport MakeReport(int worker, std::mt19937& rng) {
+  std::uniform_real_distribution<double> percent(0, 100);
+  HeartbeatReport r;
+  r.host.cpu_percent = percent(rng);
+  r.host.memory_percent = percent(rng);
+  r.host.cpu_cores = 64;
+  r.host.memory_total_bytes = 1024 * kGiB;
+  r.nvml.available = true;
+  r.nvml.driver_version = "580.65.06";
+  for (int g = 0; g < kGpusPerWorker; ++g) {
+    GpuSample s;
+    s.index = static_cast<uint32_t>(g);
+    s.uuid = Uuid(worker, g);
+    s.name = "NVIDIA H100 80GB HBM3";
+    s.utilization_gpu = percent(rng);
+    s.utilization_memory = percent(rng);
+    s.memory_total_bytes = 80 * kGiB;
+    s.memory_used_bytes = static_cast<uint64_t>(percent(rng) / 100 * 80 * kGiB);
+    s.memory_free_bytes = 80 * kGiB - *s.memory_used_bytes;
+    s.temperature_c = 55;
+    s.power_w = 400;
+    s.power_limit_w = 700;
+    s.clock_sm_mhz = 1980;
+    s.clock_mem_mhz = 2619;
+    s.processes = std::vector<GpuProcess>{{4242, 10 * kGiB}};
+    r.gpus.push_back(std::move(s));
+  }
+  r.gpu_percent = MeanGpuUtilization(r.gpus);
+  return r;
+}
+
+TaskSpec MakeSpec(int i) {
+  TaskSpec s;
+  s.name = "train-" + std::to_string(i);
+  s.argv = {"python3", "train.py", "--shard=" + std::to_string(i)};
+  int kind = i % 10;  // 0-6: 1 GPU, 7-8: 2 GPUs, 9: CPU only
+  s.gpus = kind < 7 ? 1 : kind < 9 ? 2 : 0;
+  s.cpus = s.gpus == 0 ? 2 : 4 * s.gpus;
+  s.memory_bytes = (s.gpus == 0 ? 8 : 32 * s.gpus) * kGiB;
+  return s;
+}
+
+// A recovered cluster with kWorkers registered workers that have each sent
+// one heartbeat.
+struct Fleet {
+  explicit Fleet(TaskStore& store) : policy(NewLeastLoadedPolicy()), cluster(store, *policy, clock) {
+    if (!cluster.Recover().ok()) std::abort();
+    channels.resize(kWorkers);
+    std::mt19937 rng(42);
+    for (int i = 0; i < kWorkers; ++i) {
+      if (!cluster.RegisterWorker(MakeRegister(i), &channels[i]).ok()) std::abort();
+      if (!cluster.IngestHeartbeat(WorkerId(i), MakeReport(i, rng)).ok()) std::abort();
+    }
+  }
+  ManualClock clock;
+  std::unique_ptr<PlacementPolicy> policy;
+  std::vector<NullChannel> channels;
+  Cluster cluster;
+};
+
+size_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+void BM_WorkerMemory(benchmark::State& state) {
+  for (auto _ : state) {
+    auto store = NewMemoryTaskStore();
+    malloc_trim(0);
+    size_t rss_before = ResidentBytes();
+    size_t heap_before = mallinfo2().uordblks;
+    auto fleet = std::make_unique<Fleet>(*store);
+    size_t rss_after = ResidentBytes();
+    size_t heap_after = mallinfo2().uordblks;
+    state.counters["rss_bytes_per_worker"] = static_cast<double>(rss_after - rss_before) / kWorkers;
+    state.counters["heap_bytes_per_worker"] = static_cast<double>(heap_after - heap_before) / kWorkers;
+    benchmark::DoNotOptimize(fleet);
+  }
+}
+BENCHMARK(BM_WorkerMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gpulse-bench-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) std::abort();
+    path = pattern;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string path;
+};
+
+// state.range(0): 0 = MemoryTaskStore, 1 = SqliteTaskStore.
+void BM_Schedule(benchmark::State& state) {
+  bool sqlite = state.range(0) == 1;
+  state.SetLabel(sqlite ? "sqlite" : "memory");
+  size_t placed = 0, left = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    TempDir dir;
+    std::unique_ptr<TaskStore> store;
+    if (sqlite) {
+      auto opened = OpenSqliteTaskStore(dir.path + "/gpulse.db");
+      if (!opened.ok()) std::abort();
+      store = std::move(*opened);
+    } else {
+      store = NewMemoryTaskStore();
+    }
+    {
+      Fleet fleet(*store);
+      for (int i = 0; i < kTasks; ++i) {
+        if (!fleet.cluster.Submit(MakeSpec(i)).ok()) std::abort();
+      }
+      state.ResumeTiming();
+      placed += fleet.cluster.Schedule();
+      state.PauseTiming();
+      left += fleet.cluster.Counts().tasks_by_state[static_cast<int>(TaskState::kQueued)];
+    }
+    store.reset();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(placed));
+  state.counters["placed"] = static_cast<double>(placed) / static_cast<double>(state.iterations());
+  state.counters["left_queued"] = static_cast<double>(left) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_Schedule)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+void BM_IngestHeartbeat(benchmark::State& state) {
+  auto store = NewMemoryTaskStore();
+  Fleet fleet(*store);
+  std::mt19937 rng(7);
+  std::vector<HeartbeatReport> reports;
+  int64_t ingested = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    reports.clear();
+    for (int i = 0; i < kWorkers; ++i) reports.push_back(MakeReport(i, rng));
+    state.ResumeTiming();
+    for (int i = 0; i < kWorkers; ++i) {
+      if (!fleet.cluster.IngestHeartbeat(WorkerId(i), std::move(reports[i])).ok()) std::abort();
+    }
+    ingested += kWorkers;
+  }
+  state.SetItemsProcessed(ingested);
+}
+BENCHMARK(BM_IngestHeartbeat)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace gpulse::master
+
+BENCHMARK_MAIN();

@@ -1,0 +1,277 @@
+#include "telemetry/sampler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "telemetry/testing/sim_fixture.h"
+
+namespace gpulse {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ScenarioFile;
+using testing::SimCounters;
+using namespace std::chrono_literals;
+
+SamplerConfig SimSamplerConfig(const std::string& library = testing::SimLibraryPath()) {
+  SamplerConfig config;
+  config.nvml.library_path = library;
+  config.run_slow_metrics_thread = false;
+  return config;
+}
+
+// Polls Take() until `done` holds or 5 s pass; returns the last sample.
+template <typename Predicate>
+Sample TakeUntil(Sampler& sampler, Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  Sample sample = sampler.Take();
+  while (!done(sample) && std::chrono::steady_clock::now() < deadline) sample = sampler.Take();
+  return sample;
+}
+
+TEST(SamplerTest, MeanOfEightyAndFortyIsSixty) {
+  nlohmann::json s = testing::UniformScenario(2, 80);
+  s["gpus"][1]["utilization_gpu"] = 40;
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_TRUE(sample.nvml.available);
+  EXPECT_EQ(sample.nvml.driver_version, "550.54.15");
+  ASSERT_EQ(sample.gpus.size(), 2u);
+  EXPECT_EQ(sample.gpus[0].utilization_gpu, 80.0);
+  EXPECT_EQ(sample.gpus[1].utilization_gpu, 40.0);
+  ASSERT_TRUE(sample.gpu_percent.has_value());
+  EXPECT_DOUBLE_EQ(*sample.gpu_percent, 60.0);
+  EXPECT_GT(sample.host.cpu_cores, 0u);
+  EXPECT_GT(sample.host.memory_total_bytes, 0u);
+  EXPECT_TRUE(sample.host.memory_percent.has_value());
+}
+
+TEST(SamplerTest, LostGpuIsSkippedInTheMeanAndFlagged) {
+  nlohmann::json s = testing::UniformScenario(3, 80);
+  s["gpus"][1]["utilization_gpu"] = 40;
+  s["gpus"][2]["lost"] = true;
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  ASSERT_EQ(sample.gpus.size(), 3u);
+  EXPECT_TRUE(sample.gpus[0].readable());
+  EXPECT_TRUE(sample.gpus[1].readable());
+  ASSERT_TRUE(sample.gpus[2].error.has_value());
+  EXPECT_THAT(*sample.gpus[2].error, HasSubstr("GPU is lost"));
+  EXPECT_FALSE(sample.gpus[2].utilization_gpu.has_value());
+  EXPECT_TRUE(sample.nvml.available);
+  EXPECT_DOUBLE_EQ(sample.gpu_percent.value_or(-1), 60.0);
+}
+
+TEST(SamplerTest, MissingLibraryStillReportsHost) {
+  Sampler sampler(SimSamplerConfig("/nonexistent/libnvidia-ml.so.1"), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.nvml.available);
+  ASSERT_TRUE(sample.nvml.error.has_value());
+  EXPECT_THAT(*sample.nvml.error, HasSubstr("NVML library not found"));
+  EXPECT_THAT(*sample.nvml.error, HasSubstr("install the NVIDIA driver"));
+  EXPECT_TRUE(sample.gpus.empty());
+  EXPECT_FALSE(sample.gpu_percent.has_value());
+  EXPECT_TRUE(sample.host.memory_percent.has_value());
+  EXPECT_GT(sample.host.cpu_cores, 0u);
+  EXPECT_TRUE(sampler.GpuInventory().empty());
+  EXPECT_TRUE(sampler.WaitForSlowMetrics(1ms));
+}
+
+TEST(SamplerTest, DriverNotLoadedIsExplained) {
+  nlohmann::json s = testing::UniformScenario(1, 50);
+  s["init_error"] = "DRIVER_NOT_LOADED";
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.nvml.available);
+  EXPECT_THAT(sample.nvml.error.value_or(""), HasSubstr("driver not loaded"));
+  EXPECT_TRUE(sample.gpus.empty());
+  EXPECT_FALSE(sample.gpu_percent.has_value());
+}
+
+TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
+  nlohmann::json s = testing::UniformScenario(1, 70);
+  s["gpus"][0]["temperature_c"] = 61;
+  s["gpus"][0]["memory_used_mib"] = 2048;
+  s["gpus"][0]["power_w"] = 200;
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(testing::LegacySimLibraryPath()), SystemClock::Instance());
+  sampler.slow_poller()->PollDue();
+  Sample sample = sampler.Take();
+  ASSERT_TRUE(sample.nvml.available) << sample.nvml.error.value_or("");
+  ASSERT_EQ(sample.gpus.size(), 1u);
+  const GpuSample& g = sample.gpus[0];
+  EXPECT_TRUE(g.readable());
+  EXPECT_EQ(g.utilization_gpu, 70.0);
+  EXPECT_EQ(g.temperature_c, 61.0);
+  ASSERT_TRUE(g.memory_used_bytes.has_value());
+  EXPECT_GE(*g.memory_used_bytes, 2048ull * 1024 * 1024);
+  EXPECT_TRUE(g.memory_total_bytes.has_value());
+  EXPECT_EQ(g.power_w, 200.0);
+  EXPECT_FALSE(g.encoder_percent.has_value());
+  EXPECT_FALSE(g.decoder_percent.has_value());
+  EXPECT_FALSE(g.fan_percent.has_value());
+}
+
+TEST(SamplerTest, LoadChangeIsSeenByALaterSample) {
+  nlohmann::json s = testing::UniformScenario(2, 10);
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  EXPECT_DOUBLE_EQ(sampler.Take().gpu_percent.value_or(-1), 10.0);
+  s["gpus"][0]["utilization_gpu"] = 90;
+  s["gpus"][1]["utilization_gpu"] = 70;
+  scenario.Rewrite(s);
+  Sample sample = TakeUntil(sampler, [](const Sample& x) { return x.gpu_percent == 80.0; });
+  EXPECT_DOUBLE_EQ(sample.gpu_percent.value_or(-1), 80.0);
+}
+
+TEST(SamplerTest, NvmlIsInitialisedOnceOverManySamples) {
+  ScenarioFile scenario(testing::UniformScenario(4, 30));
+  SimCounters counters(testing::SimLibraryPath());
+  ASSERT_TRUE(counters.ok());
+  const unsigned inits = counters.init_count();
+  const unsigned shutdowns = counters.shutdown_count();
+  {
+    Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(sampler.Take().gpus.size(), 4u);
+    EXPECT_EQ(counters.init_count() - inits, 1u);
+    EXPECT_EQ(counters.shutdown_count() - shutdowns, 0u);
+  }
+  EXPECT_EQ(counters.shutdown_count() - shutdowns, 1u);
+}
+
+TEST(SamplerTest, ReinitialisesAfterLossWithBackoffAndPicksUpNewPower) {
+  nlohmann::json s = testing::UniformScenario(2, 50);
+  for (auto& g : s["gpus"]) g["power_w"] = 100;
+  s["gpus"][1]["lost"] = true;
+  ScenarioFile scenario(s);
+  SimCounters counters(testing::SimLibraryPath());
+  ManualClock clock;
+  Sampler sampler(SimSamplerConfig(), clock);
+  const unsigned inits = counters.init_count();
+  sampler.slow_poller()->PollDue();
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.gpus[1].readable());
+  EXPECT_EQ(sample.gpus[0].power_w, 100.0);
+
+  s["gpus"][1]["lost"] = false;
+  s["gpus"][0]["power_w"] = 150;
+  scenario.Rewrite(s);
+  clock.Advance(500ms);
+  sample = sampler.Take();
+  EXPECT_EQ(counters.init_count(), inits);  // retry not due yet
+  clock.Advance(500ms);
+  sample = sampler.Take();  // re-initialises: the simulator re-reads the file
+  EXPECT_EQ(counters.init_count(), inits + 1);
+  ASSERT_EQ(sample.gpus.size(), 2u);
+  EXPECT_TRUE(sample.gpus[1].readable()) << *sample.gpus[1].error;
+  EXPECT_DOUBLE_EQ(sample.gpu_percent.value_or(-1), 50.0);
+  // New handles: cached power is dropped until the poller (woken) reads again.
+  EXPECT_FALSE(sample.gpus[0].power_w.has_value());
+  sampler.slow_poller()->PollDue();
+  EXPECT_EQ(sampler.Take().gpus[0].power_w, 150.0);
+}
+
+TEST(SamplerTest, SlowMetricsThreadFillsPowerAndPcie) {
+  nlohmann::json s = testing::UniformScenario(1, 50);
+  s["gpus"][0]["pcie_tx_kbps"] = 777;
+  ScenarioFile scenario(s);
+  SamplerConfig config = SimSamplerConfig();
+  config.run_slow_metrics_thread = true;
+  Sampler sampler(config, SystemClock::Instance());
+  ASSERT_TRUE(sampler.WaitForSlowMetrics(10s));
+  Sample sample = sampler.Take();
+  EXPECT_EQ(sample.gpus[0].pcie_tx_kbps, 777u);
+  EXPECT_TRUE(sample.gpus[0].power_w.has_value());
+}
+
+TEST(SamplerTest, ExposesStaticInventory) {
+  ScenarioFile scenario(testing::UniformScenario(3, 50));
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  std::vector<GpuStaticInfo> inventory = sampler.GpuInventory();
+  ASSERT_EQ(inventory.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(inventory[i].index, i);
+    EXPECT_THAT(inventory[i].uuid, HasSubstr("GPU-"));
+    EXPECT_EQ(inventory[i].name, "NVIDIA H100 80GB HBM3");
+    EXPECT_FALSE(inventory[i].pci_bus_id.empty());
+    EXPECT_TRUE(inventory[i].memory_total_bytes.has_value());
+  }
+}
+
+TEST(SamplerTest, NvmlCanBeDisabled) {
+  SamplerConfig config;
+  config.enable_nvml = false;
+  Sampler sampler(config, SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.nvml.available);
+  EXPECT_THAT(sample.nvml.error.value_or(""), HasSubstr("disabled"));
+  EXPECT_TRUE(sample.host.memory_percent.has_value());
+}
+
+// Host CPU and memory from a fixture /proc the test rewrites.
+class SamplerHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "gpulse-proc-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    WriteMeminfo(1000, 400);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  void WriteStat(uint64_t busy, uint64_t idle) {
+    std::ofstream(root_ + "/stat") << "cpu  " << busy << " 0 0 " << idle
+                                    << " 0 0 0 0 0 0\ncpu0 0 0 0 0\ncpu1 0 0 0 0\n";
+  }
+  void WriteMeminfo(uint64_t total_kb, uint64_t available_kb) {
+    std::ofstream(root_ + "/meminfo") << "MemTotal: " << total_kb << " kB\nMemAvailable: "
+                                       << available_kb << " kB\n";
+  }
+  SamplerConfig Config() {
+    SamplerConfig config;
+    config.proc_root = root_;
+    config.enable_nvml = false;
+    return config;
+  }
+
+  std::string root_;
+};
+
+TEST_F(SamplerHostTest, FirstSampleMeasuresFromConstruction) {
+  WriteStat(100, 900);
+  Sampler sampler(Config(), SystemClock::Instance());
+  WriteStat(100 + 30, 900 + 10);  // 40 jiffies, 30 busy
+  Sample sample = sampler.Take();
+  EXPECT_DOUBLE_EQ(sample.host.cpu_percent.value_or(-1), 75.0);
+  EXPECT_EQ(sample.host.cpu_cores, 2u);
+  EXPECT_EQ(sample.host.memory_total_bytes, 1000u * 1024);
+  EXPECT_DOUBLE_EQ(sample.host.memory_percent.value_or(-1), 60.0);
+
+  WriteStat(130 + 5, 910 + 15);
+  EXPECT_DOUBLE_EQ(sampler.Take().host.cpu_percent.value_or(-1), 25.0);
+}
+
+TEST_F(SamplerHostTest, CpuPercentIsAbsentWhenNoJiffyElapsed) {
+  WriteStat(100, 900);
+  Sampler sampler(Config(), SystemClock::Instance());
+  EXPECT_FALSE(sampler.Take().host.cpu_percent.has_value());
+}
+
+TEST_F(SamplerHostTest, UnreadableProcLeavesHostFiguresAbsent) {
+  SamplerConfig config = Config();
+  config.proc_root = root_ + "/missing";
+  Sampler sampler(config, SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.host.cpu_percent.has_value());
+  EXPECT_FALSE(sample.host.memory_percent.has_value());
+  EXPECT_GT(sample.host.cpu_cores, 0u);  // from sysconf
+}
+
+}  // namespace
+}  // namespace gpulse
