@@ -3,11 +3,12 @@
 //
 //   WorkerMemory      RSS and heap growth from registering 10,000 workers
 //                     with 8 GPUs each and one heartbeat of live samples each.
-//   Schedule/memory   one Schedule() round placing 100,000 queued tasks (70 %
-//                     1-GPU, 20 % 2-GPU, 10 % CPU-only) onto those workers,
-//                     with random live utilization; MemoryTaskStore.
+//   Schedule/memory   Schedule() calls (10,000 placements each at most) until
+//                     no more of 100,000 queued tasks (70 % 1-GPU, 20 % 2-GPU,
+//                     10 % CPU-only) fit on those workers, with random live
+//                     utilization; MemoryTaskStore.
 //   Schedule/sqlite   the same with SqliteTaskStore: every assignment (task
-//                     row + event) stored in the round's one transaction.
+//                     row + event) stored, one transaction per call.
 //   IngestHeartbeat   8-GPU heartbeats into a 10,000-worker cluster.
 //
 // items_per_second is placements (or heartbeats) per second; `placed` and
@@ -191,7 +192,7 @@ void BM_Schedule(benchmark::State& state) {
         if (!fleet.cluster.Submit(MakeSpec(i)).ok()) std::abort();
       }
       state.ResumeTiming();
-      placed += fleet.cluster.Schedule();
+      while (size_t n = fleet.cluster.Schedule()) placed += n;
       state.PauseTiming();
       left += fleet.cluster.Counts().tasks_by_state[static_cast<int>(TaskState::kQueued)];
     }

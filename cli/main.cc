@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cluster_commands.h"
 #include "cli/command_exit.h"
 #include "cli/sample_command.h"
 
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   });
 
   gpulse::cli::AddSampleCommand(app);
+  gpulse::cli::AddWorkersCommand(app);
+  gpulse::cli::AddTaskCommands(app);
 
   try {
     app.parse(argc, argv);

@@ -83,6 +83,10 @@ struct TaskEvent {
   Kind kind = Kind::kStarted;
   int exit_code = 0;
   std::string message;
+  // Which assignment of the task this is about (Task::attempts when it was
+  // sent); 0 if the worker did not say. A report about an earlier attempt
+  // is stale and ignored.
+  uint32_t attempt = 0;
 };
 
 struct ClusterConfig {
@@ -93,6 +97,10 @@ struct ClusterConfig {
   std::optional<std::chrono::milliseconds> heartbeat_timeout;
   // Grace between SIGTERM and SIGKILL when a task is cancelled.
   std::chrono::milliseconds cancel_grace{10000};
+  // Schedule() places at most this many tasks per call, so that the lock is
+  // not held for long (10,000 placements take about 50 ms, or 150 ms with
+  // the SQLite store).
+  size_t max_placements_per_round = 10000;
 };
 
 // A GPU counts as busy when its latest utilization is at least this.
@@ -137,18 +145,24 @@ class Cluster {
   // is left alone. The worker's tasks stay until liveness declares it dead.
   void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
 
-  // Hot path: records a heartbeat's figures. NotFound if the worker has not
-  // registered on this master.
+  // Hot path: records a heartbeat's figures (no disk writes). Each GPU
+  // sample is matched to a registered GPU by UUID, else NVML index; a GPU
+  // whose sample has an error, or that is missing from the report, becomes
+  // unhealthy until kGoodSamplesToRecover good samples in a row. The
+  // worker is healthy again. Tasks in running_task_ids that this master has
+  // not placed on the worker are sent a Cancel. NotFound if the worker has
+  // not registered on this master.
   Status IngestHeartbeat(const std::string& worker_id, HeartbeatReport report);
 
   // A worker says a task started, exited, or could not start. Exit 0 ->
   // succeeded; another exit code -> failed (no retry: the program ran);
   // could not start -> requeued while attempts < max_attempts, else failed;
   // an exit or failure of a task with a cancel requested -> cancelled.
-  // NotFound for an unknown worker or task; FailedPrecondition when the
-  // task is finished or not placed on this worker (a stale report); if such
-  // a worker says it started the task, it is told to cancel it. The new
-  // state is kept even if the store fails (that error is returned).
+  // NotFound for an unknown worker or task; FailedPrecondition for a stale
+  // report: the task is finished, not placed on this worker (if that worker
+  // says it started it, it is told to cancel it), or the report is about an
+  // earlier attempt. The new state is kept even if the store fails (that
+  // error is returned).
   Status ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event);
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
@@ -164,15 +178,19 @@ class Cluster {
   Result<Task> Cancel(const std::string& task_id);
 
   // Moves workers healthy -> suspect -> dead by heartbeat age; requeues the
-  // tasks of dead workers (or fails them after max_attempts).
+  // tasks of dead workers (or fails them after max_attempts). Only a
+  // heartbeat or registration makes a worker healthy again. Calls less than
+  // 100 ms (of the injected clock) after the previous check return at once.
   void CheckLiveness();
   // Places queued tasks on workers that fit (policy decides), in submission
   // order, and sends the assignments. A task that does not fit stays queued
   // and does not hold back smaller ones behind it. The round's assignments
   // are stored in one batch before any is sent; if that write fails none is
-  // made. Returns how many were placed. Cheap when nothing that could make
-  // room has happened since the last round (it then reruns at most once a
-  // second, for policies that look at live figures).
+  // made. Returns how many were placed: at most
+  // config.max_placements_per_round; when it stops there, call again (the
+  // next call does not wait for a change). Cheap when nothing that could
+  // make room has happened since the last round (it then reruns at most
+  // once a second, for policies that look at live figures).
   size_t Schedule();
 
   // Snapshots. Workers() is ordered by id; Tasks() by submission.

@@ -156,7 +156,12 @@ size_t Cluster::Schedule() {
   std::vector<Pending> placed;
   TaskStoreBatch batch;
   WallTime wall_now = I.clock.WallNow();
+  bool capped = false;
   for (const auto& [order, entry] : I.queue) {
+    if (placed.size() >= I.config.max_placements_per_round) {
+      capped = true;
+      break;
+    }
     Request request(entry->task.spec);
     bool hopeless = std::any_of(misses.begin(), misses.end(), [&](const Request& m) { return request.AtLeast(m); });
     if (hopeless) continue;
@@ -186,6 +191,7 @@ size_t Cluster::Schedule() {
     placed.push_back({entry, &w});
   }
   if (placed.empty()) return 0;
+  if (capped) I.may_place = true;  // the rest goes in the next call
 
   if (!I.Persist(batch, "a scheduling round").ok()) {
     for (const Pending& p : placed) I.Release(*p.worker, p.entry->task.id, p.entry->task.spec);

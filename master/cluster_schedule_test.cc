@@ -153,6 +153,22 @@ TEST_F(ClusterScheduleTest, ARoundThatCannotBeStoredAssignsNothingAndIsRetried) 
   EXPECT_EQ(Channel("w1").assigns.size(), 1u);
 }
 
+TEST_F(ClusterScheduleTest, ARoundPlacesAtMostItsCapAndTheNextCallGoesOn) {
+  ClusterConfig config;
+  config.max_placements_per_round = 3;
+  Restart(config);
+  Register("w1", 8);
+  for (int i = 0; i < 8; ++i) Submit(MakeSpec(1));
+  EXPECT_EQ(cluster_->Schedule(), 3u);
+  EXPECT_EQ(cluster_->Schedule(), 3u);  // no change in between, yet it goes on
+  EXPECT_EQ(cluster_->Schedule(), 2u);
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+  auto assigned = cluster_->Tasks(TaskState::kAssigned);
+  ASSERT_EQ(assigned.size(), 8u);
+  EXPECT_EQ(Channel("w1").assigns.front().id, "t-000001");  // still in submission order
+  EXPECT_EQ(Channel("w1").assigns.back().id, "t-000008");
+}
+
 // A policy that does not rank: the first candidate that fits, lowest GPUs.
 class FirstFitPolicy final : public PlacementPolicy {
  public:

@@ -92,6 +92,11 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& ev
                               (t.worker_id.empty() ? std::string() : " on " + t.worker_id) + ", not placed on " +
                               worker_id + "; ignoring a stale report");
   }
+  if (event.attempt != 0 && event.attempt != t.attempts) {
+    // Its current attempt runs here too; cancelling by id would stop that one.
+    return FailedPrecondition("task " + event.task_id + " is on attempt " + std::to_string(t.attempts) +
+                              "; ignoring a stale report about attempt " + std::to_string(event.attempt));
+  }
 
   TaskStoreBatch batch;
   switch (event.kind) {

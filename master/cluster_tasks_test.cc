@@ -154,6 +154,24 @@ TEST_F(ClusterTasksTest, StaleReportsAreRefusedAndAStrayStartIsCancelled) {
   EXPECT_EQ(Event(owner, t.id, Kind::kExited, 0).code(), StatusCode::kFailedPrecondition);
 }
 
+TEST_F(ClusterTasksTest, AReportAboutAnEarlierAttemptIsIgnored) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kFailedToStart).ok());  // requeued...
+  ASSERT_EQ(cluster_->Schedule(), 1u);                         // ...and placed on w1 again
+  ASSERT_EQ(Get(t.id).attempts, 2u);
+
+  TaskEvent late{t.id, Kind::kExited, 1, "", 1};
+  EXPECT_EQ(cluster_->ApplyTaskEvent("w1", late).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Get(t.id).state, TaskState::kAssigned);
+  EXPECT_TRUE(Channel("w1").cancels.empty());  // the current attempt must not be stopped
+
+  TaskEvent current{t.id, Kind::kStarted, 0, "", 2};
+  EXPECT_TRUE(cluster_->ApplyTaskEvent("w1", current).ok());
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
+}
+
 TEST_F(ClusterTasksTest, CancellingAQueuedTaskIsImmediate) {
   Task t = Submit(MakeSpec(1));
   auto cancelled = cluster_->Cancel(t.id);

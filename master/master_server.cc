@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/token.h"
@@ -98,15 +99,22 @@ Status MasterServer::Start() {
 }
 
 // Runs liveness checks and placement whenever the cluster changes, and at
-// least every 250 ms so heartbeat ages are noticed without any event.
+// least every 250 ms so heartbeat ages are noticed without any event. At
+// most one round per 50 ms: under thousands of heartbeats a second the
+// version changes constantly, and a round per change would only contend
+// for the cluster's lock.
 void MasterServer::ControlLoop() {
+  constexpr auto kMinRoundGap = std::chrono::milliseconds(50);
   uint64_t seen = 0;
   while (!stopping_) {
     seen = cluster_->WaitForChange(seen, std::chrono::milliseconds(250));
     if (stopping_) break;
+    auto round_start = std::chrono::steady_clock::now();
     cluster_->CheckLiveness();
-    cluster_->Schedule();
-    seen = std::max(seen, cluster_->Version());
+    // Schedule() places a bounded number per call; go on while it places.
+    while (!stopping_ && cluster_->Schedule() > 0) {
+    }
+    std::this_thread::sleep_until(round_start + kMinRoundGap);
   }
 }
 

@@ -24,6 +24,8 @@ struct StoreKind {
   std::function<std::unique_ptr<TaskStore>(const std::string& dir)> open;
 };
 
+void PrintTo(const StoreKind& kind, std::ostream* os) { *os << kind.name; }
+
 const StoreKind kStores[] = {
     {"memory", false, [](const std::string&) { return NewMemoryTaskStore(); }},
     {"sqlite", true,

@@ -1,5 +1,6 @@
 #include "master/web_routes.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <thread>
@@ -183,7 +184,9 @@ void DashboardRoutes::ServeHistory(const httplib::Request& req, httplib::Respons
     if (text.empty() || *end != '\0' || !(seconds >= 0) || seconds > 1e12) {
       return ReplyError(res, 400, "since must be a time in seconds since the Unix epoch");
     }
-    since = WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(seconds)));
+    // Points are kept to the millisecond; rounding makes a `t` read back from
+    // a response name exactly that point.
+    since = WallTime(std::chrono::milliseconds(std::llround(seconds * 1000.0)));
   }
   std::optional<WorkerHistory> history = history_.Get(id, since);
   if (!history) {

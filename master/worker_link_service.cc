@@ -50,6 +50,7 @@ TaskEvent FromProto(const gpulse::v1::TaskUpdate& u) {
   ev.task_id = u.task_id();
   ev.exit_code = u.exit_code();
   ev.message = u.message();
+  ev.attempt = u.attempt();
   switch (u.kind()) {
     case gpulse::v1::TaskUpdate::STARTED: ev.kind = TaskEvent::Kind::kStarted; break;
     case gpulse::v1::TaskUpdate::EXITED: ev.kind = TaskEvent::Kind::kExited; break;

@@ -38,8 +38,9 @@ TEST(SampleConvertTest, ProcessListsRoundTripIncludingUnknownMemory) {
 
   GpuSample none;
   none.processes = std::vector<GpuProcess>{};
-  ToProto(none, &wire);
-  back = FromProto(wire);
+  v1::GpuStats empty_wire;
+  ToProto(none, &empty_wire);
+  back = FromProto(empty_wire);
   ASSERT_TRUE(back.processes.has_value());  // known to be empty, not unknown
   EXPECT_TRUE(back.processes->empty());
 }

@@ -19,8 +19,9 @@
 #      sample, the persistent session per sample, a full Sampler::Take();
 #      targets: full one-GPU sample <= 100 us, >= 20x faster than init per
 #      sample, >= 500x faster than nvidia-smi;
-#   4. under load (a CUDA spin kernel built with nvcc, else torch), gpulse
-#      reads high utilization, and low utilization once the load stops.
+#   4. under load (a CUDA spin kernel: bundled, else built there with nvcc,
+#      else torch matmuls), gpulse reads high utilization, and low
+#      utilization once the load stops.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +65,19 @@ exec "\$here/$exe.real" "\$@"
 WRAPPER
     chmod +x "$DEVICE_DIR/bin/$exe"
   done
+  local nvcc
+  if nvcc="$(find_nvcc)"; then
+    write_spin_source "$DEVICE_DIR"
+    # Statically linked CUDA runtime; PTX for compute_75 so that any newer GPU
+    # can JIT it (the driver must still be new enough for this toolkit).
+    if "$nvcc" -O2 -gencode arch=compute_75,code=compute_75 -gencode arch=compute_90,code=sm_90 \
+         -o "$DEVICE_DIR/bin/gpulse-load" "$DEVICE_DIR/spin.cu"; then
+      echo "built the load generator with $("$nvcc" --version | tail -1)"
+    else
+      echo "warning: nvcc could not build the load generator; the run will try nvcc or torch there" >&2
+    fi
+    rm -f "$DEVICE_DIR/spin.cu"
+  fi
   cat >"$DEVICE_DIR/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the GPU checks; see scripts/device-check.sh.
@@ -213,15 +227,10 @@ sys.exit(1 if problems else 0)
 PY
 }
 
-# Builds a load generator into $1 (a command that takes seconds); returns 1
-# when neither nvcc nor torch is available.
-make_load_generator() {
-  local dir="$1" nvcc
-  nvcc="$(command -v nvcc 2>/dev/null || true)"
-  [[ -z "$nvcc" && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
-  if [[ -n "$nvcc" ]]; then
-    cat >"$dir/spin.cu" <<'CU'
-// Keeps every SM of every GPU busy for the given number of seconds.
+# Writes the CUDA load generator's source to $1/spin.cu: it keeps every SM of
+# every GPU busy for the given number of seconds.
+write_spin_source() {
+  cat >"$1/spin.cu" <<'CU'
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -243,8 +252,9 @@ __global__ void Spin(unsigned long long ns, unsigned long long* sink) {
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? atof(argv[1]) : 10;
   int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    fprintf(stderr, "no CUDA device\n");
+  cudaError_t rc = cudaGetDeviceCount(&devices);
+  if (rc != cudaSuccess || devices == 0) {
+    fprintf(stderr, "spin: no usable CUDA device: %s\n", cudaGetErrorString(rc));
     return 1;
   }
   unsigned long long* sink[64] = {};
@@ -262,8 +272,10 @@ int main(int argc, char** argv) {
     }
     for (int d = 0; d < devices && d < 64; ++d) {
       cudaSetDevice(d);
-      if (cudaDeviceSynchronize() != cudaSuccess) {
-        fprintf(stderr, "kernel failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+      rc = cudaDeviceSynchronize();
+      if (rc == cudaSuccess) rc = cudaGetLastError();
+      if (rc != cudaSuccess) {
+        fprintf(stderr, "spin: kernel failed: %s\n", cudaGetErrorString(rc));
         return 1;
       }
     }
@@ -271,14 +283,35 @@ int main(int argc, char** argv) {
   return 0;
 }
 CU
-    if "$nvcc" -O2 -o "$dir/spin" "$dir/spin.cu" >>"$LOG" 2>&1; then
-      echo "$dir/spin"
-      return 0
+}
+
+find_nvcc() {
+  local c
+  for c in "$(command -v nvcc 2>/dev/null)" /usr/local/cuda/bin/nvcc; do
+    [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+# Starts a load generator for $1 seconds on every GPU and sets LOAD_PID.
+# Tries, in order, the spin binary built at bundle time (its CUDA runtime may
+# need a newer driver than this machine has), spin built here with nvcc, and
+# torch matmuls. Returns 1 when none stays up.
+LOAD_PID=""
+start_load() {
+  local seconds="$1" candidate nvcc waited
+  local candidates=()
+  [[ -x "$DEVICE_DIR/bin/gpulse-load" ]] && candidates+=("$DEVICE_DIR/bin/gpulse-load")
+  if nvcc="$(find_nvcc)"; then
+    write_spin_source "$WORK"
+    if "$nvcc" -O2 -o "$WORK/spin" "$WORK/spin.cu" >>"$LOG" 2>&1; then
+      candidates+=("$WORK/spin")
+    else
+      say "WARN: nvcc could not build the load generator (see log)"
     fi
-    say "WARN: nvcc failed to build the load generator; trying torch"
   fi
   if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    cat >"$dir/spin.py" <<'PY'
+    cat >"$WORK/spin.py" <<'PY'
 import sys, time, torch
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
 mats = []
@@ -293,11 +326,26 @@ while time.time() < end:
     for d in range(len(mats)):
         torch.cuda.synchronize(d)
 PY
-    printf '#!/usr/bin/env bash\nexec python3 %q "$@"\n' "$dir/spin.py" >"$dir/spin"
-    chmod +x "$dir/spin"
-    echo "$dir/spin"
-    return 0
+    printf '#!/usr/bin/env bash\nexec python3 %q "$@"\n' "$WORK/spin.py" >"$WORK/spin-torch"
+    chmod +x "$WORK/spin-torch"
+    candidates+=("$WORK/spin-torch")
   fi
+  for candidate in "${candidates[@]}"; do
+    "$candidate" "$seconds" >>"$LOG" 2>&1 &
+    LOAD_PID=$!
+    # CUDA context creation (and torch's start-up) comes first.
+    for waited in 1 2 3 4 5 6; do
+      sleep 1
+      kill -0 "$LOAD_PID" 2>/dev/null || break
+    done
+    if kill -0 "$LOAD_PID" 2>/dev/null; then
+      say "load generator: $candidate (up after ${waited}s)"
+      return 0
+    fi
+    wait "$LOAD_PID"
+    say "WARN: load generator $candidate exited early (see log)"
+  done
+  LOAD_PID=""
   return 1
 }
 
@@ -435,13 +483,9 @@ PY
 
   # 4. Under load.
   say "== utilization under load"
-  local spin
-  if spin="$(make_load_generator "$work")"; then
-    "$spin" 16 >>"$LOG" 2>&1 &
-    local spin_pid=$!
-    sleep 6  # CUDA context creation (and torch's start-up) comes first
+  if start_load 16; then
     "$GPULSE" sample --json --count 3 --interval 1 >"$RESULTS/gpulse-load.json" 2>>"$LOG"
-    wait "$spin_pid" || fail "the load generator failed (see log)"
+    wait "$LOAD_PID" || fail "the load generator failed (see log)"
     local low high
     low="$(min_gpu_utilization "$RESULTS/gpulse-load.json")"
     say "under load: lowest GPU utilization read = $low%"
@@ -454,7 +498,7 @@ PY
     python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 20 else 1)' "$high" ||
       fail "gpulse read $high% utilization after the load stopped (expected <= 20%)"
   else
-    say "SKIP: neither nvcc nor torch with CUDA is available to generate load"
+    fail "no load generator could run (bundled spin, nvcc, torch); see log"
   fi
 
   say "== summary: $FAILURES failure(s); results in $RESULTS"

@@ -36,7 +36,10 @@ std::string NvmlLibrary::DefaultPath() {
 Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Open(const std::string& path) {
   const std::string resolved_path = path.empty() ? DefaultPath() : path;
   dlerror();  // clear any stale error
-  void* handle = dlopen(resolved_path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: the driver's library is never unmapped, even after the
+  // last dlclose(); NVML may leave threads or handlers behind after
+  // nvmlShutdown, and a later Open() finds it already loaded.
+  void* handle = dlopen(resolved_path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (handle == nullptr) {
     const char* error = dlerror();
     return NvmlLibraryNotFound(resolved_path, error != nullptr ? error : "");

@@ -12,8 +12,8 @@
 // is null when the library lacks it, and the metric it reads is then absent.
 //
 // An NvmlLibrary is immutable after Open() and safe to use from any thread
-// (NVML itself is thread-safe). Destroying it dlclose()s the library; shut
-// NVML down first.
+// (NVML itself is thread-safe). Destroying it dlclose()s the library (which
+// stays mapped: it is opened with RTLD_NODELETE); shut NVML down first.
 #pragma once
 
 #include <memory>

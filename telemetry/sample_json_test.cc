@@ -91,7 +91,7 @@ TEST(SampleJsonTest, CarriesValues) {
 
 TEST(SampleJsonTest, EmptyProcessListIsAnEmptyArray) {
   GpuSample g;
-  g.processes = std::vector<GpuProcess>{};
+  g.processes.emplace();
   const nlohmann::json j = GpuSampleToJson(g);
   ASSERT_TRUE(j["processes"].is_array());
   EXPECT_TRUE(j["processes"].empty());

@@ -9,7 +9,8 @@
 // from the slow poller's cache.
 //
 // Not thread-safe: Take() must be called from one thread at a time. The
-// inventory accessors (GpuInventory, nvml_state) are thread-safe.
+// inventory accessors (GpuInventory, nvml_state, nvml_generation) are
+// thread-safe.
 #pragma once
 
 #include <chrono>
@@ -55,6 +56,9 @@ class Sampler {
   std::vector<GpuStaticInfo> GpuInventory() const;
   // NVML's current state, as the next sample would report it.
   NvmlState nvml_state() const;
+  // Changes whenever NVML is initialised again (the inventory may then
+  // differ); 0 while NVML has never been initialised or is disabled.
+  uint64_t nvml_generation() const { return session_ ? session_->generation() : 0; }
 
   // Waits up to `timeout` (real time) for the slow poller's first power and
   // PCIe readings, so that a one-shot caller's first sample has them. Returns

@@ -275,3 +275,34 @@ TEST_F(SamplerHostTest, UnreadableProcLeavesHostFiguresAbsent) {
 
 }  // namespace
 }  // namespace gpulse
+
+namespace gpulse {
+namespace {
+
+// The poller thread reads power and PCIe while samples re-initialise NVML
+// under it (a GPU stays lost, so every retry shuts NVML down and starts it
+// again). Run under the sanitizers, this catches use of stale handles.
+TEST(SamplerConcurrencyTest, PollingWhileReinitialising) {
+  nlohmann::json s = testing::UniformScenario(4, 50);
+  s["gpus"][3]["lost"] = true;
+  ScenarioFile scenario(s);
+  ManualClock clock;
+  SamplerConfig config = SimSamplerConfig();
+  config.run_slow_metrics_thread = true;
+  config.slow_metrics.power_interval = std::chrono::milliseconds(1);
+  config.slow_metrics.pcie_interval = std::chrono::milliseconds(1);
+  config.nvml.max_retry_delay = 1s;
+  Sampler sampler(config, clock);
+  const uint64_t generation = sampler.session()->generation();
+  for (int i = 0; i < 300; ++i) {
+    clock.Advance(1s);
+    Sample sample = sampler.Take();
+    ASSERT_EQ(sample.gpus.size(), 4u);
+    EXPECT_FALSE(sample.gpus[3].readable());
+    EXPECT_DOUBLE_EQ(sample.gpu_percent.value_or(-1), 50.0);
+  }
+  EXPECT_GE(sampler.session()->generation(), generation + 299);
+}
+
+}  // namespace
+}  // namespace gpulse

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdlib>
 
 #include "master/prometheus_writer.h"
@@ -60,7 +61,14 @@ Status MetricsServer::Start(const std::string& listen) {
   if (port <= 0) return Unavailable("cannot listen for metrics on " + listen + " (address in use?)");
   port_ = port;
   server_ = std::move(server);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  listen_returned_ = false;
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listen_returned_ = true;
+  });
+  // stop() is a no-op until the server runs: wait for it, so a Stop() right
+  // after Start() cannot leave the thread accepting forever.
+  while (!server_->is_running() && !listen_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return Status::Ok();
 }
 

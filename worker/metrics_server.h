@@ -8,6 +8,7 @@
 // httplib's threads serve scrapes. Start() and Stop() from one thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -54,6 +55,7 @@ class MetricsServer {
   std::optional<Sample> latest_;  // guarded by mu_
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};
   int port_ = 0;
 };
 

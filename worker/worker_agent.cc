@@ -108,7 +108,9 @@ Status WorkerAgent::Run() {
     Sample first = sample_();
     std::thread reader([&] { HandleMasterMessages(conn); });
     Status result = Serve(conn, first);
-    conn.context.TryCancel();
+    // On Stop() end the call ourselves; otherwise the stream has already
+    // ended and Finish() brings the master's reason (e.g. a wrong token).
+    if (stopping_) conn.context.TryCancel();
     reader.join();
     grpc::Status final_status = conn.stream->Finish();
     if (stopping_) break;

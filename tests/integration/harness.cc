@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -189,6 +190,7 @@ MasterProcess::MasterProcess(const std::string& data_dir, std::vector<std::strin
 }
 
 void MasterProcess::Start() {
+  std::filesystem::create_directories(data_dir_);
   std::vector<std::string> argv = {BinPath("gpulse-master"),
                                    "--listen", "127.0.0.1:" + std::to_string(grpc_port_),
                                    "--http", "127.0.0.1:" + std::to_string(http_port_),

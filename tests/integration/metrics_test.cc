@@ -1,0 +1,210 @@
+// Prometheus metrics and chart history end to end: a real gpulse-master and
+// gpulse-worker (with --metrics-listen) on loopback, GPUs from the NVML
+// simulator, 1 s heartbeats. Pages are checked line by line and with
+// `promtool check metrics` (Debian package prometheus).
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <thread>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+
+namespace gpulse::testing {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+constexpr const char* kPromtool = "/usr/bin/promtool";
+
+// The value of the one sample of `family` whose labels contain every
+// fragment in `labels` (e.g. gpu="0"); nullopt when there is none.
+std::optional<double> SampleValue(const std::string& page, const std::string& family,
+                                  const std::vector<std::string>& labels) {
+  std::istringstream in(page);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with(family + "{") && line.rfind(family + " ", 0) != 0) continue;
+    bool all = true;
+    for (const auto& l : labels) all = all && line.find(l) != std::string::npos;
+    if (!all) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
+
+std::string Hostname() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("metrics");
+    master_ = std::make_unique<MasterProcess>(dir_ + "/master");
+    worker_port_ = FreePort();
+    json scenario = SimScenario("m-one", {80, 40});
+    // GPU 1 cannot report its temperature: that series must be absent for it.
+    scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
+    scenario["gpus"][0]["temperature_c"] = 61;
+    scenario["gpus"][0]["power_w"] = 321.5;
+    worker_ = std::make_unique<WorkerProcess>(
+        *master_, "m-one", scenario, dir_,
+        std::vector<std::string>{"--metrics-listen", "127.0.0.1:" + std::to_string(worker_port_)});
+    uuid0_ = scenario["gpus"][0]["uuid"];
+    bool up = WaitFor([&] { return Worker().value("heartbeats", 0) >= 2; }, seconds(20));
+    ASSERT_TRUE(up) << Logs();
+  }
+
+  json Worker() { return HttpGet(master_->http_port(), "/api/workers/m-one").json(); }
+  std::string MasterMetrics() { return HttpGet(master_->http_port(), "/metrics").body; }
+  std::string Logs() { return "--- master\n" + master_->process().Log() + "--- worker\n" + worker_->process().Log(); }
+
+  // Runs promtool on `page`. Empty when it is clean; otherwise what promtool
+  // said. The one lint finding accepted is the camelCase of dcgm-exporter's
+  // own label "modelName", kept so dashboards built for dcgm-exporter work.
+  std::string PromtoolProblems(const std::string& page) {
+    std::string path = dir_ + "/page.prom";
+    std::ofstream(path) << page;
+    CommandResult r = RunCommand({"/bin/sh", "-c", std::string(kPromtool) + " check metrics < " + path}, {});
+    std::string said = r.out + r.err;
+    if (r.exit_code == 0) return "";
+    if (r.exit_code != 3) return "exit " + std::to_string(r.exit_code) + ": " + said;
+    std::istringstream lines(said);
+    std::string line, problems;
+    static const std::regex kDcgmCamelCase(
+        R"(^DCGM_FI_DEV_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'$)");
+    while (std::getline(lines, line)) {
+      if (!line.empty() && !std::regex_match(line, kDcgmCamelCase)) problems += line + "\n";
+    }
+    return problems;
+  }
+
+  std::string dir_;
+  std::unique_ptr<MasterProcess> master_;
+  std::unique_ptr<WorkerProcess> worker_;
+  int worker_port_ = 0;
+  std::string uuid0_;
+};
+
+TEST_F(MetricsTest, MasterExportsDcgmSeriesPerGpuWithExactLabels) {
+  std::string page = MasterMetrics();
+  ASSERT_NE(page.find("# TYPE DCGM_FI_DEV_GPU_UTIL gauge"), std::string::npos) << page;
+  const std::string gpu0_labels = "{gpu=\"0\",UUID=\"" + uuid0_ + "\",pci_bus_id=\"";
+  EXPECT_NE(page.find("DCGM_FI_DEV_GPU_UTIL" + gpu0_labels), std::string::npos) << page;
+  EXPECT_NE(page.find("device=\"nvidia0\",modelName=\"NVIDIA H100 80GB HBM3\",Hostname=\"" + Hostname() +
+                      "\",DCGM_FI_DRIVER_VERSION=\"580.65.06\",worker=\"m-one\"} 80\n"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_GPU_UTIL", {"gpu=\"1\"", "worker=\"m-one\""}), 40);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_FB_USED", {"gpu=\"0\""}), 1024);  // MiB
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_FB_FREE", {"gpu=\"0\""}), 81559 - 1024);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_GPU_TEMP", {"gpu=\"0\""}), 61);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_POWER_USAGE", {"gpu=\"0\""}), 321.5);
+  // Unknown is absent, never 0.
+  EXPECT_FALSE(SampleValue(page, "DCGM_FI_DEV_GPU_TEMP", {"gpu=\"1\""}).has_value()) << page;
+  EXPECT_TRUE(SampleValue(page, "DCGM_FI_DEV_GPU_UTIL", {"gpu=\"1\""}).has_value());
+}
+
+TEST_F(MetricsTest, MasterExportsClusterSeries) {
+  std::string page = MasterMetrics();
+  EXPECT_EQ(SampleValue(page, "gpulse_workers", {"state=\"healthy\""}), 1) << page;
+  EXPECT_EQ(SampleValue(page, "gpulse_workers", {"state=\"dead\""}), 0);
+  EXPECT_EQ(SampleValue(page, "gpulse_tasks", {"state=\"queued\""}), 0);
+  EXPECT_EQ(SampleValue(page, "gpulse_gpus_capacity", {"worker=\"m-one\""}), 2);
+  EXPECT_EQ(SampleValue(page, "gpulse_gpus_allocated", {"worker=\"m-one\""}), 0);
+  EXPECT_EQ(SampleValue(page, "gpulse_worker_gpu_healthy", {"worker=\"m-one\"", "gpu=\"1\""}), 1);
+  EXPECT_EQ(SampleValue(page, "gpulse_nvml_available", {"worker=\"m-one\""}), 1);
+  EXPECT_NEAR(SampleValue(page, "gpulse_worker_gpu_percent", {"worker=\"m-one\""}).value_or(-1), 60, 0.01);
+  EXPECT_TRUE(SampleValue(page, "gpulse_worker_memory_percent", {"worker=\"m-one\""}).has_value());
+  auto age = SampleValue(page, "gpulse_worker_last_heartbeat_age_seconds", {"worker=\"m-one\""});
+  ASSERT_TRUE(age.has_value());
+  EXPECT_LT(*age, 3.0);
+  EXPECT_GE(SampleValue(page, "gpulse_heartbeats_received_total", {}).value_or(0), 2);
+  EXPECT_NE(page.find("# TYPE gpulse_heartbeats_received_total counter"), std::string::npos);
+
+  // A task holding a GPU shows as allocated.
+  HttpReply r = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":1})",
+                         master_->token());
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_TRUE(WaitFor([&] {
+    return SampleValue(MasterMetrics(), "gpulse_gpus_allocated", {"worker=\"m-one\""}) == 1;
+  }, seconds(15))) << Logs();
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_tasks", {"state=\"running\""}).value_or(0) +
+                SampleValue(MasterMetrics(), "gpulse_tasks", {"state=\"assigned\""}).value_or(0),
+            1);
+}
+
+TEST_F(MetricsTest, SeriesFollowTheSimulatedLoad) {
+  json scenario = SimScenario("m-one", {15, 40});
+  scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  EXPECT_TRUE(WaitFor([&] {
+    return SampleValue(MasterMetrics(), "DCGM_FI_DEV_GPU_UTIL", {"gpu=\"0\"", "worker=\"m-one\""}) == 15;
+  }, seconds(10))) << MasterMetrics();
+}
+
+TEST_F(MetricsTest, WorkerServesItsOwnSeriesWithoutTheMaster) {
+  HttpReply r;
+  ASSERT_TRUE(WaitFor([&] {
+    r = HttpGet(worker_port_, "/metrics");
+    return r.status == 200;
+  }, seconds(10))) << r.status << Logs();
+  EXPECT_EQ(SampleValue(r.body, "DCGM_FI_DEV_GPU_UTIL", {"gpu=\"0\"", "UUID=\"" + uuid0_ + "\"", "worker=\"m-one\""}),
+            80)
+      << r.body;
+  EXPECT_EQ(SampleValue(r.body, "DCGM_FI_DEV_FB_USED", {"gpu=\"1\""}), 1024);
+  EXPECT_FALSE(SampleValue(r.body, "DCGM_FI_DEV_GPU_TEMP", {"gpu=\"1\""}).has_value());
+  EXPECT_EQ(SampleValue(r.body, "gpulse_nvml_available", {"worker=\"m-one\""}), 1);
+  EXPECT_TRUE(SampleValue(r.body, "gpulse_worker_cpu_percent", {"worker=\"m-one\""}).has_value() ||
+              SampleValue(r.body, "gpulse_worker_memory_percent", {"worker=\"m-one\""}).has_value());
+  // Cluster series are the master's alone.
+  EXPECT_EQ(r.body.find("gpulse_workers{"), std::string::npos);
+  // Still there when the master is gone.
+  master_->Kill9();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(HttpGet(worker_port_, "/metrics").status, 200);
+}
+
+TEST_F(MetricsTest, PagesPassPromtool) {
+  if (access(kPromtool, X_OK) != 0) {
+    GTEST_SKIP() << kPromtool << " is not installed (apt-get install prometheus), so the exposition format "
+                 << "is not checked by Prometheus' own linter in this run";
+  }
+  std::string master_page = MasterMetrics();
+  EXPECT_EQ(PromtoolProblems(master_page), "") << master_page;
+  HttpReply worker_page;
+  ASSERT_TRUE(WaitFor([&] {
+    worker_page = HttpGet(worker_port_, "/metrics");
+    return worker_page.status == 200;
+  }, seconds(10)));
+  EXPECT_EQ(PromtoolProblems(worker_page.body), "") << worker_page.body;
+}
+
+TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
+  ASSERT_TRUE(WaitFor([&] {
+    return HttpGet(master_->http_port(), "/api/workers/m-one/history").json().value("t", json::array()).size() >= 2;
+  }, seconds(10))) << HttpGet(master_->http_port(), "/api/workers/m-one/history").body;
+  json h = HttpGet(master_->http_port(), "/api/workers/m-one/history").json();
+  EXPECT_EQ(h["worker"], "m-one");
+  EXPECT_EQ(h["interval_seconds"], 1.0);
+  ASSERT_EQ(h["gpus"].size(), 2u);
+  EXPECT_EQ(h["gpus"][0]["uuid"], uuid0_);
+  EXPECT_EQ(h["gpus"][0]["utilization_gpu"].back(), 80.0);
+  EXPECT_EQ(h["gpus"][0]["memory_used_bytes"].back(), 1024ull << 20);
+  EXPECT_TRUE(h["gpus"][1]["temperature_c"].back().is_null());  // unknown, not 0
+  EXPECT_EQ(h["t"].size(), h["host"]["cpu_percent"].size());
+  double last = h["t"].back();
+  json later = HttpGet(master_->http_port(), "/api/workers/m-one/history?since=" + std::to_string(last)).json();
+  for (const auto& t : later["t"]) EXPECT_GT(t.get<double>(), last);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers/nobody/history").status, 404);
+}
+
+}  // namespace
+}  // namespace gpulse::testing
