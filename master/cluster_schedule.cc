@@ -180,7 +180,12 @@ size_t Cluster::Schedule() {
     t.worker_id = w.worker.id;
     t.gpu_indices.clear();
     t.gpu_uuids.clear();
-    for (size_t p : found->placement.gpu_positions) {
+    // The task sees its GPUs in NVML index order, whatever order the
+    // policy ranked them in.
+    std::vector<size_t> positions = found->placement.gpu_positions;
+    std::sort(positions.begin(), positions.end(),
+              [&](size_t a, size_t b) { return w.worker.gpus[a].index < w.worker.gpus[b].index; });
+    for (size_t p : positions) {
       t.gpu_indices.push_back(w.worker.gpus[p].index);
       t.gpu_uuids.push_back(w.worker.gpus[p].uuid);
     }

@@ -91,7 +91,7 @@ TEST_F(ClusterScheduleTest, TheLeastLoadedGpuIsChosen) {
   EXPECT_EQ(Get(t.id).gpu_uuids, std::vector<std::string>{"GPU-w1-2"});
   Task u = Submit(MakeSpec(2));
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  EXPECT_EQ(Get(u.id).gpu_indices, (std::vector<uint32_t>{3, 1}));
+  EXPECT_EQ(Get(u.id).gpu_indices, (std::vector<uint32_t>{1, 3}));  // the two idlest, in index order
 }
 
 TEST_F(ClusterScheduleTest, TheWorkerWithTheIdlestGpusIsChosen) {

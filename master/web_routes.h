@@ -38,7 +38,7 @@ struct DashboardConfig {
   size_t max_event_streams = 4;
   // Snapshots on one stream are at least this far apart, however often the
   // cluster changes (every heartbeat changes it).
-  std::chrono::milliseconds min_event_gap{250};
+  std::chrono::milliseconds min_event_gap{500};
   // A comment line is sent after this much silence, so proxies keep the
   // stream open and a vanished browser is noticed.
   std::chrono::milliseconds keepalive{10000};

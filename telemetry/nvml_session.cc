@@ -104,7 +104,10 @@ Status NvmlSession::OpenAndInitLocked() {
   }
   const NvmlFunctions& nvml = library_->functions();
   nvmlReturn_t rc = nvml.init();
-  if (rc != NVML_SUCCESS) return NvmlError(rc, "nvmlInit");
+  if (rc != NVML_SUCCESS) {
+    CountError(rc);
+    return NvmlError(rc, "nvmlInit");
+  }
 
   state_.driver_version.reset();
   if (nvml.system_get_driver_version != nullptr) {
@@ -117,6 +120,7 @@ Status NvmlSession::OpenAndInitLocked() {
   unsigned int count = 0;
   rc = nvml.device_get_count(&count);
   if (rc != NVML_SUCCESS) {
+    CountError(rc);
     nvml.shutdown();
     return NvmlError(rc, "nvmlDeviceGetCount");
   }
@@ -126,6 +130,7 @@ Status NvmlSession::OpenAndInitLocked() {
     rc = nvml.device_get_handle_by_index(i, &device.handle);
     NvmlFailure failure{rc, "nvmlDeviceGetHandleByIndex"};
     if (rc == NVML_SUCCESS) failure = ReadStaticInfo(nvml, device.handle, &device.info);
+    if (!failure.ok()) CountError(failure.code);
     if (IsNvmlDriverFailure(failure.code)) {
       nvml.shutdown();
       devices_.clear();
@@ -139,6 +144,16 @@ Status NvmlSession::OpenAndInitLocked() {
     devices_.push_back(std::move(device));
   }
   return Status::Ok();
+}
+
+void NvmlSession::CountError(nvmlReturn_t code) {
+  std::lock_guard lock(errors_mu_);
+  ++error_counts_[NvmlReturnName(code)];
+}
+
+std::map<std::string, uint64_t> NvmlSession::ErrorCounts() const {
+  std::lock_guard lock(errors_mu_);
+  return error_counts_;
 }
 
 GpuReadout NvmlSession::ReadGpus() {
@@ -166,6 +181,7 @@ GpuReadout NvmlSession::ReadGpus() {
       }
       NvmlFailure failure = ReadFastMetrics(nvml, d.handle, &s);
       if (failure.ok()) continue;
+      CountError(failure.code);
       healthy = false;
       s.error = NvmlError(failure.code, failure.call).message();
       if (IsNvmlDriverFailure(failure.code)) {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -80,6 +81,10 @@ class NvmlSession {
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // How many times Maintain() has tried to initialise NVML.
   uint64_t init_attempts() const { return init_attempts_.load(std::memory_order_relaxed); }
+  // NVML calls that failed since construction, by return-code name
+  // ("NVML_ERROR_GPU_IS_LOST"): failed initialisations and GPUs that could
+  // not be opened or read. "Not supported" answers are not failures.
+  std::map<std::string, uint64_t> ErrorCounts() const;
 
  private:
   struct Device {
@@ -100,6 +105,7 @@ class NvmlSession {
   void ScheduleRetry(const std::string& reason);
   void RequestTeardown(const std::string& reason);
   void NoteHealthyRead();
+  void CountError(nvmlReturn_t code);
 
   const NvmlSessionConfig config_;
   Clock& clock_;
@@ -119,6 +125,9 @@ class NvmlSession {
   Clock::Duration retry_delay_;                      // guarded by retry_mu_
   std::atomic<bool> work_pending_{true};             // pending_ != kNothing
   std::atomic<bool> delay_raised_{false};            // retry_delay_ != initial
+
+  mutable std::mutex errors_mu_;                     // never held while acquiring another lock
+  std::map<std::string, uint64_t> error_counts_;     // guarded by errors_mu_
 };
 
 }  // namespace gpulse

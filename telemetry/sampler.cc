@@ -46,6 +46,15 @@ void Sampler::ReadHost(HostSample* host) {
 }
 
 Sample Sampler::Take() {
+  const Clock::TimePoint started = clock_.Now();
+  Sample sample = Read();
+  if (session_) sample.collector.nvml_errors_total = session_->ErrorCounts();
+  sample.collector.sample_duration_ms =
+      std::chrono::duration<double, std::milli>(clock_.Now() - started).count();
+  return sample;
+}
+
+Sample Sampler::Read() {
   Sample sample;
   sample.taken_at = clock_.WallNow();
   ReadHost(&sample.host);

@@ -49,7 +49,8 @@ class Sampler {
   Sampler(const Sampler&) = delete;
   Sampler& operator=(const Sampler&) = delete;
 
-  // Takes one sample. Re-initialises NVML first if a retry is due.
+  // Takes one sample. Re-initialises NVML first if a retry is due. Its
+  // `collector` says how long this took and counts NVML's failures so far.
   Sample Take();
 
   // The GPUs NVML listed at its last initialisation (for registration).
@@ -70,6 +71,8 @@ class Sampler {
   SlowMetricsPoller* slow_poller() { return poller_.get(); }
 
  private:
+  // Take() without the collector's own figures.
+  Sample Read();
   void ReadHost(HostSample* host);
 
   const SamplerConfig config_;

@@ -94,6 +94,36 @@ TEST(SamplerTest, DriverNotLoadedIsExplained) {
   EXPECT_FALSE(sample.gpu_percent.has_value());
 }
 
+TEST(SamplerTest, CollectorStatsTimeTheSampleAndCountFailuresByCode) {
+  nlohmann::json s = testing::UniformScenario(2, 50);
+  s["gpus"][1]["lost"] = true;
+  s["gpus"][0]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  ASSERT_TRUE(sample.collector.sample_duration_ms.has_value());
+  EXPECT_GE(*sample.collector.sample_duration_ms, 0.0);
+  EXPECT_LT(*sample.collector.sample_duration_ms, 5000.0);
+  // The lost GPU counts; the unsupported temperature does not.
+  EXPECT_GE(sample.collector.nvml_errors_total["NVML_ERROR_GPU_IS_LOST"], 1u);
+  EXPECT_EQ(sample.collector.nvml_errors_total.count("NVML_ERROR_NOT_SUPPORTED"), 0u);
+  EXPECT_EQ(sample.collector.nvml_errors_total.size(), 1u);
+}
+
+TEST(SamplerTest, FailedInitialisationIsCountedAndNoNvmlCountsNothing) {
+  nlohmann::json s = testing::UniformScenario(1, 50);
+  s["init_error"] = "DRIVER_NOT_LOADED";
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  Sample sample = sampler.Take();
+  EXPECT_GE(sample.collector.nvml_errors_total["NVML_ERROR_DRIVER_NOT_LOADED"], 1u);
+
+  Sampler missing(SimSamplerConfig("/nonexistent/libnvidia-ml.so.1"), SystemClock::Instance());
+  Sample none = missing.Take();
+  EXPECT_TRUE(none.collector.nvml_errors_total.empty());  // no library: no call failed
+  EXPECT_TRUE(none.collector.sample_duration_ms.has_value());
+}
+
 TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
   nlohmann::json s = testing::UniformScenario(1, 70);
   s["gpus"][0]["temperature_c"] = 61;

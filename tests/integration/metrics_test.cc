@@ -172,6 +172,30 @@ TEST_F(MetricsTest, WorkerServesItsOwnSeriesWithoutTheMaster) {
   EXPECT_EQ(HttpGet(worker_port_, "/metrics").status, 200);
 }
 
+TEST_F(MetricsTest, BrokenGpuAndCollectorHealthAreSignalsNotSilence) {
+  json scenario = SimScenario("m-lossy", {30, 50});
+  scenario["gpus"][1]["lost"] = true;
+  WorkerProcess lossy(*master_, "m-lossy", scenario, dir_);
+  std::string page;
+  ASSERT_TRUE(WaitFor([&] {
+    page = MasterMetrics();
+    return SampleValue(page, "gpulse_worker_gpu_healthy", {"worker=\"m-lossy\"", "gpu=\"1\""}) == 0 &&
+           SampleValue(page, "gpulse_nvml_errors_total", {"worker=\"m-lossy\"", "code=\"NVML_ERROR_GPU_IS_LOST\""})
+                   .value_or(0) >= 1;
+  }, seconds(15))) << page << lossy.process().Log();
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_GPU_UTIL", {"worker=\"m-lossy\"", "gpu=\"0\""}), 30);
+  EXPECT_FALSE(SampleValue(page, "DCGM_FI_DEV_GPU_UTIL", {"worker=\"m-lossy\"", "gpu=\"1\""}).has_value());
+  EXPECT_FALSE(SampleValue(page, "DCGM_FI_DEV_FB_USED", {"worker=\"m-lossy\"", "gpu=\"1\""}).has_value());
+  EXPECT_EQ(SampleValue(page, "gpulse_worker_gpu_healthy", {"worker=\"m-lossy\"", "gpu=\"0\""}), 1);
+  EXPECT_EQ(SampleValue(page, "gpulse_nvml_available", {"worker=\"m-lossy\""}), 1);
+  auto duration = SampleValue(page, "gpulse_sample_duration_seconds", {"worker=\"m-one\""});
+  ASSERT_TRUE(duration.has_value()) << page;
+  EXPECT_GE(*duration, 0.0);
+  EXPECT_LT(*duration, 5.0);
+  // The healthy worker has had no NVML failure at all.
+  EXPECT_FALSE(SampleValue(page, "gpulse_nvml_errors_total", {"worker=\"m-one\""}).has_value());
+}
+
 TEST_F(MetricsTest, PagesPassPromtool) {
   if (access(kPromtool, X_OK) != 0) {
     GTEST_SKIP() << kPromtool << " is not installed (apt-get install prometheus), so the exposition format "

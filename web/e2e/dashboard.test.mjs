@@ -10,108 +10,30 @@
 //
 // Exit codes: 0 all passed, 1 something failed, 77 skipped (playwright-core
 // or chromium missing). Environment: GPULSE_BIN_DIR, GPULSE_LIB_DIR (default
-// build/bin, build/lib), GPULSE_CHROMIUM (default /usr/bin/chromium),
-// GPULSE_DOCS_SCREENSHOT=1 to also refresh docs/dashboard.png.
+// build/bin, build/lib), GPULSE_CHROMIUM (default /usr/bin/chromium).
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync, readFileSync, copyFileSync, openSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '../..');
-const BIN = process.env.GPULSE_BIN_DIR || join(ROOT, 'build/bin');
-const LIB = process.env.GPULSE_LIB_DIR || join(ROOT, 'build/lib');
-const CHROMIUM = process.env.GPULSE_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(HERE, 'artifacts');
-const DEADLINE_MS = 55_000;
+import { CHROMIUM, CHROMIUM_ARGS, Cluster, missingBinaries, missingPrerequisite, simGpu, waitFor } from './cluster.mjs';
+
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+const DEADLINE_MS = 50_000;
 const SKIP = 77;
 
-function skip(why) {
-  console.log(`dashboard e2e: skipped: ${why}`);
+const missing = await missingPrerequisite();
+if (missing) {
+  console.log(`dashboard e2e: skipped: ${missing}`);
   console.log('0 passed, 0 failed, 1 skipped');
   process.exit(SKIP);
 }
-
-let chromium;
-try {
-  ({ chromium } = await import('playwright-core'));
-} catch {
-  skip('playwright-core is not installed (run: npm ci --prefix web/e2e)');
+if (missingBinaries().length) {
+  console.error(`dashboard e2e: not built: ${missingBinaries().join(', ')} (build gpulse-master gpulse-worker nvml_sim)`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
 }
-if (!existsSync(CHROMIUM)) skip(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-for (const file of [join(BIN, 'gpulse-master'), join(BIN, 'gpulse-worker'), join(LIB, 'libnvidia-ml-sim.so')]) {
-  if (!existsSync(file)) {
-    console.error(`dashboard e2e: ${file} is missing: build gpulse-master gpulse-worker nvml_sim first`);
-    console.log('0 passed, 1 failed');
-    process.exit(1);
-  }
-}
-
-// ---- processes -----------------------------------------------------------------
-
-const work = mkdtempSync(join(tmpdir(), 'gpulse-e2e-'));
-const children = [];
-
-function start(name, argv, env = {}) {
-  const log = openSync(join(work, `${name}.log`), 'a');
-  const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
-  child.logName = name;
-  children.push(child);
-  return child;
-}
-
-async function stopAll() {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  const deadline = Date.now() + 3000;
-  for (const child of children) {
-    while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) await sleep(20);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(what, condition, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      last = await condition();
-      if (last) return last;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-}
-
-// Writes a simulator scenario the way an operator would change it: a new file
-// renamed over the old one (the simulator rereads it when it changes).
-function writeScenario(path, gpus) {
-  const scenario = { driver_version: '580.65.06', gpus };
-  writeFileSync(`${path}.tmp`, JSON.stringify(scenario, null, 2));
-  renameSync(`${path}.tmp`, path);
-}
-
-function gpu(name, uuid, utilization, extra = {}) {
-  return { name, uuid, utilization_gpu: utilization, memory_total_mib: 81559, memory_used_mib: 20480,
-    temperature_c: 55, power_w: 310, ...extra };
-}
+const { chromium } = await import('playwright-core');
 
 // ---- the test steps ------------------------------------------------------------------
 
@@ -128,9 +50,10 @@ async function step(name, fn) {
   }
 }
 
+const cluster = new Cluster();
 const watchdog = setTimeout(async () => {
   console.log(`not ok - the whole test took longer than ${DEADLINE_MS / 1000} s`);
-  await stopAll();
+  await cluster.stop();
   console.log(`${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
   process.exit(1);
 }, DEADLINE_MS);
@@ -139,36 +62,22 @@ let context;
 let exitCode = 1;
 try {
   mkdirSync(ARTIFACTS, { recursive: true });
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const base = `http://127.0.0.1:${httpPort}`;
-  const dataDir = join(work, 'master');
-  start('master', [join(BIN, 'gpulse-master'), '--listen', `127.0.0.1:${grpcPort}`, '--http', `127.0.0.1:${httpPort}`,
-    '--data-dir', dataDir]);
-  await waitFor('the master', async () => (await fetch(`${base}/healthz`)).ok);
-  const token = readFileSync(join(dataDir, 'token'), 'utf8').trim();
-
-  const alphaScenario = join(work, 'alpha.json');
+  await cluster.startMaster();
+  const base = cluster.url;
+  const token = cluster.token;
   const alphaGpus = [
-    gpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000001', 30),
-    gpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000002',
+    simGpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000001', 30),
+    simGpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000002',
       { min: 40, max: 90, period_s: 12 }, { power_w: { min: 250, max: 600, period_s: 12 } }),
   ];
-  writeScenario(alphaScenario, alphaGpus);
-  const betaScenario = join(work, 'beta.json');
-  writeScenario(betaScenario, [gpu('NVIDIA A100-SXM4-80GB', 'GPU-0a1b2c3d-0000-4000-8000-0000000000b1', 10,
+  cluster.startWorker('w-alpha', alphaGpus);
+  cluster.startWorker('w-beta', [simGpu('NVIDIA A100-SXM4-80GB', 'GPU-0a1b2c3d-0000-4000-8000-0000000000b1', 10,
     { temperature_c: { min: 40, max: 70, period_s: 20 } })]);
-  for (const [id, scenario] of [['w-alpha', alphaScenario], ['w-beta', betaScenario]]) {
-    start(id, [join(BIN, 'gpulse-worker'), '--master', `127.0.0.1:${grpcPort}`, '--id', id, '--interval', '1',
-      '--token-file', join(dataDir, 'token'), '--work-dir', join(work, `${id}-work`)],
-    { GPULSE_NVML_LIBRARY: join(LIB, 'libnvidia-ml-sim.so'), GPULSE_NVML_SIM_SCENARIO: scenario });
-  }
 
-  const profile = mkdtempSync(join(work, 'chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
+  context = await chromium.launchPersistentContext(join(cluster.dir, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
     viewport: { width: 1440, height: 1000 },
   });
   const page = context.pages()[0] || await context.newPage();
@@ -212,7 +121,7 @@ try {
 
   await step('the figure follows the simulator\'s load within a few seconds', async () => {
     alphaGpus[0].utilization_gpu = 85;
-    writeScenario(alphaScenario, alphaGpus);
+    cluster.writeScenario('w-alpha', alphaGpus);
     const changedAt = Date.now();
     await waitFor('w-alpha GPU 0 at 85%', async () => (await utilOf('w-alpha', 0)) === '85%', 10_000);
     console.log(`  (the page showed the new load ${Date.now() - changedAt} ms after the scenario changed)`);
@@ -221,13 +130,7 @@ try {
   const hostile = '<img src=x onerror="window.__pwned=1">';
   let apiTask;
   await step('a task submitted through the API appears and finishes', async () => {
-    const res = await fetch(`${base}/api/tasks`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: hostile, argv: ['/bin/sh', '-c', 'echo hello from gpulse; sleep 1'], gpus: 1 }),
-    });
-    if (res.status !== 201) throw new Error(`submit: HTTP ${res.status} ${await res.text()}`);
-    apiTask = (await res.json()).id;
+    apiTask = await cluster.submit({ name: hostile, argv: ['/bin/sh', '-c', 'echo hello from gpulse; sleep 1'], gpus: 1 });
     const row = page.locator(`[data-task="${apiTask}"]`);
     await row.waitFor({ timeout: 5000 });
     await row.locator('[data-role="task-state"]', { hasText: 'succeeded' }).waitFor({ timeout: 15_000 });
@@ -261,7 +164,7 @@ try {
     formTask = result.replace('Submitted ', '');
     const row = page.locator(`[data-task="${formTask}"]`);
     await row.locator('[data-role="task-state"]', { hasText: 'running' }).waitFor({ timeout: 15_000 });
-    const stored = await (await fetch(`${base}/api/tasks/${formTask}`)).json();
+    const stored = await cluster.getJson(`/api/tasks/${formTask}`);
     if (JSON.stringify(stored.argv) !== JSON.stringify(['/bin/sh', '-c', 'echo started; sleep 60'])) {
       throw new Error(`argv ${JSON.stringify(stored.argv)}`);
     }
@@ -290,6 +193,23 @@ try {
     await polling.close();
   });
 
+  await step('past the cap on live streams, a page falls back to polling', async () => {
+    // The master serves 4 event streams; this page holds one. Three more
+    // pages take the rest, and the fifth is refused and polls.
+    const extra = [];
+    for (let i = 0; i < 4; i++) {
+      const p = await context.newPage();
+      await p.goto(`${base}/`);
+      await p.locator('[data-gpu-util="w-beta/0"]').waitFor({ timeout: 10_000 });
+      extra.push(p);
+    }
+    const modes = await Promise.all(extra.map((p) => p.locator('#conn').getAttribute('data-mode')));
+    await Promise.all(extra.map((p) => p.close()));
+    if (JSON.stringify(modes) !== JSON.stringify(['sse', 'sse', 'sse', 'polling'])) {
+      throw new Error(`connection modes ${modes.join(', ')}`);
+    }
+  });
+
   await step('no script error, and nothing loaded from outside the master', async () => {
     if (pageErrors.length) throw new Error(pageErrors.join('; '));
     if (foreign.length) throw new Error(`requests elsewhere: ${foreign.join(', ')}`);
@@ -297,9 +217,7 @@ try {
 
   await page.locator(`[data-task="${apiTask}"]`).scrollIntoViewIfNeeded();
   await page.evaluate(() => window.scrollTo(0, 0));
-  const shot = join(ARTIFACTS, 'dashboard.png');
-  await page.screenshot({ path: shot, fullPage: true });
-  if (process.env.GPULSE_DOCS_SCREENSHOT === '1') copyFileSync(shot, join(ROOT, 'docs/dashboard.png'));
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   exitCode = results.every((r) => r.ok) ? 0 : 1;
 } catch (err) {
   console.log(`not ok - setting up: ${err.stack || err.message}`);
@@ -307,14 +225,8 @@ try {
 } finally {
   clearTimeout(watchdog);
   if (context) await context.close().catch(() => {});
-  await stopAll();
-  if (exitCode !== 0) {
-    for (const child of children) {
-      const log = join(work, `${child.logName}.log`);
-      if (existsSync(log)) console.log(`--- ${child.logName}\n${readFileSync(log, 'utf8').slice(-3000)}`);
-    }
-  }
-  rmSync(work, { recursive: true, force: true });
+  if (exitCode !== 0) console.log(cluster.logs());
+  await cluster.stop();
 }
 const passed = results.filter((r) => r.ok).length;
 console.log(`${passed} passed, ${results.length - passed} failed`);

@@ -144,8 +144,21 @@ function gauge(label, kind) {
   return { root: h('div', {}, h('div', { class: 'gauge-label' }, h('span', {}, label), value), b), value, bar: b };
 }
 
+// Charts are kept current only for cards on or near the screen, so a page
+// showing a large cluster does not fetch every worker's history each beat.
+const onScreen = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    const card = entry.target.card;
+    card.visible = entry.isIntersecting;
+    const w = card.visible && state.snapshot && state.snapshot.workers.find((x) => x.id === card.id);
+    if (w) maybeRefreshHistory(w);
+  }
+}, { rootMargin: '300px' });
+
 function createCard(id) {
   const card = {
+    id,
+    visible: false,
     pill: h('span', { class: 'pill', 'data-role': 'state' }),
     name: h('span', { class: 'worker-name' }, id),
     age: h('span', { class: 'worker-age', 'data-role': 'age' }),
@@ -170,6 +183,8 @@ function createCard(id) {
     card.sub, card.notice,
     h('div', { class: 'gauges' }, card.cpu.root, card.mem.root, card.gpu.root, card.alloc.root),
     card.gpuTable, card.charts);
+  card.root.card = card;
+  onScreen.observe(card.root);
   return card;
 }
 
@@ -233,6 +248,7 @@ function renderWorkers(workers) {
   });
   for (const [id, card] of state.cards) {
     if (!seen.has(id)) {
+      onScreen.unobserve(card.root);
       card.root.remove();
       state.cards.delete(id);
     }
@@ -265,6 +281,8 @@ function historyOf(id) {
 }
 
 function maybeRefreshHistory(w) {
+  const card = state.cards.get(w.id);
+  if (card && !card.visible) return;
   const hist = historyOf(w.id);
   if (hist.fetching || w.heartbeats === hist.heartbeats) return;
   if (performance.now() - hist.fetchedAt < HISTORY_MIN_GAP_MS) return;
@@ -554,6 +572,6 @@ setInterval(() => {
   if (!state.snapshot) return;
   for (const w of state.snapshot.workers) {
     const card = state.cards.get(w.id);
-    if (card) drawCharts(card, w);
+    if (card && card.visible) drawCharts(card, w);
   }
 }, 5000);

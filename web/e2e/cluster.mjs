@@ -1,0 +1,149 @@
+// A throwaway gpulse cluster for browser tests: a real gpulse-master and
+// gpulse-workers on the NVML simulator, on loopback and free ports, in a
+// temporary directory that stop() removes along with every process.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.GPULSE_BIN_DIR || join(ROOT, 'build/bin');
+export const LIB = process.env.GPULSE_LIB_DIR || join(ROOT, 'build/lib');
+export const CHROMIUM = process.env.GPULSE_CHROMIUM || '/usr/bin/chromium';
+
+// Flags for Chromium in a sandbox-less, network-less test: nothing is
+// fetched from the internet, nothing is kept between runs.
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Why the browser test cannot run here, or null when it can.
+export async function missingPrerequisite() {
+  try {
+    await import('playwright-core');
+  } catch {
+    return 'playwright-core is not installed (run: npm ci --prefix web/e2e)';
+  }
+  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+  return null;
+}
+
+// The gpulse files the cluster needs that are not built yet.
+export function missingBinaries() {
+  return [join(BIN, 'gpulse-master'), join(BIN, 'gpulse-worker'), join(LIB, 'libnvidia-ml-sim.so')]
+    .filter((f) => !existsSync(f));
+}
+
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+// Polls `condition` every 50 ms until it returns something truthy (which is
+// returned) or `timeoutMs` passes (which throws, naming `what`).
+export async function waitFor(what, condition, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await condition();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+// A simulated GPU for a scenario file (see tools/nvml-sim/README.md).
+export function simGpu(name, uuid, utilization, extra = {}) {
+  return { name, uuid, utilization_gpu: utilization, memory_total_mib: 81559, memory_used_mib: 20480,
+    temperature_c: 55, power_w: 310, ...extra };
+}
+
+export class Cluster {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'gpulse-e2e-'));
+    this.children = [];
+  }
+
+  spawn(name, argv, env = {}) {
+    const log = openSync(join(this.dir, `${name}.log`), 'a');
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
+    child.logName = name;
+    this.children.push(child);
+    return child;
+  }
+
+  async startMaster() {
+    const [grpcPort, httpPort] = [await freePort(), await freePort()];
+    this.grpcAddress = `127.0.0.1:${grpcPort}`;
+    this.url = `http://127.0.0.1:${httpPort}`;
+    this.dataDir = join(this.dir, 'master');
+    this.spawn('master', [join(BIN, 'gpulse-master'), '--listen', this.grpcAddress, '--http', `127.0.0.1:${httpPort}`,
+      '--data-dir', this.dataDir]);
+    await waitFor('the master to answer', async () => (await fetch(`${this.url}/healthz`)).ok);
+    this.token = readFileSync(join(this.dataDir, 'token'), 'utf8').trim();
+  }
+
+  // Writes a scenario the way an operator would change it: a new file renamed
+  // over the old one (the simulator rereads it when it changes).
+  writeScenario(id, gpus) {
+    const path = join(this.dir, `${id}.json`);
+    writeFileSync(`${path}.tmp`, JSON.stringify({ driver_version: '580.65.06', gpus }, null, 2));
+    renameSync(`${path}.tmp`, path);
+    return path;
+  }
+
+  startWorker(id, gpus, interval = 1) {
+    const scenario = this.writeScenario(id, gpus);
+    this.spawn(id, [join(BIN, 'gpulse-worker'), '--master', this.grpcAddress, '--id', id, '--interval', String(interval),
+      '--token-file', join(this.dataDir, 'token'), '--work-dir', join(this.dir, `${id}-work`)],
+    { GPULSE_NVML_LIBRARY: join(LIB, 'libnvidia-ml-sim.so'), GPULSE_NVML_SIM_SCENARIO: scenario });
+  }
+
+  async submit(body) {
+    const res = await fetch(`${this.url}/api/tasks`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 201) throw new Error(`submit: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()).id;
+  }
+
+  async getJson(path) {
+    return (await fetch(`${this.url}${path}`)).json();
+  }
+
+  // The tail of every process's log, for a failure report.
+  logs() {
+    return this.children.map((c) => {
+      const path = join(this.dir, `${c.logName}.log`);
+      return `--- ${c.logName}\n${existsSync(path) ? readFileSync(path, 'utf8').slice(-3000) : ''}`;
+    }).join('\n');
+  }
+
+  // SIGTERM to everything, SIGKILL after 3 s, then the directory goes.
+  async stop() {
+    const running = (c) => c.exitCode === null && c.signalCode === null;
+    for (const c of this.children) if (running(c)) c.kill('SIGTERM');
+    const deadline = Date.now() + 3000;
+    for (const c of this.children) {
+      while (running(c) && Date.now() < deadline) await sleep(20);
+      if (running(c)) c.kill('SIGKILL');
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
