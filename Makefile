@@ -34,6 +34,7 @@ demo: deps
 # The whole suite: the normal build, then the sanitizer build.
 test: test-deps
 	@$(MAKE) --no-print-directory build
+	@npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error
 	@scripts/run-tests.sh $(BUILD)
 	@$(MAKE) --no-print-directory test-sanitize
 

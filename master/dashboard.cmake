@@ -1,6 +1,5 @@
 # The master's dashboard, /metrics and history (docs/dashboard.md).
-# Included once, from web/CMakeLists.txt (after master/ and worker/).
-include_guard(GLOBAL)
+# Included from master/CMakeLists.txt, after the core library.
 set(_dir ${CMAKE_CURRENT_LIST_DIR})
 
 # Prometheus text format and the per-sample series: shared by the master and
@@ -16,22 +15,10 @@ gpulse_add_test(NAME dashboard_unit_test
   SOURCES ${_dir}/history_test.cc ${_dir}/prometheus_writer_test.cc ${_dir}/sample_metrics_test.cc
   LIBS gpulse_history gpulse_metrics)
 
-if(TARGET gpulse_master_core)
-  # The cluster's /metrics page.
-  add_library(gpulse_cluster_metrics STATIC ${_dir}/metrics.cc)
-  target_link_libraries(gpulse_cluster_metrics PUBLIC gpulse_metrics gpulse_master_core)
-  gpulse_add_test(NAME cluster_metrics_test SOURCES ${_dir}/metrics_test.cc LIBS gpulse_cluster_metrics)
-endif()
-
-if(TARGET gpulse_master_server AND TARGET gpulse_cluster_metrics)
-  # The routes: dashboard, assets, /metrics, events, history. Uses the API's
-  # JSON forms and error replies from gpulse_master_server, which in turn
-  # registers these routes (a cycle CMake allows between static libraries).
-  add_library(gpulse_dashboard STATIC ${_dir}/web_routes.cc)
-  target_link_libraries(gpulse_dashboard PUBLIC
-    gpulse_cluster_metrics gpulse_history gpulse_web_assets gpulse_master_server PkgConfig::HTTPLIB)
-  gpulse_add_test(NAME web_routes_test SOURCES ${_dir}/web_routes_test.cc LIBS gpulse_dashboard)
-endif()
+# The cluster's /metrics page.
+add_library(gpulse_cluster_metrics STATIC ${_dir}/metrics.cc)
+target_link_libraries(gpulse_cluster_metrics PUBLIC gpulse_metrics gpulse_master_core)
+gpulse_add_test(NAME cluster_metrics_test SOURCES ${_dir}/metrics_test.cc LIBS gpulse_cluster_metrics)
 
 # Benchmark of the heartbeat hot path (History::Record).
 if(GPULSE_BUILD_BENCHMARKS)

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   app.add_option("--cancel-grace", opts.cancel_grace_seconds, "seconds between SIGTERM and SIGKILL on cancel")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--history-window", opts.history_window_seconds,
+                 "seconds of per-GPU history kept for the dashboard's charts")
+      ->check(CLI::Range(10.0, 7 * 86400.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,31 +8,19 @@
 #include <thread>
 
 #include "common/clock.h"
+#include "common/host_port.h"
+#include "common/http_listener.h"
 #include "common/token.h"
 #include "master/cluster.h"
+#include "master/history.h"
 #include "master/http_api.h"
 #include "master/log_store.h"
 #include "master/placement.h"
 #include "master/task_store.h"
+#include "master/web_routes.h"
 #include "master/worker_link_service.h"
 
 namespace gpulse::master {
-
-Result<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return InvalidArgument("'" + address + "' is not HOST:PORT");
-  }
-  std::string host = address.substr(0, colon);
-  std::string port_text = address.substr(colon + 1);
-  char* end = nullptr;
-  long port = std::strtol(port_text.c_str(), &end, 10);
-  if (port_text.empty() || *end != '\0' || port < 0 || port > 65535) {
-    return InvalidArgument("'" + address + "' has no valid port");
-  }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return std::make_pair(host, static_cast<int>(port));
-}
 
 MasterServer::MasterServer(MasterOptions options) : options_(std::move(options)) {}
 
@@ -68,7 +56,10 @@ Status MasterServer::Start() {
   auto http_addr = SplitHostPort(options_.http_listen);
   if (!http_addr.ok()) return http_addr.status();
 
-  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *token);
+  HistoryConfig history_config;
+  history_config.window = std::chrono::seconds(static_cast<int64_t>(options_.history_window_seconds));
+  history_ = std::make_unique<History>(history_config);
+  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *history_, *token);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(link_service_.get());
@@ -82,16 +73,14 @@ Status MasterServer::Start() {
   http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), *token);
   http_api_->Register(*http_server_);
-  if (http_addr->second == 0) {
-    http_port_ = http_server_->bind_to_any_port(http_addr->first);
-  } else {
-    http_port_ = http_server_->bind_to_port(http_addr->first, http_addr->second) ? http_addr->second : -1;
-  }
-  if (http_port_ <= 0) {
+  dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
+  dashboard_->Register(*http_server_);
+  auto http_port = StartHttpListener(*http_server_, options_.http_listen, http_thread_);
+  if (!http_port.ok()) {
     grpc_server_->Shutdown();
-    return Unavailable("cannot listen for HTTP on " + options_.http_listen + " (address in use?)");
+    return Status(http_port.status().code(), "HTTP: " + http_port.status().message());
   }
-  http_thread_ = std::thread([this] { http_server_->listen_after_bind(); });
+  http_port_ = *http_port;
   control_thread_ = std::thread([this] { ControlLoop(); });
   spdlog::info("master listening: workers on {}:{}, HTTP on http://{}:{}/ , data in {}", grpc_addr->first,
                grpc_port_, http_addr->first, http_port_, options_.data_dir);
@@ -120,6 +109,7 @@ void MasterServer::ControlLoop() {
 
 void MasterServer::Stop() {
   if (stopping_.exchange(true)) return;
+  if (dashboard_) dashboard_->Stop();
   if (http_server_) http_server_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -24,6 +24,8 @@ class Server;
 namespace gpulse::master {
 
 class Cluster;
+class DashboardRoutes;
+class History;
 class HttpApi;
 class LogStore;
 class PlacementPolicy;
@@ -38,6 +40,8 @@ struct MasterOptions {
   // Dead after this long without a heartbeat; default 3 heartbeat intervals.
   double heartbeat_timeout_seconds = 0;
   double cancel_grace_seconds = 10;
+  // How far back the dashboard's charts reach (per-worker history rings).
+  double history_window_seconds = 3600;
 };
 
 class MasterServer {
@@ -64,18 +68,17 @@ class MasterServer {
   std::unique_ptr<PlacementPolicy> policy_;
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<LogStore> logs_;
+  std::unique_ptr<History> history_;
   std::unique_ptr<WorkerLinkService> link_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<httplib::Server> http_server_;
   std::unique_ptr<HttpApi> http_api_;
+  std::unique_ptr<DashboardRoutes> dashboard_;
   std::thread http_thread_;
   std::thread control_thread_;
   std::atomic<bool> stopping_{false};
   int grpc_port_ = 0;
   int http_port_ = 0;
 };
-
-// "host:port" -> (host, port); InvalidArgument when malformed.
-Result<std::pair<std::string, int>> SplitHostPort(const std::string& address);
 
 }  // namespace gpulse::master

@@ -5,6 +5,7 @@
 #include <deque>
 #include <mutex>
 
+#include "common/clock.h"
 #include "common/token.h"
 #include "proto/sample_convert.h"
 
@@ -42,6 +43,7 @@ HeartbeatReport FromProto(const gpulse::v1::Heartbeat& hb) {
   rep.gpus.reserve(hb.gpus_size());
   for (const auto& g : hb.gpus()) rep.gpus.push_back(wire::FromProto(g));
   for (const auto& t : hb.running_tasks()) rep.running_task_ids.push_back(t.task_id());
+  rep.collector = wire::CollectorFromProto(hb);
   return rep;
 }
 
@@ -64,8 +66,9 @@ TaskEvent FromProto(const gpulse::v1::TaskUpdate& u) {
 // One worker's stream. Deletes itself when gRPC is done with it.
 class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterMessage>, public WorkerChannel {
  public:
-  WorkerStream(Cluster& cluster, LogStore& logs, const std::string& token, grpc::CallbackServerContext* ctx)
-      : cluster_(cluster), logs_(logs), peer_(ctx->peer()) {
+  WorkerStream(Cluster& cluster, LogStore& logs, History& history, const std::string& token,
+               grpc::CallbackServerContext* ctx)
+      : cluster_(cluster), logs_(logs), history_(history), peer_(ctx->peer()) {
     auto it = ctx->client_metadata().find("authorization");
     std::string_view header = it == ctx->client_metadata().end()
                                   ? std::string_view()
@@ -149,7 +152,9 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
       case WorkerMessage::kRegister: return HandleRegister(msg.register_());
       case WorkerMessage::kHeartbeat: {
         if (worker_id_.empty()) return NotRegistered();
-        Status s = cluster_.IngestHeartbeat(worker_id_, FromProto(msg.heartbeat()));
+        HeartbeatReport report = FromProto(msg.heartbeat());
+        history_.Record(worker_id_, interval_, report, SystemClock::Instance().WallNow());
+        Status s = cluster_.IngestHeartbeat(worker_id_, std::move(report));
         if (!s.ok()) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, s.message());
         MasterMessage ack;
         ack.mutable_ack()->set_seq(msg.heartbeat().seq());
@@ -185,6 +190,7 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
     auto reply = cluster_.RegisterWorker(FromProto(r), this);
     if (!reply.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, reply.status().message());
     worker_id_ = r.worker_id();
+    interval_ = std::chrono::milliseconds(r.heartbeat_interval_ms());
     spdlog::info("worker {} registered from {}: {} cores, {} GPU(s), {} running task(s)", worker_id_, peer_,
                  r.cpu_cores(), r.gpus_size(), r.running_tasks_size());
     MasterMessage m;
@@ -223,8 +229,10 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
 
   Cluster& cluster_;
   LogStore& logs_;
+  History& history_;
   const std::string peer_;
   std::string worker_id_;  // set by Register; touched only by the read callbacks
+  std::chrono::milliseconds interval_{0};  // the worker's heartbeat interval, from Register
   WorkerMessage in_;
 
   std::mutex mu_;  // guards the members below
@@ -239,7 +247,7 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
 
 grpc::ServerBidiReactor<WorkerMessage, MasterMessage>* WorkerLinkService::Connect(
     grpc::CallbackServerContext* context) {
-  return new WorkerStream(cluster_, logs_, token_, context);
+  return new WorkerStream(cluster_, logs_, history_, token_, context);
 }
 
 }  // namespace gpulse::master

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "master/cluster.h"
+#include "master/history.h"
 #include "master/log_store.h"
 #include "proto/gpulse.grpc.pb.h"
 
@@ -17,8 +18,8 @@ namespace gpulse::master {
 
 class WorkerLinkService final : public gpulse::v1::WorkerLink::CallbackService {
  public:
-  WorkerLinkService(Cluster& cluster, LogStore& logs, std::string token)
-      : cluster_(cluster), logs_(logs), token_(std::move(token)) {}
+  WorkerLinkService(Cluster& cluster, LogStore& logs, History& history, std::string token)
+      : cluster_(cluster), logs_(logs), history_(history), token_(std::move(token)) {}
 
   grpc::ServerBidiReactor<gpulse::v1::WorkerMessage, gpulse::v1::MasterMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -26,6 +27,7 @@ class WorkerLinkService final : public gpulse::v1::WorkerLink::CallbackService {
  private:
   Cluster& cluster_;
   LogStore& logs_;
+  History& history_;
   const std::string token_;
 };
 

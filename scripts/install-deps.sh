@@ -14,10 +14,14 @@ build_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # promtool checks /metrics; chromium and node run the dashboard's browser test.
-test_pkgs=(prometheus chromium nodejs npm)
+test_pkgs=(prometheus chromium)
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-build}" == "test" ]]; then want+=("${test_pkgs[@]}"); fi
+if [[ "${1:-build}" == "test" ]]; then
+  want+=("${test_pkgs[@]}")
+  # Any node with npm will do (Debian's, or one installed another way).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then want+=(nodejs npm); fi
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -10,6 +10,7 @@
 #include "common/signals.h"
 #include "common/token.h"
 #include "telemetry/sampler.h"
+#include "worker/metrics_server.h"
 #include "worker/worker_agent.h"
 
 namespace {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   opts.hostname = Hostname();
   double interval_s = 5;
   std::string token_file;
+  std::string metrics_listen;
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
   app.add_option("--master", opts.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", opts.id, "this worker's name (default: the hostname)");
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--token-file", token_file, "cluster token file (env GPULSE_TOKEN_FILE)");
   app.add_option("--work-dir", opts.work_dir, "where tasks run and keep their output")->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -68,7 +72,22 @@ int main(int argc, char** argv) {
     spdlog::info("NVML {}: {} GPU(s)", probe.nvml.driver_version.value_or("?"), probe.gpus.size());
   }
 
-  gpulse::worker::WorkerAgent agent(opts, [&sampler] { return sampler.Take(); });
+  std::unique_ptr<gpulse::worker::MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    metrics = std::make_unique<gpulse::worker::MetricsServer>(opts.id, opts.hostname);
+    if (gpulse::Status s = metrics->Start(metrics_listen); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return 2;
+    }
+    metrics->Update(probe);
+    spdlog::info("serving metrics on http://{}/metrics", metrics_listen);
+  }
+
+  gpulse::worker::WorkerAgent agent(opts, [&sampler, &metrics] {
+    gpulse::Sample sample = sampler.Take();
+    if (metrics) metrics->Update(sample);
+    return sample;
+  });
   gpulse::Status result;
   std::thread runner([&] {
     result = agent.Run();
@@ -78,5 +97,6 @@ int main(int argc, char** argv) {
   if (result.ok()) spdlog::info("signal {}: stopping (running tasks are killed)", sig);
   agent.Stop();
   runner.join();
+  if (metrics) metrics->Stop();
   return result.ok() ? 0 : 1;
 }

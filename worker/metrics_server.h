@@ -55,7 +55,6 @@ class MetricsServer {
   std::optional<Sample> latest_;  // guarded by mu_
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
-  std::atomic<bool> listen_returned_{false};
   int port_ = 0;
 };
 
