@@ -73,8 +73,20 @@ void ReportAndExit(int report_fd, ChildStep step, int err) {
 [[noreturn]] void RunChild(const ChildPlan& plan) {
   struct sigaction default_action = {};
   default_action.sa_handler = SIG_DFL;
+  // The kernel's own layout, for the signals glibc reserves (32, 33) and
+  // refuses in sigaction(): an ignored disposition of those is inherited
+  // through exec too, so reset them with the raw system call.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } kernel_default = {SIG_DFL, 0, nullptr, 0};
   for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &default_action, nullptr);
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (::sigaction(sig, &default_action, nullptr) != 0) {
+      ::syscall(SYS_rt_sigaction, sig, &kernel_default, nullptr, sizeof(kernel_default.mask));
+    }
   }
   sigset_t empty;
   ::sigemptyset(&empty);

@@ -33,6 +33,14 @@ v1::TaskUpdate::Kind WireKind(TaskEvent::Kind kind) {
   return v1::TaskUpdate::KIND_UNSPECIFIED;
 }
 
+// What the master knows this host's GPUs by: index order and UUIDs.
+std::vector<std::string> GpuIdentities(const Sample& sample) {
+  std::vector<std::string> ids;
+  ids.reserve(sample.gpus.size());
+  for (const auto& g : sample.gpus) ids.push_back(std::to_string(g.index) + "/" + g.uuid);
+  return ids;
+}
+
 void AddRunningTasks(const std::vector<RunningTaskInfo>& running,
                      google::protobuf::RepeatedPtrField<v1::RunningTask>* out) {
   for (const auto& t : running) {
@@ -120,7 +128,7 @@ Status WorkerAgent::Run() {
     }
     if (result.ok()) backoff = std::chrono::milliseconds(500);  // it had been up; start over
     auto jitter = std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng);
-    spdlog::warn("lost the master at {} ({}); reconnecting in {} ms", options_.master,
+    spdlog::warn("stream to the master at {} ended ({}); reconnecting in {} ms", options_.master,
                  final_status.error_message().empty() ? "stream closed" : final_status.error_message(),
                  backoff.count() + jitter);
     std::unique_lock lock(mu_);
@@ -149,6 +157,7 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
   }
   AddRunningTasks(runner_->Running(), r->mutable_running_tasks());
   if (!conn.stream->Write(reg)) return Unavailable("could not send registration");
+  const std::vector<std::string> registered_gpus = GpuIdentities(first_sample);
 
   auto next_heartbeat = std::chrono::steady_clock::now();
   std::optional<Sample> ready = first_sample;
@@ -198,6 +207,13 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
     if (now >= next_heartbeat) {
       Sample sample = ready ? std::move(*ready) : sample_();
       ready.reset();
+      if (GpuIdentities(sample) != registered_gpus) {
+        // A GPU appeared, vanished or became identifiable after NVML was
+        // re-initialised: register again so the master's capacity is right.
+        spdlog::info("the GPUs of this host changed ({} now); registering again", sample.gpus.size());
+        conn.stream->WritesDone();
+        return Status::Ok();
+      }
       WorkerMessage hb;
       auto* h = hb.mutable_heartbeat();
       wire::FillHeartbeat(sample, h);

@@ -139,6 +139,24 @@ TEST_F(ClusterTest, LostGpuIsReportedAndNeverScheduled) {
   EXPECT_FALSE(WaitState(b, "assigned", seconds(2)));  // the only other GPU is lost
 }
 
+TEST_F(ClusterTest, AGpuThatComesBackIsScheduledAgainWithoutARestart) {
+  json scenario = SimScenario("flaky", {20, 40});
+  scenario["gpus"][1]["lost"] = true;
+  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "flaky", scenario, dir_));
+  ASSERT_TRUE(WaitHealthy("flaky")) << DiagnosticLogs();
+  ASSERT_TRUE(WaitFor([&] { return !Worker("flaky")["gpus"][1].value("healthy", true); }, seconds(10)));
+  std::string pair = Submit({{"argv", {"/bin/true"}}, {"gpus", 2}});
+  EXPECT_FALSE(WaitState(pair, "assigned", seconds(2)));  // one of the two GPUs is lost
+  scenario["gpus"][1]["lost"] = false;
+  WriteScenario(workers_.back()->scenario_path(), scenario);
+  // The worker re-initialises NVML (with backoff), the GPU reads again, and
+  // after 3 good samples the master schedules on it — nobody restarted.
+  ASSERT_TRUE(WaitState(pair, "succeeded", seconds(30))) << DiagnosticLogs();
+  json w = Worker("flaky");
+  EXPECT_TRUE(w["gpus"][1].value("healthy", false));
+  EXPECT_NEAR(w["gpu_percent"].get<double>(), 30.0, 0.01);
+}
+
 TEST_F(ClusterTest, TasksOfAKilledWorkerAreRequeuedAndRunElsewhere) {
   auto& doomed = AddWorker("doomed", {0});
   ASSERT_TRUE(WaitHealthy("doomed")) << DiagnosticLogs();
