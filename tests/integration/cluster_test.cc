@@ -205,7 +205,7 @@ TEST_F(ClusterTest, KilledMasterLosesNoAcknowledgedTask) {
 TEST_F(ClusterTest, RestartedMasterKeepsTasksThatWorkersStillRun) {
   AddWorker("steady", {0});
   ASSERT_TRUE(WaitHealthy("steady")) << DiagnosticLogs();
-  std::string id = Submit({{"argv", {"/bin/sh", "-c", "sleep 4; echo finished"}}, {"gpus", 1}});
+  std::string id = Submit({{"argv", {"/bin/sh", "-c", "sleep 6; echo finished"}}, {"gpus", 1}});
   ASSERT_TRUE(WaitState(id, "running")) << DiagnosticLogs();
   master_->Kill9();
   master_->Start();
