@@ -34,7 +34,8 @@ demo: deps
 # The whole suite: the normal build, then the sanitizer build.
 test: test-deps
 	@$(MAKE) --no-print-directory build
-	@npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error
+	@npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error || \
+	  echo "warning: npm ci failed; the dashboard's browser test will report itself skipped"
 	@scripts/run-tests.sh $(BUILD)
 	@$(MAKE) --no-print-directory test-sanitize
 
