@@ -1,8 +1,10 @@
 #include "master/api_json.h"
 
 #include <chrono>
+#include <cmath>
 
 #include "common/size.h"
+#include "telemetry/sample_json.h"
 
 namespace gpulse::master {
 namespace {
@@ -14,66 +16,34 @@ json Opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+// The live sample's JSON form (telemetry/sample_json.h), with the identity
+// the worker registered and what only the master knows: health, allocation.
 json GpuToJson(const WorkerGpu& g) {
-  const GpuSample& s = g.live;
-  json processes = nullptr;
-  if (s.processes) {
-    processes = json::array();
-    for (const auto& p : *s.processes) {
-      processes.push_back({{"pid", p.pid}, {"used_memory_bytes", Opt(p.used_memory_bytes)}});
-    }
-  }
-  return {
-      {"index", g.index},
-      {"uuid", g.uuid},
-      {"name", g.name},
-      {"pci_bus_id", g.pci_bus_id},
-      {"healthy", g.healthy},
-      {"allocated_to", g.allocated_to.empty() ? json(nullptr) : json(g.allocated_to)},
-      {"memory_total_bytes", s.memory_total_bytes ? json(*s.memory_total_bytes) : json(g.memory_total_bytes)},
-      {"memory_used_bytes", Opt(s.memory_used_bytes)},
-      {"memory_free_bytes", Opt(s.memory_free_bytes)},
-      {"utilization_gpu", Opt(s.utilization_gpu)},
-      {"utilization_memory", Opt(s.utilization_memory)},
-      {"temperature_c", Opt(s.temperature_c)},
-      {"power_w", Opt(s.power_w)},
-      {"power_limit_w", Opt(s.power_limit_w)},
-      {"clock_sm_mhz", Opt(s.clock_sm_mhz)},
-      {"clock_mem_mhz", Opt(s.clock_mem_mhz)},
-      {"encoder_percent", Opt(s.encoder_percent)},
-      {"decoder_percent", Opt(s.decoder_percent)},
-      {"fan_percent", Opt(s.fan_percent)},
-      {"pcie_tx_kbps", Opt(s.pcie_tx_kbps)},
-      {"pcie_rx_kbps", Opt(s.pcie_rx_kbps)},
-      {"processes", processes},
-      {"error", Opt(s.error)},
-  };
+  json out = GpuSampleToJson(g.live);
+  out["index"] = g.index;
+  out["uuid"] = g.uuid;
+  out["name"] = g.name;
+  out["pci_bus_id"] = g.pci_bus_id;
+  if (!g.live.memory_total_bytes) out["memory_total_bytes"] = g.memory_total_bytes;
+  out["healthy"] = g.healthy;
+  out["allocated_to"] = g.allocated_to.empty() ? json(nullptr) : json(g.allocated_to);
+  return out;
 }
 
 Status FieldError(const std::string& field, const std::string& what) {
   return InvalidArgument("field '" + field + "' " + what);
 }
 
-// Reads a non-negative integer field into `out`; leaves it when absent.
+// Reads a non-negative whole number into `out`; leaves it when absent.
 Status ReadCount(const json& body, const char* field, uint64_t limit, uint64_t* out) {
   auto it = body.find(field);
   if (it == body.end()) return Status::Ok();
-  if (it->is_number_float()) {
-    double d = it->get<double>();
-    if (d != static_cast<double>(static_cast<int64_t>(d))) return FieldError(field, "must be a whole number");
-  } else if (!it->is_number_integer()) {
-    return FieldError(field, "must be a number");
-  }
-  if (it->is_number_integer() && !it->is_number_unsigned() && it->get<int64_t>() < 0) {
-    return FieldError(field, "must not be negative");
-  }
-  if (it->is_number_float() && it->get<double>() < 0) return FieldError(field, "must not be negative");
-  if (it->is_number_float() && it->get<double>() > static_cast<double>(limit)) {
-    return FieldError(field, "is too large");
-  }
-  uint64_t v = it->is_number_float() ? static_cast<uint64_t>(it->get<double>()) : it->get<uint64_t>();
-  if (v > limit) return FieldError(field, "is too large");
-  *out = v;
+  if (!it->is_number()) return FieldError(field, "must be a number");
+  double value = it->get<double>();
+  if (value < 0) return FieldError(field, "must not be negative");
+  if (value != std::floor(value)) return FieldError(field, "must be a whole number");
+  if (value > static_cast<double>(limit)) return FieldError(field, "is too large");
+  *out = it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(value);
   return Status::Ok();
 }
 
@@ -114,10 +84,7 @@ json WorkerToJson(const Worker& w, WallTime now) {
       {"gpu_models", gpu_models},
       {"gpus", gpus},
       {"tasks", w.task_ids},
-      {"nvml",
-       {{"available", w.nvml.available},
-        {"driver_version", Opt(w.nvml.driver_version)},
-        {"error", Opt(w.nvml.error)}}},
+      {"nvml", NvmlStateToJson(w.nvml)},
       {"heartbeat_interval_seconds", std::chrono::duration<double>(w.heartbeat_interval).count()},
       {"heartbeats", w.heartbeats},
       {"registered_at", TimeToJson(w.registered_at)},

@@ -7,7 +7,7 @@ add_library(gpulse_api STATIC
   ${CMAKE_CURRENT_LIST_DIR}/http_api.cc
   ${CMAKE_CURRENT_LIST_DIR}/log_store.cc)
 target_link_libraries(gpulse_api PUBLIC
-  gpulse_master_core gpulse_common nlohmann_json::nlohmann_json PkgConfig::HTTPLIB)
+  gpulse_master_core gpulse_telemetry gpulse_common nlohmann_json::nlohmann_json PkgConfig::HTTPLIB)
 
 # The dashboard's routes: page, assets, /metrics, live events, history.
 add_library(gpulse_dashboard STATIC ${CMAKE_CURRENT_LIST_DIR}/web_routes.cc)

@@ -33,17 +33,14 @@ RegisterRequest FromProto(const gpulse::v1::Register& r) {
 }
 
 HeartbeatReport FromProto(const gpulse::v1::Heartbeat& hb) {
+  Sample sample = wire::SampleFromHeartbeat(hb);
   HeartbeatReport rep;
-  if (hb.has_cpu_percent()) rep.host.cpu_percent = hb.cpu_percent();
-  if (hb.has_memory_percent()) rep.host.memory_percent = hb.memory_percent();
-  if (hb.has_gpu_percent()) rep.gpu_percent = hb.gpu_percent();
-  rep.nvml.available = hb.nvml_available();
-  if (!hb.nvml_error().empty()) rep.nvml.error = hb.nvml_error();
-  if (!hb.driver_version().empty()) rep.nvml.driver_version = hb.driver_version();
-  rep.gpus.reserve(hb.gpus_size());
-  for (const auto& g : hb.gpus()) rep.gpus.push_back(wire::FromProto(g));
+  rep.host = sample.host;
+  rep.nvml = std::move(sample.nvml);
+  rep.gpus = std::move(sample.gpus);
+  rep.gpu_percent = sample.gpu_percent;
+  rep.collector = std::move(sample.collector);
   for (const auto& t : hb.running_tasks()) rep.running_task_ids.push_back(t.task_id());
-  rep.collector = wire::CollectorFromProto(hb);
   return rep;
 }
 

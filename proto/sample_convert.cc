@@ -103,4 +103,18 @@ CollectorStats CollectorFromProto(const gpulse::v1::Heartbeat& in) {
   return stats;
 }
 
+Sample SampleFromHeartbeat(const gpulse::v1::Heartbeat& in) {
+  Sample s;
+  if (in.has_cpu_percent()) s.host.cpu_percent = in.cpu_percent();
+  if (in.has_memory_percent()) s.host.memory_percent = in.memory_percent();
+  if (in.has_gpu_percent()) s.gpu_percent = in.gpu_percent();
+  s.nvml.available = in.nvml_available();
+  if (!in.nvml_error().empty()) s.nvml.error = in.nvml_error();
+  if (!in.driver_version().empty()) s.nvml.driver_version = in.driver_version();
+  s.gpus.reserve(in.gpus_size());
+  for (const auto& g : in.gpus()) s.gpus.push_back(FromProto(g));
+  s.collector = CollectorFromProto(in);
+  return s;
+}
+
 }  // namespace gpulse::wire

@@ -18,4 +18,8 @@ void FillHeartbeat(const Sample& sample, gpulse::v1::Heartbeat* out);
 // The collector's health carried by a heartbeat (absent fields stay absent).
 CollectorStats CollectorFromProto(const gpulse::v1::Heartbeat& in);
 
+// The inverse of FillHeartbeat: host, NVML state, GPUs, mean and collector
+// stats (host core count and memory total are registration's, not here).
+Sample SampleFromHeartbeat(const gpulse::v1::Heartbeat& in);
+
 }  // namespace gpulse::wire

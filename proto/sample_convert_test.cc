@@ -60,6 +60,30 @@ TEST(SampleConvertTest, HeartbeatCarriesHostNvmlAndMean) {
   EXPECT_EQ(hb.nvml_error(), "NVIDIA driver not loaded");
 }
 
+TEST(SampleConvertTest, HeartbeatRoundTripsToASample) {
+  Sample s;
+  s.host.memory_percent = 40.0;  // cpu_percent unknown
+  s.nvml.available = true;
+  s.nvml.driver_version = "580.65.06";
+  GpuSample g;
+  g.index = 1;
+  g.uuid = "GPU-x";
+  g.utilization_gpu = 55.0;
+  s.gpus.push_back(g);
+  s.gpu_percent = 55.0;
+  v1::Heartbeat hb;
+  FillHeartbeat(s, &hb);
+  Sample back = SampleFromHeartbeat(hb);
+  EXPECT_FALSE(back.host.cpu_percent.has_value());
+  EXPECT_EQ(back.host.memory_percent.value_or(0), 40.0);
+  EXPECT_TRUE(back.nvml.available);
+  EXPECT_EQ(back.nvml.driver_version.value_or(""), "580.65.06");
+  EXPECT_FALSE(back.nvml.error.has_value());
+  ASSERT_EQ(back.gpus.size(), 1u);
+  EXPECT_EQ(back.gpus[0].uuid, "GPU-x");
+  EXPECT_EQ(back.gpu_percent.value_or(0), 55.0);
+}
+
 TEST(SampleConvertTest, CollectorStatsRoundTripAndUnknownDurationStaysUnknown) {
   Sample s;
   s.collector.sample_duration_ms = 3.25;

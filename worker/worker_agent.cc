@@ -239,16 +239,17 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
 void WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::string& drain_task) {
   std::lock_guard lock(mu_);
   for (auto& [task_id, tailer] : tailers_) {
-    bool drain = task_id == drain_task;
     // A chatty task ships at most one chunk per stream per tick; a finished
     // one is read to its end.
-    for (int round = 0; round < (drain ? 1 << 20 : 1); ++round) {
+    const bool drain = task_id == drain_task;
+    bool more = true;
+    while (more) {
       auto chunks = tailer->ReadNewOutput();
       if (!chunks.ok()) {
         spdlog::warn("cannot read output of task {}: {}", task_id, chunks.status().message());
         break;
       }
-      if (chunks->empty()) break;
+      more = drain && !chunks->empty();
       for (auto& c : *chunks) {
         WorkerMessage m;
         auto* chunk = m.mutable_log();
