@@ -28,10 +28,11 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "master/cluster.h"
-#include "master/placement.h"
-#include "master/sqlite_task_store.h"
-#include "master/task_store.h"
+#include "master/core/cluster.h"
+#include "master/core/placement.h"
+#include "testkit/temp_dir.h"
+#include "master/store/sqlite_task_store.h"
+#include "master/store/task_store.h"
 
 namespace gpulse::master {
 namespace {
@@ -159,17 +160,6 @@ void BM_WorkerMemory(benchmark::State& state) {
 }
 BENCHMARK(BM_WorkerMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpulse-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) std::abort();
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string path;
-};
-
 // state.range(0): 0 = MemoryTaskStore, 1 = SqliteTaskStore.
 void BM_Schedule(benchmark::State& state) {
   bool sqlite = state.range(0) == 1;
@@ -177,10 +167,10 @@ void BM_Schedule(benchmark::State& state) {
   size_t placed = 0, left = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    TempDir dir;
+    testkit::TempDir dir("gpulse-bench");
     std::unique_ptr<TaskStore> store;
     if (sqlite) {
-      auto opened = OpenSqliteTaskStore(dir.path + "/gpulse.db");
+      auto opened = OpenSqliteTaskStore(dir.File("gpulse.db"));
       if (!opened.ok()) std::abort();
       store = std::move(*opened);
     } else {

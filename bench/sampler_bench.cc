@@ -21,9 +21,9 @@
 #include "telemetry/nvml_session.h"
 #include "telemetry/proc_stats.h"
 #include "telemetry/sampler.h"
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 constexpr int kSimulatedGpus = 8;
@@ -38,7 +38,7 @@ bool UseRealNvml() {
 // sample is measured, not dlopen).
 struct Target {
   std::string library;
-  std::unique_ptr<testing::ScenarioFile> scenario;
+  std::unique_ptr<testkit::ScenarioFile> scenario;
   void* keep_loaded = nullptr;
 };
 
@@ -48,12 +48,12 @@ Target& GetTarget() {
     if (UseRealNvml()) {
       t->library = NvmlLibrary::DefaultPath();
     } else {
-      t->library = testing::SimLibraryPath();
-      nlohmann::json s = testing::UniformScenario(kSimulatedGpus, 60);
+      t->library = testkit::SimLibraryPath();
+      nlohmann::json s = testkit::UniformScenario(kSimulatedGpus, 60);
       for (auto& g : s["gpus"]) {
         g["processes"] = {{{"pid", 1000}, {"used_memory_mib", 4096}}, {{"pid", 1001}}};
       }
-      t->scenario = std::make_unique<testing::ScenarioFile>(s);
+      t->scenario = std::make_unique<testkit::ScenarioFile>(s);
     }
     t->keep_loaded = dlopen(t->library.c_str(), RTLD_NOW | RTLD_LOCAL);
     return t;
@@ -174,6 +174,6 @@ void BM_HostProcStats(benchmark::State& state) {
 BENCHMARK(BM_HostProcStats);
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry
 
 BENCHMARK_MAIN();

@@ -10,7 +10,7 @@
 #include "cli/command_exit.h"
 #include "cli/sample_text.h"
 #include "common/clock.h"
-#include "telemetry/sample_json.h"
+#include "sample/sample_json.h"
 #include "telemetry/sampler.h"
 
 namespace gpulse::cli {
@@ -61,7 +61,7 @@ CLI::Validator NonNegativeSeconds() {
 }
 
 void RunSample(const SampleOptions& options) {
-  Sampler sampler(SamplerConfig{}, SystemClock::Instance());
+  telemetry::Sampler sampler(telemetry::SamplerConfig{}, SystemClock::Instance());
   sampler.WaitForSlowMetrics(kSlowMetricsWait);
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(options.interval_s));

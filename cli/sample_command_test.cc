@@ -12,13 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
 namespace gpulse {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ScenarioFile;
+using testkit::ScenarioFile;
 
 struct RunResult {
   int exit_code = -1;
@@ -58,7 +58,7 @@ std::vector<nlohmann::json> JsonLines(const std::string& text) {
 }
 
 nlohmann::json EightyFortyLost() {
-  nlohmann::json s = testing::UniformScenario(3, 80);
+  nlohmann::json s = testkit::UniformScenario(3, 80);
   s["gpus"][1]["utilization_gpu"] = 40;
   s["gpus"][2]["lost"] = true;
   return s;
@@ -66,7 +66,7 @@ nlohmann::json EightyFortyLost() {
 
 TEST(SampleCommandTest, JsonLinesAgainstTheSimulator) {
   ScenarioFile scenario(EightyFortyLost());
-  RunResult r = RunGpulse("sample --json --count 2 --interval 0.05", testing::SimLibraryPath());
+  RunResult r = RunGpulse("sample --json --count 2 --interval 0.05", testkit::SimLibraryPath());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::vector<nlohmann::json> samples = JsonLines(r.out);
   ASSERT_EQ(samples.size(), 2u) << r.out;
@@ -87,7 +87,7 @@ TEST(SampleCommandTest, JsonLinesAgainstTheSimulator) {
 
 TEST(SampleCommandTest, TextTableAgainstTheSimulator) {
   ScenarioFile scenario(EightyFortyLost());
-  RunResult r = RunGpulse("sample --count 2 --interval 0", testing::SimLibraryPath());
+  RunResult r = RunGpulse("sample --count 2 --interval 0", testkit::SimLibraryPath());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Sample  1: GPU Utilization = 60.0%"));
   EXPECT_THAT(r.out, HasSubstr("Sample  2: GPU Utilization = 60.0%"));
@@ -113,10 +113,10 @@ TEST(SampleCommandTest, MissingLibraryExplainsAndStillReportsHost) {
 }
 
 TEST(SampleCommandTest, DriverNotLoadedExplains) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["init_error"] = "DRIVER_NOT_LOADED";
   ScenarioFile scenario(s);
-  RunResult r = RunGpulse("sample", testing::SimLibraryPath());
+  RunResult r = RunGpulse("sample", testkit::SimLibraryPath());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("GPU Utilization = n/a (NVML unavailable: NVIDIA driver not loaded"));
 }

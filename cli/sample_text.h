@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
 namespace gpulse::cli {
 

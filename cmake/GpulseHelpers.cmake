@@ -1,23 +1,48 @@
-# gpulse_add_test(NAME name SOURCES a_test.cc ... LIBS lib ... [LABELS l ...])
-# Builds one GoogleTest binary and registers each of its tests with CTest.
-# Tests run with the build's bin/ and lib/ folders in their environment so
-# they can start the real binaries and load the NVML simulator.
-function(gpulse_add_test)
+# gpulse_add_test(foo_test.cc LIBS lib ... [DEPENDS target ...] [TIMEOUT s] [LABELS l ...])
+# Builds one GoogleTest binary from one test file, named after the file
+# (foo_test), and registers each of its tests with CTest. Tests run with the
+# build's bin/ and lib/ folders known (GPULSE_TEST_BIN_DIR, GPULSE_TEST_LIB_DIR)
+# so they can start the real binaries and load the NVML simulator; DEPENDS
+# names the programs and libraries a test starts or loads, so they are built
+# first (targets that this build does not have are ignored).
+function(gpulse_add_test source)
   if(NOT GPULSE_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "TIMEOUT" "LIBS;LABELS;DEPENDS" ${ARGN})
+  get_filename_component(name ${source} NAME_WE)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  add_executable(${T_NAME} ${T_SOURCES})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main Threads::Threads)
-  target_compile_definitions(${T_NAME} PRIVATE
+  add_executable(${name} ${source})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main Threads::Threads)
+  target_compile_definitions(${name} PRIVATE
     GPULSE_TEST_BIN_DIR="${CMAKE_RUNTIME_OUTPUT_DIRECTORY}"
     GPULSE_TEST_LIB_DIR="${CMAKE_LIBRARY_OUTPUT_DIRECTORY}"
     GPULSE_TEST_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
-  set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  gtest_discover_tests(${T_NAME}
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+  foreach(dependency ${T_DEPENDS})
+    if(TARGET ${dependency})
+      add_dependencies(${name} ${dependency})
+    endif()
+  endforeach()
+  gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}")
+endfunction()
+
+# gpulse_add_benchmark(NAME name SOURCES a.cc ... LIBS lib ... [DEPENDS target ...])
+# A Google Benchmark program in build/bin/ (scripts/run-benchmarks.sh runs them).
+function(gpulse_add_benchmark)
+  if(NOT GPULSE_BUILD_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(B "" "NAME" "SOURCES;LIBS;DEPENDS" ${ARGN})
+  add_executable(${B_NAME} ${B_SOURCES})
+  target_link_libraries(${B_NAME} PRIVATE ${B_LIBS} benchmark::benchmark Threads::Threads)
+  foreach(dependency ${B_DEPENDS})
+    if(TARGET ${dependency})
+      add_dependencies(${B_NAME} ${dependency})
+    endif()
+  endforeach()
 endfunction()

@@ -89,3 +89,24 @@ class Result {
 };
 
 }  // namespace gpulse
+
+// RETURN_IF_ERROR(expr): evaluates `expr` (a Status) once and returns it from
+// the enclosing function (which returns Status or Result<T>) when it is not
+// OK.
+#define RETURN_IF_ERROR(expr)                                   \
+  do {                                                          \
+    ::gpulse::Status gpulse_status_ = (expr);                   \
+    if (!gpulse_status_.ok()) return gpulse_status_;            \
+  } while (false)
+
+// ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (a Result<T>) once; on error
+// returns its Status from the enclosing function, else moves the value into
+// `lhs`, which may be a declaration (`auto x`) or an existing variable.
+#define GPULSE_STATUS_CONCAT_INNER(a, b) a##b
+#define GPULSE_STATUS_CONCAT(a, b) GPULSE_STATUS_CONCAT_INNER(a, b)
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  GPULSE_ASSIGN_OR_RETURN_IMPL(GPULSE_STATUS_CONCAT(gpulse_result_, __LINE__), lhs, expr)
+#define GPULSE_ASSIGN_OR_RETURN_IMPL(result, lhs, expr) \
+  auto result = (expr);                                 \
+  if (!result.ok()) return result.status();             \
+  lhs = std::move(result).value()

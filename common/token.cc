@@ -1,5 +1,6 @@
 #include "common/token.h"
 
+#include "common/posix_error.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@ std::string Trim(std::string s) {
 
 Result<std::string> RandomHex(size_t bytes) {
   int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Internal(std::string("cannot open /dev/urandom: ") + std::strerror(errno));
+  if (fd < 0) return Internal(std::string("cannot open /dev/urandom: ") + ErrnoText(errno));
   std::string raw(bytes, '\0');
   size_t got = 0;
   while (got < bytes) {
@@ -48,7 +49,7 @@ Result<std::string> RandomHex(size_t bytes) {
 Result<std::string> ReadToken(const std::string& path) {
   if (::access(path.c_str(), F_OK) != 0) return NotFound("token file " + path + " does not exist");
   std::ifstream in(path);
-  if (!in) return PermissionDenied("cannot read token file " + path + ": " + std::strerror(errno));
+  if (!in) return PermissionDenied("cannot read token file " + path + ": " + ErrnoText(errno));
   std::stringstream ss;
   ss << in.rdbuf();
   std::string token = Trim(ss.str());
@@ -64,7 +65,7 @@ Result<std::string> LoadOrCreateToken(const std::string& path) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) return ReadToken(path);  // another process won the race
-    return PermissionDenied("cannot create token file " + path + ": " + std::strerror(errno));
+    return PermissionDenied("cannot create token file " + path + ": " + ErrnoText(errno));
   }
   std::string line = *token + "\n";
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());

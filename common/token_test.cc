@@ -8,16 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include "testkit/temp_dir.h"
+
 namespace gpulse {
 namespace {
 
-std::string TempDir() {
-  std::string tmpl = ::testing::TempDir() + "gpulse-token-XXXXXX";
-  return mkdtemp(tmpl.data());
-}
-
 TEST(TokenTest, CreatedOnceWithOwnerOnlyPermissionsAndReusedAfter) {
-  std::string path = TempDir() + "/token";
+  testkit::TempDir dir("gpulse-token");
+  std::string path = dir.File("token");
   auto first = LoadOrCreateToken(path);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->size(), 64u);
@@ -30,11 +28,11 @@ TEST(TokenTest, CreatedOnceWithOwnerOnlyPermissionsAndReusedAfter) {
 }
 
 TEST(TokenTest, MissingAndEmptyFilesAreClearErrors) {
-  std::string dir = TempDir();
-  auto missing = ReadToken(dir + "/nope");
+  testkit::TempDir dir("gpulse-token");
+  auto missing = ReadToken(dir.File("nope"));
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  std::ofstream(dir + "/empty") << "  \n";
-  auto empty = ReadToken(dir + "/empty");
+  std::ofstream(dir.File("empty")) << "  \n";
+  auto empty = ReadToken(dir.File("empty"));
   EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(empty.status().message().find("empty"), std::string::npos);
 }

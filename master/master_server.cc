@@ -11,14 +11,14 @@
 #include "common/host_port.h"
 #include "common/http_listener.h"
 #include "common/token.h"
-#include "master/cluster.h"
-#include "master/history.h"
-#include "master/http_api.h"
-#include "master/log_store.h"
-#include "master/placement.h"
-#include "master/task_store.h"
-#include "master/web_routes.h"
-#include "master/worker_link_service.h"
+#include "master/core/cluster.h"
+#include "master/core/history.h"
+#include "master/api/http_api.h"
+#include "master/store/log_store.h"
+#include "master/core/placement.h"
+#include "master/store/task_store.h"
+#include "master/dashboard/dashboard_routes.h"
+#include "master/link/worker_link_service.h"
 
 namespace gpulse::master {
 

@@ -1,6 +1,6 @@
 #include "proto/sample_convert.h"
 
-namespace gpulse::wire {
+namespace gpulse::proto {
 namespace {
 
 // Copies an optional field across, in either direction, keeping "absent".
@@ -117,4 +117,4 @@ Sample SampleFromHeartbeat(const gpulse::v1::Heartbeat& in) {
   return s;
 }
 
-}  // namespace gpulse::wire
+}  // namespace gpulse::proto

@@ -1,12 +1,12 @@
-// Conversions between telemetry samples (telemetry/sample.h) and their wire
+// Conversions between samples (sample/sample.h) and their wire
 // form (proto/gpulse.proto). Absent optionals stay absent on the wire: an
 // unknown figure never turns into 0 on the way.
 #pragma once
 
 #include "proto/gpulse.pb.h"  // generated into the build tree
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
-namespace gpulse::wire {
+namespace gpulse::proto {
 
 void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out);
 GpuSample FromProto(const gpulse::v1::GpuStats& in);
@@ -22,4 +22,4 @@ CollectorStats CollectorFromProto(const gpulse::v1::Heartbeat& in);
 // stats (host core count and memory total are registration's, not here).
 Sample SampleFromHeartbeat(const gpulse::v1::Heartbeat& in);
 
-}  // namespace gpulse::wire
+}  // namespace gpulse::proto

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace gpulse::wire {
+namespace gpulse::proto {
 namespace {
 
 TEST(SampleConvertTest, UnknownFiguresStayUnknownOnTheWire) {
@@ -100,4 +100,4 @@ TEST(SampleConvertTest, CollectorStatsRoundTripAndUnknownDurationStaysUnknown) {
 }
 
 }  // namespace
-}  // namespace gpulse::wire
+}  // namespace gpulse::proto

@@ -13,8 +13,9 @@ build_pkgs=(
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-# promtool checks /metrics; chromium and node run the dashboard's browser test.
-test_pkgs=(prometheus chromium)
+# promtool checks /metrics; chromium and node run the dashboard's browser test;
+# python3 and git run the architecture check (scripts/check-deps.py).
+test_pkgs=(prometheus chromium python3 git)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then

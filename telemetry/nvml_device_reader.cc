@@ -6,7 +6,7 @@
 
 #include "telemetry/nvml_errors.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 // A failure that makes the whole device unreadable, whatever the query.
@@ -236,4 +236,4 @@ PcieReading ReadPcie(const NvmlFunctions& nvml, nvmlDevice_t device) {
   return reading;
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -10,12 +10,12 @@
 #include <cstdint>
 #include <optional>
 
-#include "telemetry/gpu_inventory.h"
+#include "sample/gpu_identity.h"
 #include "telemetry/nvml_abi.h"
 #include "telemetry/nvml_library.h"
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 // Why a device could not be read: the NVML code and the call that returned
 // it. `code == NVML_SUCCESS` means the device was read.
@@ -60,4 +60,4 @@ PcieReading ReadPcie(const NvmlFunctions& nvml, nvmlDevice_t device);
 // Clears every metric of `sample`, keeping its identity and error.
 void ClearMetrics(GpuSample* sample);
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 struct ErrorInfo {
@@ -180,4 +180,4 @@ bool IsNvmlFieldUnavailable(nvmlReturn_t code) {
          code == NVML_ERROR_NOT_FOUND;
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

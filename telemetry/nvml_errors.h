@@ -10,7 +10,7 @@
 #include "common/status.h"
 #include "telemetry/nvml_abi.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 // The enum's own name, e.g. "NVML_ERROR_GPU_IS_LOST"; "NVML_ERROR_<n>" for a
 // value this build does not know.
@@ -50,4 +50,4 @@ bool IsNvmlGpuLost(nvmlReturn_t code);
 // NOT_FOUND. Such a field is simply absent.
 bool IsNvmlFieldUnavailable(nvmlReturn_t code);
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
@@ -72,4 +72,4 @@ TEST(NvmlErrorsTest, ClassifiesDriverGpuAndFieldFailures) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

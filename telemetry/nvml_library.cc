@@ -7,7 +7,7 @@
 
 #include "telemetry/nvml_errors.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 // Resolves the first of `names` that `handle` exports into `*slot`; records
@@ -96,4 +96,4 @@ NvmlLibrary::~NvmlLibrary() {
   if (handle_ != nullptr) dlclose(handle_);
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -23,7 +23,7 @@
 #include "common/status.h"
 #include "telemetry/nvml_abi.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 // The NVML functions gpulse calls. Required members are never null after a
 // successful NvmlLibrary::Open(); optional members are null when missing.
@@ -95,4 +95,4 @@ class NvmlLibrary {
   std::vector<std::string> missing_optional_;
 };
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

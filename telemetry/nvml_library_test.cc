@@ -6,9 +6,9 @@
 
 #include <algorithm>
 
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 using ::testing::Contains;
@@ -35,11 +35,11 @@ TEST(NvmlLibraryTest, MissingLibraryIsUnavailableWithAdvice) {
 }
 
 TEST(NvmlLibraryTest, EnvironmentOverridesThePath) {
-  setenv(NvmlLibrary::kPathEnvVar, testing::SimLibraryPath().c_str(), 1);
+  setenv(NvmlLibrary::kPathEnvVar, testkit::SimLibraryPath().c_str(), 1);
   auto library = NvmlLibrary::Open();
   unsetenv(NvmlLibrary::kPathEnvVar);
   ASSERT_TRUE(library.ok()) << library.status().ToString();
-  EXPECT_EQ((*library)->path(), testing::SimLibraryPath());
+  EXPECT_EQ((*library)->path(), testkit::SimLibraryPath());
 }
 
 TEST(NvmlLibraryTest, LibraryWithoutNvmlSymbolsIsRejected) {
@@ -50,7 +50,7 @@ TEST(NvmlLibraryTest, LibraryWithoutNvmlSymbolsIsRejected) {
 }
 
 TEST(NvmlLibraryTest, ResolvesNewestSymbolsFirst) {
-  auto library = NvmlLibrary::Open(testing::SimLibraryPath());
+  auto library = NvmlLibrary::Open(testkit::SimLibraryPath());
   ASSERT_TRUE(library.ok()) << library.status().ToString();
   const auto& symbols = (*library)->resolved_symbols();
   for (const char* name : {"nvmlInit_v2", "nvmlDeviceGetCount_v2", "nvmlDeviceGetHandleByIndex_v2",
@@ -67,7 +67,7 @@ TEST(NvmlLibraryTest, ResolvesNewestSymbolsFirst) {
 }
 
 TEST(NvmlLibraryTest, LegacyLibraryFallsBackAndLeavesMissingFunctionsNull) {
-  auto library = NvmlLibrary::Open(testing::LegacySimLibraryPath());
+  auto library = NvmlLibrary::Open(testkit::LegacySimLibraryPath());
   ASSERT_TRUE(library.ok()) << library.status().ToString();
   const auto& symbols = (*library)->resolved_symbols();
   for (const char* name : {"nvmlInit", "nvmlDeviceGetCount", "nvmlDeviceGetHandleByIndex",
@@ -86,4 +86,4 @@ TEST(NvmlLibraryTest, LegacyLibraryFallsBackAndLeavesMissingFunctionsNull) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -8,7 +8,7 @@
 
 #include "telemetry/nvml_errors.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 NvmlSession::NvmlSession(NvmlSessionConfig config, Clock& clock)
     : config_(std::move(config)), clock_(clock), retry_delay_(config_.initial_retry_delay) {}
@@ -214,14 +214,14 @@ PowerReading NvmlSession::ReadPower(uint64_t generation, uint32_t index) {
   std::shared_lock lock(mu_);
   const Device* d = FindDeviceLocked(generation, index);
   if (d == nullptr) return {};
-  return gpulse::ReadPower(library_->functions(), d->handle);
+  return gpulse::telemetry::ReadPower(library_->functions(), d->handle);
 }
 
 PcieReading NvmlSession::ReadPcie(uint64_t generation, uint32_t index) {
   std::shared_lock lock(mu_);
   const Device* d = FindDeviceLocked(generation, index);
   if (d == nullptr) return {};
-  return gpulse::ReadPcie(library_->functions(), d->handle);
+  return gpulse::telemetry::ReadPcie(library_->functions(), d->handle);
 }
 
 NvmlState NvmlSession::State() const {
@@ -266,4 +266,4 @@ void NvmlSession::NoteHealthyRead() {
   delay_raised_.store(false, std::memory_order_relaxed);
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

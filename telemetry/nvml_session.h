@@ -27,12 +27,12 @@
 
 #include "common/clock.h"
 #include "common/status.h"
-#include "telemetry/gpu_inventory.h"
+#include "sample/gpu_identity.h"
 #include "telemetry/nvml_device_reader.h"
 #include "telemetry/nvml_library.h"
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 struct NvmlSessionConfig {
   // The library to open; empty means NvmlLibrary::DefaultPath().
@@ -130,4 +130,4 @@ class NvmlSession {
   std::map<std::string, uint64_t> error_counts_;     // guarded by errors_mu_
 };
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -3,19 +3,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ScenarioFile;
-using testing::SimCounters;
+using testkit::ScenarioFile;
+using testkit::SimCounters;
 using namespace std::chrono_literals;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-NvmlSessionConfig SimConfig(const std::string& library = testing::SimLibraryPath()) {
+NvmlSessionConfig SimConfig(const std::string& library = testkit::SimLibraryPath()) {
   NvmlSessionConfig config;
   config.library_path = library;
   config.initial_retry_delay = 1s;
@@ -49,7 +49,7 @@ nlohmann::json DetailedScenario() {
 
 TEST(NvmlSessionTest, InitialisesOnceAndListsGpus) {
   ScenarioFile scenario(DetailedScenario());
-  SimCounters counters(testing::SimLibraryPath());
+  SimCounters counters(testkit::SimLibraryPath());
   ASSERT_TRUE(counters.ok());
   const unsigned inits_before = counters.init_count();
   ManualClock clock;
@@ -129,7 +129,7 @@ TEST(NvmlSessionTest, ReadsEveryPerSampleField) {
 }
 
 TEST(NvmlSessionTest, UnsupportedFieldIsAbsentNotAnError) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["gpus"][0]["errors"] = {{"nvmlDeviceGetFanSpeed", "NOT_SUPPORTED"},
                             {"nvmlDeviceGetTemperature", "NOT_SUPPORTED"},
                             {"nvmlDeviceGetComputeRunningProcesses", "NO_PERMISSION"},
@@ -151,7 +151,7 @@ TEST(NvmlSessionTest, UnsupportedFieldIsAbsentNotAnError) {
 }
 
 TEST(NvmlSessionTest, FailingCoreQueryFlagsOnlyThatGpu) {
-  nlohmann::json s = testing::UniformScenario(2, 50);
+  nlohmann::json s = testkit::UniformScenario(2, 50);
   s["gpus"][1]["errors"] = {{"nvmlDeviceGetMemoryInfo", "UNKNOWN"}};
   ScenarioFile scenario(s);
   ManualClock clock;
@@ -169,7 +169,7 @@ TEST(NvmlSessionTest, FailingCoreQueryFlagsOnlyThatGpu) {
 TEST(NvmlSessionTest, LegacyLibraryUsesFallbacks) {
   ScenarioFile scenario(DetailedScenario());
   ManualClock clock;
-  NvmlSession session(SimConfig(testing::LegacySimLibraryPath()), clock);
+  NvmlSession session(SimConfig(testkit::LegacySimLibraryPath()), clock);
   session.Maintain();
   ASSERT_TRUE(session.State().available) << session.State().error.value_or("");
   GpuReadout readout = session.ReadGpus();
@@ -213,7 +213,7 @@ TEST(NvmlSessionTest, MissingLibraryIsReportedAndRetriedWithBackoff) {
 }
 
 TEST(NvmlSessionTest, DriverNotLoadedAtStartThenLoaded) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["init_error"] = "DRIVER_NOT_LOADED";
   ScenarioFile scenario(s);
   ManualClock clock;
@@ -236,9 +236,9 @@ TEST(NvmlSessionTest, DriverNotLoadedAtStartThenLoaded) {
 }
 
 TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
-  nlohmann::json s = testing::UniformScenario(2, 50);
+  nlohmann::json s = testkit::UniformScenario(2, 50);
   ScenarioFile scenario(s);
-  SimCounters counters(testing::SimLibraryPath());
+  SimCounters counters(testkit::SimLibraryPath());
   ASSERT_TRUE(counters.ok());
   ManualClock clock;
   NvmlSession session(SimConfig(), clock);
@@ -293,7 +293,7 @@ TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
 }
 
 TEST(NvmlSessionTest, DriverFailureMidRunShutsDownAndRetries) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   ScenarioFile scenario(s);
   ManualClock clock;
   NvmlSession session(SimConfig(), clock);
@@ -332,4 +332,4 @@ TEST(NvmlSessionTest, DriverFailureMidRunShutsDownAndRetries) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

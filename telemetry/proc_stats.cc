@@ -1,5 +1,6 @@
 #include "telemetry/proc_stats.h"
 
+#include "common/posix_error.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -8,7 +9,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 // Splits off the next line of `text` (without its newline).
@@ -102,7 +103,7 @@ std::optional<double> MemoryPercent(const MemInfo& memory) {
 
 Result<std::string> ReadSmallFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Unavailable("cannot open " + path + ": " + std::strerror(errno));
+  if (fd < 0) return Unavailable("cannot open " + path + ": " + ErrnoText(errno));
   std::string content;
   char buffer[8192];
   for (;;) {
@@ -111,7 +112,7 @@ Result<std::string> ReadSmallFile(const std::string& path) {
       if (errno == EINTR) continue;
       const int saved = errno;
       close(fd);
-      return Unavailable("cannot read " + path + ": " + std::strerror(saved));
+      return Unavailable("cannot read " + path + ": " + ErrnoText(saved));
     }
     if (n == 0) break;
     content.append(buffer, static_cast<size_t>(n));
@@ -132,4 +133,4 @@ Result<MemInfo> ProcStatsReader::ReadMemory() const {
   return ParseMeminfo(*text);
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -13,7 +13,7 @@
 
 #include "common/status.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 // The aggregate "cpu" line of /proc/stat, in jiffies since boot.
 struct CpuTimes {
@@ -63,4 +63,4 @@ class ProcStatsReader {
 // The whole file at `path`. kUnavailable (with errno's text) on failure.
 Result<std::string> ReadSmallFile(const std::string& path);
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 const std::string kFixtureRoot = std::string(GPULSE_TEST_SOURCE_DIR) + "/telemetry/testdata/proc";
@@ -103,4 +103,4 @@ TEST(ProcStatsReaderTest, ReadsTheRealProc) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 Sampler::Sampler(SamplerConfig config, Clock& clock)
     : config_(std::move(config)), clock_(clock), proc_(config_.proc_root) {
@@ -92,4 +92,4 @@ bool Sampler::WaitForSlowMetrics(std::chrono::milliseconds timeout) {
   return poller_->WaitForFirstReadings(timeout);
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

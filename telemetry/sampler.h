@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "telemetry/gpu_inventory.h"
+#include "sample/gpu_identity.h"
 #include "telemetry/nvml_session.h"
 #include "telemetry/proc_stats.h"
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 #include "telemetry/slow_metrics_poller.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 struct SamplerConfig {
   // Where /proc lives; tests point it at fixtures.
@@ -85,4 +85,4 @@ class Sampler {
   bool host_error_logged_ = false;
 };
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

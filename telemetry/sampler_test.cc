@@ -6,17 +6,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::ScenarioFile;
-using testing::SimCounters;
+using testkit::ScenarioFile;
+using testkit::SimCounters;
 using namespace std::chrono_literals;
 
-SamplerConfig SimSamplerConfig(const std::string& library = testing::SimLibraryPath()) {
+SamplerConfig SimSamplerConfig(const std::string& library = testkit::SimLibraryPath()) {
   SamplerConfig config;
   config.nvml.library_path = library;
   config.run_slow_metrics_thread = false;
@@ -33,7 +33,7 @@ Sample TakeUntil(Sampler& sampler, Predicate done) {
 }
 
 TEST(SamplerTest, MeanOfEightyAndFortyIsSixty) {
-  nlohmann::json s = testing::UniformScenario(2, 80);
+  nlohmann::json s = testkit::UniformScenario(2, 80);
   s["gpus"][1]["utilization_gpu"] = 40;
   ScenarioFile scenario(s);
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
@@ -51,7 +51,7 @@ TEST(SamplerTest, MeanOfEightyAndFortyIsSixty) {
 }
 
 TEST(SamplerTest, LostGpuIsSkippedInTheMeanAndFlagged) {
-  nlohmann::json s = testing::UniformScenario(3, 80);
+  nlohmann::json s = testkit::UniformScenario(3, 80);
   s["gpus"][1]["utilization_gpu"] = 40;
   s["gpus"][2]["lost"] = true;
   ScenarioFile scenario(s);
@@ -83,7 +83,7 @@ TEST(SamplerTest, MissingLibraryStillReportsHost) {
 }
 
 TEST(SamplerTest, DriverNotLoadedIsExplained) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["init_error"] = "DRIVER_NOT_LOADED";
   ScenarioFile scenario(s);
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
@@ -95,7 +95,7 @@ TEST(SamplerTest, DriverNotLoadedIsExplained) {
 }
 
 TEST(SamplerTest, CollectorStatsTimeTheSampleAndCountFailuresByCode) {
-  nlohmann::json s = testing::UniformScenario(2, 50);
+  nlohmann::json s = testkit::UniformScenario(2, 50);
   s["gpus"][1]["lost"] = true;
   s["gpus"][0]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
   ScenarioFile scenario(s);
@@ -111,7 +111,7 @@ TEST(SamplerTest, CollectorStatsTimeTheSampleAndCountFailuresByCode) {
 }
 
 TEST(SamplerTest, FailedInitialisationIsCountedAndNoNvmlCountsNothing) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["init_error"] = "DRIVER_NOT_LOADED";
   ScenarioFile scenario(s);
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
@@ -125,12 +125,12 @@ TEST(SamplerTest, FailedInitialisationIsCountedAndNoNvmlCountsNothing) {
 }
 
 TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
-  nlohmann::json s = testing::UniformScenario(1, 70);
+  nlohmann::json s = testkit::UniformScenario(1, 70);
   s["gpus"][0]["temperature_c"] = 61;
   s["gpus"][0]["memory_used_mib"] = 2048;
   s["gpus"][0]["power_w"] = 200;
   ScenarioFile scenario(s);
-  Sampler sampler(SimSamplerConfig(testing::LegacySimLibraryPath()), SystemClock::Instance());
+  Sampler sampler(SimSamplerConfig(testkit::LegacySimLibraryPath()), SystemClock::Instance());
   sampler.slow_poller()->PollDue();
   Sample sample = sampler.Take();
   ASSERT_TRUE(sample.nvml.available) << sample.nvml.error.value_or("");
@@ -149,7 +149,7 @@ TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
 }
 
 TEST(SamplerTest, LoadChangeIsSeenByALaterSample) {
-  nlohmann::json s = testing::UniformScenario(2, 10);
+  nlohmann::json s = testkit::UniformScenario(2, 10);
   ScenarioFile scenario(s);
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
   EXPECT_DOUBLE_EQ(sampler.Take().gpu_percent.value_or(-1), 10.0);
@@ -161,8 +161,8 @@ TEST(SamplerTest, LoadChangeIsSeenByALaterSample) {
 }
 
 TEST(SamplerTest, NvmlIsInitialisedOnceOverManySamples) {
-  ScenarioFile scenario(testing::UniformScenario(4, 30));
-  SimCounters counters(testing::SimLibraryPath());
+  ScenarioFile scenario(testkit::UniformScenario(4, 30));
+  SimCounters counters(testkit::SimLibraryPath());
   ASSERT_TRUE(counters.ok());
   const unsigned inits = counters.init_count();
   const unsigned shutdowns = counters.shutdown_count();
@@ -176,11 +176,11 @@ TEST(SamplerTest, NvmlIsInitialisedOnceOverManySamples) {
 }
 
 TEST(SamplerTest, ReinitialisesAfterLossWithBackoffAndPicksUpNewPower) {
-  nlohmann::json s = testing::UniformScenario(2, 50);
+  nlohmann::json s = testkit::UniformScenario(2, 50);
   for (auto& g : s["gpus"]) g["power_w"] = 100;
   s["gpus"][1]["lost"] = true;
   ScenarioFile scenario(s);
-  SimCounters counters(testing::SimLibraryPath());
+  SimCounters counters(testkit::SimLibraryPath());
   ManualClock clock;
   Sampler sampler(SimSamplerConfig(), clock);
   const unsigned inits = counters.init_count();
@@ -208,7 +208,7 @@ TEST(SamplerTest, ReinitialisesAfterLossWithBackoffAndPicksUpNewPower) {
 }
 
 TEST(SamplerTest, SlowMetricsThreadFillsPowerAndPcie) {
-  nlohmann::json s = testing::UniformScenario(1, 50);
+  nlohmann::json s = testkit::UniformScenario(1, 50);
   s["gpus"][0]["pcie_tx_kbps"] = 777;
   ScenarioFile scenario(s);
   SamplerConfig config = SimSamplerConfig();
@@ -221,7 +221,7 @@ TEST(SamplerTest, SlowMetricsThreadFillsPowerAndPcie) {
 }
 
 TEST(SamplerTest, ExposesStaticInventory) {
-  ScenarioFile scenario(testing::UniformScenario(3, 50));
+  ScenarioFile scenario(testkit::UniformScenario(3, 50));
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
   std::vector<GpuStaticInfo> inventory = sampler.GpuInventory();
   ASSERT_EQ(inventory.size(), 3u);
@@ -247,13 +247,7 @@ TEST(SamplerTest, NvmlCanBeDisabled) {
 // Host CPU and memory from a fixture /proc the test rewrites.
 class SamplerHostTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gpulse-proc-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    WriteMeminfo(1000, 400);
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
+  void SetUp() override { WriteMeminfo(1000, 400); }
 
   void WriteStat(uint64_t busy, uint64_t idle) {
     std::ofstream(root_ + "/stat") << "cpu  " << busy << " 0 0 " << idle
@@ -270,7 +264,8 @@ class SamplerHostTest : public ::testing::Test {
     return config;
   }
 
-  std::string root_;
+  testkit::TempDir proc_{"gpulse-proc"};
+  std::string root_ = proc_.path();
 };
 
 TEST_F(SamplerHostTest, FirstSampleMeasuresFromConstruction) {
@@ -304,16 +299,16 @@ TEST_F(SamplerHostTest, UnreadableProcLeavesHostFiguresAbsent) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
 // The poller thread reads power and PCIe while samples re-initialise NVML
 // under it (a GPU stays lost, so every retry shuts NVML down and starts it
 // again). Run under the sanitizers, this catches use of stale handles.
 TEST(SamplerConcurrencyTest, PollingWhileReinitialising) {
-  nlohmann::json s = testing::UniformScenario(4, 50);
+  nlohmann::json s = testkit::UniformScenario(4, 50);
   s["gpus"][3]["lost"] = true;
   ScenarioFile scenario(s);
   ManualClock clock;
@@ -335,4 +330,4 @@ TEST(SamplerConcurrencyTest, PollingWhileReinitialising) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

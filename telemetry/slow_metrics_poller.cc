@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 SlowMetricsPoller::SlowMetricsPoller(NvmlSession& session, SlowMetricsConfig config, Clock& clock)
     : session_(session), config_(config), clock_(clock) {}
@@ -128,4 +128,4 @@ void SlowMetricsPoller::FillCached(uint64_t generation, std::vector<GpuSample>* 
   }
 }
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -27,9 +27,9 @@
 #include "common/clock.h"
 #include "telemetry/nvml_device_reader.h"
 #include "telemetry/nvml_session.h"
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 
 struct SlowMetricsConfig {
   Clock::Duration pcie_interval = std::chrono::seconds(5);
@@ -98,4 +98,4 @@ class SlowMetricsPoller {
   Clock::TimePoint next_pcie_{};
 };
 
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -2,17 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include "telemetry/testing/sim_fixture.h"
+#include "testkit/sim_fixture.h"
 
-namespace gpulse {
+namespace gpulse::telemetry {
 namespace {
 
-using testing::ScenarioFile;
-using testing::SimCounters;
+using testkit::ScenarioFile;
+using testkit::SimCounters;
 using namespace std::chrono_literals;
 
 nlohmann::json PowerAndPcieScenario(int gpus) {
-  nlohmann::json s = testing::UniformScenario(gpus, 50);
+  nlohmann::json s = testkit::UniformScenario(gpus, 50);
   for (auto& g : s["gpus"]) {
     g["power_w"] = 250.5;
     g["power_limit_w"] = 700;
@@ -26,7 +26,7 @@ class SlowMetricsPollerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     NvmlSessionConfig config;
-    config.library_path = testing::SimLibraryPath();
+    config.library_path = testkit::SimLibraryPath();
     session_ = std::make_unique<NvmlSession>(config, clock_);
     session_->Maintain();
     ASSERT_TRUE(session_->State().available) << session_->State().error.value_or("");
@@ -62,7 +62,7 @@ TEST_F(SlowMetricsPollerTest, FieldsAreAbsentUntilTheFirstReading) {
 }
 
 TEST_F(SlowMetricsPollerTest, EachMetricFollowsItsOwnCadence) {
-  SimCounters counters(testing::SimLibraryPath());
+  SimCounters counters(testkit::SimLibraryPath());
   ASSERT_TRUE(counters.ok());
   SlowMetricsConfig config;
   config.power_interval = 1s;
@@ -123,7 +123,7 @@ TEST_F(SlowMetricsPollerTest, ThreadDeliversFirstReadingsAndStopsPromptly) {
 }
 
 TEST_F(SlowMetricsPollerTest, WakeMakesEverythingDue) {
-  SimCounters counters(testing::SimLibraryPath());
+  SimCounters counters(testkit::SimLibraryPath());
   poller_ = std::make_unique<SlowMetricsPoller>(*session_, SlowMetricsConfig{}, clock_);
   poller_->PollDue();
   const unsigned long long queries = counters.query_count();
@@ -133,4 +133,4 @@ TEST_F(SlowMetricsPollerTest, WakeMakesEverythingDue) {
 }
 
 }  // namespace
-}  // namespace gpulse
+}  // namespace gpulse::telemetry

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   }
   opts.token = *token;
 
-  gpulse::Sampler sampler(gpulse::SamplerConfig{}, gpulse::SystemClock::Instance());
+  gpulse::telemetry::Sampler sampler(gpulse::telemetry::SamplerConfig{}, gpulse::SystemClock::Instance());
   gpulse::Sample probe = sampler.Take();
   opts.cpu_cores = probe.host.cpu_cores;
   opts.memory_bytes = probe.host.memory_total_bytes;

@@ -6,8 +6,8 @@
 #include <cstdlib>
 
 #include "common/http_listener.h"
-#include "master/prometheus_writer.h"
-#include "master/sample_metrics.h"
+#include "metrics/prometheus_writer.h"
+#include "metrics/sample_metrics.h"
 
 namespace gpulse::worker {
 MetricsServer::MetricsServer(std::string worker_id, std::string hostname)

@@ -2,7 +2,7 @@
 // --metrics-listen HOST:PORT), so a node can be scraped without the master.
 // GET /metrics serves the worker's latest sample with the same series the
 // master exports for it: dcgm-exporter-style DCGM_FI_DEV_* per GPU, host CPU
-// and memory, and the collector's health (master/sample_metrics.h).
+// and memory, and the collector's health (metrics/sample_metrics.h).
 //
 // Thread-safe: Update() may be called from the sampling thread while
 // httplib's threads serve scrapes. Start() and Stop() from one thread.
@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "common/status.h"
-#include "telemetry/sample.h"
+#include "sample/sample.h"
 
 namespace httplib {
 class Server;

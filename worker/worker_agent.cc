@@ -8,7 +8,7 @@
 
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/sample_convert.h"
-#include "worker/task_paths.h"
+#include "worker/tasks/task_paths.h"
 
 namespace gpulse::worker {
 namespace {
@@ -216,7 +216,7 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
       }
       WorkerMessage hb;
       auto* h = hb.mutable_heartbeat();
-      wire::FillHeartbeat(sample, h);
+      proto::FillHeartbeat(sample, h);
       h->set_seq(++heartbeat_seq_);
       h->set_sent_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())

@@ -23,10 +23,10 @@
 #include <string>
 
 #include "common/status.h"
-#include "telemetry/sample.h"
-#include "worker/log_tailer.h"
-#include "worker/task_event.h"
-#include "worker/task_runner.h"
+#include "sample/sample.h"
+#include "worker/tasks/log_tailer.h"
+#include "worker/tasks/task_event.h"
+#include "worker/tasks/task_runner.h"
 
 namespace gpulse::v1 {
 class Assign;

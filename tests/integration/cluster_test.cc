@@ -12,7 +12,7 @@
 
 #include "tests/integration/harness.h"
 
-namespace gpulse::testing {
+namespace gpulse::integration {
 namespace {
 
 using nlohmann::json;
@@ -21,12 +21,11 @@ using std::chrono::seconds;
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("cluster");
-    master_ = std::make_unique<MasterProcess>(dir_ + "/master");
+    master_ = std::make_unique<MasterProcess>(dir_.File("master"));
   }
 
   WorkerProcess& AddWorker(const std::string& id, const std::vector<double>& utilization) {
-    workers_.push_back(std::make_unique<WorkerProcess>(*master_, id, SimScenario(id, utilization), dir_));
+    workers_.push_back(std::make_unique<WorkerProcess>(*master_, id, SimScenario(id, utilization), dir_.path()));
     return *workers_.back();
   }
 
@@ -34,7 +33,7 @@ class ClusterTest : public ::testing::Test {
   json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id).json(); }
 
   bool WaitHealthy(const std::string& id, seconds timeout = seconds(20)) {
-    return WaitFor([&] {
+    return Eventually([&] {
       json w = Worker(id);
       return w.is_object() && w.value("state", "") == "healthy" && w.value("heartbeats", 0) >= 1;
     }, timeout);
@@ -47,7 +46,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   bool WaitState(const std::string& task, const std::string& state, seconds timeout = seconds(20)) {
-    return WaitFor([&] { return Task(task).value("state", "") == state; }, timeout);
+    return Eventually([&] { return Task(task).value("state", "") == state; }, timeout);
   }
 
   std::string Logs(const std::string& task) {
@@ -60,7 +59,7 @@ class ClusterTest : public ::testing::Test {
     return all;
   }
 
-  std::string dir_;
+  testkit::TempDir dir_{"gpulse-cluster"};
   std::unique_ptr<MasterProcess> master_;
   std::vector<std::unique_ptr<WorkerProcess>> workers_;
 };
@@ -81,7 +80,7 @@ TEST_F(ClusterTest, WorkersRegisterAndReportLiveUtilization) {
   EXPECT_TRUE(two["memory_percent"].is_number());
   // Heartbeats keep coming, once a second.
   int before = two["heartbeats"];
-  ASSERT_TRUE(WaitFor([&] { return Worker("w-two").value("heartbeats", 0) >= before + 2; }, seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return Worker("w-two").value("heartbeats", 0) >= before + 2; }, seconds(10)));
   EXPECT_NE(workers_[0]->process().Log().find("Heartbeat sent: CPU="), std::string::npos);
   EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers").json().size(), 2u);
 }
@@ -96,7 +95,7 @@ TEST_F(ClusterTest, OneGpuTaskSeesExactlyItsGpu) {
   EXPECT_EQ(t["exit_code"], 0);
   EXPECT_EQ(t["worker"], "w1");
   std::string uuid = t["gpus"][0];
-  ASSERT_TRUE(WaitFor([&] { return Logs(id).find("gpus=") != std::string::npos; }, seconds(5)));
+  ASSERT_TRUE(Eventually([&] { return Logs(id).find("gpus=") != std::string::npos; }, seconds(5)));
   EXPECT_EQ(Logs(id), "gpus=" + uuid + "\n");
 }
 
@@ -125,9 +124,9 @@ TEST_F(ClusterTest, CapacityIsRespectedAndBigTasksWaitForABigWorker) {
 TEST_F(ClusterTest, LostGpuIsReportedAndNeverScheduled) {
   json scenario = SimScenario("lossy", {30, 50});
   scenario["gpus"][0]["lost"] = true;
-  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "lossy", scenario, dir_));
+  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "lossy", scenario, dir_.path()));
   ASSERT_TRUE(WaitHealthy("lossy")) << DiagnosticLogs();
-  ASSERT_TRUE(WaitFor([&] { return !Worker("lossy")["gpus"][0].value("healthy", true); }, seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return !Worker("lossy")["gpus"][0].value("healthy", true); }, seconds(10)));
   json w = Worker("lossy");
   EXPECT_TRUE(w["gpus"][0]["error"].is_string());
   EXPECT_TRUE(w["gpus"][0]["utilization_gpu"].is_null());  // unknown, not 0
@@ -142,9 +141,9 @@ TEST_F(ClusterTest, LostGpuIsReportedAndNeverScheduled) {
 TEST_F(ClusterTest, AGpuThatComesBackIsScheduledAgainWithoutARestart) {
   json scenario = SimScenario("flaky", {20, 40});
   scenario["gpus"][1]["lost"] = true;
-  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "flaky", scenario, dir_));
+  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "flaky", scenario, dir_.path()));
   ASSERT_TRUE(WaitHealthy("flaky")) << DiagnosticLogs();
-  ASSERT_TRUE(WaitFor([&] { return !Worker("flaky")["gpus"][1].value("healthy", true); }, seconds(10)));
+  ASSERT_TRUE(Eventually([&] { return !Worker("flaky")["gpus"][1].value("healthy", true); }, seconds(10)));
   std::string pair = Submit({{"argv", {"/bin/true"}}, {"gpus", 2}});
   EXPECT_FALSE(WaitState(pair, "assigned", seconds(2)));  // one of the two GPUs is lost
   scenario["gpus"][1]["lost"] = false;
@@ -165,7 +164,7 @@ TEST_F(ClusterTest, TasksOfAKilledWorkerAreRequeuedAndRunElsewhere) {
   doomed.process().Signal(SIGKILL);
   auto killed_at = std::chrono::steady_clock::now();
   // Dead after 3 missed 1 s heartbeats; its task goes back to the queue.
-  ASSERT_TRUE(WaitFor([&] { return Task(id).value("state", "") == "queued"; }, seconds(8))) << DiagnosticLogs();
+  ASSERT_TRUE(Eventually([&] { return Task(id).value("state", "") == "queued"; }, seconds(8))) << DiagnosticLogs();
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, seconds(5));
   EXPECT_EQ(Worker("doomed")["state"], "dead");
   EXPECT_EQ(Task(id)["attempts"], 1);
@@ -190,7 +189,7 @@ TEST_F(ClusterTest, KilledMasterLosesNoAcknowledgedTask) {
       }
     }
   });
-  ASSERT_TRUE(WaitFor([&] { std::lock_guard lock(mu); return acknowledged.size() >= 50; }, seconds(20)));
+  ASSERT_TRUE(Eventually([&] { std::lock_guard lock(mu); return acknowledged.size() >= 50; }, seconds(20)));
   master_->Kill9();
   stop = true;
   burst.join();
@@ -210,28 +209,28 @@ TEST_F(ClusterTest, RestartedMasterKeepsTasksThatWorkersStillRun) {
   master_->Kill9();
   master_->Start();
   // The worker reconnects on its own, re-registers and reports the task.
-  ASSERT_TRUE(WaitFor([&] { return Worker("steady").value("connected", false); }, seconds(20))) << DiagnosticLogs();
+  ASSERT_TRUE(Eventually([&] { return Worker("steady").value("connected", false); }, seconds(20))) << DiagnosticLogs();
   EXPECT_EQ(Task(id)["state"], "running");
   EXPECT_EQ(Task(id)["attempts"], 1);
   ASSERT_TRUE(WaitState(id, "succeeded", seconds(20))) << DiagnosticLogs();
   EXPECT_EQ(Task(id)["attempts"], 1);  // it was never run twice
-  ASSERT_TRUE(WaitFor([&] { return Logs(id) == "finished\n"; }, seconds(5))) << Logs(id);
+  ASSERT_TRUE(Eventually([&] { return Logs(id) == "finished\n"; }, seconds(5))) << Logs(id);
 }
 
 TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
-  std::string bad_token = dir_ + "/bad-token";
+  std::string bad_token = dir_.File("bad-token");
   {
     std::ofstream(bad_token) << "not-the-token\n";
   }
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master_->grpc_address(), "--id", "intruder",
-                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_ + "/intruder"};
+                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder")};
   Process intruder("intruder", argv,
-                   {{"GPULSE_NVML_LIBRARY", SimLibraryPath()}}, dir_ + "/intruder.log");
+                   {{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()}}, dir_.File("intruder.log"));
   auto code = intruder.WaitExit(std::chrono::seconds(15));
   ASSERT_TRUE(code.has_value()) << intruder.Log();
   EXPECT_NE(*code, 0);
   EXPECT_NE(intruder.Log().find("wrong cluster token"), std::string::npos) << intruder.Log();
-  EXPECT_TRUE(WaitFor([&] { return master_->process().Log().find("wrong cluster token") != std::string::npos; }, seconds(5)))
+  EXPECT_TRUE(Eventually([&] { return master_->process().Log().find("wrong cluster token") != std::string::npos; }, seconds(5)))
       << master_->process().Log();
   EXPECT_EQ(Worker("intruder").value("id", ""), "");
   HttpReply r = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/true"]})", "wrong");
@@ -320,4 +319,4 @@ TEST_F(ClusterTest, CancelStopsARunningTask) {
 }
 
 }  // namespace
-}  // namespace gpulse::testing
+}  // namespace gpulse::integration

@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-namespace gpulse::testing {
+namespace gpulse::integration {
 
 namespace {
 
@@ -100,20 +100,11 @@ int Process::Signal(int sig) {
 }
 
 std::optional<int> Process::WaitExit(std::chrono::milliseconds timeout) {
-  WaitFor([&] { return !Running(); }, timeout);
+  Eventually([&] { return !Running(); }, timeout);
   return exit_code_;
 }
 
 std::string Process::Log() const { return ReadFile(log_path_); }
-
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -129,14 +120,7 @@ int FreePort() {
   return port;
 }
 
-std::string MakeTempDir(const std::string& prefix) {
-  std::string tmpl = ::testing::TempDir() + prefix + "-XXXXXX";
-  char* dir = mkdtemp(tmpl.data());
-  return dir ? std::string(dir) : std::string();
-}
-
 std::string BinPath(const std::string& name) { return std::string(GPULSE_TEST_BIN_DIR) + "/" + name; }
-std::string SimLibraryPath() { return std::string(GPULSE_TEST_LIB_DIR) + "/libnvidia-ml-sim.so"; }
 
 void WriteScenario(const std::string& path, const nlohmann::json& scenario) {
   std::string tmp = path + ".tmp";
@@ -164,7 +148,8 @@ HttpReply HttpPost(int port, const std::string& path, const std::string& body, c
 
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout) {
-  std::string dir = MakeTempDir("cmd");
+  testkit::TempDir scratch("gpulse-cmd");
+  const std::string dir = scratch.path().string();
   std::string out_path = dir + "/out", err_path = dir + "/err";
   int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -173,7 +158,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<st
   close(err_fd);
   CommandResult result;
   int status = 0;
-  bool done = WaitFor([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  bool done = Eventually([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout);
   if (!done) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -198,7 +183,7 @@ void MasterProcess::Start() {
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>("master", argv, std::map<std::string, std::string>{},
                                        data_dir_ + "/master-" + std::to_string(++starts_) + ".log");
-  bool up = WaitFor([&] { return HttpGet(http_port_, "/healthz").status == 200; }, std::chrono::seconds(20));
+  bool up = Eventually([&] { return HttpGet(http_port_, "/healthz").status == 200; }, std::chrono::seconds(20));
   ASSERT_TRUE(up) << "master did not come up:\n" << process_->Log();
 }
 
@@ -220,7 +205,7 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(
       "worker " + id, argv,
-      std::map<std::string, std::string>{{"GPULSE_NVML_LIBRARY", SimLibraryPath()},
+      std::map<std::string, std::string>{{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()},
                                          {"GPULSE_NVML_SIM_SCENARIO", scenario_path_}},
       dir + "/" + id + ".log");
 }
@@ -240,4 +225,4 @@ nlohmann::json SimScenario(const std::string& host_seed, const std::vector<doubl
   return {{"driver_version", "580.65.06"}, {"gpus", gpus}};
 }
 
-}  // namespace gpulse::testing
+}  // namespace gpulse::integration

@@ -12,7 +12,13 @@
 #include <string>
 #include <vector>
 
-namespace gpulse::testing {
+#include "testkit/eventually.h"
+#include "testkit/sim_fixture.h"
+#include "testkit/temp_dir.h"
+
+namespace gpulse::integration {
+
+using testkit::Eventually;
 
 // A child process whose stdout+stderr go to a log file. Killed (SIGKILL) on
 // destruction if still running.
@@ -42,16 +48,13 @@ class Process {
 };
 
 // Polls `condition` every 20 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 // A free TCP port on 127.0.0.1 (bound and released; small race by nature).
 int FreePort();
 
 // A fresh directory under the test temp dir.
-std::string MakeTempDir(const std::string& prefix);
 
 std::string BinPath(const std::string& name);  // build/bin/<name>
-std::string SimLibraryPath();                   // build/lib/libnvidia-ml-sim.so
 
 // Writes a simulator scenario atomically (temp file + rename).
 void WriteScenario(const std::string& path, const nlohmann::json& scenario);
@@ -116,4 +119,4 @@ class WorkerProcess {
 nlohmann::json SimScenario(const std::string& host_seed, const std::vector<double>& utilization,
                            const std::string& model = "NVIDIA H100 80GB HBM3");
 
-}  // namespace gpulse::testing
+}  // namespace gpulse::integration

@@ -13,7 +13,7 @@
 
 #include "tests/integration/harness.h"
 
-namespace gpulse::testing {
+namespace gpulse::integration {
 namespace {
 
 using nlohmann::json;
@@ -46,8 +46,7 @@ std::string Hostname() {
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("metrics");
-    master_ = std::make_unique<MasterProcess>(dir_ + "/master");
+    master_ = std::make_unique<MasterProcess>(dir_.File("master"));
     worker_port_ = FreePort();
     json scenario = SimScenario("m-one", {80, 40});
     // GPU 1 cannot report its temperature: that series must be absent for it.
@@ -55,10 +54,10 @@ class MetricsTest : public ::testing::Test {
     scenario["gpus"][0]["temperature_c"] = 61;
     scenario["gpus"][0]["power_w"] = 321.5;
     worker_ = std::make_unique<WorkerProcess>(
-        *master_, "m-one", scenario, dir_,
+        *master_, "m-one", scenario, dir_.path(),
         std::vector<std::string>{"--metrics-listen", "127.0.0.1:" + std::to_string(worker_port_)});
     uuid0_ = scenario["gpus"][0]["uuid"];
-    bool up = WaitFor([&] { return Worker().value("heartbeats", 0) >= 2; }, seconds(20));
+    bool up = Eventually([&] { return Worker().value("heartbeats", 0) >= 2; }, seconds(20));
     ASSERT_TRUE(up) << Logs();
   }
 
@@ -70,7 +69,7 @@ class MetricsTest : public ::testing::Test {
   // said. The one lint finding accepted is the camelCase of dcgm-exporter's
   // own label "modelName", kept so dashboards built for dcgm-exporter work.
   std::string PromtoolProblems(const std::string& page) {
-    std::string path = dir_ + "/page.prom";
+    std::string path = dir_.File("page.prom");
     std::ofstream(path) << page;
     CommandResult r = RunCommand({"/bin/sh", "-c", std::string(kPromtool) + " check metrics < " + path}, {});
     std::string said = r.out + r.err;
@@ -86,7 +85,7 @@ class MetricsTest : public ::testing::Test {
     return problems;
   }
 
-  std::string dir_;
+  testkit::TempDir dir_{"gpulse-metrics"};
   std::unique_ptr<MasterProcess> master_;
   std::unique_ptr<WorkerProcess> worker_;
   int worker_port_ = 0;
@@ -133,7 +132,7 @@ TEST_F(MetricsTest, MasterExportsClusterSeries) {
   HttpReply r = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":1})",
                          master_->token());
   ASSERT_EQ(r.status, 201) << r.body;
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     return SampleValue(MasterMetrics(), "gpulse_gpus_allocated", {"worker=\"m-one\""}) == 1;
   }, seconds(15))) << Logs();
   // One page, so the task cannot move from assigned to running in between.
@@ -148,14 +147,14 @@ TEST_F(MetricsTest, SeriesFollowTheSimulatedLoad) {
   json scenario = SimScenario("m-one", {15, 40});
   scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
   WriteScenario(worker_->scenario_path(), scenario);
-  EXPECT_TRUE(WaitFor([&] {
+  EXPECT_TRUE(Eventually([&] {
     return SampleValue(MasterMetrics(), "DCGM_FI_DEV_GPU_UTIL", {"gpu=\"0\"", "worker=\"m-one\""}) == 15;
   }, seconds(10))) << MasterMetrics();
 }
 
 TEST_F(MetricsTest, WorkerServesItsOwnSeriesWithoutTheMaster) {
   HttpReply r;
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     r = HttpGet(worker_port_, "/metrics");
     return r.status == 200;
   }, seconds(10))) << r.status << Logs();
@@ -178,9 +177,9 @@ TEST_F(MetricsTest, WorkerServesItsOwnSeriesWithoutTheMaster) {
 TEST_F(MetricsTest, BrokenGpuAndCollectorHealthAreSignalsNotSilence) {
   json scenario = SimScenario("m-lossy", {30, 50});
   scenario["gpus"][1]["lost"] = true;
-  WorkerProcess lossy(*master_, "m-lossy", scenario, dir_);
+  WorkerProcess lossy(*master_, "m-lossy", scenario, dir_.path());
   std::string page;
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     page = MasterMetrics();
     return SampleValue(page, "gpulse_worker_gpu_healthy", {"worker=\"m-lossy\"", "gpu=\"1\""}) == 0 &&
            SampleValue(page, "gpulse_nvml_errors_total", {"worker=\"m-lossy\"", "code=\"NVML_ERROR_GPU_IS_LOST\""})
@@ -207,7 +206,7 @@ TEST_F(MetricsTest, PagesPassPromtool) {
   std::string master_page = MasterMetrics();
   EXPECT_EQ(PromtoolProblems(master_page), "") << master_page;
   HttpReply worker_page;
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     worker_page = HttpGet(worker_port_, "/metrics");
     return worker_page.status == 200;
   }, seconds(10)));
@@ -215,7 +214,7 @@ TEST_F(MetricsTest, PagesPassPromtool) {
 }
 
 TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
-  ASSERT_TRUE(WaitFor([&] {
+  ASSERT_TRUE(Eventually([&] {
     return HttpGet(master_->http_port(), "/api/workers/m-one/history").json().value("t", json::array()).size() >= 2;
   }, seconds(10))) << HttpGet(master_->http_port(), "/api/workers/m-one/history").body;
   json h = HttpGet(master_->http_port(), "/api/workers/m-one/history").json();
@@ -234,4 +233,4 @@ TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
 }
 
 }  // namespace
-}  // namespace gpulse::testing
+}  // namespace gpulse::integration

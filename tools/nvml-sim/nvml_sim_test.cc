@@ -16,7 +16,8 @@
 #include <thread>
 
 #include "telemetry/nvml_abi.h"
-#include "tools/nvml-sim/test_scenario_dir.h"
+#include "testkit/eventually.h"
+#include "testkit/temp_dir.h"
 
 namespace gpulse::nvml_sim {
 namespace {
@@ -119,22 +120,12 @@ void* LegacyLibrary() {
   return lib;
 }
 
-// Polls `done` until it holds or `timeout` passes; returns whether it held.
-template <typename Pred>
-bool Eventually(Pred done, std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using testkit::Eventually;
 
 class NvmlSimTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NE(MainLibrary(), nullptr);
-    ASSERT_TRUE(dir_.ok());
     nvml_ = std::make_unique<Api>(MainLibrary());
     ReleaseAll(*nvml_);
     unsetenv(kScenarioEnv);
@@ -185,7 +176,7 @@ class NvmlSimTest : public ::testing::Test {
     return uuid;
   }
 
-  ScenarioDir dir_;
+  testkit::TempDir dir_{"nvml-sim-test"};
   std::unique_ptr<Api> nvml_;
 };
 
@@ -483,7 +474,7 @@ TEST_F(NvmlSimTest, EnvironmentIsReadAgainAfterFullShutdown) {
   ASSERT_EQ(nvml_->nvmlShutdown(), NVML_SUCCESS);
 
   ASSERT_FALSE(dir_.Write("other.json", R"({"gpu_count": 3})").empty());
-  setenv(kScenarioEnv, dir_.Path("other.json").c_str(), 1);
+  setenv(kScenarioEnv, dir_.File("other.json").c_str(), 1);
   Init();
   ASSERT_EQ(nvml_->nvmlDeviceGetCount_v2(&count), NVML_SUCCESS);
   EXPECT_EQ(count, 3u);
@@ -583,7 +574,7 @@ TEST_F(NvmlSimTest, MalformedScenarioAtInitFailsWithTheReason) {
   EXPECT_THAT(why, HasSubstr(path));
   EXPECT_THAT(why, HasSubstr("gpus[0].utilization_gpu"));
 
-  setenv(kScenarioEnv, dir_.Path("missing.json").c_str(), 1);
+  setenv(kScenarioEnv, dir_.File("missing.json").c_str(), 1);
   EXPECT_EQ(nvml_->nvmlInit_v2(), NVML_ERROR_UNKNOWN);
   EXPECT_THAT(nvml_->nvmlErrorString(NVML_ERROR_UNKNOWN), HasSubstr("missing.json"));
   unsigned int count = 0;

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "tools/nvml-sim/test_scenario_dir.h"
+#include "testkit/temp_dir.h"
 
 namespace gpulse::nvml_sim {
 namespace {
@@ -25,7 +25,6 @@ double CurrentUtilization(const ScenarioSource& source) { return source.Current(
 
 class ScenarioSourceTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(dir_.ok()); }
 
   ScenarioSourceConfig Config(const std::string& path) {
     ScenarioSourceConfig config;
@@ -36,7 +35,7 @@ class ScenarioSourceTest : public ::testing::Test {
     return config;
   }
 
-  ScenarioDir dir_;
+  testkit::TempDir dir_{"nvml-sim-test"};
   std::vector<std::string> warnings_;
 };
 
@@ -54,7 +53,7 @@ TEST_F(ScenarioSourceTest, EmptyPathMeansTheDefaultScenario) {
 
 TEST_F(ScenarioSourceTest, OpenReportsMissingAndMalformedFiles) {
   ScenarioSource source;
-  Status missing = source.Open(Config(dir_.Path("absent.json")), kStart);
+  Status missing = source.Open(Config(dir_.File("absent.json")), kStart);
   EXPECT_FALSE(missing.ok());
   EXPECT_THAT(missing.message(), HasSubstr("absent.json"));
 
@@ -69,7 +68,7 @@ TEST_F(ScenarioSourceTest, FailedOpenKeepsThePreviousScenario) {
   ScenarioSource source;
   std::string good = dir_.Write("good.json", Utilization(33));
   ASSERT_TRUE(source.Open(Config(good), kStart).ok());
-  EXPECT_FALSE(source.Open(Config(dir_.Path("absent.json")), kStart).ok());
+  EXPECT_FALSE(source.Open(Config(dir_.File("absent.json")), kStart).ok());
   EXPECT_DOUBLE_EQ(CurrentUtilization(source), 33);
   // Reloads still follow the file that was successfully opened.
   dir_.Write("good.json", Utilization(44));

@@ -1,0 +1,172 @@
+#include "master/api/api_json.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "common/size.h"
+#include "sample/sample_json.h"
+
+namespace gpulse::master {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+json Opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// The live sample's JSON form (sample/sample_json.h), with the identity
+// the worker registered and what only the master knows: health, allocation.
+json GpuToJson(const WorkerGpu& g) {
+  json out = GpuSampleToJson(g.live);
+  out["index"] = g.index;
+  out["uuid"] = g.uuid;
+  out["name"] = g.name;
+  out["pci_bus_id"] = g.pci_bus_id;
+  if (!g.live.memory_total_bytes) out["memory_total_bytes"] = g.memory_total_bytes;
+  out["healthy"] = g.healthy;
+  out["allocated_to"] = g.allocated_to.empty() ? json(nullptr) : json(g.allocated_to);
+  return out;
+}
+
+Status FieldError(const std::string& field, const std::string& what) {
+  return InvalidArgument("field '" + field + "' " + what);
+}
+
+// Reads a non-negative whole number into `out`; leaves it when absent.
+Status ReadCount(const json& body, const char* field, uint64_t limit, uint64_t* out) {
+  auto it = body.find(field);
+  if (it == body.end()) return Status::Ok();
+  if (!it->is_number()) return FieldError(field, "must be a number");
+  double value = it->get<double>();
+  if (value < 0) return FieldError(field, "must not be negative");
+  if (value != std::floor(value)) return FieldError(field, "must be a whole number");
+  if (value > static_cast<double>(limit)) return FieldError(field, "is too large");
+  *out = it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(value);
+  return Status::Ok();
+}
+
+}  // namespace
+
+json TimeToJson(const std::optional<WallTime>& t) {
+  if (!t) return nullptr;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+  return static_cast<double>(ms) / 1000.0;
+}
+
+json WorkerToJson(const Worker& w, WallTime now) {
+  json gpus = json::array();
+  std::map<std::string, int> models;
+  for (const auto& g : w.gpus) {
+    gpus.push_back(GpuToJson(g));
+    models[g.name]++;
+  }
+  json gpu_models = json::array();
+  for (const auto& [name, count] : models) gpu_models.push_back({{"name", name}, {"count", count}});
+  json since = nullptr;
+  if (w.last_heartbeat) since = std::chrono::duration<double>(now - *w.last_heartbeat).count();
+  return {
+      {"id", w.id},
+      {"hostname", w.hostname},
+      {"address", w.address},
+      {"state", WorkerStateName(w.state)},
+      {"connected", w.connected},
+      {"cpu_percent", Opt(w.host.cpu_percent)},
+      {"memory_percent", Opt(w.host.memory_percent)},
+      {"gpu_percent", Opt(w.gpu_percent)},
+      {"cpu_cores", w.cpu_cores},
+      {"cpus_allocated", w.cpus_allocated},
+      {"memory_total_bytes", w.memory_bytes},
+      {"memory_allocated_bytes", w.memory_allocated},
+      {"gpu_capacity", w.gpus.size()},
+      {"gpu_allocated", w.gpus_allocated()},
+      {"gpu_models", gpu_models},
+      {"gpus", gpus},
+      {"tasks", w.task_ids},
+      {"nvml", NvmlStateToJson(w.nvml)},
+      {"heartbeat_interval_seconds", std::chrono::duration<double>(w.heartbeat_interval).count()},
+      {"heartbeats", w.heartbeats},
+      {"registered_at", TimeToJson(w.registered_at)},
+      {"last_heartbeat", TimeToJson(w.last_heartbeat)},
+      {"seconds_since_heartbeat", since},
+  };
+}
+
+json TaskToJson(const Task& t) {
+  json gpus = json::array();
+  for (const auto& u : t.gpu_uuids) gpus.push_back(u);
+  return {
+      {"id", t.id},
+      {"name", t.spec.name},
+      {"state", TaskStateName(t.state)},
+      {"argv", t.spec.argv},
+      {"env", t.spec.env},
+      {"cpus", t.spec.cpus},
+      {"memory_bytes", t.spec.memory_bytes},
+      {"gpus_requested", t.spec.gpus},
+      {"max_attempts", t.spec.max_attempts},
+      {"worker", t.worker_id.empty() ? json(nullptr) : json(t.worker_id)},
+      {"gpus", gpus},
+      {"gpu_indices", t.gpu_indices},
+      {"attempts", t.attempts},
+      {"exit_code", Opt(t.exit_code)},
+      {"message", t.message},
+      {"submitted_at", TimeToJson(t.submitted_at)},
+      {"started_at", TimeToJson(t.started_at)},
+      {"finished_at", TimeToJson(t.finished_at)},
+  };
+}
+
+Result<TaskSpec> TaskSpecFromJson(const json& body) {
+  if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
+  static const char* kKnown[] = {"name", "argv", "env", "cpus", "gpus", "memory", "memory_bytes", "max_attempts"};
+  for (const auto& [key, value] : body.items()) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || key == k;
+    if (!known) return InvalidArgument("unknown field '" + key + "'");
+  }
+  TaskSpec spec;
+  auto argv = body.find("argv");
+  if (argv == body.end()) return FieldError("argv", "is required (the command to run, as an array of strings)");
+  if (!argv->is_array() || argv->empty()) return FieldError("argv", "must be a non-empty array of strings");
+  for (const auto& a : *argv) {
+    if (!a.is_string()) return FieldError("argv", "must hold only strings");
+    spec.argv.push_back(a.get<std::string>());
+  }
+  if (auto name = body.find("name"); name != body.end()) {
+    if (!name->is_string()) return FieldError("name", "must be a string");
+    spec.name = name->get<std::string>();
+  }
+  if (auto env = body.find("env"); env != body.end()) {
+    if (!env->is_object()) return FieldError("env", "must be an object of strings");
+    for (const auto& [k, v] : env->items()) {
+      if (!v.is_string()) return FieldError("env." + k, "must be a string");
+      spec.env[k] = v.get<std::string>();
+    }
+  }
+  uint64_t cpus = spec.cpus, gpus = spec.gpus, attempts = spec.max_attempts, memory = 0;
+  constexpr uint64_t kBig = uint64_t{1} << 62;
+  if (Status s = ReadCount(body, "cpus", kBig, &cpus); !s.ok()) return s;
+  if (Status s = ReadCount(body, "gpus", kBig, &gpus); !s.ok()) return s;
+  if (Status s = ReadCount(body, "max_attempts", kBig, &attempts); !s.ok()) return s;
+  if (Status s = ReadCount(body, "memory_bytes", kBig, &memory); !s.ok()) return s;
+  if (auto mem = body.find("memory"); mem != body.end()) {
+    if (mem->is_string()) {
+      auto parsed = ParseByteSize(mem->get<std::string>());
+      if (!parsed.ok()) return FieldError("memory", parsed.status().message());
+      memory = *parsed;
+    } else if (Status s = ReadCount(body, "memory", kBig, &memory); !s.ok()) {
+      return s;
+    }
+  }
+  // Values past 32 bits are clamped so the range check in Submit reports them.
+  auto clamp32 = [](uint64_t v) { return static_cast<uint32_t>(std::min<uint64_t>(v, UINT32_MAX)); };
+  spec.cpus = clamp32(cpus);
+  spec.gpus = clamp32(gpus);
+  spec.max_attempts = clamp32(attempts);
+  spec.memory_bytes = memory;
+  return spec;
+}
+
+}  // namespace gpulse::master

@@ -1,0 +1,25 @@
+// The JSON forms of the master's HTTP API (docs/api.md): worker and task
+// objects out, task submissions in. Unknown figures are null, never 0.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "master/model/model.h"
+
+namespace gpulse::master {
+
+// Seconds since the epoch with millisecond precision, or null.
+nlohmann::json TimeToJson(const std::optional<WallTime>& t);
+
+nlohmann::json WorkerToJson(const Worker& worker, WallTime now);
+nlohmann::json TaskToJson(const Task& task);
+
+// Parses a submission body. Accepted fields: name, argv (required, non-empty
+// array of strings), env (object of strings), cpus, gpus, max_attempts
+// (non-negative integers), memory (bytes as an integer, or a size string
+// such as "4GiB"). InvalidArgument, with the field named, for anything
+// malformed or unknown. Range checks are Cluster::Submit's.
+Result<TaskSpec> TaskSpecFromJson(const nlohmann::json& body);
+
+}  // namespace gpulse::master

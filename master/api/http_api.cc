@@ -1,0 +1,177 @@
+#include "master/api/http_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/token.h"
+#include "master/api/api_json.h"
+
+namespace gpulse::master {
+namespace {
+
+using nlohmann::json;
+
+void ReplyJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+}  // namespace
+
+void ReplyError(httplib::Response& res, int status, const std::string& message) {
+  ReplyJson(res, status, json{{"error", message}});
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kResourceExhausted: return 422;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+void HttpApi::Register(httplib::Server& server) {
+  server.set_payload_max_length(kMaxRequestBodyBytes);
+  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "internal error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = std::string("internal error: ") + e.what();
+    } catch (...) {
+    }
+    ReplyError(res, 500, what);
+  });
+  // Turns httplib's bare error statuses (404 for unknown paths, 413 for big
+  // bodies, …) into JSON errors; handlers that already wrote a body keep it.
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      ReplyError(res, 413, "request body is larger than 1 MiB");
+    } else if (res.status == 404) {
+      ReplyError(res, 404, "no such endpoint: " + req.method + " " + req.path);
+    } else {
+      ReplyError(res, res.status, "HTTP " + std::to_string(res.status));
+    }
+  });
+
+  server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    ClusterCounts c = cluster_.Counts();
+    ReplyJson(res, 200,
+              {{"status", "ok"},
+               {"workers", c.workers_healthy + c.workers_suspect + c.workers_dead},
+               {"workers_healthy", c.workers_healthy}});
+  });
+  auto bind = [this](void (HttpApi::*fn)(const httplib::Request&, httplib::Response&)) {
+    return [this, fn](const httplib::Request& req, httplib::Response& res) { (this->*fn)(req, res); };
+  };
+  server.Get("/api/workers", bind(&HttpApi::ListWorkers));
+  server.Get(R"(/api/workers/([^/]+))", bind(&HttpApi::GetWorker));
+  server.Post("/api/tasks", bind(&HttpApi::SubmitTask));
+  server.Get("/api/tasks", bind(&HttpApi::ListTasks));
+  server.Get(R"(/api/tasks/([^/]+))", bind(&HttpApi::GetTask));
+  server.Get(R"(/api/tasks/([^/]+)/logs)", bind(&HttpApi::GetTaskLogs));
+  server.Post(R"(/api/tasks/([^/]+)/cancel)", bind(&HttpApi::CancelTask));
+}
+
+bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
+  std::string header = req.get_header_value("Authorization");
+  std::string_view presented = BearerToken(header);
+  if (presented.empty()) {
+    ReplyError(res, 401, "this call needs the cluster token: send 'Authorization: Bearer <token>'");
+    return false;
+  }
+  if (!TokensEqual(presented, token_)) {
+    ReplyError(res, 401, "wrong cluster token");
+    return false;
+  }
+  return true;
+}
+
+void HttpApi::ListWorkers(const httplib::Request&, httplib::Response& res) {
+  json out = json::array();
+  WallTime now = clock_.WallNow();
+  for (const Worker& w : cluster_.Workers()) out.push_back(WorkerToJson(w, now));
+  ReplyJson(res, 200, out);
+}
+
+void HttpApi::GetWorker(const httplib::Request& req, httplib::Response& res) {
+  auto w = cluster_.GetWorker(req.matches[1]);
+  if (!w) return ReplyError(res, 404, "no worker '" + std::string(req.matches[1]) + "'");
+  ReplyJson(res, 200, WorkerToJson(*w, clock_.WallNow()));
+}
+
+void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return ReplyError(res, 400, "the body is not valid JSON");
+  auto spec = TaskSpecFromJson(body);
+  if (!spec.ok()) return ReplyError(res, 400, spec.status().message());
+  auto task = cluster_.Submit(std::move(*spec));
+  if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
+  ReplyJson(res, 201, TaskToJson(*task));
+}
+
+void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
+  std::optional<TaskState> state;
+  if (req.has_param("state")) {
+    state = ParseTaskState(req.get_param_value("state"));
+    if (!state) {
+      return ReplyError(res, 400,
+                        "unknown state '" + req.get_param_value("state") +
+                            "' (queued, assigned, running, succeeded, failed, cancelled)");
+    }
+  }
+  json out = json::array();
+  for (const Task& t : cluster_.Tasks(state)) out.push_back(TaskToJson(t));
+  ReplyJson(res, 200, out);
+}
+
+void HttpApi::GetTask(const httplib::Request& req, httplib::Response& res) {
+  auto t = cluster_.GetTask(req.matches[1]);
+  if (!t) return ReplyError(res, 404, "no task '" + std::string(req.matches[1]) + "'");
+  ReplyJson(res, 200, TaskToJson(*t));
+}
+
+// Plain text from ?offset= (default 0) of ?stream= (stdout, the default, or
+// stderr). X-Gpulse-Next-Offset says where to continue; X-Gpulse-Task-State
+// lets a follower stop once the task has finished.
+void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
+  std::string id = req.matches[1];
+  auto task = cluster_.GetTask(id);
+  if (!task) return ReplyError(res, 404, "no task '" + id + "'");
+  std::string stream_name = req.has_param("stream") ? req.get_param_value("stream") : "stdout";
+  if (stream_name != "stdout" && stream_name != "stderr") {
+    return ReplyError(res, 400, "stream must be stdout or stderr");
+  }
+  uint64_t offset = 0;
+  if (req.has_param("offset")) {
+    const std::string& text = req.get_param_value("offset");
+    char* end = nullptr;
+    offset = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || text[0] == '-') return ReplyError(res, 400, "offset must be a byte count");
+  }
+  auto slice = logs_.Read(id, stream_name == "stderr" ? LogStream::kStderr : LogStream::kStdout, offset,
+                          4 << 20);
+  if (!slice.ok()) return ReplyError(res, HttpStatusFor(slice.status()), slice.status().message());
+  res.set_header("X-Gpulse-Next-Offset", std::to_string(slice->next_offset));
+  res.set_header("X-Gpulse-Task-State", TaskStateName(task->state));
+  res.status = 200;
+  res.set_content(slice->data, "text/plain; charset=utf-8");
+}
+
+void HttpApi::CancelTask(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  auto task = cluster_.Cancel(req.matches[1]);
+  if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
+  ReplyJson(res, 200, TaskToJson(*task));
+}
+
+}  // namespace gpulse::master

@@ -1,0 +1,52 @@
+// HttpApi: the master's HTTP/JSON API (docs/api.md) on an httplib::Server.
+//
+// Read-only calls are open; calls that change anything need the cluster
+// token as "Authorization: Bearer <token>". Every error is a 4xx/5xx with a
+// body {"error": "..."}; no input can bring the master down. Handlers run on
+// httplib's worker threads and only talk to the thread-safe Cluster and
+// LogStore.
+#pragma once
+
+#include <httplib.h>
+
+#include <string>
+
+#include "master/core/cluster.h"
+#include "master/store/log_store.h"
+
+namespace gpulse::master {
+
+constexpr size_t kMaxRequestBodyBytes = 1 << 20;
+
+class HttpApi {
+ public:
+  HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, std::string token)
+      : cluster_(cluster), logs_(logs), clock_(clock), token_(std::move(token)) {}
+
+  // Adds the /healthz and /api/... routes, the body limit and the JSON
+  // error handlers to `server`.
+  void Register(httplib::Server& server);
+
+ private:
+  bool Authorized(const httplib::Request& req, httplib::Response& res) const;
+
+  void ListWorkers(const httplib::Request& req, httplib::Response& res);
+  void GetWorker(const httplib::Request& req, httplib::Response& res);
+  void SubmitTask(const httplib::Request& req, httplib::Response& res);
+  void ListTasks(const httplib::Request& req, httplib::Response& res);
+  void GetTask(const httplib::Request& req, httplib::Response& res);
+  void GetTaskLogs(const httplib::Request& req, httplib::Response& res);
+  void CancelTask(const httplib::Request& req, httplib::Response& res);
+
+  Cluster& cluster_;
+  LogStore& logs_;
+  const Clock& clock_;
+  const std::string token_;
+};
+
+// Writes {"error": message} with `status`.
+void ReplyError(httplib::Response& res, int status, const std::string& message);
+// The HTTP status for a gpulse Status code (400, 401, 404, 409, 500, 503).
+int HttpStatusFor(const Status& status);
+
+}  // namespace gpulse::master

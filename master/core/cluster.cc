@@ -1,0 +1,345 @@
+// Cluster: construction, recovery, snapshots, and the state helpers shared
+// by cluster_workers.cc, cluster_tasks.cc and cluster_schedule.cc.
+#include "master/core/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "master/core/cluster_impl.h"
+
+namespace gpulse::master {
+
+std::string FormatTaskId(uint64_t number) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "t-%06" PRIu64, number);
+  return buf;
+}
+
+uint64_t ParseTaskNumber(const std::string& id) {
+  if (id.size() < 3 || id.compare(0, 2, "t-") != 0 || id.size() > 22) return 0;
+  uint64_t n = 0;
+  for (size_t i = 2; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return 0;
+    n = n * 10 + static_cast<uint64_t>(id[i] - '0');
+  }
+  return n;
+}
+
+WorkerRecord RecordOf(const Worker& w) {
+  WorkerRecord r;
+  r.id = w.id;
+  r.hostname = w.hostname;
+  r.address = w.address;
+  r.cpu_cores = w.cpu_cores;
+  r.memory_bytes = w.memory_bytes;
+  for (const WorkerGpu& g : w.gpus) {
+    r.gpus.push_back({g.index, g.uuid, g.name, g.pci_bus_id, g.memory_total_bytes});
+  }
+  r.registered_at = w.registered_at;
+  r.heartbeat_interval = w.heartbeat_interval;
+  return r;
+}
+
+// ---- Impl helpers ----------------------------------------------------------
+
+void Cluster::Impl::Changed() {
+  ++version;
+  if (waiters > 0) changed.notify_all();
+}
+
+WorkerEntry* Cluster::Impl::FindWorker(const std::string& id) {
+  auto it = workers.find(id);
+  return it == workers.end() ? nullptr : it->second.get();
+}
+
+TaskEntry* Cluster::Impl::FindTask(const std::string& id) {
+  auto it = tasks.find(id);
+  return it == tasks.end() ? nullptr : &it->second;
+}
+
+WorkerEntry& Cluster::Impl::AddWorker(const std::string& id) {
+  auto entry = std::make_unique<WorkerEntry>();
+  entry->worker.id = id;
+  WorkerEntry* raw = entry.get();
+  workers.emplace(id, std::move(entry));
+  auto pos = std::lower_bound(workers_by_id.begin(), workers_by_id.end(), id,
+                              [](const WorkerEntry* e, const std::string& key) { return e->worker.id < key; });
+  workers_by_id.insert(pos, raw);
+  return *raw;
+}
+
+TaskEntry& Cluster::Impl::AddTask(Task task, uint64_t order) {
+  std::string id = task.id;
+  TaskEntry& entry = tasks[id];
+  entry.task = std::move(task);
+  entry.order = order;
+  tasks_by_order.emplace(order, &entry);
+  ++task_counts[static_cast<int>(entry.task.state)];
+  if (entry.task.state == TaskState::kQueued) {
+    queue.emplace(order, &entry);
+    may_place = true;
+  }
+  return entry;
+}
+
+void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
+  TaskState old = entry.task.state;
+  if (old == state) return;
+  --task_counts[static_cast<int>(old)];
+  ++task_counts[static_cast<int>(state)];
+  entry.task.state = state;
+  if (old == TaskState::kQueued) queue.erase(entry.order);
+  if (state == TaskState::kQueued) {
+    queue.emplace(entry.order, &entry);
+    may_place = true;
+  }
+}
+
+void Cluster::Impl::Allocate(WorkerEntry& entry, const std::string& task_id, const TaskSpec& spec,
+                             const std::vector<size_t>& positions) {
+  Worker& w = entry.worker;
+  w.cpus_allocated += spec.cpus;
+  w.memory_allocated += spec.memory_bytes;
+  for (size_t p : positions) {
+    if (p < w.gpus.size()) w.gpus[p].allocated_to = task_id;
+  }
+  w.task_ids.push_back(task_id);
+}
+
+void Cluster::Impl::AllocateExisting(WorkerEntry& entry, const Task& task) {
+  const Worker& w = entry.worker;
+  std::vector<size_t> positions;
+  for (size_t i = 0; i < task.gpu_uuids.size() || i < task.gpu_indices.size(); ++i) {
+    auto it = w.gpus.end();
+    if (i < task.gpu_uuids.size() && !task.gpu_uuids[i].empty()) {
+      it = std::find_if(w.gpus.begin(), w.gpus.end(),
+                        [&](const WorkerGpu& g) { return g.uuid == task.gpu_uuids[i]; });
+    } else if (i < task.gpu_indices.size()) {
+      it = std::find_if(w.gpus.begin(), w.gpus.end(),
+                        [&](const WorkerGpu& g) { return g.index == task.gpu_indices[i]; });
+    }
+    if (it != w.gpus.end()) positions.push_back(static_cast<size_t>(it - w.gpus.begin()));
+  }
+  Allocate(entry, task.id, task.spec, positions);
+}
+
+void Cluster::Impl::Release(WorkerEntry& entry, const std::string& task_id, const TaskSpec& spec) {
+  Worker& w = entry.worker;
+  auto it = std::find(w.task_ids.begin(), w.task_ids.end(), task_id);
+  if (it == w.task_ids.end()) return;  // holds nothing here
+  w.task_ids.erase(it);
+  w.cpus_allocated -= std::min(w.cpus_allocated, spec.cpus);
+  w.memory_allocated -= std::min(w.memory_allocated, spec.memory_bytes);
+  for (WorkerGpu& g : w.gpus) {
+    if (g.allocated_to == task_id) g.allocated_to.clear();
+  }
+  may_place = true;
+}
+
+void Cluster::Impl::Finish(TaskEntry& entry, TaskState state, std::string message, TaskStoreBatch& batch) {
+  Task& t = entry.task;
+  if (WorkerEntry* w = t.worker_id.empty() ? nullptr : FindWorker(t.worker_id)) Release(*w, t.id, t.spec);
+  SetState(entry, state);
+  t.finished_at = clock.WallNow();
+  t.message = std::move(message);
+  // The event: the message if it already says what happened, else "<state>: <message>".
+  std::string what = TaskStateName(state);
+  if (t.message.rfind(what, 0) == 0) {
+    what = t.message;
+  } else if (!t.message.empty()) {
+    what += ": " + t.message;
+  }
+  Record(t, std::move(what), batch);
+}
+
+void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreBatch& batch) {
+  Task& t = entry.task;
+  if (t.cancel_requested) {
+    Finish(entry, TaskState::kCancelled, "cancelled; meanwhile " + why, batch);
+    return;
+  }
+  std::string of = " (attempt " + std::to_string(t.attempts) + " of " + std::to_string(t.spec.max_attempts) + ")";
+  if (t.attempts >= t.spec.max_attempts) {
+    Finish(entry, TaskState::kFailed, why + of + "; no attempts left", batch);
+    return;
+  }
+  if (WorkerEntry* w = FindWorker(t.worker_id)) Release(*w, t.id, t.spec);
+  SetState(entry, TaskState::kQueued);
+  t.worker_id.clear();
+  t.gpu_indices.clear();
+  t.gpu_uuids.clear();
+  t.started_at.reset();
+  t.message = "requeued: " + why + of;
+  Record(t, t.message, batch);
+}
+
+void Cluster::Impl::Record(const Task& task, std::string what, TaskStoreBatch& batch) {
+  batch.tasks.push_back(task);
+  batch.events.push_back({task.id, clock.WallNow(), std::move(what)});
+}
+
+Status Cluster::Impl::Persist(const TaskStoreBatch& batch, std::string_view context) {
+  if (batch.empty()) return Status::Ok();
+  Status s = store.Write(batch);
+  if (!s.ok()) spdlog::error("could not store {} ({} task change(s)): {}", context, batch.tasks.size(), s.ToString());
+  return s;
+}
+
+Clock::Duration Cluster::Impl::SuspectAfter(const Worker& w) const {
+  return std::chrono::duration_cast<Clock::Duration>(
+      std::chrono::duration<double, std::milli>(w.heartbeat_interval) * config.suspect_after_intervals);
+}
+
+Clock::Duration Cluster::Impl::DeadAfter(const Worker& w) const {
+  if (config.heartbeat_timeout) return *config.heartbeat_timeout;
+  return w.heartbeat_interval * config.dead_after_intervals;
+}
+
+// ---- Cluster -----------------------------------------------------------------
+
+Cluster::Cluster(TaskStore& store, PlacementPolicy& policy, Clock& clock, ClusterConfig config)
+    : impl_(std::make_unique<Impl>(store, policy, clock, config)) {}
+
+Cluster::~Cluster() = default;
+
+Status Cluster::Recover() {
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  if (I.recovered) return FailedPrecondition("the cluster state was already recovered");
+  auto records = I.store.LoadWorkers();
+  if (!records.ok()) return records.status();
+  auto tasks = I.store.LoadTasks();
+  if (!tasks.ok()) return tasks.status();
+
+  // Known workers are unknown until they reconnect: disconnected, suspect,
+  // and given one heartbeat timeout from now to come back.
+  for (WorkerRecord& r : *records) {
+    WorkerEntry& e = I.AddWorker(r.id);
+    Worker& w = e.worker;
+    w.hostname = std::move(r.hostname);
+    w.address = std::move(r.address);
+    w.cpu_cores = r.cpu_cores;
+    w.memory_bytes = r.memory_bytes;
+    w.registered_at = r.registered_at;
+    w.heartbeat_interval = r.heartbeat_interval;
+    for (const auto& g : r.gpus) {
+      WorkerGpu gpu;
+      gpu.index = g.index;
+      gpu.uuid = g.uuid;
+      gpu.name = g.name;
+      gpu.pci_bus_id = g.pci_bus_id;
+      gpu.memory_total_bytes = g.memory_total_bytes;
+      gpu.live.index = g.index;
+      gpu.live.uuid = g.uuid;
+      gpu.live.name = g.name;
+      gpu.live.pci_bus_id = g.pci_bus_id;
+      w.gpus.push_back(std::move(gpu));
+    }
+    e.gpu_reported_in.assign(w.gpus.size(), 0);
+    w.state = WorkerState::kSuspect;
+    w.connected = false;
+    w.last_seen = I.clock.Now();
+  }
+
+  // Submission order: by task number, then submission time.
+  std::vector<Task>& loaded = *tasks;
+  std::stable_sort(loaded.begin(), loaded.end(), [](const Task& a, const Task& b) {
+    uint64_t na = ParseTaskNumber(a.id), nb = ParseTaskNumber(b.id);
+    if (na != nb) return na < nb;
+    return a.submitted_at < b.submitted_at;
+  });
+  TaskStoreBatch batch;
+  for (Task& t : loaded) {
+    I.next_task_number = std::max(I.next_task_number, ParseTaskNumber(t.id) + 1);
+    TaskEntry& entry = I.AddTask(std::move(t), I.next_order++);
+    if (entry.task.state != TaskState::kAssigned && entry.task.state != TaskState::kRunning) continue;
+    if (WorkerEntry* w = I.FindWorker(entry.task.worker_id)) {
+      I.AllocateExisting(*w, entry.task);
+    } else {
+      I.Requeue(entry, "its worker " + entry.task.worker_id + " is unknown to this master", batch);
+    }
+  }
+  (void)I.Persist(batch, "the requeues found at recovery");
+  I.recovered = true;
+  I.may_place = true;
+  I.Changed();
+  spdlog::info("recovered {} task(s) ({} queued) and {} known worker(s)", loaded.size(), I.queue.size(),
+               records->size());
+  return Status::Ok();
+}
+
+std::vector<Worker> Cluster::Workers() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<Worker> out;
+  out.reserve(impl_->workers_by_id.size());
+  for (const WorkerEntry* e : impl_->workers_by_id) out.push_back(e->worker);
+  return out;
+}
+
+std::optional<Worker> Cluster::GetWorker(const std::string& id) const {
+  std::lock_guard lock(impl_->mu);
+  const WorkerEntry* e = impl_->FindWorker(id);
+  if (e == nullptr) return std::nullopt;
+  return e->worker;
+}
+
+std::vector<Task> Cluster::Tasks(std::optional<TaskState> state) const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<Task> out;
+  const auto& source = state == TaskState::kQueued ? impl_->queue : impl_->tasks_by_order;
+  out.reserve(state ? impl_->task_counts[static_cast<int>(*state)] : impl_->tasks.size());
+  for (const auto& [order, entry] : source) {
+    if (!state || entry->task.state == *state) out.push_back(entry->task);
+  }
+  return out;
+}
+
+std::optional<Task> Cluster::GetTask(const std::string& id) const {
+  std::lock_guard lock(impl_->mu);
+  const TaskEntry* e = impl_->FindTask(id);
+  if (e == nullptr) return std::nullopt;
+  return e->task;
+}
+
+ClusterCounts Cluster::Counts() const {
+  std::lock_guard lock(impl_->mu);
+  ClusterCounts c;
+  for (const WorkerEntry* e : impl_->workers_by_id) {
+    const Worker& w = e->worker;
+    switch (w.state) {
+      case WorkerState::kHealthy: ++c.workers_healthy; break;
+      case WorkerState::kSuspect: ++c.workers_suspect; break;
+      case WorkerState::kDead: ++c.workers_dead; continue;  // its GPUs are not counted
+    }
+    for (const WorkerGpu& g : w.gpus) {
+      ++c.gpus_total;
+      if (!g.allocated_to.empty()) ++c.gpus_allocated;
+      if (!g.healthy) ++c.gpus_unhealthy;
+      if (g.live.readable() && g.live.utilization_gpu && *g.live.utilization_gpu >= kBusyGpuUtilizationPercent) {
+        ++c.gpus_busy;
+      }
+    }
+  }
+  std::copy(std::begin(impl_->task_counts), std::end(impl_->task_counts), c.tasks_by_state);
+  c.heartbeats_received = impl_->heartbeats_received;
+  return c;
+}
+
+uint64_t Cluster::Version() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->version;
+}
+
+uint64_t Cluster::WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const {
+  Impl& I = *impl_;
+  std::unique_lock lock(I.mu);
+  ++I.waiters;
+  I.changed.wait_for(lock, timeout, [&] { return I.version > seen; });
+  --I.waiters;
+  return I.version;
+}
+
+}  // namespace gpulse::master

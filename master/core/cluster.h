@@ -1,0 +1,213 @@
+// Cluster: the master's single source of truth — registered workers with
+// their capacity, allocation and live utilization, and every task.
+//
+// Thread-safe: every public method takes the one internal mutex, so gRPC
+// stream handlers, HTTP handlers and the scheduler/liveness loop may call it
+// from any thread. Methods never block on the network: messages to workers
+// go through WorkerChannel, whose implementations must only enqueue.
+//
+// Durability: Submit, Cancel and every task state change are written to the
+// TaskStore before the method returns, so an acknowledged change survives a
+// crash of the master. Heartbeats are kept in memory only.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "master/model/model.h"
+#include "master/core/placement.h"
+#include "master/store/task_store.h"
+
+namespace gpulse::master {
+
+// The downward half of one worker's stream. Implemented by the gRPC glue
+// (master/worker_link_service.h) and by fakes in tests. Calls must not block.
+class WorkerChannel {
+ public:
+  virtual ~WorkerChannel() = default;
+  virtual void SendAssign(const Task& task) = 0;
+  virtual void SendCancel(const std::string& task_id, std::chrono::milliseconds grace) = 0;
+};
+
+struct GpuDescription {
+  uint32_t index = 0;
+  std::string uuid;
+  std::string name;
+  std::string pci_bus_id;
+  uint64_t memory_total_bytes = 0;
+};
+
+struct ReportedTask {
+  std::string task_id;
+  std::vector<std::string> gpu_uuids;
+};
+
+struct RegisterRequest {
+  std::string worker_id;
+  std::string hostname;
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<GpuDescription> gpus;
+  std::vector<ReportedTask> running_tasks;  // what the worker still runs
+  std::chrono::milliseconds heartbeat_interval{5000};
+};
+
+struct RegisterReply {
+  // Tasks the worker reported that the master does not want running
+  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
+  std::vector<std::string> cancel_task_ids;
+};
+
+struct HeartbeatReport {
+  HostSample host;
+  NvmlState nvml;
+  std::vector<GpuSample> gpus;
+  std::optional<double> gpu_percent;
+  std::vector<std::string> running_task_ids;
+  CollectorStats collector;  // the worker's own sampling health
+};
+
+struct TaskEvent {
+  enum class Kind { kStarted, kExited, kFailedToStart, kCancelled };
+  std::string task_id;
+  Kind kind = Kind::kStarted;
+  int exit_code = 0;
+  std::string message;
+  // Which assignment of the task this is about (Task::attempts when it was
+  // sent); 0 if the worker did not say. A report about an earlier attempt
+  // is stale and ignored.
+  uint32_t attempt = 0;
+};
+
+struct ClusterConfig {
+  // A worker is suspect once a heartbeat is this many intervals late...
+  double suspect_after_intervals = 1.5;
+  // ...and dead after this many intervals, unless heartbeat_timeout is set.
+  uint32_t dead_after_intervals = 3;
+  std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  // Grace between SIGTERM and SIGKILL when a task is cancelled.
+  std::chrono::milliseconds cancel_grace{10000};
+  // Schedule() places at most this many tasks per call, so that the lock is
+  // not held for long (10,000 placements take about 50 ms, or 150 ms with
+  // the SQLite store).
+  size_t max_placements_per_round = 10000;
+};
+
+// A GPU counts as busy when its latest utilization is at least this.
+constexpr double kBusyGpuUtilizationPercent = 50.0;
+
+// GPU figures cover the workers that are not dead. Busy: readable with
+// utilization_gpu >= kBusyGpuUtilizationPercent (allocated or not).
+struct ClusterCounts {
+  uint32_t workers_healthy = 0, workers_suspect = 0, workers_dead = 0;
+  uint32_t gpus_total = 0, gpus_allocated = 0, gpus_busy = 0, gpus_unhealthy = 0;
+  uint64_t tasks_by_state[6] = {};  // indexed by TaskState
+  uint64_t heartbeats_received = 0;
+};
+
+class Cluster {
+ public:
+  Cluster(TaskStore& store, PlacementPolicy& policy, Clock& clock, ClusterConfig config = {});
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Loads tasks and known workers from the store. Call once, before serving:
+  // until it has succeeded, RegisterWorker and Submit fail with
+  // FailedPrecondition (new task ids continue after the stored ones, and a
+  // worker's running tasks can only be reconciled against the stored ones).
+  // Known workers come back disconnected and suspect (not schedulable).
+  // Tasks that were assigned or running stay so; if their worker does not
+  // re-register and report them within the heartbeat timeout (measured
+  // from Recover) they are requeued. Fails if the store cannot be read, or
+  // if called twice.
+  Status Recover();
+
+  // A worker's stream opened (or reopened). `channel` stays valid until
+  // DisconnectWorker(id, channel). Reconciles the tasks the worker reports:
+  // ones this master has as assigned/running on it are kept (assigned ones
+  // become running); unknown, finished, cancel-requested or elsewhere-placed
+  // ones are returned in cancel_task_ids; ones the master had on it that it
+  // no longer reports are requeued (or failed after max_attempts).
+  // InvalidArgument for an empty worker id.
+  Result<RegisterReply> RegisterWorker(const RegisterRequest& request, WorkerChannel* channel);
+  // The stream carrying `channel` closed. A newer stream of the same worker
+  // is left alone. The worker's tasks stay until liveness declares it dead.
+  void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
+
+  // Hot path: records a heartbeat's figures (no disk writes). Each GPU
+  // sample is matched to a registered GPU by UUID, else NVML index; a GPU
+  // whose sample has an error, or that is missing from the report, becomes
+  // unhealthy until kGoodSamplesToRecover good samples in a row. The
+  // worker is healthy again. Tasks in running_task_ids that this master has
+  // not placed on the worker are sent a Cancel. NotFound if the worker has
+  // not registered on this master.
+  Status IngestHeartbeat(const std::string& worker_id, HeartbeatReport report);
+
+  // A worker says a task started, exited, or could not start. Exit 0 ->
+  // succeeded; another exit code -> failed (no retry: the program ran);
+  // could not start -> requeued while attempts < max_attempts, else failed;
+  // an exit or failure of a task with a cancel requested -> cancelled.
+  // NotFound for an unknown worker or task; FailedPrecondition for a stale
+  // report: the task is finished, not placed on this worker (if that worker
+  // says it started it, it is told to cancel it), or the report is about an
+  // earlier attempt. The new state is kept even if the store fails (that
+  // error is returned).
+  Status ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event);
+
+  // Validates (ValidateTaskSpec) and stores a new queued task; returns it
+  // with its id ("t-000001", numbered in submission order, continuing
+  // after the stored tasks). InvalidArgument for an empty argv or absurd
+  // resources; the store's error if it cannot be written (nothing queued).
+  Result<Task> Submit(TaskSpec spec);
+  // Cancels a task: queued ones at once; assigned/running ones by sending
+  // Cancel to their worker (it becomes cancelled when the worker reports it
+  // stopped), or at once when that worker is disconnected or dead. Asking
+  // again resends the Cancel. NotFound for an unknown id; FailedPrecondition
+  // if finished.
+  Result<Task> Cancel(const std::string& task_id);
+
+  // Moves workers healthy -> suspect -> dead by heartbeat age; requeues the
+  // tasks of dead workers (or fails them after max_attempts). Only a
+  // heartbeat or registration makes a worker healthy again. Calls less than
+  // 100 ms (of the injected clock) after the previous check return at once.
+  void CheckLiveness();
+  // Places queued tasks on workers that fit (policy decides), in submission
+  // order, and sends the assignments. A task that does not fit stays queued
+  // and does not hold back smaller ones behind it. The round's assignments
+  // are stored in one batch before any is sent; if that write fails none is
+  // made. Returns how many were placed: at most
+  // config.max_placements_per_round; when it stops there, call again (the
+  // next call does not wait for a change). Cheap when nothing that could
+  // make room has happened since the last round (it then reruns at most
+  // once a second, for policies that look at live figures).
+  size_t Schedule();
+
+  // Snapshots. Workers() is ordered by id; Tasks() by submission.
+  std::vector<Worker> Workers() const;
+  std::optional<Worker> GetWorker(const std::string& id) const;
+  std::vector<Task> Tasks(std::optional<TaskState> state = std::nullopt) const;
+  std::optional<Task> GetTask(const std::string& id) const;
+  ClusterCounts Counts() const;
+
+  // Bumped on every change; WaitForChange blocks until it exceeds `seen` or
+  // the deadline passes, and returns the current version.
+  uint64_t Version() const;
+  uint64_t WaitForChange(uint64_t seen, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gpulse::master

@@ -1,0 +1,116 @@
+// Cluster::Impl: the state behind Cluster, and the helpers its parts share.
+// Internal to the master core; the parts are
+//   cluster.cc           construction, Recover, snapshots, counts, versions
+//   cluster_workers.cc   registration, heartbeats, liveness
+//   cluster_tasks.cc     submit, cancel, task events
+//   cluster_schedule.cc  placement rounds
+//
+// Every member is guarded by `mu`; every helper expects it held.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "master/core/cluster.h"
+
+namespace gpulse::master {
+
+struct WorkerEntry {
+  Worker worker;
+  WorkerChannel* channel = nullptr;  // the current stream's; null when disconnected
+  // Per GPU (parallel to worker.gpus): the heartbeat number that last
+  // reported it, to notice GPUs missing from a heartbeat.
+  std::vector<uint64_t> gpu_reported_in;
+};
+
+struct TaskEntry {
+  Task task;
+  uint64_t order = 0;  // submission order, unique
+};
+
+struct Cluster::Impl {
+  Impl(TaskStore& store, PlacementPolicy& policy, Clock& clock, ClusterConfig config)
+      : store(store), policy(policy), clock(clock), config(config) {}
+
+  TaskStore& store;
+  PlacementPolicy& policy;
+  Clock& clock;
+  const ClusterConfig config;
+
+  mutable std::mutex mu;
+  mutable std::condition_variable changed;
+  mutable uint32_t waiters = 0;
+  uint64_t version = 0;
+
+  bool recovered = false;
+
+  std::unordered_map<std::string, std::unique_ptr<WorkerEntry>> workers;
+  std::vector<WorkerEntry*> workers_by_id;  // sorted by id
+
+  std::unordered_map<std::string, TaskEntry> tasks;  // node-based: entries stay put
+  std::map<uint64_t, TaskEntry*> tasks_by_order;
+  std::map<uint64_t, TaskEntry*> queue;  // the queued ones, by submission order
+  uint64_t task_counts[6] = {};          // by TaskState
+  uint64_t next_task_number = 1;
+  uint64_t next_order = 1;
+
+  uint64_t heartbeats_received = 0;
+  Clock::TimePoint last_liveness_check{};
+
+  // Set by whatever could let a queued task fit (a new task, freed
+  // resources, a worker or GPU back in service); Schedule skips the round
+  // otherwise (see Schedule in cluster.h).
+  bool may_place = true;
+  Clock::TimePoint last_round{};
+
+  // Bumps the version and wakes WaitForChange callers, if any.
+  void Changed();
+
+  WorkerEntry* FindWorker(const std::string& id);
+  TaskEntry* FindTask(const std::string& id);
+  WorkerEntry& AddWorker(const std::string& id);
+  TaskEntry& AddTask(Task task, uint64_t order);
+
+  // Moves the task to `state`, keeping the counts and the queue in step.
+  void SetState(TaskEntry& entry, TaskState state);
+
+  // Books `spec`'s CPUs and memory and the GPUs at `positions` on `worker`
+  // for task `task_id`.
+  void Allocate(WorkerEntry& worker, const std::string& task_id, const TaskSpec& spec,
+                const std::vector<size_t>& positions);
+  // The same for a task placed earlier, finding its GPUs by UUID (then
+  // NVML index); GPUs the worker no longer has are skipped.
+  void AllocateExisting(WorkerEntry& worker, const Task& task);
+  // Returns what the task holds on `worker`.
+  void Release(WorkerEntry& worker, const std::string& task_id, const TaskSpec& spec);
+
+  // Ends an assigned/running/queued task in a terminal `state`: frees its
+  // allocation, records `message` (and an event) into `batch`.
+  void Finish(TaskEntry& entry, TaskState state, std::string message, TaskStoreBatch& batch);
+  // A placed task lost its worker (`why`): frees its allocation, then
+  // queues it again, or fails it once attempts reach max_attempts, or
+  // cancels it if a cancel was asked for.
+  void Requeue(TaskEntry& entry, const std::string& why, TaskStoreBatch& batch);
+
+  // Adds the task's current row and an event saying `what` to `batch`.
+  void Record(const Task& task, std::string what, TaskStoreBatch& batch);
+  // Writes `batch`; a failure is logged (naming `context`) and returned.
+  Status Persist(const TaskStoreBatch& batch, std::string_view context);
+
+  Clock::Duration SuspectAfter(const Worker& worker) const;
+  Clock::Duration DeadAfter(const Worker& worker) const;
+};
+
+// "t-000042".
+std::string FormatTaskId(uint64_t number);
+// 42 for "t-000042"; 0 for an id of another form.
+uint64_t ParseTaskNumber(const std::string& id);
+WorkerRecord RecordOf(const Worker& worker);
+
+}  // namespace gpulse::master

@@ -1,0 +1,136 @@
+// Cluster: submitting and cancelling tasks, and what workers say about them.
+#include "master/core/cluster.h"
+#include "master/core/cluster_impl.h"
+#include "master/core/task_validation.h"
+
+namespace gpulse::master {
+
+Result<Task> Cluster::Submit(TaskSpec spec) {
+  if (Status s = ValidateTaskSpec(spec); !s.ok()) return s;
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  if (!I.recovered) return FailedPrecondition("the master has not recovered its state yet; try again");
+
+  Task task;
+  task.id = FormatTaskId(I.next_task_number);
+  task.spec = std::move(spec);
+  task.submitted_at = I.clock.WallNow();
+  TaskStoreBatch batch;
+  I.Record(task, "submitted", batch);
+  if (Status s = I.Persist(batch, "a submitted task"); !s.ok()) return s;
+  ++I.next_task_number;
+  I.AddTask(task, I.next_order++);
+  I.Changed();
+  return task;
+}
+
+Result<Task> Cluster::Cancel(const std::string& task_id) {
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  TaskEntry* entry = I.FindTask(task_id);
+  if (entry == nullptr) return NotFound("no task '" + task_id + "'");
+  Task& t = entry->task;
+  if (IsTerminal(t.state)) {
+    return FailedPrecondition("task " + task_id + " has already " +
+                              (t.state == TaskState::kSucceeded ? std::string("succeeded")
+                               : t.state == TaskState::kFailed  ? std::string("failed")
+                                                                : std::string("been cancelled")));
+  }
+
+  TaskStoreBatch batch;
+  if (t.state == TaskState::kQueued) {
+    Task before = t;
+    I.Finish(*entry, TaskState::kCancelled, "cancelled while queued", batch);
+    if (Status s = I.Persist(batch, "a cancel"); !s.ok()) {
+      I.SetState(*entry, TaskState::kQueued);
+      t = std::move(before);
+      return s;
+    }
+    I.Changed();
+    return t;
+  }
+
+  WorkerEntry* w = I.FindWorker(t.worker_id);
+  bool reachable = w != nullptr && w->channel != nullptr && w->worker.state != WorkerState::kDead;
+  if (!reachable) {
+    // Nobody to ask; when the worker comes back it is told to stop it.
+    I.Finish(*entry, TaskState::kCancelled, "cancelled while its worker " + t.worker_id + " was unreachable",
+             batch);
+    Status s = I.Persist(batch, "a cancel");
+    I.Changed();
+    if (!s.ok()) return s;
+    return t;
+  }
+  if (!t.cancel_requested) {
+    t.cancel_requested = true;
+    I.Record(t, "cancel requested", batch);
+    if (Status s = I.Persist(batch, "a cancel request"); !s.ok()) {
+      t.cancel_requested = false;
+      return s;
+    }
+    I.Changed();
+  }
+  w->channel->SendCancel(task_id, I.config.cancel_grace);
+  return t;
+}
+
+Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event) {
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  WorkerEntry* w = I.FindWorker(worker_id);
+  if (w == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
+  TaskEntry* entry = I.FindTask(event.task_id);
+  if (entry == nullptr) return NotFound("no task '" + event.task_id + "'");
+  Task& t = entry->task;
+  bool placed_here = t.worker_id == worker_id &&
+                     (t.state == TaskState::kAssigned || t.state == TaskState::kRunning);
+  if (!placed_here) {
+    if (event.kind == TaskEvent::Kind::kStarted && w->channel != nullptr) {
+      w->channel->SendCancel(event.task_id, I.config.cancel_grace);
+    }
+    return FailedPrecondition("task " + event.task_id + " is " + TaskStateName(t.state) +
+                              (t.worker_id.empty() ? std::string() : " on " + t.worker_id) + ", not placed on " +
+                              worker_id + "; ignoring a stale report");
+  }
+  if (event.attempt != 0 && event.attempt != t.attempts) {
+    // Its current attempt runs here too; cancelling by id would stop that one.
+    return FailedPrecondition("task " + event.task_id + " is on attempt " + std::to_string(t.attempts) +
+                              "; ignoring a stale report about attempt " + std::to_string(event.attempt));
+  }
+
+  TaskStoreBatch batch;
+  switch (event.kind) {
+    case TaskEvent::Kind::kStarted:
+      if (t.state == TaskState::kRunning) return Status::Ok();
+      I.SetState(*entry, TaskState::kRunning);
+      t.started_at = I.clock.WallNow();
+      I.Record(t, "started on " + worker_id, batch);
+      break;
+    case TaskEvent::Kind::kExited:
+      t.exit_code = event.exit_code;
+      if (t.cancel_requested) {
+        I.Finish(*entry, TaskState::kCancelled, "stopped with exit code " + std::to_string(event.exit_code), batch);
+      } else if (event.exit_code == 0) {
+        I.Finish(*entry, TaskState::kSucceeded, "", batch);
+      } else {
+        I.Finish(*entry, TaskState::kFailed, "exited with code " + std::to_string(event.exit_code), batch);
+      }
+      break;
+    case TaskEvent::Kind::kFailedToStart:
+      if (t.cancel_requested) {
+        I.Finish(*entry, TaskState::kCancelled, "never started: " + event.message, batch);
+      } else {
+        I.Requeue(*entry, "could not start on " + worker_id + ": " + event.message, batch);
+      }
+      break;
+    case TaskEvent::Kind::kCancelled:
+      I.Finish(*entry, TaskState::kCancelled,
+               t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
+      break;
+  }
+  Status s = I.Persist(batch, "a task update");
+  I.Changed();
+  return s;
+}
+
+}  // namespace gpulse::master

@@ -1,0 +1,369 @@
+// Cluster: registration, heartbeats, GPU health and liveness.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "master/core/cluster_test_util.h"
+
+namespace gpulse::master {
+namespace {
+
+using namespace std::chrono_literals;
+
+using ClusterWorkersTest = ClusterFixture;
+
+TEST_F(ClusterWorkersTest, RegistrationCreatesAHealthyConnectedWorker) {
+  Register("w1", 4, 64);
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.state, WorkerState::kHealthy);
+  EXPECT_TRUE(w.connected);
+  EXPECT_EQ(w.cpu_cores, 64u);
+  EXPECT_EQ(w.memory_bytes, 256 * kGiB);
+  EXPECT_EQ(w.hostname, "w1.example");
+  ASSERT_EQ(w.gpus.size(), 4u);
+  EXPECT_EQ(w.gpus[2].uuid, "GPU-w1-2");
+  EXPECT_EQ(w.gpus[2].memory_total_bytes, 80 * kGiB);
+  EXPECT_TRUE(w.gpus[2].healthy);
+  EXPECT_TRUE(w.gpus[2].allocated_to.empty());
+  EXPECT_EQ(w.gpus_allocated(), 0u);
+  EXPECT_EQ(w.heartbeat_interval, 1000ms);
+  EXPECT_FALSE(w.last_heartbeat.has_value());
+}
+
+TEST_F(ClusterWorkersTest, WorkerRecordIsStoredOnlyWhenNewOrChanged) {
+  Register("w1", 2);
+  EXPECT_EQ(store_.worker_writes, 1);
+  Register("w1", 2);  // reconnect, same capacity
+  Beat("w1", {10, 20});
+  EXPECT_EQ(store_.worker_writes, 1);
+  Register("w1", 3);  // a GPU was added
+  EXPECT_EQ(store_.worker_writes, 2);
+  auto records = store_.LoadWorkers();
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].gpus.size(), 3u);
+  EXPECT_EQ((*records)[0].heartbeat_interval, 1000ms);
+}
+
+TEST_F(ClusterWorkersTest, RegistrationNeedsAnIdAChannelAndARecoveredCluster) {
+  FakeWorkerChannel channel;
+  auto empty = cluster_->RegisterWorker(MakeRegister("", 1), &channel);
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  auto no_channel = cluster_->RegisterWorker(MakeRegister("w1", 1), nullptr);
+  EXPECT_EQ(no_channel.status().code(), StatusCode::kInvalidArgument);
+
+  Cluster fresh(store_, *policy_, clock_);
+  auto early = fresh.RegisterWorker(MakeRegister("w1", 1), &channel);
+  EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(fresh.Submit(MakeSpec(0)).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(fresh.Recover().ok());
+  EXPECT_EQ(fresh.Recover().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ClusterWorkersTest, HeartbeatUpdatesLiveFigures) {
+  Register("w1", 2);
+  clock_.Advance(500ms);
+  HeartbeatReport report = MakeReport("w1", {35, 75}, 42);
+  report.collector.sample_duration_ms = 3.5;
+  report.collector.nvml_errors_total["NVML_ERROR_GPU_IS_LOST"] = 2;
+  ASSERT_TRUE(cluster_->IngestHeartbeat("w1", report).ok());
+  Worker w = GetWorker("w1");
+  EXPECT_TRUE(w.collector == report.collector);
+  EXPECT_EQ(w.host.cpu_percent, 42);
+  EXPECT_EQ(w.gpu_percent, 55);
+  EXPECT_TRUE(w.nvml.available);
+  EXPECT_EQ(w.nvml.driver_version, "580.65.06");
+  EXPECT_EQ(w.gpus[0].live.utilization_gpu, 35);
+  EXPECT_EQ(w.gpus[1].live.utilization_gpu, 75);
+  EXPECT_EQ(w.gpus[1].live.memory_free_bytes, 80 * kGiB);
+  EXPECT_EQ(w.heartbeats, 1u);
+  EXPECT_EQ(w.last_heartbeat, clock_.WallNow());
+  EXPECT_EQ(w.last_seen, clock_.Now());
+  Beat("w1", {0, 0});
+  EXPECT_EQ(cluster_->Counts().heartbeats_received, 2u);
+}
+
+TEST_F(ClusterWorkersTest, HeartbeatFromAnUnregisteredWorkerIsNotFound) {
+  Status s = cluster_->IngestHeartbeat("ghost", MakeReport("ghost", {}));
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+}
+
+TEST_F(ClusterWorkersTest, SamplesAreMatchedByUuidThenByIndex) {
+  Register("w1", 3);
+  HeartbeatReport r = MakeReport("w1", {10, 20, 30});
+  std::swap(r.gpus[0], r.gpus[2]);  // order in the report does not matter
+  r.gpus[1].uuid.clear();           // no UUID: matched by NVML index (1)
+  ASSERT_TRUE(cluster_->IngestHeartbeat("w1", r).ok());
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.gpus[0].live.utilization_gpu, 10);
+  EXPECT_EQ(w.gpus[1].live.utilization_gpu, 20);
+  EXPECT_EQ(w.gpus[2].live.utilization_gpu, 30);
+  for (const auto& g : w.gpus) EXPECT_TRUE(g.healthy);
+}
+
+TEST_F(ClusterWorkersTest, WorkerGoesSuspectThenDeadThenHealthyAgain) {
+  Register("w1", 1);  // heartbeats every second: suspect after 1.5 s, dead after 3 s
+  clock_.Advance(1400ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+  clock_.Advance(200ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kSuspect);
+  Beat("w1", {0});
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+  EXPECT_EQ(cluster_->Counts().workers_dead, 1u);
+  Beat("w1", {0});
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+
+  clock_.Advance(5s);
+  cluster_->CheckLiveness();
+  ASSERT_EQ(GetWorker("w1").state, WorkerState::kDead);
+  Register("w1", 1);
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+}
+
+TEST_F(ClusterWorkersTest, ConfiguredHeartbeatTimeoutDecidesDeath) {
+  ClusterConfig config;
+  config.heartbeat_timeout = 10s;
+  Restart(config);
+  Register("w1", 1);
+  clock_.Advance(9s);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kSuspect);
+  clock_.Advance(1001ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+}
+
+TEST_F(ClusterWorkersTest, ErroringGpuIsUnhealthyUntilThreeGoodSamples) {
+  Register("w1", 2);
+  HeartbeatReport bad = MakeReport("w1", {0, 0});
+  bad.gpus[0] = GpuSample{};
+  bad.gpus[0].index = 0;
+  bad.gpus[0].uuid = "GPU-w1-0";
+  bad.gpus[0].error = "GPU is lost: NVML_ERROR_GPU_IS_LOST";
+  ASSERT_TRUE(cluster_->IngestHeartbeat("w1", bad).ok());
+  Worker w = GetWorker("w1");
+  EXPECT_FALSE(w.gpus[0].healthy);
+  EXPECT_EQ(w.gpus[0].live.error, "GPU is lost: NVML_ERROR_GPU_IS_LOST");
+  EXPECT_TRUE(w.gpus[1].healthy);
+  EXPECT_EQ(cluster_->Counts().gpus_unhealthy, 1u);
+
+  // Not scheduled while unhealthy: a 2-GPU task cannot fit, a 1-GPU one gets GPU 1.
+  Task two = Submit(MakeSpec(2));
+  Task one = Submit(MakeSpec(1));
+  EXPECT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(one.id).gpu_indices, std::vector<uint32_t>{1});
+  EXPECT_EQ(Get(two.id).state, TaskState::kQueued);
+
+  Beat("w1", {0, 0});
+  Beat("w1", {0, 0});
+  EXPECT_FALSE(GetWorker("w1").gpus[0].healthy);
+  ASSERT_TRUE(cluster_->IngestHeartbeat("w1", bad).ok());  // a relapse restarts the count
+  Beat("w1", {0, 0});
+  Beat("w1", {0, 0});
+  EXPECT_FALSE(GetWorker("w1").gpus[0].healthy);
+  Beat("w1", {0, 0});
+  EXPECT_TRUE(GetWorker("w1").gpus[0].healthy);
+  EXPECT_EQ(cluster_->Counts().gpus_unhealthy, 0u);
+
+  ASSERT_EQ(Event("w1", one.id, TaskEvent::Kind::kExited, 0).code(), StatusCode::kOk);
+  EXPECT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(two.id).state, TaskState::kAssigned);
+}
+
+TEST_F(ClusterWorkersTest, GpuMissingFromAHeartbeatCountsAsBad) {
+  Register("w1", 2);
+  Beat("w1", {40, 40});
+  Beat("w1", {40});  // GPU 1 is gone from the report
+  Worker w = GetWorker("w1");
+  EXPECT_TRUE(w.gpus[0].healthy);
+  EXPECT_FALSE(w.gpus[1].healthy);
+  EXPECT_TRUE(w.gpus[1].live.error.has_value());
+  EXPECT_FALSE(w.gpus[1].live.utilization_gpu.has_value());  // no stale figures
+  EXPECT_EQ(w.gpus[1].live.uuid, "GPU-w1-1");
+  for (int i = 0; i < 3; ++i) Beat("w1", {40, 40});
+  EXPECT_TRUE(GetWorker("w1").gpus[1].healthy);
+}
+
+TEST_F(ClusterWorkersTest, DisconnectedWorkerKeepsItsTasksButGetsNoNewOnes) {
+  Register("w1", 2);
+  Task first = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  cluster_->DisconnectWorker("w1", &Channel("w1"));
+  EXPECT_FALSE(GetWorker("w1").connected);
+  Submit(MakeSpec(1));
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+  EXPECT_EQ(Get(first.id).state, TaskState::kAssigned);
+
+  clock_.Advance(3100ms);  // dead now: its task goes back to the queue
+  cluster_->CheckLiveness();
+  EXPECT_EQ(Get(first.id).state, TaskState::kQueued);
+}
+
+TEST_F(ClusterWorkersTest, DisconnectOfAnOldStreamIsIgnored) {
+  Register("w1", 1);
+  FakeWorkerChannel newer;
+  ASSERT_TRUE(cluster_->RegisterWorker(MakeRegister("w1", 1), &newer).ok());
+  cluster_->DisconnectWorker("w1", &Channel("w1"));  // the first stream closes late
+  EXPECT_TRUE(GetWorker("w1").connected);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_EQ(newer.assigns.size(), 1u);
+  EXPECT_EQ(newer.assigns[0].id, t.id);
+  EXPECT_TRUE(Channel("w1").assigns.empty());
+}
+
+TEST_F(ClusterWorkersTest, DeadWorkersTasksAreRequeuedThenFailAfterMaxAttempts) {
+  Register("w1", 1);
+  TaskSpec spec = MakeSpec(1);
+  spec.max_attempts = 2;
+  Task t = Submit(spec);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_EQ(Event("w1", t.id, TaskEvent::Kind::kStarted).code(), StatusCode::kOk);
+
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  Task requeued = Get(t.id);
+  EXPECT_EQ(requeued.state, TaskState::kQueued);
+  EXPECT_EQ(requeued.attempts, 1u);
+  EXPECT_TRUE(requeued.worker_id.empty());
+  EXPECT_NE(requeued.message.find("worker w1 was lost"), std::string::npos);
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+  EXPECT_EQ(GetWorker("w1").cpus_allocated, 0u);
+
+  Register("w2", 1);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(t.id).worker_id, "w2");
+  EXPECT_EQ(Get(t.id).attempts, 2u);
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  Task failed = Get(t.id);
+  EXPECT_EQ(failed.state, TaskState::kFailed);
+  EXPECT_NE(failed.message.find("worker w2 was lost"), std::string::npos);
+  EXPECT_NE(failed.message.find("no attempts left"), std::string::npos);
+  EXPECT_TRUE(failed.finished_at.has_value());
+
+  auto events = EventsOf(t.id);
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events[0], "submitted");
+  EXPECT_EQ(events[1], "assigned to w1 (attempt 1)");
+  EXPECT_EQ(events[2], "started on w1");
+  EXPECT_EQ(events[3].rfind("requeued: worker w1 was lost", 0), 0u) << events[3];
+  EXPECT_EQ(events[4], "assigned to w2 (attempt 2)");
+  EXPECT_EQ(events[5].rfind("failed: worker w2 was lost", 0), 0u) << events[5];
+}
+
+TEST_F(ClusterWorkersTest, ReRegistrationReconcilesReportedTasks) {
+  Register("w1", 4);
+  Register("w2", 1);
+  for (int i = 0; i < 5; ++i) Submit(MakeSpec(1));
+  Beat("w1", {50, 50, 50, 50});
+  Beat("w2", {0});  // idler: the first task goes there, the other four to w1
+  ASSERT_EQ(cluster_->Schedule(), 5u);
+  std::vector<std::string> on_w1 = GetWorker("w1").task_ids;
+  ASSERT_EQ(on_w1.size(), 4u);
+  std::string on_w2 = GetWorker("w2").task_ids.at(0);
+  ASSERT_EQ(Event("w1", on_w1[0], TaskEvent::Kind::kStarted).code(), StatusCode::kOk);
+  ASSERT_EQ(Event("w1", on_w1[3], TaskEvent::Kind::kExited, 0).code(), StatusCode::kOk);
+
+  // w1 restarts: it still runs on_w1[0] and on_w1[1], lost on_w1[2], and
+  // claims the finished one, w2's one and one nobody knows.
+  RegisterRequest again = MakeRegister("w1", 4);
+  for (const std::string& id : {on_w1[0], on_w1[1], on_w1[3], on_w2, std::string("t-999999")}) {
+    again.running_tasks.push_back({id, {}});
+  }
+  RegisterReply reply = Register(again);
+  EXPECT_EQ(reply.cancel_task_ids, (std::vector<std::string>{on_w1[3], on_w2, "t-999999"}));
+  EXPECT_EQ(Get(on_w1[0]).state, TaskState::kRunning);
+  EXPECT_EQ(Get(on_w1[1]).state, TaskState::kRunning);  // was assigned; it runs, says the worker
+  EXPECT_TRUE(Get(on_w1[1]).started_at.has_value());
+  EXPECT_EQ(Get(on_w1[2]).state, TaskState::kQueued);
+  EXPECT_NE(Get(on_w1[2]).message.find("restarted"), std::string::npos);
+  EXPECT_EQ(Get(on_w1[3]).state, TaskState::kSucceeded);
+  EXPECT_EQ(Get(on_w2).state, TaskState::kAssigned);  // untouched on w2
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.gpus_allocated(), 2u);
+  EXPECT_EQ(w.cpus_allocated, 2u);
+  EXPECT_EQ(w.memory_allocated, 2 * kGiB);
+  EXPECT_EQ(w.task_ids.size(), 2u);
+}
+
+TEST_F(ClusterWorkersTest, ReRegistrationWithNewCapacityKeepsRunningTasksOnTheirGpus) {
+  Register("w1", 2);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  std::string uuid = Get(t.id).gpu_uuids.at(0);
+  RegisterRequest bigger = MakeRegister("w1", 4, 96);
+  bigger.running_tasks.push_back({t.id, {uuid}});
+  Register(bigger);
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.cpu_cores, 96u);
+  ASSERT_EQ(w.gpus.size(), 4u);
+  EXPECT_EQ(w.gpus_allocated(), 1u);
+  for (const auto& g : w.gpus) EXPECT_EQ(g.allocated_to.empty(), g.uuid != uuid);
+}
+
+TEST_F(ClusterWorkersTest, HeartbeatNamingATaskNotPlacedThereCancelsIt) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  HeartbeatReport r = MakeReport("w1", {90});
+  r.running_task_ids = {t.id, "t-424242"};
+  ASSERT_TRUE(cluster_->IngestHeartbeat("w1", r).ok());
+  const auto& cancels = Channel("w1").cancels;
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].first, "t-424242");
+  EXPECT_EQ(cancels[0].second, 10000ms);
+}
+
+TEST_F(ClusterWorkersTest, CountsSummariseWorkersGpusAndTasks) {
+  Register("a", 4);
+  Register("b", 2);
+  Register("c", 1);
+  Beat("a", {80, 10, 50, 0});
+  Beat("b", {100, 49.9});
+  Submit(MakeSpec(1));
+  Submit(MakeSpec(1));
+  Submit(MakeSpec(8));
+  ASSERT_EQ(cluster_->Schedule(), 2u);
+  clock_.Advance(1600ms);
+  Beat("a", {80, 10, 50, 0});
+  Beat("b", {100, 49.9});
+  cluster_->CheckLiveness();  // c is suspect
+  ClusterCounts c = cluster_->Counts();
+  EXPECT_EQ(c.workers_healthy, 2u);
+  EXPECT_EQ(c.workers_suspect, 1u);
+  EXPECT_EQ(c.workers_dead, 0u);
+  EXPECT_EQ(c.gpus_total, 7u);
+  EXPECT_EQ(c.gpus_allocated, 2u);
+  EXPECT_EQ(c.gpus_busy, 3u);  // 80, 50 and 100 percent
+  EXPECT_EQ(c.gpus_unhealthy, 0u);
+  EXPECT_EQ(c.tasks_by_state[static_cast<int>(TaskState::kQueued)], 1u);
+  EXPECT_EQ(c.tasks_by_state[static_cast<int>(TaskState::kAssigned)], 2u);
+  EXPECT_EQ(c.heartbeats_received, 4u);
+
+  clock_.Advance(2s);
+  cluster_->CheckLiveness();  // c is dead: its GPU no longer counts
+  EXPECT_EQ(cluster_->Counts().workers_dead, 1u);
+  EXPECT_EQ(cluster_->Counts().gpus_total, 6u);
+}
+
+TEST_F(ClusterWorkersTest, WaitForChangeWakesOnAHeartbeatAndTimesOutOtherwise) {
+  Register("w1", 1);
+  uint64_t seen = cluster_->Version();
+  EXPECT_EQ(cluster_->WaitForChange(seen, 1ms), seen);
+  uint64_t woke_at = 0;
+  std::thread waiter([&] { woke_at = cluster_->WaitForChange(seen, 30s); });
+  Beat("w1", {0});
+  waiter.join();
+  EXPECT_GT(woke_at, seen);
+  EXPECT_EQ(cluster_->WaitForChange(seen, 30s), cluster_->Version());  // already past: no wait
+}
+
+}  // namespace
+}  // namespace gpulse::master

@@ -1,0 +1,263 @@
+#include "master/core/history.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace gpulse::master {
+namespace {
+
+constexpr float kUnknownF = std::numeric_limits<float>::quiet_NaN();
+constexpr double kUnknownD = std::numeric_limits<double>::quiet_NaN();
+
+template <typename T>
+float ToFloat(const std::optional<T>& v) {
+  return v ? static_cast<float>(*v) : kUnknownF;
+}
+
+int64_t ToMillis(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+// Keeps the newest min(size, capacity) entries of a ring, oldest first, in a
+// new vector of `capacity` entries.
+template <typename T>
+std::vector<T> Repack(const std::vector<T>& old, size_t head, size_t size, size_t capacity, T fill) {
+  std::vector<T> out(capacity, fill);
+  size_t keep = std::min(size, capacity);
+  size_t old_capacity = old.size();
+  for (size_t i = 0; i < keep; ++i) {
+    size_t from = (head + old_capacity - keep + i) % old_capacity;
+    out[i] = old[from];
+  }
+  return out;
+}
+
+}  // namespace
+
+struct History::Ring {
+  struct GpuRing {
+    uint32_t index = 0;
+    std::string uuid;
+    std::string name;
+    std::optional<uint64_t> memory_total_bytes;
+    std::vector<float> utilization_gpu;
+    std::vector<double> memory_used_bytes;
+    std::vector<float> temperature_c;
+    std::vector<float> power_w;
+
+    explicit GpuRing(uint32_t i, size_t capacity)
+        : index(i),
+          utilization_gpu(capacity, kUnknownF),
+          memory_used_bytes(capacity, kUnknownD),
+          temperature_c(capacity, kUnknownF),
+          power_w(capacity, kUnknownF) {}
+
+    void SetUnknown(size_t pos) {
+      utilization_gpu[pos] = kUnknownF;
+      memory_used_bytes[pos] = kUnknownD;
+      temperature_c[pos] = kUnknownF;
+      power_w[pos] = kUnknownF;
+    }
+  };
+
+  mutable std::mutex mu;  // guards everything below
+  std::chrono::milliseconds interval{0};
+  size_t capacity = 0;
+  size_t head = 0;  // where the next point goes
+  size_t size = 0;  // points held, <= capacity
+  std::vector<int64_t> t_ms;
+  std::vector<float> cpu_percent, memory_percent, gpu_percent;
+  std::vector<GpuRing> gpus;  // sorted by index
+
+  // Changes the capacity, keeping the newest points.
+  void Resize(size_t new_capacity) {
+    if (capacity == 0) {
+      t_ms.assign(new_capacity, 0);
+      cpu_percent.assign(new_capacity, kUnknownF);
+      memory_percent.assign(new_capacity, kUnknownF);
+      gpu_percent.assign(new_capacity, kUnknownF);
+    } else {
+      t_ms = Repack<int64_t>(t_ms, head, size, new_capacity, 0);
+      cpu_percent = Repack(cpu_percent, head, size, new_capacity, kUnknownF);
+      memory_percent = Repack(memory_percent, head, size, new_capacity, kUnknownF);
+      gpu_percent = Repack(gpu_percent, head, size, new_capacity, kUnknownF);
+      for (GpuRing& g : gpus) {
+        g.utilization_gpu = Repack(g.utilization_gpu, head, size, new_capacity, kUnknownF);
+        g.memory_used_bytes = Repack(g.memory_used_bytes, head, size, new_capacity, kUnknownD);
+        g.temperature_c = Repack(g.temperature_c, head, size, new_capacity, kUnknownF);
+        g.power_w = Repack(g.power_w, head, size, new_capacity, kUnknownF);
+      }
+    }
+    size = std::min(size, new_capacity);
+    head = size % new_capacity;
+    capacity = new_capacity;
+  }
+
+  // The ring of GPU `index`, created (all unknown) if it is new. `hint` is
+  // where it usually is: heartbeats list GPUs in index order.
+  GpuRing& Gpu(uint32_t index, size_t hint) {
+    if (hint < gpus.size() && gpus[hint].index == index) return gpus[hint];
+    auto it = std::lower_bound(gpus.begin(), gpus.end(), index,
+                               [](const GpuRing& g, uint32_t i) { return g.index < i; });
+    if (it != gpus.end() && it->index == index) return *it;
+    return *gpus.insert(it, GpuRing(index, capacity));
+  }
+};
+
+History::History(HistoryConfig config) : config_(config) {}
+History::~History() = default;
+
+size_t History::CapacityFor(std::chrono::milliseconds interval) const {
+  if (interval.count() <= 0) interval = config_.default_interval;
+  if (interval.count() <= 0) interval = std::chrono::milliseconds(5000);
+  auto window_ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.window).count();
+  size_t points = static_cast<size_t>((window_ms + interval.count() - 1) / interval.count());
+  return std::clamp<size_t>(points, 2, std::max<size_t>(config_.max_points, 2));
+}
+
+History::Ring& History::RingFor(const std::string& worker_id) {
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = rings_.find(worker_id);
+    if (it != rings_.end()) return *it->second;
+  }
+  std::unique_lock lock(map_mu_);
+  auto& slot = rings_[worker_id];
+  if (!slot) slot = std::make_unique<Ring>();
+  return *slot;  // rings are never removed, so the reference stays valid
+}
+
+void History::Record(const std::string& worker_id, std::chrono::milliseconds interval, const HostSample& host,
+                     std::optional<double> gpu_percent, const std::vector<GpuSample>& gpus, WallTime at) {
+  Ring& r = RingFor(worker_id);
+  size_t capacity = CapacityFor(interval);
+  std::lock_guard lock(r.mu);
+  if (r.capacity != capacity) r.Resize(capacity);
+  r.interval = interval.count() > 0 ? interval : config_.default_interval;
+
+  const size_t pos = r.head;
+  r.t_ms[pos] = ToMillis(at);
+  r.cpu_percent[pos] = ToFloat(host.cpu_percent);
+  r.memory_percent[pos] = ToFloat(host.memory_percent);
+  r.gpu_percent[pos] = ToFloat(gpu_percent);
+  for (Ring::GpuRing& g : r.gpus) g.SetUnknown(pos);
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    const GpuSample& s = gpus[i];
+    Ring::GpuRing& g = r.Gpu(s.index, i);
+    if (!s.uuid.empty() && g.uuid != s.uuid) g.uuid = s.uuid;
+    if (!s.name.empty() && g.name != s.name) g.name = s.name;
+    if (s.memory_total_bytes) g.memory_total_bytes = s.memory_total_bytes;
+    if (!s.readable()) continue;  // an unreadable GPU has no figures: unknown
+    g.utilization_gpu[pos] = ToFloat(s.utilization_gpu);
+    g.memory_used_bytes[pos] = s.memory_used_bytes ? static_cast<double>(*s.memory_used_bytes) : kUnknownD;
+    g.temperature_c[pos] = ToFloat(s.temperature_c);
+    g.power_w[pos] = ToFloat(s.power_w);
+  }
+  r.head = (pos + 1) % r.capacity;
+  r.size = std::min(r.size + 1, r.capacity);
+}
+
+std::optional<WorkerHistory> History::Get(const std::string& worker_id, std::optional<WallTime> since) const {
+  const Ring* ring = nullptr;
+  {
+    std::shared_lock lock(map_mu_);
+    auto it = rings_.find(worker_id);
+    if (it == rings_.end()) return std::nullopt;
+    ring = it->second.get();
+  }
+  const Ring& r = *ring;
+  std::lock_guard lock(r.mu);
+  const int64_t after = since ? ToMillis(*since) : std::numeric_limits<int64_t>::min();
+  std::vector<size_t> slots;
+  slots.reserve(r.size);
+  for (size_t i = 0; i < r.size; ++i) {
+    size_t slot = (r.head + r.capacity - r.size + i) % r.capacity;
+    if (r.t_ms[slot] > after) slots.push_back(slot);
+  }
+  WorkerHistory out;
+  out.interval = r.interval;
+  auto column = [&](const auto& source, auto& target) {
+    target.reserve(slots.size());
+    for (size_t slot : slots) target.push_back(source[slot]);
+  };
+  column(r.t_ms, out.t_ms);
+  column(r.cpu_percent, out.cpu_percent);
+  column(r.memory_percent, out.memory_percent);
+  column(r.gpu_percent, out.gpu_percent);
+  for (const Ring::GpuRing& g : r.gpus) {
+    WorkerHistory::Gpu& o = out.gpus.emplace_back();
+    o.index = g.index;
+    o.uuid = g.uuid;
+    o.name = g.name;
+    o.memory_total_bytes = g.memory_total_bytes;
+    column(g.utilization_gpu, o.utilization_gpu);
+    column(g.memory_used_bytes, o.memory_used_bytes);
+    column(g.temperature_c, o.temperature_c);
+    column(g.power_w, o.power_w);
+  }
+  return out;
+}
+
+namespace {
+
+using nlohmann::json;
+
+// Two decimals are plenty for a chart and keep floats from printing as
+// 80.09999847412109.
+json Rounded(const std::vector<float>& values) {
+  json out = json::array();
+  for (float v : values) {
+    if (std::isnan(v)) {
+      out.push_back(nullptr);
+    } else {
+      out.push_back(std::round(static_cast<double>(v) * 100.0) / 100.0);
+    }
+  }
+  return out;
+}
+
+json Bytes(const std::vector<double>& values) {
+  json out = json::array();
+  for (double v : values) {
+    if (std::isnan(v)) {
+      out.push_back(nullptr);
+    } else {
+      out.push_back(static_cast<uint64_t>(v));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+json HistoryToJson(const std::string& worker_id, const WorkerHistory& h, std::chrono::seconds window) {
+  json t = json::array();
+  for (int64_t ms : h.t_ms) t.push_back(static_cast<double>(ms) / 1000.0);
+  json gpus = json::array();
+  for (const auto& g : h.gpus) {
+    gpus.push_back({
+        {"index", g.index},
+        {"uuid", g.uuid},
+        {"name", g.name},
+        {"memory_total_bytes", g.memory_total_bytes ? json(*g.memory_total_bytes) : json(nullptr)},
+        {"utilization_gpu", Rounded(g.utilization_gpu)},
+        {"memory_used_bytes", Bytes(g.memory_used_bytes)},
+        {"temperature_c", Rounded(g.temperature_c)},
+        {"power_w", Rounded(g.power_w)},
+    });
+  }
+  return {
+      {"worker", worker_id},
+      {"interval_seconds", std::chrono::duration<double>(h.interval).count()},
+      {"window_seconds", window.count()},
+      {"t", std::move(t)},
+      {"host",
+       {{"cpu_percent", Rounded(h.cpu_percent)},
+        {"memory_percent", Rounded(h.memory_percent)},
+        {"gpu_percent", Rounded(h.gpu_percent)}}},
+      {"gpus", std::move(gpus)},
+  };
+}
+
+}  // namespace gpulse::master

@@ -1,0 +1,107 @@
+// History: the recent past of every worker's figures, for the dashboard's
+// charts — per worker CPU %, memory % and mean GPU %, per GPU utilization %,
+// memory used, temperature and power — one point per heartbeat.
+//
+// Each worker's points live in fixed-size rings (one column per figure, all
+// sharing one time column) sized to cover `window` at that worker's
+// heartbeat interval; the oldest point is overwritten once a ring is full.
+// Rings are allocated when a worker is first recorded (and again only if its
+// interval or GPU count changes), so recording allocates nothing. An unknown
+// figure is stored as unknown (NaN) and served as null, never as 0.
+//
+// Thread-safe: the worker map has a reader/writer lock taken shared on the
+// hot path, and each worker's rings have their own mutex, so heartbeats of
+// different workers never wait for each other.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "master/core/cluster.h"
+#include "master/model/model.h"
+#include "sample/sample.h"
+
+namespace gpulse::master {
+
+struct HistoryConfig {
+  // How far back the charts reach (gpulse-master --history-window SECONDS).
+  std::chrono::seconds window{3600};
+  // The most points kept per worker whatever its interval, so a worker that
+  // sends very often cannot take unbounded memory.
+  size_t max_points = 36000;
+  // Assumed when a worker states no interval.
+  std::chrono::milliseconds default_interval{5000};
+};
+
+// A copy of one worker's points, oldest first. Every column has t_ms.size()
+// entries; NaN marks an unknown value.
+struct WorkerHistory {
+  std::chrono::milliseconds interval{0};
+  std::vector<int64_t> t_ms;  // wall time of each heartbeat, ms since the Unix epoch
+  std::vector<float> cpu_percent;
+  std::vector<float> memory_percent;
+  std::vector<float> gpu_percent;
+
+  struct Gpu {
+    uint32_t index = 0;
+    std::string uuid;
+    std::string name;
+    std::optional<uint64_t> memory_total_bytes;  // the latest known
+    std::vector<float> utilization_gpu;
+    std::vector<double> memory_used_bytes;
+    std::vector<float> temperature_c;
+    std::vector<float> power_w;
+  };
+  std::vector<Gpu> gpus;  // by NVML index
+};
+
+class History {
+ public:
+  explicit History(HistoryConfig config = {});
+  ~History();
+  History(const History&) = delete;
+  History& operator=(const History&) = delete;
+
+  // Appends one heartbeat's figures for `worker_id`, taken at `at`.
+  // `interval` is the worker's heartbeat interval (0: the default); it sizes
+  // the rings. GPUs missing from this heartbeat get an unknown point.
+  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const HostSample& host,
+              std::optional<double> gpu_percent, const std::vector<GpuSample>& gpus, WallTime at);
+  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const HeartbeatReport& report,
+              WallTime at) {
+    Record(worker_id, interval, report.host, report.gpu_percent, report.gpus, at);
+  }
+
+  // The points of `worker_id` taken strictly after `since` (all when
+  // absent), oldest first; nullopt when nothing was ever recorded for it.
+  std::optional<WorkerHistory> Get(const std::string& worker_id,
+                                   std::optional<WallTime> since = std::nullopt) const;
+
+  // How many points a worker with this interval keeps.
+  size_t CapacityFor(std::chrono::milliseconds interval) const;
+  const HistoryConfig& config() const { return config_; }
+
+ private:
+  struct Ring;
+  Ring& RingFor(const std::string& worker_id);
+
+  const HistoryConfig config_;
+  mutable std::shared_mutex map_mu_;  // guards rings_ (the map, not the rings)
+  std::unordered_map<std::string, std::unique_ptr<Ring>> rings_;
+};
+
+// The JSON of GET /api/workers/{id}/history (docs/dashboard.md): columns
+// under "t", "host" and "gpus", unknown values as null.
+nlohmann::json HistoryToJson(const std::string& worker_id, const WorkerHistory& history,
+                             std::chrono::seconds window);
+
+}  // namespace gpulse::master

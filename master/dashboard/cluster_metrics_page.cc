@@ -1,0 +1,115 @@
+#include "master/dashboard/cluster_metrics_page.h"
+
+#include <chrono>
+
+#include "metrics/sample_metrics.h"
+
+namespace gpulse::master {
+namespace {
+
+using metrics::Labels;
+using metrics::MetricFamily;
+using metrics::MetricType;
+using metrics::PrometheusWriter;
+
+constexpr MetricFamily kWorkers{"gpulse_workers", "Workers known to the master, by liveness state.",
+                                MetricType::kGauge};
+constexpr MetricFamily kTasks{"gpulse_tasks", "Tasks known to the master, by state.", MetricType::kGauge};
+constexpr MetricFamily kClusterGpus{
+    "gpulse_cluster_gpus",
+    "GPUs of the workers that are not dead: total, allocated to tasks, busy (utilization >= 50 %), unhealthy.",
+    MetricType::kGauge};
+constexpr MetricFamily kHeartbeats{"gpulse_heartbeats_received_total",
+                                   "Heartbeats the master has received since it started.", MetricType::kCounter};
+
+constexpr MetricFamily kWorkerState{"gpulse_worker_state", "1 for the worker's current liveness state, else 0.",
+                                    MetricType::kGauge};
+constexpr MetricFamily kWorkerConnected{"gpulse_worker_connected",
+                                        "1 while the worker's stream to the master is open.", MetricType::kGauge};
+constexpr MetricFamily kHeartbeatAge{"gpulse_worker_last_heartbeat_age_seconds",
+                                     "Seconds since the worker's latest heartbeat.", MetricType::kGauge};
+constexpr MetricFamily kWorkerHeartbeats{"gpulse_worker_heartbeats_total",
+                                         "Heartbeats received from the worker since the master started.",
+                                         MetricType::kCounter};
+constexpr MetricFamily kGpusCapacity{"gpulse_gpus_capacity", "GPUs the worker has.", MetricType::kGauge};
+constexpr MetricFamily kGpusAllocated{"gpulse_gpus_allocated", "GPUs of the worker allocated to tasks.",
+                                      MetricType::kGauge};
+constexpr MetricFamily kCpuCores{"gpulse_worker_cpu_cores", "CPU cores the worker has.", MetricType::kGauge};
+constexpr MetricFamily kCpusAllocated{"gpulse_worker_cpus_allocated", "CPU cores of the worker allocated to tasks.",
+                                      MetricType::kGauge};
+constexpr MetricFamily kMemoryBytes{"gpulse_worker_memory_bytes", "Host memory of the worker (bytes).",
+                                    MetricType::kGauge};
+constexpr MetricFamily kMemoryAllocated{"gpulse_worker_memory_allocated_bytes",
+                                        "Host memory of the worker allocated to tasks (bytes).", MetricType::kGauge};
+
+constexpr WorkerState kWorkerStates[] = {WorkerState::kHealthy, WorkerState::kSuspect, WorkerState::kDead};
+constexpr TaskState kTaskStates[] = {TaskState::kQueued,    TaskState::kAssigned, TaskState::kRunning,
+                                     TaskState::kSucceeded, TaskState::kFailed,   TaskState::kCancelled};
+
+void AppendClusterSeries(PrometheusWriter& out, const ClusterCounts& c) {
+  out.Add(kWorkers, {{"state", WorkerStateName(WorkerState::kHealthy)}}, c.workers_healthy);
+  out.Add(kWorkers, {{"state", WorkerStateName(WorkerState::kSuspect)}}, c.workers_suspect);
+  out.Add(kWorkers, {{"state", WorkerStateName(WorkerState::kDead)}}, c.workers_dead);
+  for (TaskState s : kTaskStates) {
+    out.Add(kTasks, {{"state", TaskStateName(s)}}, static_cast<double>(c.tasks_by_state[static_cast<int>(s)]));
+  }
+  out.Add(kClusterGpus, {{"state", "total"}}, c.gpus_total);
+  out.Add(kClusterGpus, {{"state", "allocated"}}, c.gpus_allocated);
+  out.Add(kClusterGpus, {{"state", "busy"}}, c.gpus_busy);
+  out.Add(kClusterGpus, {{"state", "unhealthy"}}, c.gpus_unhealthy);
+  out.Add(kHeartbeats, {}, static_cast<double>(c.heartbeats_received));
+}
+
+void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
+  metrics::HostLabels host{w.id, w.hostname, w.nvml.driver_version};
+  Labels labels{{"worker", w.id}};
+  for (WorkerState s : kWorkerStates) {
+    out.Add(kWorkerState, labels.With("state", WorkerStateName(s)), w.state == s ? 1 : 0);
+  }
+  out.Add(kWorkerConnected, labels, w.connected ? 1 : 0);
+  if (w.last_heartbeat) {
+    out.Add(kHeartbeatAge, labels, std::chrono::duration<double>(now - *w.last_heartbeat).count());
+  }
+  out.Add(kWorkerHeartbeats, labels, static_cast<double>(w.heartbeats));
+  out.Add(kGpusCapacity, labels, static_cast<double>(w.gpus.size()));
+  out.Add(kGpusAllocated, labels, w.gpus_allocated());
+  out.Add(kCpuCores, labels, w.cpu_cores);
+  out.Add(kCpusAllocated, labels, w.cpus_allocated);
+  out.Add(kMemoryBytes, labels, static_cast<double>(w.memory_bytes));
+  out.Add(kMemoryAllocated, labels, static_cast<double>(w.memory_allocated));
+  // A dead worker's last figures are history, not the present: its live
+  // series stop (so they go stale in Prometheus) while its state says dead.
+  const bool live = w.state != WorkerState::kDead;
+  if (live) metrics::AppendHostSeries(out, host, w.host, w.gpu_percent);
+  metrics::AppendCollectorSeries(out, host, w.nvml, w.collector);
+
+  for (const WorkerGpu& g : w.gpus) {
+    // The registered identity is authoritative; the live sample may lack it
+    // while the GPU cannot be read.
+    GpuSample gpu = g.live;
+    gpu.index = g.index;
+    if (gpu.uuid.empty()) gpu.uuid = g.uuid;
+    if (gpu.name.empty()) gpu.name = g.name;
+    if (gpu.pci_bus_id.empty()) gpu.pci_bus_id = g.pci_bus_id;
+    if (live) metrics::AppendGpuSeries(out, host, gpu);
+    metrics::AppendGpuHealth(out, host, gpu, g.healthy);
+  }
+}
+
+}  // namespace
+
+std::string RenderClusterMetrics(const std::vector<Worker>& workers, const ClusterCounts& counts, WallTime now) {
+  PrometheusWriter out;
+  AppendClusterSeries(out, counts);
+  for (const Worker& w : workers) AppendWorkerSeries(out, w, now);
+  return out.Finish();
+}
+
+std::string RenderClusterMetrics(const Cluster& cluster, WallTime now) {
+  // Counts first: a worker registering in between shows up in the list, never
+  // the other way round.
+  ClusterCounts counts = cluster.Counts();
+  return RenderClusterMetrics(cluster.Workers(), counts, now);
+}
+
+}  // namespace gpulse::master

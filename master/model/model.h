@@ -1,0 +1,111 @@
+// The master's picture of the cluster: workers, their GPUs, and tasks.
+//
+// Plain values. The live copies are owned by Cluster (master/core/cluster.h) and
+// guarded by its mutex; everything else sees copies (snapshots).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sample/sample.h"
+
+namespace gpulse::master {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+enum class WorkerState { kHealthy, kSuspect, kDead };
+enum class TaskState { kQueued, kAssigned, kRunning, kSucceeded, kFailed, kCancelled };
+
+const char* WorkerStateName(WorkerState s);  // "healthy", "suspect", "dead"
+const char* TaskStateName(TaskState s);      // "queued", …, "cancelled"
+std::optional<TaskState> ParseTaskState(const std::string& name);
+inline bool IsTerminal(TaskState s) {
+  return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
+}
+
+// What a submitter asks for.
+struct TaskSpec {
+  std::string name;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  uint32_t cpus = 1;
+  uint64_t memory_bytes = 0;
+  uint32_t gpus = 0;  // whole GPUs
+  uint32_t max_attempts = 3;
+
+  bool operator==(const TaskSpec&) const = default;
+};
+
+struct Task {
+  std::string id;
+  TaskSpec spec;
+  TaskState state = TaskState::kQueued;
+  std::string worker_id;                // set from assignment on
+  std::vector<uint32_t> gpu_indices;    // NVML indices on that worker
+  std::vector<std::string> gpu_uuids;   // the same GPUs by UUID
+  uint32_t attempts = 0;                // times it was assigned
+  std::optional<int> exit_code;
+  std::string message;                  // why it failed or was requeued
+  // A cancel was asked for while it was assigned or running; it becomes
+  // kCancelled when its worker reports that it stopped.
+  bool cancel_requested = false;
+  WallTime submitted_at{};
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> finished_at;
+
+  bool operator==(const Task&) const = default;
+};
+
+struct WorkerGpu {
+  uint32_t index = 0;
+  std::string uuid;
+  std::string name;
+  std::string pci_bus_id;
+  uint64_t memory_total_bytes = 0;
+  // Unhealthy while its queries fail; healthy again after
+  // kGoodSamplesToRecover consecutive good samples.
+  bool healthy = true;
+  uint32_t good_streak = 0;
+  std::string allocated_to;  // task id, or empty
+  GpuSample live;            // the latest sample of it
+};
+
+constexpr uint32_t kGoodSamplesToRecover = 3;
+
+struct Worker {
+  std::string id;
+  std::string hostname;
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  std::vector<WorkerGpu> gpus;
+  std::chrono::milliseconds heartbeat_interval{5000};
+
+  WorkerState state = WorkerState::kHealthy;
+  bool connected = false;
+  WallTime registered_at{};
+  std::optional<WallTime> last_heartbeat;         // wall time, for users
+  std::chrono::steady_clock::time_point last_seen{};  // monotonic, for liveness
+  uint64_t heartbeats = 0;
+
+  HostSample host;             // live host figures
+  std::optional<double> gpu_percent;
+  NvmlState nvml;
+  CollectorStats collector;    // from the latest heartbeat
+
+  uint32_t cpus_allocated = 0;
+  uint64_t memory_allocated = 0;
+  std::vector<std::string> task_ids;  // tasks assigned to or running on it
+
+  uint32_t gpus_allocated() const {
+    uint32_t n = 0;
+    for (const auto& g : gpus) n += g.allocated_to.empty() ? 0 : 1;
+    return n;
+  }
+};
+
+}  // namespace gpulse::master

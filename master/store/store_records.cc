@@ -1,0 +1,141 @@
+#include "master/store/store_records.h"
+
+#include <nlohmann/json.hpp>
+
+namespace gpulse::master {
+namespace {
+
+using nlohmann::json;
+
+json OptionalTime(const std::optional<WallTime>& t) { return t ? json(ToUnixNanos(*t)) : json(nullptr); }
+
+std::optional<WallTime> ReadOptionalTime(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return FromUnixNanos(it->get<int64_t>());
+}
+
+// Submitted text is validated as UTF-8 (ValidateTaskSpec); anything else
+// is replaced rather than thrown over.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Decoding throws nlohmann::json exceptions on damage; this is the one
+// place they become a Status.
+template <typename T, typename F>
+Result<T> Decode(std::string_view text, const char* what, F&& from_json) {
+  try {
+    return from_json(json::parse(text));
+  } catch (const std::exception& e) {
+    return Internal(std::string("a stored ") + what + " record is damaged: " + e.what());
+  }
+}
+
+}  // namespace
+
+int64_t ToUnixNanos(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+WallTime FromUnixNanos(int64_t ns) {
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(ns)));
+}
+
+std::string EncodeTask(const Task& t) {
+  json j = {
+      {"id", t.id},
+      {"name", t.spec.name},
+      {"argv", t.spec.argv},
+      {"env", t.spec.env},
+      {"cpus", t.spec.cpus},
+      {"memory_bytes", t.spec.memory_bytes},
+      {"gpus", t.spec.gpus},
+      {"max_attempts", t.spec.max_attempts},
+      {"state", TaskStateName(t.state)},
+      {"worker_id", t.worker_id},
+      {"gpu_indices", t.gpu_indices},
+      {"gpu_uuids", t.gpu_uuids},
+      {"attempts", t.attempts},
+      {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
+      {"message", t.message},
+      {"cancel_requested", t.cancel_requested},
+      {"submitted_at", ToUnixNanos(t.submitted_at)},
+      {"started_at", OptionalTime(t.started_at)},
+      {"finished_at", OptionalTime(t.finished_at)},
+  };
+  return Dump(j);
+}
+
+Result<Task> DecodeTask(std::string_view text) {
+  return Decode<Task>(text, "task", [](const json& j) -> Result<Task> {
+    Task t;
+    t.id = j.at("id").get<std::string>();
+    t.spec.name = j.at("name").get<std::string>();
+    t.spec.argv = j.at("argv").get<std::vector<std::string>>();
+    t.spec.env = j.at("env").get<std::map<std::string, std::string>>();
+    t.spec.cpus = j.at("cpus").get<uint32_t>();
+    t.spec.memory_bytes = j.at("memory_bytes").get<uint64_t>();
+    t.spec.gpus = j.at("gpus").get<uint32_t>();
+    t.spec.max_attempts = j.at("max_attempts").get<uint32_t>();
+    auto state = ParseTaskState(j.at("state").get<std::string>());
+    if (!state) return Internal("stored task " + t.id + " has an unknown state");
+    t.state = *state;
+    t.worker_id = j.at("worker_id").get<std::string>();
+    t.gpu_indices = j.at("gpu_indices").get<std::vector<uint32_t>>();
+    t.gpu_uuids = j.at("gpu_uuids").get<std::vector<std::string>>();
+    t.attempts = j.at("attempts").get<uint32_t>();
+    if (!j.at("exit_code").is_null()) t.exit_code = j.at("exit_code").get<int>();
+    t.message = j.at("message").get<std::string>();
+    t.cancel_requested = j.value("cancel_requested", false);
+    t.submitted_at = FromUnixNanos(j.at("submitted_at").get<int64_t>());
+    t.started_at = ReadOptionalTime(j, "started_at");
+    t.finished_at = ReadOptionalTime(j, "finished_at");
+    return t;
+  });
+}
+
+std::string EncodeWorker(const WorkerRecord& w) {
+  json gpus = json::array();
+  for (const auto& g : w.gpus) {
+    gpus.push_back({{"index", g.index},
+                    {"uuid", g.uuid},
+                    {"name", g.name},
+                    {"pci_bus_id", g.pci_bus_id},
+                    {"memory_total_bytes", g.memory_total_bytes}});
+  }
+  json j = {
+      {"id", w.id},
+      {"hostname", w.hostname},
+      {"address", w.address},
+      {"cpu_cores", w.cpu_cores},
+      {"memory_bytes", w.memory_bytes},
+      {"gpus", gpus},
+      {"registered_at", ToUnixNanos(w.registered_at)},
+      {"heartbeat_interval_ms", w.heartbeat_interval.count()},
+  };
+  return Dump(j);
+}
+
+Result<WorkerRecord> DecodeWorker(std::string_view text) {
+  return Decode<WorkerRecord>(text, "worker", [](const json& j) -> Result<WorkerRecord> {
+    WorkerRecord w;
+    w.id = j.at("id").get<std::string>();
+    w.hostname = j.at("hostname").get<std::string>();
+    w.address = j.at("address").get<std::string>();
+    w.cpu_cores = j.at("cpu_cores").get<uint32_t>();
+    w.memory_bytes = j.at("memory_bytes").get<uint64_t>();
+    for (const json& g : j.at("gpus")) {
+      WorkerRecord::Gpu gpu;
+      gpu.index = g.at("index").get<uint32_t>();
+      gpu.uuid = g.at("uuid").get<std::string>();
+      gpu.name = g.at("name").get<std::string>();
+      gpu.pci_bus_id = g.at("pci_bus_id").get<std::string>();
+      gpu.memory_total_bytes = g.at("memory_total_bytes").get<uint64_t>();
+      w.gpus.push_back(std::move(gpu));
+    }
+    w.registered_at = FromUnixNanos(j.at("registered_at").get<int64_t>());
+    w.heartbeat_interval = std::chrono::milliseconds(j.value("heartbeat_interval_ms", int64_t{5000}));
+    return w;
+  });
+}
+
+}  // namespace gpulse::master

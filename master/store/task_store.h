@@ -1,0 +1,87 @@
+// TaskStore: durable storage for tasks, task events and known workers.
+//
+// Two implementations pass one shared test suite: SqliteTaskStore (the
+// master's, WAL mode, under --data-dir) and MemoryTaskStore (tests).
+// A method returns only after its write is durable against a crash of the
+// process. Implementations are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "master/model/model.h"
+
+namespace gpulse::master {
+
+// What survives about a worker across master restarts: identity and capacity.
+struct WorkerRecord {
+  std::string id;
+  std::string hostname;
+  std::string address;
+  uint32_t cpu_cores = 0;
+  uint64_t memory_bytes = 0;
+  struct Gpu {
+    uint32_t index = 0;
+    std::string uuid, name, pci_bus_id;
+    uint64_t memory_total_bytes = 0;
+    bool operator==(const Gpu&) const = default;
+  };
+  std::vector<Gpu> gpus;
+  WallTime registered_at{};
+  std::chrono::milliseconds heartbeat_interval{5000};
+
+  bool operator==(const WorkerRecord&) const = default;
+};
+
+struct TaskEventRecord {
+  std::string task_id;
+  WallTime at{};
+  std::string what;  // "submitted", "assigned to w1 (attempt 1)", "exited 0", …
+
+  bool operator==(const TaskEventRecord&) const = default;
+};
+
+// Task rows to insert or replace and events to append, written together.
+struct TaskStoreBatch {
+  std::vector<Task> tasks;
+  std::vector<TaskEventRecord> events;
+  bool empty() const { return tasks.empty() && events.empty(); }
+};
+
+class TaskStore {
+ public:
+  virtual ~TaskStore() = default;
+  // Inserts or replaces the task by id.
+  virtual Status PutTask(const Task& task) = 0;
+  // Writes every task and event of `batch`, all or nothing (SQLite: one
+  // transaction, so a scheduling round of thousands of assignments costs
+  // one commit). On failure nothing of the batch is stored. The default
+  // writes one by one and is not atomic; both stores override it.
+  virtual Status Write(const TaskStoreBatch& batch) {
+    for (const Task& t : batch.tasks) {
+      if (Status s = PutTask(t); !s.ok()) return s;
+    }
+    for (const TaskEventRecord& e : batch.events) {
+      if (Status s = AppendEvent(e); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+  // Every stored task, ordered by id.
+  virtual Result<std::vector<Task>> LoadTasks() = 0;
+  virtual Status AppendEvent(const TaskEventRecord& event) = 0;
+  // The task's events in the order they were appended; empty if none.
+  virtual Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) = 0;
+  // Inserts or replaces the worker by id.
+  virtual Status PutWorker(const WorkerRecord& worker) = 0;
+  // Every stored worker, ordered by id.
+  virtual Result<std::vector<WorkerRecord>> LoadWorkers() = 0;
+};
+
+std::unique_ptr<TaskStore> NewMemoryTaskStore();
+// Opens (creating if needed) the database file at `path`.
+Result<std::unique_ptr<TaskStore>> OpenSqliteTaskStore(const std::string& path);
+
+}  // namespace gpulse::master

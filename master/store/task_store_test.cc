@@ -1,0 +1,282 @@
+// One suite, run against every TaskStore: MemoryTaskStore and
+// SqliteTaskStore. Then what only the SQLite store does (reopening,
+// refusing what it cannot use).
+#include "master/store/task_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <functional>
+
+#include "master/store/sqlite_task_store.h"
+#include "testkit/temp_dir.h"
+
+namespace gpulse::master {
+namespace {
+
+using testkit::TempDir;
+using std::chrono::nanoseconds;
+
+struct StoreKind {
+  const char* name;
+  bool durable;
+  std::function<std::unique_ptr<TaskStore>(const std::string& dir)> open;
+};
+
+void PrintTo(const StoreKind& kind, std::ostream* os) { *os << kind.name; }
+
+const StoreKind kStores[] = {
+    {"memory", false, [](const std::string&) { return NewMemoryTaskStore(); }},
+    {"sqlite", true,
+     [](const std::string& dir) -> std::unique_ptr<TaskStore> {
+       auto store = OpenSqliteTaskStore(dir + "/gpulse.db");
+       EXPECT_TRUE(store.ok()) << store.status().ToString();
+       return store.ok() ? std::move(*store) : nullptr;
+     }},
+};
+
+WallTime At(int64_t ns) { return WallTime(std::chrono::duration_cast<WallTime::duration>(nanoseconds(ns))); }
+
+// A task with every field set to something other than its default.
+Task FullTask(const std::string& id) {
+  Task t;
+  t.id = id;
+  t.spec.name = "résumé training 🚀";
+  t.spec.argv = {"python3", "-c", "print(\"hi\")\n", ""};
+  t.spec.env = {{"A", "1"}, {"CUDA_VISIBLE_DEVICES", "0,1"}, {"EMPTY", ""}};
+  t.spec.cpus = 12;
+  t.spec.memory_bytes = (uint64_t{64} << 40) - 1;
+  t.spec.gpus = 2;
+  t.spec.max_attempts = 7;
+  t.state = TaskState::kRunning;
+  t.worker_id = "node-7";
+  t.gpu_indices = {3, 1};
+  t.gpu_uuids = {"GPU-aaaa", "GPU-bbbb"};
+  t.attempts = 2;
+  t.exit_code = -9;
+  t.message = "requeued: worker node-3 was lost";
+  t.cancel_requested = true;
+  t.submitted_at = At(1'700'000'000'123'456'789);
+  t.started_at = At(1'700'000'100'000'000'001);
+  t.finished_at = At(1'700'000'200'000'000'002);
+  return t;
+}
+
+WorkerRecord FullWorker(const std::string& id) {
+  WorkerRecord w;
+  w.id = id;
+  w.hostname = id + ".cluster.local";
+  w.address = "10.1.2.3:7071";
+  w.cpu_cores = 128;
+  w.memory_bytes = uint64_t{2} << 40;
+  w.gpus = {{0, "GPU-0", "NVIDIA H100 80GB HBM3", "00000000:3B:00.0", 85899345920},
+            {1, "GPU-1", "NVIDIA H100 80GB HBM3", "00000000:3C:00.0", 85899345920}};
+  w.registered_at = At(1'690'000'000'000'000'007);
+  w.heartbeat_interval = std::chrono::milliseconds(2500);
+  return w;
+}
+
+class TaskStoreTest : public ::testing::TestWithParam<StoreKind> {
+ protected:
+  void SetUp() override {
+    store_ = GetParam().open(dir_.path());
+    ASSERT_NE(store_, nullptr);
+  }
+  // Closes the store and opens it again on the same files.
+  void Reopen() {
+    store_.reset();
+    store_ = GetParam().open(dir_.path());
+    ASSERT_NE(store_, nullptr);
+  }
+  std::vector<Task> Tasks() {
+    auto tasks = store_->LoadTasks();
+    EXPECT_TRUE(tasks.ok()) << tasks.status().ToString();
+    return tasks.ok() ? *tasks : std::vector<Task>{};
+  }
+  std::vector<TaskEventRecord> Events(const std::string& id) {
+    auto events = store_->LoadEvents(id);
+    EXPECT_TRUE(events.ok()) << events.status().ToString();
+    return events.ok() ? *events : std::vector<TaskEventRecord>{};
+  }
+  std::vector<WorkerRecord> Workers() {
+    auto workers = store_->LoadWorkers();
+    EXPECT_TRUE(workers.ok()) << workers.status().ToString();
+    return workers.ok() ? *workers : std::vector<WorkerRecord>{};
+  }
+
+  TempDir dir_;
+  std::unique_ptr<TaskStore> store_;
+};
+
+TEST_P(TaskStoreTest, EmptyStoreHoldsNothing) {
+  EXPECT_TRUE(Tasks().empty());
+  EXPECT_TRUE(Events("t-000001").empty());
+  EXPECT_TRUE(Workers().empty());
+}
+
+TEST_P(TaskStoreTest, TaskRoundTripsEveryField) {
+  Task full = FullTask("t-000001");
+  Task plain;  // every optional absent, every string empty
+  plain.id = "t-000002";
+  ASSERT_TRUE(store_->PutTask(full).ok());
+  ASSERT_TRUE(store_->PutTask(plain).ok());
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_TRUE(tasks[0] == full);
+  EXPECT_TRUE(tasks[1] == plain);
+  EXPECT_EQ(tasks[0].spec.name, full.spec.name);
+  EXPECT_EQ(tasks[0].finished_at, full.finished_at);
+}
+
+TEST_P(TaskStoreTest, PutReplacesTheTaskWithTheSameId) {
+  Task t = FullTask("t-000001");
+  ASSERT_TRUE(store_->PutTask(t).ok());
+  t.state = TaskState::kSucceeded;
+  t.exit_code = 0;
+  t.cancel_requested = false;
+  t.started_at.reset();
+  ASSERT_TRUE(store_->PutTask(t).ok());
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_TRUE(tasks[0] == t);
+}
+
+TEST_P(TaskStoreTest, TasksLoadOrderedById) {
+  for (const char* id : {"t-000003", "t-000001", "t-000002"}) ASSERT_TRUE(store_->PutTask(FullTask(id)).ok());
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].id, "t-000001");
+  EXPECT_EQ(tasks[1].id, "t-000002");
+  EXPECT_EQ(tasks[2].id, "t-000003");
+}
+
+TEST_P(TaskStoreTest, EventsComeBackPerTaskInAppendOrder) {
+  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(30), "submitted"}).ok());
+  ASSERT_TRUE(store_->AppendEvent({"t-000002", At(10), "submitted"}).ok());
+  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(20), "assigned to w1 (attempt 1)"}).ok());
+  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(20), "assigned to w1 (attempt 1)"}).ok());
+  auto events = Events("t-000001");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(events[0] == (TaskEventRecord{"t-000001", At(30), "submitted"}));
+  EXPECT_TRUE(events[1] == (TaskEventRecord{"t-000001", At(20), "assigned to w1 (attempt 1)"}));
+  EXPECT_TRUE(events[2] == events[1]);
+  EXPECT_EQ(Events("t-000002").size(), 1u);
+}
+
+TEST_P(TaskStoreTest, WriteStoresABatchOfTasksAndEvents) {
+  TaskStoreBatch batch;
+  for (int i = 1; i <= 50; ++i) {
+    Task t = FullTask("t-0000" + std::to_string(10 + i));
+    batch.tasks.push_back(t);
+    batch.events.push_back({t.id, At(i), "assigned to w1 (attempt 1)"});
+  }
+  batch.events.push_back({"t-000011", At(99), "started on w1"});
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(Tasks().size(), 50u);
+  auto events = Events("t-000011");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].what, "started on w1");
+  EXPECT_TRUE(store_->Write(TaskStoreBatch{}).ok());
+}
+
+TEST_P(TaskStoreTest, WorkersRoundTripAndReplace) {
+  WorkerRecord b = FullWorker("b");
+  WorkerRecord a = FullWorker("a");
+  a.gpus.clear();
+  ASSERT_TRUE(store_->PutWorker(b).ok());
+  ASSERT_TRUE(store_->PutWorker(a).ok());
+  auto workers = Workers();
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_TRUE(workers[0] == a);
+  EXPECT_TRUE(workers[1] == b);
+
+  b.cpu_cores = 64;
+  b.gpus.pop_back();
+  ASSERT_TRUE(store_->PutWorker(b).ok());
+  workers = Workers();
+  ASSERT_EQ(workers.size(), 2u);
+  EXPECT_TRUE(workers[1] == b);
+}
+
+TEST_P(TaskStoreTest, EverythingSurvivesReopening) {
+  if (!GetParam().durable) GTEST_SKIP() << "the memory store lives only as long as its object";
+  Task t = FullTask("t-000001");
+  ASSERT_TRUE(store_->PutTask(t).ok());
+  ASSERT_TRUE(store_->AppendEvent({t.id, At(5), "submitted"}).ok());
+  ASSERT_TRUE(store_->Write({{FullTask("t-000002")}, {{"t-000002", At(6), "submitted"}}}).ok());
+  ASSERT_TRUE(store_->PutWorker(FullWorker("w1")).ok());
+  Reopen();
+  auto tasks = Tasks();
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_TRUE(tasks[0] == t);
+  EXPECT_EQ(Events(t.id).size(), 1u);
+  EXPECT_EQ(Events("t-000002").size(), 1u);
+  ASSERT_EQ(Workers().size(), 1u);
+  EXPECT_TRUE(Workers()[0] == FullWorker("w1"));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, TaskStoreTest, ::testing::ValuesIn(kStores),
+                         [](const ::testing::TestParamInfo<StoreKind>& info) { return info.param.name; });
+
+// ---- SQLite only -----------------------------------------------------------
+
+TEST(SqliteTaskStoreTest, UsesWriteAheadLogging) {
+  TempDir dir;
+  auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->PutTask(FullTask("t-000001")).ok());
+  EXPECT_TRUE(std::filesystem::exists(dir.File("gpulse.db-wal")));
+}
+
+TEST(SqliteTaskStoreTest, MissingDirectoryIsUnavailable) {
+  TempDir dir;
+  auto store = OpenSqliteTaskStore(dir.File("no/such/dir/gpulse.db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(store.status().message().find("no/such/dir/gpulse.db"), std::string::npos);
+}
+
+TEST(SqliteTaskStoreTest, FileThatIsNotADatabaseIsRefused) {
+  TempDir dir;
+  std::ofstream(dir.File("gpulse.db")) << std::string(8192, 'x');
+  auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInternal);
+  EXPECT_NE(store.status().message().find("not a gpulse database"), std::string::npos);
+}
+
+TEST(SqliteTaskStoreTest, NewerSchemaIsRefused) {
+  TempDir dir;
+  { ASSERT_TRUE(OpenSqliteTaskStore(dir.File("gpulse.db")).ok()); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("schema version 99"), std::string::npos);
+}
+
+TEST(SqliteTaskStoreTest, DamagedRecordIsReportedNotThrown) {
+  TempDir dir;
+  {
+    auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->PutTask(FullTask("t-000001")).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE tasks SET record = '{\"id\": 5'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+  ASSERT_TRUE(store.ok());
+  auto tasks = (*store)->LoadTasks();
+  ASSERT_FALSE(tasks.ok());
+  EXPECT_EQ(tasks.status().code(), StatusCode::kInternal);
+  EXPECT_NE(tasks.status().message().find("damaged"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpulse::master

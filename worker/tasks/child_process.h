@@ -1,0 +1,59 @@
+// Starting a program as a child process in a process group of its own.
+//
+// The child gets:
+//   - a new process group whose id is its pid, so the whole tree it starts
+//     can be signalled at once with kill(-pid, sig);
+//   - stdin from /dev/null, stdout and stderr into the given files (created,
+//     or truncated if they exist);
+//   - the given working directory and exactly the given environment;
+//   - default signal dispositions and an empty signal mask, whatever the
+//     worker itself blocks or ignores (a daemon often ignores SIGPIPE);
+//   - no file descriptors of the worker other than 0, 1 and 2.
+//
+// Exec failures are detected reliably: the child reports errno through a
+// close-on-exec pipe, so "the program could not be run" is an error from
+// SpawnInNewProcessGroup and never a mysterious exit status 127.
+//
+// Thread-safe: may be called from several threads at once. Only
+// async-signal-safe functions run in the child between fork and exec.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace gpulse::worker {
+
+struct ChildSpec {
+  // argv[0] is searched in the PATH of `env` when it holds no '/', as
+  // execvp() would (empty or unset PATH: "/usr/local/bin:/usr/bin:/bin").
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "NAME=value" strings
+  std::filesystem::path working_dir;  // must exist
+  std::filesystem::path stdout_path;
+  std::filesystem::path stderr_path;
+};
+
+struct SpawnedChild {
+  pid_t pid = 0;    // also the id of its process group
+  UniqueFd pidfd;   // becomes readable when the child exits
+};
+
+// Starts `spec` and returns once the program has been exec'd. On failure
+// returns a Status whose message names the step that failed, e.g.
+// "argv[0] 'foo': No such file or directory" (kNotFound) or
+// "open '/w/stdout.log': Permission denied"; no child is left behind then.
+// The caller must reap the child (waitpid on its pid) once it exits.
+Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec);
+
+// The paths execve() should try, in order, to run `program` with the search
+// path `path_env` (a PATH value): `program` itself when it contains '/',
+// otherwise <dir>/<program> for each dir of the path ("" meaning ".").
+std::vector<std::string> ExecCandidates(const std::string& program, const std::string& path_env);
+
+}  // namespace gpulse::worker

@@ -1,0 +1,88 @@
+#include "worker/tasks/log_tailer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/posix_error.h"
+
+namespace gpulse::worker {
+
+LogTailer::LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path) {
+  stdout_.path = std::move(stdout_path);
+  stderr_.path = std::move(stderr_path);
+}
+
+Result<OutputChunk> LogTailer::ReadNew(OutputStream stream, size_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ReadLocked(TailOf(stream), stream, max_bytes);
+}
+
+Result<std::vector<OutputChunk>> LogTailer::ReadNewOutput(size_t max_bytes_per_stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<OutputChunk> chunks;
+  for (OutputStream stream : {OutputStream::kStdout, OutputStream::kStderr}) {
+    Tail& tail = TailOf(stream);
+    const uint64_t offset_before = tail.offset;
+    Result<OutputChunk> chunk = ReadLocked(tail, stream, max_bytes_per_stream);
+    if (!chunk.ok()) {
+      // Undo the other stream's read so its bytes come back next time.
+      for (const OutputChunk& earlier : chunks) TailOf(earlier.stream).offset = earlier.offset;
+      tail.offset = offset_before;
+      return chunk.status();
+    }
+    if (!chunk->data.empty()) chunks.push_back(std::move(*chunk));
+  }
+  return chunks;
+}
+
+uint64_t LogTailer::offset(OutputStream stream) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stream == OutputStream::kStdout ? stdout_.offset : stderr_.offset;
+}
+
+Result<OutputChunk> LogTailer::ReadLocked(Tail& tail, OutputStream stream, size_t max_bytes) {
+  OutputChunk chunk;
+  chunk.stream = stream;
+  chunk.offset = tail.offset;
+
+  if (!tail.fd.valid()) {
+    int fd = ::open(tail.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return chunk;  // not created yet: nothing to ship
+      return PosixError("open '" + tail.path.string() + "'", errno);
+    }
+    tail.fd.Reset(fd);
+  }
+
+  struct stat info;
+  if (::fstat(tail.fd.get(), &info) != 0) return PosixError("stat '" + tail.path.string() + "'", errno);
+  const uint64_t size = static_cast<uint64_t>(info.st_size);
+  if (size < tail.offset) {
+    return FailedPrecondition("'" + tail.path.string() + "' shrank to " + std::to_string(size) +
+                              " bytes, below the " + std::to_string(tail.offset) +
+                              " already read; was the task restarted?");
+  }
+
+  const size_t wanted = static_cast<size_t>(std::min<uint64_t>(max_bytes, size - tail.offset));
+  chunk.data.resize(wanted);
+  size_t got = 0;
+  while (got < wanted) {
+    ssize_t n = ::pread(tail.fd.get(), chunk.data.data() + got, wanted - got,
+                        static_cast<off_t>(tail.offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PosixError("read '" + tail.path.string() + "'", errno);
+    }
+    if (n == 0) break;  // truncated under us; the next read reports it
+    got += static_cast<size_t>(n);
+  }
+  chunk.data.resize(got);
+  tail.offset += got;
+  return chunk;
+}
+
+}  // namespace gpulse::worker

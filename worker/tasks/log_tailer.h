@@ -1,0 +1,77 @@
+// LogTailer: reads a task attempt's stdout.log and stderr.log a piece at a
+// time, so the worker can ship new output in bounded chunks.
+//
+// Each stream has its own offset: every read returns the bytes that follow
+// the previous read, at most `max_bytes` of them, so one chatty task cannot
+// flood the worker's stream to the master. Output is read from the files, so
+// nothing is lost when the task has exited: keep reading until a read
+// returns no bytes (see TaskRunner for when that is complete).
+//
+// One LogTailer per attempt: a new attempt truncates the files, and a tailer
+// whose file shrank below its offset reports kFailedPrecondition rather than
+// re-sending bytes at offsets already shipped.
+//
+// Thread-safe: calls are serialised by an internal mutex.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/tasks/task_paths.h"
+#include "common/unique_fd.h"
+
+namespace gpulse::worker {
+
+enum class OutputStream { kStdout, kStderr };
+
+struct OutputChunk {
+  OutputStream stream = OutputStream::kStdout;
+  uint64_t offset = 0;  // where `data` starts in the stream
+  std::string data;     // raw bytes; empty when there is nothing new
+};
+
+class LogTailer {
+ public:
+  static constexpr size_t kDefaultMaxChunkBytes = 64 * 1024;
+
+  LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path);
+  explicit LogTailer(const TaskPaths& paths) : LogTailer(paths.stdout_log, paths.stderr_log) {}
+
+  LogTailer(const LogTailer&) = delete;
+  LogTailer& operator=(const LogTailer&) = delete;
+
+  // Returns the next at most `max_bytes` bytes of `stream` and advances its
+  // offset past them. A file that does not exist yet reads as empty. On
+  // failure (the file cannot be opened or read, or it shrank) returns the
+  // error and leaves the offset where it was.
+  Result<OutputChunk> ReadNew(OutputStream stream, size_t max_bytes = kDefaultMaxChunkBytes);
+
+  // Reads both streams once, as ReadNew does, and returns the non-empty
+  // chunks (stdout first). Fails if either read fails; the other stream's
+  // bytes are then still returned by the next call.
+  Result<std::vector<OutputChunk>> ReadNewOutput(size_t max_bytes_per_stream = kDefaultMaxChunkBytes);
+
+  // How many bytes of `stream` have been returned so far.
+  uint64_t offset(OutputStream stream) const;
+
+ private:
+  struct Tail {
+    std::filesystem::path path;
+    UniqueFd fd;          // opened on the first read that finds the file
+    uint64_t offset = 0;
+  };
+
+  Result<OutputChunk> ReadLocked(Tail& tail, OutputStream stream, size_t max_bytes);
+  Tail& TailOf(OutputStream stream) { return stream == OutputStream::kStdout ? stdout_ : stderr_; }
+
+  mutable std::mutex mu_;
+  Tail stdout_;  // guarded by mu_
+  Tail stderr_;  // guarded by mu_
+};
+
+}  // namespace gpulse::worker

@@ -1,0 +1,373 @@
+#include "worker/tasks/task_runner.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+
+#include <cassert>
+#include <cerrno>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "common/posix_error.h"
+#include "worker/tasks/task_paths.h"
+
+namespace gpulse::worker {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+Status ValidateLaunch(const TaskLaunch& launch) {
+  const std::string& id = launch.task_id;
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || HasNul(id)) {
+    return InvalidArgument("task id '" + id + "' cannot name a folder");
+  }
+  if (launch.argv.empty() || launch.argv[0].empty()) {
+    return InvalidArgument("task " + id + ": argv is empty");
+  }
+  for (const std::string& arg : launch.argv) {
+    if (HasNul(arg)) return InvalidArgument("task " + id + ": an argument contains a NUL byte");
+  }
+  for (const auto& [name, value] : launch.env) {
+    if (!IsValidEnvName(name) || HasNul(value)) {
+      return InvalidArgument("task " + id + ": bad environment variable '" + name + "'");
+    }
+  }
+  if (launch.gpu_indices.size() != launch.gpu_uuids.size()) {
+    return InvalidArgument("task " + id + ": " + std::to_string(launch.gpu_indices.size()) +
+                           " GPU indices but " + std::to_string(launch.gpu_uuids.size()) + " UUIDs");
+  }
+  for (const std::string& uuid : launch.gpu_uuids) {
+    if (uuid.empty() || uuid.find(',') != std::string::npos || HasNul(uuid)) {
+      return InvalidArgument("task " + id + ": bad GPU UUID '" + uuid + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+// The exit status as a shell reports it: 128+N for death by signal N.
+int ExitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+std::string DescribeWaitStatus(int wait_status) {
+  if (WIFSIGNALED(wait_status)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(wait_status));
+    return name != nullptr ? std::string("killed by SIG") + name
+                           : "killed by signal " + std::to_string(WTERMSIG(wait_status));
+  }
+  return "exited with status " + std::to_string(ExitCodeOf(wait_status));
+}
+
+void KillGroup(pid_t pgid, int sig) {
+  if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
+    spdlog::warn("kill(-{}, {}) failed: {}", pgid, sig, ErrnoText(errno));
+  }
+}
+
+void ReapBlocking(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink)
+    : work_dir_(std::move(config.work_dir)),
+      base_environment_(config.base_environment ? std::move(*config.base_environment)
+                                                : CurrentProcessEnvironment()),
+      sink_(sink),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (!wake_fd_.valid()) {
+    // Without it the reaper cannot be interrupted; nothing sensible can run.
+    throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+  reaper_ = std::thread([this] { ReaperLoop(); });
+}
+
+TaskRunner::~TaskRunner() { Shutdown(/*kill_tasks=*/true); }
+
+Status TaskRunner::Start(const TaskLaunch& launch) {
+  if (Status status = ValidateLaunch(launch); !status.ok()) return status;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return FailedPrecondition("the task runner is shut down");
+    if (tasks_.count(launch.task_id) != 0) {
+      return AlreadyExists("task " + launch.task_id + " is already running on this worker");
+    }
+    Task& task = tasks_[launch.task_id];
+    task.attempt = launch.attempt;
+    task.gpu_indices = launch.gpu_indices;
+    task.gpu_uuids = launch.gpu_uuids;
+    ++starting_;
+  }
+
+  Result<SpawnedChild> child = Spawn(launch);
+
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Task& task = tasks_.at(launch.task_id);
+    TaskEvent event;
+    event.task_id = launch.task_id;
+    event.attempt = launch.attempt;
+    if (child.ok()) {
+      task.state = Task::State::kRunning;
+      task.pid = child->pid;
+      task.pidfd = std::move(child->pidfd);
+      event.kind = TaskEvent::Kind::kStarted;
+      event.pid = task.pid;
+      if (task.cancel_requested) {
+        // Cancel() arrived while the program was being started.
+        task.cancel_requested = false;
+        RequestStopLocked(task, task.grace);
+      }
+    } else {
+      task.state = Task::State::kFinished;
+      event.kind = TaskEvent::Kind::kFailedToStart;
+      event.message = child.status().message();
+    }
+    pending_events_.push_back(std::move(event));
+    --starting_;
+  }
+  starts_done_.notify_all();
+  Wake();
+  return Status::Ok();
+}
+
+Result<SpawnedChild> TaskRunner::Spawn(const TaskLaunch& launch) const {
+  const TaskPaths paths = PathsForTask(work_dir_, launch.task_id);
+  std::error_code error;
+  std::filesystem::create_directories(paths.dir, error);
+  if (error) return PosixError("creating '" + paths.dir.string() + "'", error.value());
+
+  ChildSpec spec;
+  spec.argv = launch.argv;
+  spec.env = ToEnvStrings(BuildTaskEnvironment(base_environment_, launch));
+  spec.working_dir = paths.dir;
+  spec.stdout_path = paths.stdout_log;
+  spec.stderr_path = paths.stderr_log;
+  return SpawnInNewProcessGroup(spec);
+}
+
+Status TaskRunner::Cancel(const std::string& task_id, std::chrono::milliseconds grace) {
+  if (grace.count() < 0) grace = std::chrono::milliseconds(0);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) return NotFound("task " + task_id + " is not running on this worker");
+    Task& task = it->second;
+    switch (task.state) {
+      case Task::State::kStarting:
+        if (!task.cancel_requested || grace < task.grace) task.grace = grace;
+        task.cancel_requested = true;
+        return Status::Ok();
+      case Task::State::kFinished:
+        return Status::Ok();
+      case Task::State::kRunning:
+        RequestStopLocked(task, grace);
+        break;
+    }
+  }
+  Wake();
+  return Status::Ok();
+}
+
+void TaskRunner::RequestStopLocked(Task& task, std::chrono::milliseconds grace) {
+  if (task.killed_after_grace) return;  // SIGKILL already sent
+  task.cancel_requested = true;
+  if (grace.count() == 0) {
+    task.grace = grace;
+    KillGroup(task.pid, SIGKILL);
+    task.killed_after_grace = true;
+    task.kill_deadline.reset();
+    return;
+  }
+  KillGroup(task.pid, SIGTERM);
+  const auto deadline = SteadyClock::now() + grace;
+  if (!task.kill_deadline || deadline < *task.kill_deadline) {
+    task.kill_deadline = deadline;
+    task.grace = grace;
+  }
+}
+
+std::vector<RunningTaskInfo> TaskRunner::Running() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<RunningTaskInfo> out;
+  for (const auto& [id, task] : tasks_) {
+    if (task.pid == 0) continue;
+    RunningTaskInfo info;
+    info.task_id = id;
+    info.attempt = task.attempt;
+    info.pid = task.pid;
+    info.gpu_indices = task.gpu_indices;
+    info.gpu_uuids = task.gpu_uuids;
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+void TaskRunner::Wake() {
+  const uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_.get(), &one, sizeof one);  // fails only when the counter is full
+  (void)ignored;
+}
+
+std::optional<SteadyClock::time_point> TaskRunner::NextDeadlineLocked() const {
+  std::optional<SteadyClock::time_point> next;
+  for (const auto& [id, task] : tasks_) {
+    if (task.state == Task::State::kRunning && task.kill_deadline &&
+        (!next || *task.kill_deadline < *next)) {
+      next = task.kill_deadline;
+    }
+  }
+  return next;
+}
+
+void TaskRunner::KillOverdueLocked(SteadyClock::time_point now) {
+  for (auto& [id, task] : tasks_) {
+    if (task.state == Task::State::kRunning && task.kill_deadline && *task.kill_deadline <= now) {
+      spdlog::info("task {} outlived its {} ms grace period; sending SIGKILL", id, task.grace.count());
+      KillGroup(task.pid, SIGKILL);
+      task.killed_after_grace = true;
+      task.kill_deadline.reset();
+    }
+  }
+}
+
+void TaskRunner::ReapLocked(const std::string& task_id, Task& task) {
+  // Look without reaping first: while the exited main process is an unreaped
+  // zombie its pid cannot be reused, so killing its group hits only the task.
+  siginfo_t info = {};
+  if (::waitid(P_PID, static_cast<id_t>(task.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    if (errno == EINTR) return;
+    spdlog::error("task {}: waitid({}) failed: {}; its exit status is lost", task_id, task.pid,
+                  ErrnoText(errno));
+  } else if (info.si_pid == 0) {
+    return;  // not exited after all
+  } else {
+    KillGroup(task.pid, SIGKILL);
+  }
+
+  int wait_status = 0;
+  pid_t reaped;
+  do {
+    reaped = ::waitpid(task.pid, &wait_status, WNOHANG);
+  } while (reaped < 0 && errno == EINTR);
+
+  TaskEvent event;
+  event.task_id = task_id;
+  event.attempt = task.attempt;
+  event.pid = task.pid;
+  if (reaped == task.pid) {
+    event.exit_code = ExitCodeOf(wait_status);
+    event.message = DescribeWaitStatus(wait_status);
+  } else {
+    event.exit_code = -1;
+    event.message = "exit status unknown: the process was reaped by someone else";
+  }
+  if (task.cancel_requested) {
+    event.kind = TaskEvent::Kind::kCancelled;
+    event.message += task.killed_after_grace
+                         ? " (cancelled; SIGKILL after " + std::to_string(task.grace.count()) + " ms)"
+                         : " (cancelled)";
+  } else {
+    event.kind = TaskEvent::Kind::kExited;
+  }
+  task.state = Task::State::kFinished;
+  task.pidfd.Reset();
+  task.kill_deadline.reset();
+  pending_events_.push_back(std::move(event));
+}
+
+void TaskRunner::ReaperLoop() {
+  std::vector<pollfd> poll_fds;
+  std::vector<std::string> poll_ids;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    while (!pending_events_.empty() && !stopping_) {
+      TaskEvent event = std::move(pending_events_.front());
+      pending_events_.pop_front();
+      lock.unlock();
+      sink_.OnTaskEvent(event);
+      lock.lock();
+      if (event.kind != TaskEvent::Kind::kStarted) tasks_.erase(event.task_id);
+    }
+    if (stopping_) break;
+
+    poll_fds.assign(1, pollfd{wake_fd_.get(), POLLIN, 0});
+    poll_ids.assign(1, std::string());
+    for (const auto& [id, task] : tasks_) {
+      if (task.state != Task::State::kRunning) continue;
+      poll_fds.push_back(pollfd{task.pidfd.get(), POLLIN, 0});
+      poll_ids.push_back(id);
+    }
+    timespec timeout = {};
+    const timespec* timeout_ptr = nullptr;
+    if (auto deadline = NextDeadlineLocked()) {
+      auto left = std::max(SteadyClock::duration::zero(), *deadline - SteadyClock::now());
+      auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+      timeout.tv_sec = seconds.count();
+      timeout.tv_nsec = std::chrono::duration_cast<std::chrono::nanoseconds>(left - seconds).count();
+      timeout_ptr = &timeout;
+    }
+
+    // Only this thread closes pidfds (or Shutdown after joining it), so the
+    // descriptors stay valid while the lock is released.
+    lock.unlock();
+    int ready = ::ppoll(poll_fds.data(), poll_fds.size(), timeout_ptr, nullptr);
+    const int poll_errno = errno;
+    if (poll_fds[0].revents != 0) {
+      uint64_t count;
+      ssize_t ignored = ::read(wake_fd_.get(), &count, sizeof count);
+      (void)ignored;
+    }
+    lock.lock();
+
+    if (ready < 0 && poll_errno != EINTR) {
+      spdlog::error("task runner: ppoll failed: {}", ErrnoText(poll_errno));
+    }
+    for (size_t i = 1; ready > 0 && i < poll_fds.size(); ++i) {
+      if (poll_fds[i].revents == 0) continue;
+      auto it = tasks_.find(poll_ids[i]);
+      if (it != tasks_.end() && it->second.state == Task::State::kRunning) {
+        ReapLocked(it->first, it->second);
+      }
+    }
+    KillOverdueLocked(SteadyClock::now());
+  }
+}
+
+void TaskRunner::Shutdown(bool kill_tasks) {
+  assert(std::this_thread::get_id() != reaper_.get_id() && "Shutdown called from the sink");
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    stopping_ = true;
+    starts_done_.wait(lock, [this] { return starting_ == 0; });
+  }
+  Wake();
+  if (reaper_.joinable()) reaper_.join();
+
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, task] : tasks_) {
+    if (task.state != Task::State::kRunning) continue;
+    if (kill_tasks) {
+      KillGroup(task.pid, SIGKILL);
+      ReapBlocking(task.pid);
+    }
+    task.pidfd.Reset();
+  }
+  tasks_.clear();
+  pending_events_.clear();
+}
+
+}  // namespace gpulse::worker

@@ -1,0 +1,170 @@
+// TaskRunner: runs task attempts as child processes of the worker and reports
+// what becomes of them through a TaskEventSink.
+//
+// Each attempt runs as a process group of its own (its pgid is its pid), in
+// <work_dir>/tasks/<task_id>/ (created if missing), with stdin from
+// /dev/null, stdout and stderr to stdout.log and stderr.log there (truncated
+// when an attempt starts), and the environment described in
+// task_environment.h, which confines the task to its GPUs.
+//
+// The task is its main process. When the main process exits — on its own or
+// after Cancel() — the runner sends SIGKILL to its whole process group, so no
+// helper process lingers holding the task's GPUs. A task that wants its
+// children to shut down gracefully must wait for them itself. Processes that
+// leave the group (setsid, setpgid) are out of the runner's reach.
+//
+// Threads. All public methods are thread-safe. The runner owns one internal
+// thread that waits for children (one pidfd per child in one poll; it never
+// waits on children it did not start), enforces cancel grace periods and
+// calls the sink. The sink is called only on that thread, one event at a
+// time, in the order events happened, never with the runner's lock held: it
+// may call Start, Cancel and Running, but not Shutdown or the destructor.
+// A slow sink delays later events and SIGKILLs after grace periods.
+//
+// What the worker daemon can rely on:
+//  - Start() returning OK means exactly one of
+//      kStarted followed by kExited or kCancelled, or
+//      kFailedToStart
+//    will be delivered for that attempt (unless Shutdown() comes first).
+//  - A task id is busy (Start answers kAlreadyExists) from Start() until the
+//    sink has returned from the attempt's last event. Running() lists a task
+//    from when it has a pid until then, so a heartbeat never loses a task
+//    whose exit has not been reported yet.
+//  - When kExited or kCancelled is delivered, the main process has exited and
+//    its group has been sent SIGKILL: all its output is in stdout.log and
+//    stderr.log. A LogTailer read until it returns no bytes, during the sink
+//    call or later, therefore ships the attempt's whole output; ship it, then
+//    report the exit. (A group member killed at that instant in the middle of
+//    a write() may still complete that one write.)
+//
+// The runner reaps its children itself: the rest of the worker must not set
+// SIGCHLD to SIG_IGN or call waitpid(-1), or exit statuses are lost (such a
+// task ends with exit_code -1 and a message saying so).
+//
+// Shutdown(kill_tasks=true), which the destructor does, SIGKILLs every
+// task's group and reaps the main processes: the daemon's clean stop. With
+// kill_tasks=false the tasks keep running after the worker is gone, as they
+// do when the worker crashes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "worker/tasks/child_process.h"
+#include "worker/tasks/task_environment.h"
+#include "worker/tasks/task_event.h"
+#include "worker/tasks/task_launch.h"
+#include "common/unique_fd.h"
+
+namespace gpulse::worker {
+
+struct TaskRunnerConfig {
+  // Tasks run in <work_dir>/tasks/<task_id>/; created when needed.
+  std::filesystem::path work_dir;
+  // The environment tasks start from. Unset: the worker's own environment,
+  // read once when the runner is constructed.
+  std::optional<Environment> base_environment;
+};
+
+struct RunningTaskInfo {
+  std::string task_id;
+  uint32_t attempt = 0;
+  pid_t pid = 0;  // also its process group id
+  std::vector<uint32_t> gpu_indices;
+  std::vector<std::string> gpu_uuids;
+};
+
+class TaskRunner {
+ public:
+  // Starts the internal thread. `sink` must outlive the runner. Throws
+  // std::system_error only if the kernel refuses an eventfd.
+  TaskRunner(TaskRunnerConfig config, TaskEventSink& sink);
+  // Shutdown(/*kill_tasks=*/true) unless Shutdown was called already.
+  ~TaskRunner();
+
+  TaskRunner(const TaskRunner&) = delete;
+  TaskRunner& operator=(const TaskRunner&) = delete;
+
+  // Starts an attempt of `launch.task_id`. Returns OK when the attempt was
+  // accepted; whether the program actually runs is reported as kStarted or
+  // kFailedToStart (whose message says why, e.g. "argv[0] 'foo': No such file
+  // or directory"). Returns kInvalidArgument for a malformed launch (bad task
+  // id, empty argv, NUL bytes, GPU index/UUID lists of different lengths),
+  // kAlreadyExists when the id is busy, kFailedPrecondition after Shutdown.
+  // Blocks until the program has been exec'd (or failed to be).
+  Status Start(const TaskLaunch& launch);
+
+  // Asks the task to stop: SIGTERM to its process group now, SIGKILL to the
+  // group once `grace` has passed if the main process is still alive (at
+  // once for a zero grace). The attempt then ends with kCancelled. Calling it
+  // again may shorten the grace, never lengthen it. Returns OK (also when the
+  // task has already ended but its last event is not delivered yet), or
+  // kNotFound when the id is not busy.
+  Status Cancel(const std::string& task_id, std::chrono::milliseconds grace);
+
+  // The tasks that have a process, in task id order. See the class comment
+  // for exactly when a task is listed.
+  std::vector<RunningTaskInfo> Running() const;
+
+  // Stops the internal thread; no events are delivered once it returns, and
+  // events not yet delivered are dropped. With `kill_tasks`, SIGKILLs every
+  // task's process group and reaps the main processes first. Later calls do
+  // nothing; Start then fails with kFailedPrecondition.
+  void Shutdown(bool kill_tasks);
+
+ private:
+  struct Task {
+    enum class State { kStarting, kRunning, kFinished };
+    State state = State::kStarting;
+    uint32_t attempt = 0;
+    std::vector<uint32_t> gpu_indices;
+    std::vector<std::string> gpu_uuids;
+    pid_t pid = 0;
+    UniqueFd pidfd;  // valid while kRunning
+    bool cancel_requested = false;
+    std::optional<std::chrono::steady_clock::time_point> kill_deadline;
+    bool killed_after_grace = false;
+    std::chrono::milliseconds grace{0};
+  };
+
+  // Prepares the task's folder and runs its program; returns the child or
+  // why it could not be run.
+  Result<SpawnedChild> Spawn(const TaskLaunch& launch) const;
+
+  void ReaperLoop();
+  void Wake();
+  void RequestStopLocked(Task& task, std::chrono::milliseconds grace);
+  // Reaps the task's main process if it has exited; queues its last event.
+  void ReapLocked(const std::string& task_id, Task& task);
+  void KillOverdueLocked(std::chrono::steady_clock::time_point now);
+  std::optional<std::chrono::steady_clock::time_point> NextDeadlineLocked() const;
+
+  const std::filesystem::path work_dir_;
+  const Environment base_environment_;
+  TaskEventSink& sink_;
+  UniqueFd wake_fd_;  // eventfd that interrupts the reaper's poll
+
+  mutable std::mutex mu_;
+  std::condition_variable starts_done_;       // signalled when starting_ drops
+  std::map<std::string, Task> tasks_;          // guarded by mu_
+  std::deque<TaskEvent> pending_events_;      // guarded by mu_
+  int starting_ = 0;                           // Start calls past the id check; guarded by mu_
+  bool stopping_ = false;                      // guarded by mu_
+  bool shut_down_ = false;                     // guarded by mu_
+
+  std::thread reaper_;
+};
+
+}  // namespace gpulse::worker
