@@ -27,7 +27,12 @@ std::string Str(const json& v, const std::string& fallback = "-") {
 
 std::string GpuList(const json& task) {
   std::string out;
-  for (const auto& i : task["gpu_indices"]) out += (out.empty() ? "" : ",") + std::to_string(i.get<int>());
+  // Appended piece by piece: `"," + std::to_string(...)` trips GCC 12's false
+  // -Wrestrict at -O3.
+  for (const auto& i : task["gpu_indices"]) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(i.get<int>());
+  }
   return out.empty() ? "-" : out;
 }
 
@@ -50,7 +55,10 @@ void PrintTask(const json& t) {
             << " CPU(s), " << FormatBytes(t.value("memory_bytes", uint64_t{0})) << " memory"
             << "\n  Worker:    " << Str(t["worker"]) << "\n  GPUs:      ";
   std::string gpus;
-  for (const auto& u : t["gpus"]) gpus += (gpus.empty() ? "" : ", ") + u.get<std::string>();
+  for (const auto& u : t["gpus"]) {
+    if (!gpus.empty()) gpus += ", ";
+    gpus += u.get<std::string>();
+  }
   std::cout << (gpus.empty() ? "-" : gpus) << "\n  Attempts:  " << t.value("attempts", 0) << " of "
             << t.value("max_attempts", 0) << "\n  Exit code: " << Str(t["exit_code"]) << "\n";
   if (t["message"].is_string() && !t["message"].get<std::string>().empty()) {
