@@ -1,31 +1,95 @@
 #!/usr/bin/env bash
 # Checks gpulse's telemetry against a real NVIDIA GPU.
 #
-#   scripts/device-check.sh bundle   On the build machine: builds gpulse and
-#                                    sampler_bench (Release) and copies them,
-#                                    with every shared library they need except
-#                                    glibc's own, into .device/ (git-ignored).
+# Usage
+#   scripts/device-check.sh bundle   Here, in the checkout the device call will
+#                                    send: builds gpulse and sampler_bench
+#                                    (RelWithDebInfo, as `make build` and the
+#                                    documented figures; stripped) into
+#                                    build-device/ and copies them, with every
+#                                    shared library they need except glibc's
+#                                    own, into .device/ (git-ignored).
 #   scripts/device-check.sh run      On the GPU machine, from the repository
-#                                    root, with .device/ present: runs the
-#                                    checks below and writes results to $OUT
-#                                    (or .device/results). Exits 1 if any check
-#                                    disagrees, 2 if it cannot run at all.
+#                                    root, with .device/ present: the checks
+#                                    below. Results go to $OUT (else
+#                                    .device/results): at most 8 files, no
+#                                    folders.
+#   scripts/device-check.sh dry-run [BIN_DIR [LIB_DIR]]
+#                                    Here, without a GPU: `run` against the NVML
+#                                    simulator, a fake nvidia-smi and a fake load
+#                                    generator (tests/device_check/), built from
+#                                    BIN_DIR/LIB_DIR (default build/bin,
+#                                    build/lib). `make test` runs it (CTest:
+#                                    device_check_dry_run).
+#   scripts/device-check.sh assemble BIN_DIR DEST
+#                                    The copying half of `bundle`, from any build
+#                                    (the dry run uses it).
 #
-# The run checks, in about two minutes:
-#   1. the bundled binaries resolve all their libraries (ldd);
-#   2. `gpulse sample --json` agrees with nvidia-smi, GPU by GPU, within
-#      tolerances for fast-moving values (and with nvidia-ml-py if installed);
-#   3. timings from one run: nvidia-smi per query, NVML init+query+shutdown per
-#      sample, the persistent session per sample, a full Sampler::Take();
-#      targets: full one-GPU sample <= 100 us, >= 20x faster than init per
-#      sample, >= 500x faster than nvidia-smi;
-#   4. under load (a CUDA spin kernel: bundled, else built there with nvcc,
-#      else torch matmuls), gpulse reads high utilization, and low
-#      utilization once the load stops.
+# The device call (the session's `run` tool), after `bundle` in this checkout:
+#   command:   "scripts/device-check.sh run"
+#   carry:     [".device"]
+#   timeout_s: 420
+# A run usually takes one to two minutes and ends itself within 390 s
+# (GPULSE_CHECK_BUDGET) even when a step hangs, so 420 s returns its results in
+# every case, and a 15-minute device budget holds the machine's start, a run
+# and a rerun.
+#
+# Exit codes of `run`; the first that applies, in this order:
+#   1  gpulse is wrong: a value disagrees with nvidia-smi or nvidia-ml-py,
+#      utilization does not follow the load, or gpulse / sampler_bench fails
+#      or hangs. Fix gpulse; a rerun will say the same.
+#   3  a timing target was missed (and every value agreed). Read the figures.
+#   2  the environment is odd, so the check cannot run or a part could not be
+#      made: no bundle, glibc older than the bundle needs, libraries missing,
+#      nvidia-smi missing, failing or hanging, no load generator. The context
+#      printed first says what the machine is; a rerun there will not help.
+#   0  every value agreed and every target was met.
+#
+# What `run` does, each step bounded (60 s each, the benchmark 240 s):
+#   0. prints the context: kernel, OS release, glibc, driver version,
+#      persistence mode and pstate of each GPU, and where the bundle came from;
+#   1. checks the bundle: execute bits (restored: carry may drop them), built
+#      from this checkout's sources (warns if not), this machine's glibc at
+#      least the bundle's floor, every library resolving (ldd);
+#   2. compares `gpulse sample --json` with nvidia-smi GPU by GPU, by the table
+#      in scripts/device_check.py (and with nvidia-ml-py when installed);
+#   3. times nvidia-smi per query (in the shell), then sampler_bench on the real
+#      driver: NVML init+query+shutdown per sample, the persistent session, a
+#      full Sampler::Take(); targets: full sample <= 100 us per GPU, >= 20x
+#      faster than init per sample, >= 500x faster than nvidia-smi;
+#   4. starts a load on every GPU (one candidate at a time: the bundled CUDA
+#      spin, else one built with nvcc there, else PyTorch matmuls), waits for
+#      its ready signal (after the first kernel; up to 30 s), and checks that
+#      gpulse reads >= 80 % utilization, then <= 20 % once it is stopped.
+#
+# Settings (environment; the defaults are for the device, the dry run
+# tightens some):
+#   OUT                            where results go (default .device/results)
+#   GPULSE_DEVICE_DIR              the bundle (default .device)
+#   GPULSE_CHECK_BUDGET            seconds the whole run may take (390)
+#   GPULSE_CHECK_STEP_TIMEOUT      seconds per step (60)
+#   GPULSE_CHECK_BENCH_TIMEOUT     seconds for sampler_bench (240)
+#   GPULSE_CHECK_BENCH_MIN_TIME    --benchmark_min_time per benchmark (0.5)
+#   GPULSE_CHECK_TARGET_SAMPLE_US  full sample, us per GPU, at most (100)
+#   GPULSE_CHECK_TARGET_VS_INIT    persistent session vs init per sample, at least (20)
+#   GPULSE_CHECK_TARGET_VS_NVSMI   full sample vs nvidia-smi, at least (500)
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DEVICE_DIR="$ROOT/.device"
+DEVICE_DIR="${GPULSE_DEVICE_DIR:-$ROOT/.device}"
+HELPER="$ROOT/scripts/device_check.py"
+
+RUN_BUDGET="${GPULSE_CHECK_BUDGET:-390}"
+STEP_TIMEOUT="${GPULSE_CHECK_STEP_TIMEOUT:-60}"
+BENCH_TIMEOUT="${GPULSE_CHECK_BENCH_TIMEOUT:-240}"
+BENCH_MIN_TIME="${GPULSE_CHECK_BENCH_MIN_TIME:-0.5}"
+TARGET_SAMPLE_US="${GPULSE_CHECK_TARGET_SAMPLE_US:-100}"
+TARGET_VS_INIT="${GPULSE_CHECK_TARGET_VS_INIT:-20}"
+TARGET_VS_NVSMI="${GPULSE_CHECK_TARGET_VS_NVSMI:-500}"
+READY_TIMEOUT=30   # for the load generator's first kernel or matrix product
+LOAD_SECONDS=60    # the most a load runs; it is stopped once measured
+UNDER_LOAD_MIN=80  # % utilization, every GPU, every sample under load
+IDLE_MAX=20        # % utilization once the load is stopped
 
 # The glibc parts of a system; everything else a binary links is bundled
 # (the GPU machine may run another distribution, older or newer).
@@ -33,71 +97,238 @@ GLIBC_LIBS_RE='^(linux-vdso|linux-gate|ld-linux[^ ]*|libc|libm|libpthread|libdl|
 
 die() { echo "device-check: $*" >&2; exit 2; }
 
-bundle() {
-  local build="$ROOT/build-device"
-  command -v cmake >/dev/null || die "cmake not found"
-  cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGPULSE_BUILD_BENCHMARKS=ON \
-    >/dev/null || die "configure failed"
-  cmake --build "$build" -j2 --target gpulse sampler_bench || die "build failed"
+# ------------------------------------------------------------- bundle ----
 
-  rm -rf "$DEVICE_DIR"
-  mkdir -p "$DEVICE_DIR/bin" "$DEVICE_DIR/lib"
-  local exe lib name
+bundle() {
+  local build="$ROOT/build-device" launcher=()
+  command -v cmake >/dev/null || die "cmake not found"
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPULSE_BUILD_BENCHMARKS=ON \
+    "${launcher[@]}" >/dev/null || die "configure failed"
+  cmake --build "$build" -j"${JOBS:-$(nproc)}" --target gpulse sampler_bench || die "build failed"
+  assemble "$build/bin" "$DEVICE_DIR"
+  build_bundled_load_generator
+  echo "bundled into $DEVICE_DIR ($(du -sh "$DEVICE_DIR" | cut -f1)):"
+  sed 's/^/  /' "$DEVICE_DIR/BUNDLE"
+  cat <<EOF
+Next, the device call from this checkout (see the header of $0):
+  command: "scripts/device-check.sh run", carry: [".device"], timeout_s: 420
+EOF
+}
+
+# assemble BIN_DIR DEST: copies gpulse and sampler_bench from BIN_DIR (either
+# may be missing; run reports it) with their libraries into DEST, behind
+# wrappers, and records where they came from.
+assemble() {
+  local bin="$1" dest="$2" exe
+  [[ -x "$bin/gpulse" ]] || die "no gpulse in $bin"
+  rm -rf "$dest"
+  mkdir -p "$dest/bin" "$dest/lib" || die "cannot create $dest"
   for exe in gpulse sampler_bench; do
-    cp "$build/bin/$exe" "$DEVICE_DIR/bin/$exe.real"
-    strip --strip-unneeded "$DEVICE_DIR/bin/$exe.real" 2>/dev/null || true
-    # ldd lines: "libfoo.so.1 => /path/libfoo.so.1 (0x...)" or "/lib64/ld-linux... (0x...)".
-    while read -r lib; do
-      name="$(basename "$lib")"
-      [[ "$name" =~ $GLIBC_LIBS_RE ]] && continue
-      if [[ ! -e "$DEVICE_DIR/lib/$name" ]]; then
-        cp -L "$lib" "$DEVICE_DIR/lib/$name"
-        strip --strip-unneeded "$DEVICE_DIR/lib/$name" 2>/dev/null || true
-      fi
-    done < <(ldd "$build/bin/$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
-    # The wrapper puts the bundled libraries first for this binary only, so
-    # nvidia-smi, python and nvcc keep the machine's own libstdc++.
-    cat >"$DEVICE_DIR/bin/$exe" <<WRAPPER
-#!/usr/bin/env bash
-here="\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
-export LD_LIBRARY_PATH="\$here/../lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
-exec "\$here/$exe.real" "\$@"
-WRAPPER
-    chmod +x "$DEVICE_DIR/bin/$exe"
+    [[ -x "$bin/$exe" ]] && bundle_program "$bin/$exe" "$dest"
   done
-  local nvcc
-  if nvcc="$(find_nvcc)"; then
-    write_spin_source "$DEVICE_DIR"
-    # Statically linked CUDA runtime; PTX for compute_75 so that any newer GPU
-    # can JIT it (the driver must still be new enough for this toolkit).
-    if "$nvcc" -O2 -gencode arch=compute_75,code=compute_75 -gencode arch=compute_90,code=sm_90 \
-         -o "$DEVICE_DIR/bin/gpulse-load" "$DEVICE_DIR/spin.cu"; then
-      echo "built the load generator with $("$nvcc" --version | tail -1)"
-    else
-      echo "warning: nvcc could not build the load generator; the run will try nvcc or torch there" >&2
-    fi
-    rm -f "$DEVICE_DIR/spin.cu"
-  fi
-  cat >"$DEVICE_DIR/run.sh" <<'RUN'
+  cat >"$dest/run.sh" <<'RUN'
 #!/usr/bin/env bash
 # Runs the GPU checks; see scripts/device-check.sh.
 cd "$(dirname "${BASH_SOURCE[0]}")/.." && exec scripts/device-check.sh run "$@"
 RUN
-  chmod +x "$DEVICE_DIR/run.sh"
-  (cd "$ROOT" && git rev-parse HEAD 2>/dev/null) >"$DEVICE_DIR/VERSION" || true
-  echo "bundled into $DEVICE_DIR ($(du -sh "$DEVICE_DIR" | cut -f1)):"
-  ls -l "$DEVICE_DIR/bin" "$DEVICE_DIR/lib"
+  chmod +x "$dest/run.sh"
+  write_bundle_info "$bin" "$dest"
+  local size_kib
+  size_kib="$(du -sk "$dest" | cut -f1)"
+  ((size_kib < 60 * 1024)) ||
+    echo "warning: the bundle is $((size_kib / 1024)) MiB; a device call carries at most 64 MiB" >&2
+}
+
+# bundle_program EXE DEST: EXE as DEST/bin/NAME.real, its non-glibc libraries
+# in DEST/lib, and a wrapper DEST/bin/NAME that puts them first for this
+# program only (nvidia-smi, python and nvcc keep the machine's own libstdc++).
+bundle_program() {
+  local exe="$1" dest="$2" name lib
+  name="$(basename "$exe")"
+  cp "$exe" "$dest/bin/$name.real"
+  strip --strip-unneeded "$dest/bin/$name.real" 2>/dev/null || true
+  # ldd lines: "libfoo.so.1 => /path/libfoo.so.1 (0x...)" or "/lib64/ld-linux... (0x...)".
+  while read -r lib; do
+    [[ "$(basename "$lib")" =~ $GLIBC_LIBS_RE ]] && continue
+    if [[ ! -e "$dest/lib/$(basename "$lib")" ]]; then
+      cp -L "$lib" "$dest/lib/"
+      strip --strip-unneeded "$dest/lib/$(basename "$lib")" 2>/dev/null || true
+    fi
+  done < <(ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
+  cat >"$dest/bin/$name" <<WRAPPER
+#!/usr/bin/env bash
+here="\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
+export LD_LIBRARY_PATH="\$here/../lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+exec "\$here/$name.real" "\$@"
+WRAPPER
+  chmod +x "$dest/bin/$name"
+}
+
+# The newest glibc symbol version any bundled file needs: the oldest glibc the
+# bundle can run on.
+glibc_floor() {
+  local dest="$1"
+  if ! command -v objdump >/dev/null; then
+    machine_glibc  # without objdump: the build machine's, to be safe
+    return
+  fi
+  for f in "$dest"/bin/*.real "$dest"/lib/*; do
+    [[ -f "$f" ]] && objdump -T "$f" 2>/dev/null
+  done | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -Vu | tail -1
+}
+
+# BUNDLE (key=value) says what the bundle is; SOURCES.sha256 lists the
+# checkout's files as they were, so that `run` can tell whether the checkout it
+# runs in is the one the bundle was built from, even without .git.
+write_bundle_info() {
+  local bin="$1" dest="$2" commit="unknown" dirty="unknown" build_type
+  if commit="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null)"; then
+    [[ -z "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=no || dirty=yes
+    (cd "$ROOT" && git ls-files -z | grep -zv -e '\.md$' -e '^docs/' | xargs -0 sha256sum) \
+      >"$dest/SOURCES.sha256" 2>/dev/null
+  else
+    commit=unknown
+  fi
+  build_type="$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$bin/../CMakeCache.txt" 2>/dev/null)"
+  cat >"$dest/BUNDLE" <<EOF
+commit=$commit
+uncommitted_changes=$dirty
+built=$(date -u +%FT%TZ)
+build_type=${build_type:-unknown}
+build_os=$(os_release)
+build_glibc=$(machine_glibc)
+glibc_floor=$(glibc_floor "$dest")
+EOF
+}
+
+# With nvcc here, a load generator that needs no toolkit there: the CUDA
+# runtime linked statically, PTX for compute_75 so that any newer GPU can JIT
+# it (the driver must still be new enough for this toolkit).
+build_bundled_load_generator() {
+  local nvcc
+  nvcc="$(find_nvcc)" || return 0
+  write_spin_source "$DEVICE_DIR"
+  if "$nvcc" -O2 -gencode arch=compute_75,code=compute_75 -gencode arch=compute_90,code=sm_90 \
+       -o "$DEVICE_DIR/bin/gpulse-load" "$DEVICE_DIR/spin.cu"; then
+    echo "built the load generator with $("$nvcc" --version | tail -1)"
+  else
+    echo "warning: nvcc could not build the load generator; the run will try nvcc or torch there" >&2
+  fi
+  rm -f "$DEVICE_DIR/spin.cu"
+}
+
+# ---------------------------------------------------------- common -------
+
+os_release() {
+  # shellcheck disable=SC1091
+  (. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}") || echo unknown
+}
+
+# This machine's glibc version, e.g. 2.36 (empty if it cannot tell).
+machine_glibc() {
+  getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}' ||
+    ldd --version 2>/dev/null | head -1 | grep -o '[0-9]\+\.[0-9]\+$'
+}
+
+version_less() { [[ "$1" != "$2" && "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$1" ]]; }
+
+find_nvcc() {
+  local c
+  for c in "$(command -v nvcc 2>/dev/null)" /usr/local/cuda/bin/nvcc; do
+    [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
+  done
+  return 1
 }
 
 # ---------------------------------------------------------------- run ----
 
-FAILURES=0
-RESULTS=""
-LOG=""
-WORK=""
+RESULTS="" LOG="" WORK="" DEADLINE=0
+NVSMI="" GPULSE="" BENCH="" SMI_FIELDS="" LOAD_PID=""
+DISAGREEMENTS=0 MISSED_TARGETS=0 ENV_PROBLEMS=0 FINDINGS=()
 
 say() { echo "$*" | tee -a "$LOG"; }
-fail() { say "FAIL: $*"; FAILURES=$((FAILURES + 1)); }
+warn() { say "WARN: $*"; }
+# The three kinds of finding, one per exit code.
+disagree() { say "DISAGREE: $*"; DISAGREEMENTS=$((DISAGREEMENTS + 1)); FINDINGS+=("1 gpulse: $*"); }
+missed() { say "TARGET MISSED: $*"; MISSED_TARGETS=$((MISSED_TARGETS + 1)); FINDINGS+=("3 timing: $*"); }
+odd() { say "ENVIRONMENT: $*"; ENV_PROBLEMS=$((ENV_PROBLEMS + 1)); FINDINGS+=("2 environment: $*"); }
+odd_and_stop() { odd "$*"; finish; }
+
+# bounded LIMIT CMD...: runs CMD for at most LIMIT seconds, or what is left of
+# the run's budget if less. Returns CMD's status, 124 if it was stopped.
+bounded() {
+  local limit="$1"; shift
+  local left=$((DEADLINE - SECONDS))
+  ((left < limit)) && limit=$left
+  ((limit > 0)) || return 124
+  timeout -k 5 "$limit" "$@"
+}
+
+# How a bounded command ended, for messages.
+ended() { [[ $1 == 124 ]] && echo "did not finish within its time limit" || echo "failed (exit $1)"; }
+
+# ": what FILE says" (its first 300 bytes on one line), or nothing if empty.
+said() {
+  local text
+  text="$(head -c 300 "$1" 2>/dev/null | tr -s '\n' ' ')"
+  [[ -n "${text// /}" ]] && echo ": $text"
+}
+
+# wait_for_exit PID SECONDS: reaps PID if it exits in time; returns its status,
+# or 124 if it is still running.
+wait_for_exit() {
+  local pid="$1" end=$((SECONDS + $2))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < end)) || return 124
+    sleep 0.1
+  done
+  wait "$pid"
+}
+
+# wait_for_file FILE SECONDS PID: 0 once FILE exists, 1 if PID exits first or
+# time runs out.
+wait_for_file() {
+  local file="$1" end=$((SECONDS + $2)) pid="$3"
+  while [[ ! -e "$file" ]]; do
+    kill -0 "$pid" 2>/dev/null && ((SECONDS < end)) || return 1
+    sleep 0.1
+  done
+}
+
+bundle_info() { sed -n "s/^$1=//p" "$DEVICE_DIR/BUNDLE" 2>/dev/null; }
+
+finish() {
+  stop_load
+  local code=0 meaning="every value agreed and every target was met" f
+  if ((DISAGREEMENTS)); then
+    code=1 meaning="gpulse is wrong somewhere (fix it; a rerun will say the same)"
+  elif ((MISSED_TARGETS)); then
+    code=3 meaning="a timing target was missed; the values agree"
+  elif ((ENV_PROBLEMS)); then
+    code=2 meaning="the environment is odd; see the context above"
+  fi
+  say "== summary: $DISAGREEMENTS disagreement(s), $MISSED_TARGETS missed target(s), $ENV_PROBLEMS environment problem(s)"
+  for f in "${FINDINGS[@]}"; do say "  $f"; done
+  say "results in $RESULTS"
+  say "exit $code: $meaning"
+  exit "$code"
+}
+
+start_run() {
+  cd "$ROOT" || die "cannot enter $ROOT"
+  DEADLINE=$((SECONDS + RUN_BUDGET))
+  RESULTS="${OUT:-$DEVICE_DIR/results}"
+  mkdir -p "$RESULTS" || die "cannot create $RESULTS"
+  LOG="$RESULTS/device-check.log"
+  : >"$LOG"
+  WORK="$(mktemp -d)" || die "mktemp failed"
+  trap 'stop_load; rm -rf "$WORK"' EXIT
+  trap 'say "stopped by a signal"; exit 2' TERM INT HUP
+  GPULSE="$DEVICE_DIR/bin/gpulse"
+  BENCH="$DEVICE_DIR/bin/sampler_bench"
+  say "gpulse device check, $(date -u +%FT%TZ)"
+}
 
 find_nvidia_smi() {
   local c
@@ -118,117 +349,187 @@ find_nvml_library() {
   return 1
 }
 
-NVSMI_FIELDS="index,uuid,name,utilization.gpu,utilization.memory,memory.total,memory.used,temperature.gpu,power.draw,power.limit,clocks.sm,clocks.mem,fan.speed"
-
-# Compares one gpulse JSON sample with one nvidia-smi CSV snapshot.
-compare_with_nvidia_smi() {
-  python3 - "$1" "$2" <<'PY'
-import csv, json, sys
-
-sample = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-rows = list(csv.reader(open(sys.argv[2]), skipinitialspace=True))
-MIB = 1024 * 1024
-problems = []
-
-def num(text):
-    text = text.strip()
-    if text.startswith("[") or text in ("N/A", ""):
-        return None  # "[N/A]", "[Not Supported]"
-    return float(text)
-
-if not sample["nvml"]["available"]:
-    print("gpulse says NVML is unavailable: %s" % sample["nvml"]["error"])
-    sys.exit(1)
-gpus = {g["index"]: g for g in sample["gpus"]}
-if len(gpus) != len(rows):
-    problems.append("gpulse sees %d GPUs, nvidia-smi %d" % (len(gpus), len(rows)))
-
-def close(label, ours, theirs, tolerance):
-    if theirs is None and ours is None:
-        return
-    if theirs is None or ours is None:
-        problems.append("%s: gpulse %s, nvidia-smi %s" % (label, ours, theirs))
-    elif abs(ours - theirs) > tolerance:
-        problems.append("%s: gpulse %.1f, nvidia-smi %.1f (tolerance %.1f)" % (label, ours, theirs, tolerance))
-
-for row in rows:
-    (index, uuid, name, util, mem_util, mem_total, mem_used, temp, power, power_limit,
-     clock_sm, clock_mem, fan) = row
-    g = gpus.get(int(index))
-    tag = "GPU %s" % index
-    if g is None:
-        problems.append("%s: missing from gpulse" % tag)
-        continue
-    if g["error"]:
-        problems.append("%s: gpulse reports an error: %s" % (tag, g["error"]))
-        continue
-    if g["uuid"] != uuid.strip():
-        problems.append("%s uuid: gpulse %s, nvidia-smi %s" % (tag, g["uuid"], uuid))
-    if g["name"] != name.strip():
-        problems.append("%s name: gpulse %r, nvidia-smi %r" % (tag, g["name"], name))
-    def mib(v):
-        return None if v is None else v / MIB
-    close(tag + " memory.total MiB", mib(g["memory_total_bytes"]), num(mem_total), 1)
-    # Drivers differ on whether "used" includes memory the driver reserves.
-    close(tag + " memory.used MiB", mib(g["memory_used_bytes"]), num(mem_used), 1024)
-    close(tag + " utilization.gpu %", g["utilization_gpu"], num(util), 25)
-    close(tag + " utilization.memory %", g["utilization_memory"], num(mem_util), 25)
-    close(tag + " temperature C", g["temperature_c"], num(temp), 3)
-    theirs_power = num(power)
-    close(tag + " power.draw W", g["power_w"], theirs_power,
-          max(20.0, 0.15 * (theirs_power or 0)))
-    close(tag + " power.limit W", g["power_limit_w"], num(power_limit), 1)
-    theirs_sm = num(clock_sm)
-    close(tag + " clocks.sm MHz", g["clock_sm_mhz"], theirs_sm, max(100.0, 0.2 * (theirs_sm or 0)))
-    close(tag + " clocks.mem MHz", g["clock_mem_mhz"], num(clock_mem), 50)
-    close(tag + " fan.speed %", g["fan_percent"], num(fan), 10)
-
-for p in problems:
-    print(p)
-sys.exit(1 if problems else 0)
-PY
+# query_nvidia_smi FIELDS FILE: nvidia-smi's CSV for FIELDS (no header, no
+# units) into FILE, its complaints into FILE.err.
+query_nvidia_smi() {
+  bounded "$STEP_TIMEOUT" "$NVSMI" --query-gpu="$1" --format=csv,noheader,nounits >"$2" 2>"$2.err"
 }
 
-# Cross-checks against NVIDIA's own Python bindings, when installed.
-compare_with_pynvml() {
-  python3 - "$1" <<'PY'
-import json, sys
-try:
-    import pynvml
-except ImportError:
-    print("SKIP: nvidia-ml-py (pynvml) is not installed")
-    sys.exit(0)
-sample = json.loads(open(sys.argv[1]).read().splitlines()[-1])
-pynvml.nvmlInit()
-problems = []
-def text(v):
-    return v.decode() if isinstance(v, bytes) else v
-try:
-    for g in sample["gpus"]:
-        h = pynvml.nvmlDeviceGetHandleByIndex(g["index"])
-        if text(pynvml.nvmlDeviceGetUUID(h)) != g["uuid"]:
-            problems.append("GPU %d uuid differs from pynvml" % g["index"])
-        if text(pynvml.nvmlDeviceGetName(h)) != g["name"]:
-            problems.append("GPU %d name differs from pynvml" % g["index"])
-        if pynvml.nvmlDeviceGetMemoryInfo(h).total != g["memory_total_bytes"]:
-            problems.append("GPU %d memory total differs from pynvml" % g["index"])
-        limit = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0
-        if g["power_limit_w"] is None or abs(limit - g["power_limit_w"]) > 1:
-            problems.append("GPU %d power limit: pynvml %.1f, gpulse %s" % (g["index"], limit, g["power_limit_w"]))
-        temp = pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU)
-        if g["temperature_c"] is None or abs(temp - g["temperature_c"]) > 3:
-            problems.append("GPU %d temperature: pynvml %d, gpulse %s" % (g["index"], temp, g["temperature_c"]))
-finally:
-    pynvml.nvmlShutdown()
-for p in problems:
-    print(p)
-print("pynvml agrees" if not problems else "pynvml disagrees")
-sys.exit(1 if problems else 0)
-PY
+# 0. What the machine is, printed before anything can fail.
+print_context() {
+  say "== context"
+  say "kernel:  $(uname -srm)"
+  say "os:      $(os_release)"
+  say "glibc:   $(machine_glibc)"
+  if [[ -f "$DEVICE_DIR/BUNDLE" ]]; then
+    say "bundle:  commit $(bundle_info commit) (uncommitted changes: $(bundle_info uncommitted_changes)), $(bundle_info build_type), built $(bundle_info built) on $(bundle_info build_os), needs glibc >= $(bundle_info glibc_floor)"
+  else
+    say "bundle:  none in $DEVICE_DIR"
+  fi
+  command -v python3 >/dev/null || odd_and_stop "python3 is needed to compare results and is not installed"
+  NVSMI="$(find_nvidia_smi)" || odd_and_stop "nvidia-smi not found: is this a GPU machine?"
+  local rc
+  query_nvidia_smi index,name,driver_version,persistence_mode,pstate "$WORK/context.csv"
+  rc=$?
+  if [[ $rc != 0 ]]; then
+    odd_and_stop "nvidia-smi $(ended $rc)$(said "$WORK/context.csv")$(said "$WORK/context.csv.err")"
+  fi
+  say "gpus:    index, name, driver_version, persistence_mode, pstate"
+  sed 's/^/         /' "$WORK/context.csv" | tee -a "$LOG"
+  bounded "$STEP_TIMEOUT" "$NVSMI" -q >"$RESULTS/nvidia-smi-q.txt" 2>&1 ||
+    warn "nvidia-smi -q failed; what it printed is in nvidia-smi-q.txt"
 }
 
-# Writes the CUDA load generator's source to $1/spin.cu: it keeps every SM of
-# every GPU busy for the given number of seconds.
+# 1. The bundle: present, executable, from this checkout, runnable here.
+check_bundle() {
+  say "== bundle"
+  [[ -f "$DEVICE_DIR/BUNDLE" && -f "$GPULSE" ]] ||
+    odd_and_stop "no bundle in $DEVICE_DIR: run 'scripts/device-check.sh bundle' in the checkout that the device call sends, and carry .device"
+  # A carried folder can lose its execute bits.
+  chmod +x "$DEVICE_DIR"/bin/* "$DEVICE_DIR/run.sh" 2>/dev/null
+  local f
+  for f in "$DEVICE_DIR"/bin/*; do
+    [[ -x "$f" ]] || odd_and_stop "cannot make $f executable"
+  done
+  check_provenance
+  local floor have
+  floor="$(bundle_info glibc_floor)" have="$(machine_glibc)"
+  if [[ -z "$have" ]]; then
+    odd_and_stop "cannot tell this machine's glibc version (not a glibc system?); the bundle needs glibc >= $floor"
+  elif [[ -n "$floor" ]] && version_less "$have" "$floor"; then
+    odd_and_stop "this machine has glibc $have, older than the $floor the bundle needs (built on $(bundle_info build_os)); its programs cannot start here. Build the bundle on a system with glibc <= $have"
+  fi
+  say "ok: glibc $have >= $floor"
+  if bounded "$STEP_TIMEOUT" env LD_LIBRARY_PATH="$DEVICE_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+       ldd "$DEVICE_DIR"/bin/*.real >"$WORK/ldd.txt" 2>&1 &&
+     ! grep -q "not found" "$WORK/ldd.txt"; then
+    say "ok: all libraries resolve"
+  else
+    cat "$WORK/ldd.txt" >>"$LOG"
+    odd_and_stop "unresolved libraries: $(grep "not found" "$WORK/ldd.txt" | head -3 | tr -s '\t\n' '  ')"
+  fi
+}
+
+# Warns when the checkout is not the one the bundle was built from.
+check_provenance() {
+  local built head changed
+  built="$(bundle_info commit)"
+  if head="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null)" && [[ "$head" != "$built" ]]; then
+    warn "the bundle was built from commit $built; this checkout is at $head"
+  fi
+  if [[ ! -f "$DEVICE_DIR/SOURCES.sha256" ]]; then
+    warn "the bundle does not list its sources; cannot tell whether it matches this checkout"
+    return
+  fi
+  changed="$(sha256sum -c --quiet "$DEVICE_DIR/SOURCES.sha256" 2>/dev/null | sed 's/: .*//')"
+  if [[ -n "$changed" ]]; then
+    warn "$(wc -l <<<"$changed") file(s) differ from the ones the bundle was built from: $(head -5 <<<"$changed" | tr '\n' ' ')— rebuild it with 'scripts/device-check.sh bundle' if they matter"
+  else
+    say "ok: this checkout's sources are the ones the bundle was built from"
+  fi
+}
+
+# gpulse_sample FILE ARGS...: `gpulse sample ARGS` into FILE; a failure or a
+# hang is gpulse's.
+gpulse_sample() {
+  local file="$1" rc; shift
+  bounded "$STEP_TIMEOUT" "$GPULSE" sample "$@" >"$file" 2>>"$LOG"
+  rc=$?
+  [[ $rc == 0 ]] || disagree "gpulse sample $* $(ended $rc)"
+  return $rc
+}
+
+# 2. Agreement with nvidia-smi and nvidia-ml-py.
+check_agreement() {
+  say "== gpulse sample vs nvidia-smi"
+  SMI_FIELDS="$(python3 "$HELPER" fields)" || odd_and_stop "python3 cannot run $HELPER"
+  gpulse_sample "$WORK/first.json" --json || return
+  if grep -q '"NVML library not found' "$WORK/first.json"; then
+    local lib
+    if lib="$(find_nvml_library)"; then
+      odd "libnvidia-ml.so.1 is not on the loader's path (found $lib); continuing with GPULSE_NVML_LIBRARY=$lib"
+      export GPULSE_NVML_LIBRARY="$lib"
+    fi
+  fi
+  gpulse_sample "$WORK/text.txt" && cat "$WORK/text.txt" >>"$LOG"
+  local attempt rc
+  # Fast-moving values may differ between the two snapshots: retry twice.
+  for attempt in 1 2 3; do
+    ((attempt == 1)) || sleep 1
+    gpulse_sample "$WORK/sample.json" --json || return
+    cp "$WORK/sample.json" "$RESULTS/gpulse-sample.json"
+    query_nvidia_smi "$SMI_FIELDS" "$WORK/nvsmi.csv"
+    rc=$?
+    cat "$WORK/nvsmi.csv.err" >>"$LOG"
+    cp "$WORK/nvsmi.csv" "$RESULTS/nvidia-smi.csv"
+    if [[ $rc != 0 ]]; then
+      odd "nvidia-smi --query-gpu=$SMI_FIELDS $(ended $rc)$(said "$WORK/nvsmi.csv")$(said "$WORK/nvsmi.csv.err")"
+      return
+    fi
+    python3 "$HELPER" compare "$WORK/sample.json" "$WORK/nvsmi.csv" >"$WORK/compare.txt" 2>&1
+    rc=$?
+    [[ $rc == 1 ]] || break
+  done
+  cat "$WORK/compare.txt" >>"$LOG"
+  case $rc in
+    0) say "ok: gpulse agrees with nvidia-smi ($(wc -l <"$WORK/nvsmi.csv") GPU(s), fields $SMI_FIELDS)" ;;
+    1) disagree "gpulse disagrees with nvidia-smi: $(head -4 "$WORK/compare.txt" | paste -sd ';' -)" ;;
+    *) odd "cannot compare with nvidia-smi: $(head -2 "$WORK/compare.txt" | paste -sd ';' -)" ;;
+  esac
+
+  say "== gpulse vs nvidia-ml-py"
+  bounded "$STEP_TIMEOUT" python3 "$HELPER" pynvml "$WORK/sample.json" >"$WORK/pynvml.txt" 2>&1
+  rc=$?
+  cat "$WORK/pynvml.txt" >>"$LOG"
+  case $rc in
+    0) say "ok: $(tail -1 "$WORK/pynvml.txt")" ;;
+    1) disagree "gpulse disagrees with nvidia-ml-py: $(head -4 "$WORK/pynvml.txt" | paste -sd ';' -)" ;;
+    *) odd "nvidia-ml-py $(ended $rc): $(tail -2 "$WORK/pynvml.txt" | paste -sd ';' -)" ;;
+  esac
+}
+
+# 3. Timings, in one run.
+check_timings() {
+  say "== timings"
+  local runs=10 t0 t1 rc nvsmi_ns=""
+  t0=$(date +%s%N)
+  # shellcheck disable=SC2016 # the loop's arguments expand in the inner shell
+  bounded "$STEP_TIMEOUT" bash -c \
+    'for ((i = 0; i < $1; i++)); do "$0" --query-gpu="$2" --format=csv,noheader,nounits >/dev/null 2>&1 || exit 1; done' \
+    "$NVSMI" "$runs" "$SMI_FIELDS"
+  rc=$?
+  t1=$(date +%s%N)
+  if [[ $rc == 0 ]]; then
+    nvsmi_ns=$(((t1 - t0) / runs))
+    say "nvidia-smi per query (timed by the shell, $runs runs): $((nvsmi_ns / 1000)) us"
+  else
+    odd "nvidia-smi $(ended $rc) while being timed"
+  fi
+  if [[ ! -f "$BENCH" ]]; then
+    odd "the bundle has no sampler_bench (built with -DGPULSE_BUILD_BENCHMARKS=OFF?)"
+    return
+  fi
+  bounded "$BENCH_TIMEOUT" env GPULSE_BENCH_REAL_NVML=1 "$BENCH" --benchmark_min_time="$BENCH_MIN_TIME" \
+    --benchmark_out="$RESULTS/bench.json" --benchmark_out_format=json >>"$LOG" 2>&1
+  rc=$?
+  if [[ $rc != 0 ]]; then
+    disagree "sampler_bench $(ended $rc) on this machine's NVML (see the log)"
+    return
+  fi
+  python3 "$HELPER" timing "$RESULTS/bench.json" "$nvsmi_ns" \
+    "$TARGET_SAMPLE_US" "$TARGET_VS_INIT" "$TARGET_VS_NVSMI" >"$WORK/timing.txt" 2>&1
+  rc=$?
+  grep -v '^TARGET MISSED: ' "$WORK/timing.txt" | tee -a "$LOG"
+  case $rc in
+    0) say "ok: timing targets met" ;;
+    1) while read -r line; do missed "$line"; done < <(sed -n 's/^TARGET MISSED: //p' "$WORK/timing.txt") ;;
+    *) disagree "sampler_bench's results are incomplete: $(tail -1 "$WORK/timing.txt")" ;;
+  esac
+}
+
+# Writes the CUDA load generator's source to $1/spin.cu. `spin SECONDS
+# READY_FILE` keeps every SM of every GPU busy for SECONDS, and creates
+# READY_FILE once the first round of kernels has finished.
 write_spin_source() {
   cat >"$1/spin.cu" <<'CU'
 #include <chrono>
@@ -251,6 +552,7 @@ __global__ void Spin(unsigned long long ns, unsigned long long* sink) {
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? atof(argv[1]) : 10;
+  const char* ready = argc > 2 ? argv[2] : nullptr;
   int devices = 0;
   cudaError_t rc = cudaGetDeviceCount(&devices);
   if (rc != cudaSuccess || devices == 0) {
@@ -279,41 +581,22 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    if (ready != nullptr) {  // the first round ran: the GPUs are busy
+      if (FILE* f = fopen(ready, "w")) fclose(f);
+      ready = nullptr;
+    }
   }
   return 0;
 }
 CU
 }
 
-find_nvcc() {
-  local c
-  for c in "$(command -v nvcc 2>/dev/null)" /usr/local/cuda/bin/nvcc; do
-    [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
-  done
-  return 1
-}
-
-# Starts a load generator for $1 seconds on every GPU and sets LOAD_PID.
-# Tries, in order, the spin binary built at bundle time (its CUDA runtime may
-# need a newer driver than this machine has), spin built here with nvcc, and
-# torch matmuls. Returns 1 when none stays up.
-LOAD_PID=""
-start_load() {
-  local seconds="$1" candidate nvcc waited
-  local candidates=()
-  [[ -x "$DEVICE_DIR/bin/gpulse-load" ]] && candidates+=("$DEVICE_DIR/bin/gpulse-load")
-  if nvcc="$(find_nvcc)"; then
-    write_spin_source "$WORK"
-    if "$nvcc" -O2 -o "$WORK/spin" "$WORK/spin.cu" >>"$LOG" 2>&1; then
-      candidates+=("$WORK/spin")
-    else
-      say "WARN: nvcc could not build the load generator (see log)"
-    fi
-  fi
-  if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    cat >"$WORK/spin.py" <<'PY'
-import sys, time, torch
+# Writes a PyTorch load generator to $1/spin-torch (same arguments as spin).
+write_torch_load() {
+  cat >"$1/spin.py" <<'PY'
+import os, sys, time, torch
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
+ready = sys.argv[2] if len(sys.argv) > 2 else None
 mats = []
 for d in range(torch.cuda.device_count()):
     a = torch.randn(8192, 8192, device="cuda:%d" % d, dtype=torch.float16)
@@ -325,188 +608,123 @@ while time.time() < end:
             torch.mm(a, b)
     for d in range(len(mats)):
         torch.cuda.synchronize(d)
+    if ready:  # the first products are done: the GPUs are busy
+        open(ready, "w").close()
+        ready = None
 PY
-    printf '#!/usr/bin/env bash\nexec python3 %q "$@"\n' "$WORK/spin.py" >"$WORK/spin-torch"
-    chmod +x "$WORK/spin-torch"
-    candidates+=("$WORK/spin-torch")
+  printf '#!/usr/bin/env bash\nexec python3 %q "$@"\n' "$1/spin.py" >"$1/spin-torch"
+  chmod +x "$1/spin-torch"
+}
+
+# try_load_generator PROGRAM: starts `PROGRAM SECONDS READY_FILE` and waits
+# for its ready signal; sets LOAD_PID and returns 0 once it is up, else stops
+# it and returns 1.
+try_load_generator() {
+  local program="$1" ready="$WORK/load-ready" started=$SECONDS rc
+  rm -f "$ready"
+  say "load generator: trying $program"
+  timeout -k 5 $((LOAD_SECONDS + READY_TIMEOUT)) "$program" "$LOAD_SECONDS" "$ready" >>"$LOG" 2>&1 &
+  LOAD_PID=$!
+  if wait_for_file "$ready" "$READY_TIMEOUT" "$LOAD_PID"; then
+    say "load generator: $program is busy (ready after $((SECONDS - started)) s)"
+    return 0
   fi
-  for candidate in "${candidates[@]}"; do
-    "$candidate" "$seconds" >>"$LOG" 2>&1 &
-    LOAD_PID=$!
-    # CUDA context creation (and torch's start-up) comes first.
-    for waited in 1 2 3 4 5 6; do
-      sleep 1
-      kill -0 "$LOAD_PID" 2>/dev/null || break
-    done
-    if kill -0 "$LOAD_PID" 2>/dev/null; then
-      say "load generator: $candidate (up after ${waited}s)"
-      return 0
-    fi
+  if kill -0 "$LOAD_PID" 2>/dev/null; then
+    warn "$program gave no ready signal within $READY_TIMEOUT s; stopping it"
+    stop_load
+  else
     wait "$LOAD_PID"
-    say "WARN: load generator $candidate exited early (see log)"
-  done
-  LOAD_PID=""
+    rc=$?
+    warn "$program exited (status $rc) before its first kernel (see the log)"
+    LOAD_PID=""
+  fi
   return 1
 }
 
-# Reads the mean GPU utilization over the readable GPUs from JSON lines.
-min_gpu_utilization() {
-  python3 -c '
-import json, sys
-values = [g["utilization_gpu"] for line in open(sys.argv[1]) if line.strip()
-          for g in json.loads(line)["gpus"] if g["utilization_gpu"] is not None]
-print(min(values) if values else -1)' "$1"
+# Tries the load generators one at a time: the one bundled (its CUDA runtime
+# may need a newer driver than this machine has), one built here with nvcc for
+# this GPU, PyTorch.
+start_load() {
+  [[ -f "$DEVICE_DIR/bin/gpulse-load" ]] && try_load_generator "$DEVICE_DIR/bin/gpulse-load" && return 0
+  local nvcc arch
+  if nvcc="$(find_nvcc)"; then
+    arch="$(bounded "$STEP_TIMEOUT" "$NVSMI" --query-gpu=compute_cap --format=csv,noheader 2>/dev/null |
+      head -1 | tr -d ' .')"
+    [[ "$arch" =~ ^[0-9]+$ ]] || arch=90
+    write_spin_source "$WORK"
+    if bounded "$STEP_TIMEOUT" "$nvcc" -O2 -arch="sm_$arch" -o "$WORK/spin" "$WORK/spin.cu" >>"$LOG" 2>&1; then
+      try_load_generator "$WORK/spin" && return 0
+    else
+      warn "nvcc could not build the load generator for sm_$arch (see the log)"
+    fi
+  fi
+  if bounded "$STEP_TIMEOUT" python3 -c \
+       'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+    write_torch_load "$WORK"
+    try_load_generator "$WORK/spin-torch" && return 0
+  else
+    say "load generator: PyTorch with CUDA is not available"
+  fi
+  return 1
 }
-max_gpu_utilization() {
-  python3 -c '
-import json, sys
-values = [g["utilization_gpu"] for line in open(sys.argv[1]) if line.strip()
-          for g in json.loads(line)["gpus"] if g["utilization_gpu"] is not None]
-print(max(values) if values else 101)' "$1"
+
+# Stops the load generator this run started, if it is still running.
+stop_load() {
+  [[ -n "$LOAD_PID" ]] || return 0
+  kill -TERM "$LOAD_PID" 2>/dev/null
+  # timeout passes the signal on, and kills the generator 5 s later if needed.
+  wait_for_exit "$LOAD_PID" 15 >/dev/null 2>&1
+  LOAD_PID=""
+}
+
+# 4. Utilization follows a real load.
+check_load() {
+  say "== utilization under load"
+  if ! start_load; then
+    odd "no load generator could run (bundled spin, nvcc, torch); see the log"
+    return
+  fi
+  gpulse_sample "$RESULTS/gpulse-load.json" --json --count 3 --interval 1 || { stop_load; return; }
+  if ! kill -0 "$LOAD_PID" 2>/dev/null; then
+    wait "$LOAD_PID"
+    odd "the load generator stopped (status $?) while gpulse measured; utilization under load not judged"
+    LOAD_PID=""
+    return
+  fi
+  stop_load
+  python3 "$HELPER" utilization "$RESULTS/gpulse-load.json" --at-least "$UNDER_LOAD_MIN" >"$WORK/load.txt" 2>&1
+  local rc=$?
+  tee -a "$LOG" <"$WORK/load.txt"
+  [[ $rc == 0 ]] || disagree "under load: $(tail -1 "$WORK/load.txt")"
+
+  # The driver's figure covers the last sample period: allow it a few seconds.
+  local attempt
+  : >"$RESULTS/gpulse-idle.json"
+  for attempt in 1 2 3 4 5; do
+    gpulse_sample "$WORK/idle.json" --json --count 2 --interval 1 || return
+    cat "$WORK/idle.json" >>"$RESULTS/gpulse-idle.json"
+    python3 "$HELPER" utilization "$WORK/idle.json" --at-most "$IDLE_MAX" >"$WORK/idle.txt" 2>&1
+    rc=$?
+    [[ $rc == 0 ]] && break
+  done
+  tee -a "$LOG" <"$WORK/idle.txt"
+  [[ $rc == 0 ]] || disagree "after the load stopped: $(tail -1 "$WORK/idle.txt")"
 }
 
 run() {
-  cd "$ROOT" || die "cannot enter $ROOT"
-  [[ -x "$DEVICE_DIR/bin/gpulse" ]] || die "no bundle: run 'scripts/device-check.sh bundle' first"
-  RESULTS="${OUT:-$DEVICE_DIR/results}"
-  mkdir -p "$RESULTS"
-  LOG="$RESULTS/device-check.log"
-  : >"$LOG"
-  local GPULSE="$DEVICE_DIR/bin/gpulse" BENCH="$DEVICE_DIR/bin/sampler_bench"
-  WORK="$(mktemp -d)"
-  trap 'rm -rf "$WORK"' EXIT
-  local work="$WORK"
-  command -v python3 >/dev/null || die "python3 is needed to compare results"
-  say "gpulse device check, bundle $(cat "$DEVICE_DIR/VERSION" 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
-
-  # 1. Libraries.
-  say "== ldd"
-  if LD_LIBRARY_PATH="$DEVICE_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-       ldd "$DEVICE_DIR/bin/gpulse.real" "$DEVICE_DIR/bin/sampler_bench.real" >"$work/ldd.txt" 2>&1 &&
-     ! grep -q "not found" "$work/ldd.txt"; then
-    say "ok: all libraries resolve"
-  else
-    cat "$work/ldd.txt" >>"$LOG"
-    fail "unresolved libraries (see log)"
-  fi
-
-  local nvsmi
-  nvsmi="$(find_nvidia_smi)" || die "nvidia-smi not found: is this a GPU machine?"
-  "$nvsmi" >>"$LOG" 2>&1 || fail "nvidia-smi itself fails"
-
-  # 2. Agreement with nvidia-smi.
-  say "== gpulse sample vs nvidia-smi"
-  "$GPULSE" sample --json >"$RESULTS/gpulse-sample.json" 2>>"$LOG"
-  if grep -q '"NVML library not found' "$RESULTS/gpulse-sample.json"; then
-    local lib
-    if lib="$(find_nvml_library)"; then
-      fail "libnvidia-ml.so.1 is not on the loader's path (found $lib); continuing with GPULSE_NVML_LIBRARY=$lib"
-      export GPULSE_NVML_LIBRARY="$lib"
-      "$GPULSE" sample --json >"$RESULTS/gpulse-sample.json" 2>>"$LOG"
-    fi
-  fi
-  "$GPULSE" sample >>"$LOG" 2>&1
-  local agreed=0
-  # Fast-moving values may differ between the two snapshots: retry twice.
-  for _ in 1 2 3; do
-    "$GPULSE" sample --json >"$work/sample.json" 2>>"$LOG"
-    "$nvsmi" --query-gpu="$NVSMI_FIELDS" --format=csv,noheader,nounits >"$work/nvsmi.csv" 2>>"$LOG"
-    if compare_with_nvidia_smi "$work/sample.json" "$work/nvsmi.csv" >"$work/compare.txt" 2>&1; then
-      agreed=1
-      break
-    fi
-    sleep 1
-  done
-  cp "$work/nvsmi.csv" "$RESULTS/nvidia-smi.csv"
-  cat "$work/compare.txt" >>"$LOG"
-  if [[ $agreed == 1 ]]; then say "ok: gpulse agrees with nvidia-smi"; else fail "gpulse disagrees with nvidia-smi: $(head -3 "$work/compare.txt")"; fi
-
-  say "== gpulse vs nvidia-ml-py"
-  if compare_with_pynvml "$work/sample.json" >"$work/pynvml.txt" 2>&1; then
-    say "ok: $(tail -1 "$work/pynvml.txt")"
-  else
-    cat "$work/pynvml.txt" >>"$LOG"
-    fail "pynvml cross-check: $(head -3 "$work/pynvml.txt")"
-  fi
-
-  # 3. Timings, in one run.
-  say "== timings"
-  local t0 t1 i runs=10
-  t0=$(date +%s%N)
-  for ((i = 0; i < runs; i++)); do
-    "$nvsmi" --query-gpu="$NVSMI_FIELDS" --format=csv,noheader,nounits >/dev/null 2>&1
-  done
-  t1=$(date +%s%N)
-  local nvsmi_ns=$(((t1 - t0) / runs))
-  GPULSE_BENCH_REAL_NVML=1 "$BENCH" --benchmark_min_time=0.5 --benchmark_format=json \
-    --benchmark_out="$RESULTS/bench.json" --benchmark_out_format=json >/dev/null 2>>"$LOG" ||
-    fail "sampler_bench failed"
-  python3 - "$RESULTS/bench.json" "$nvsmi_ns" >"$work/timing.txt" 2>&1 <<'PY'
-import json, sys
-runs = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
-nvsmi_ns = float(sys.argv[2])
-def ns(name):
-    b = runs.get(name)
-    if b is None or b.get("error_occurred"):
-        return None
-    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
-    return b["real_time"] * scale
-persistent, init, direct, take = (ns("BM_PersistentSession"), ns("BM_InitShutdownPerSample"),
-                                  ns("BM_DirectNvmlCalls"), ns("BM_SamplerTake"))
-gpus = int(runs.get("BM_PersistentSession", {}).get("gpus", 0)) or 1
-print("nvidia-smi per query:            %12.1f us" % (nvsmi_ns / 1e3))
-for label, value in (("NVML init+query+shutdown/sample", init), ("persistent session/sample", persistent),
-                     ("direct NVML calls/sample", direct), ("full Sampler::Take()", take)):
-    print("%-32s %12s" % (label + ":", "n/a" if value is None else "%.1f us" % (value / 1e3)))
-problems = []
-if None in (persistent, init, take):
-    problems.append("a benchmark did not run")
-else:
-    if persistent and direct:
-        print("gpulse overhead per GPU:          %12.2f us" % ((persistent - direct) / gpus / 1e3))
-    if gpus == 1 and take > 100e3:
-        problems.append("full one-GPU sample took %.1f us (target <= 100 us)" % (take / 1e3))
-    if gpus > 1 and take > 100e3 * gpus:
-        problems.append("full sample took %.1f us for %d GPUs" % (take / 1e3, gpus))
-    if init / persistent < 20:
-        problems.append("persistent session only %.1fx faster than init per sample (target 20x)" % (init / persistent))
-    if nvsmi_ns / take < 500:
-        problems.append("full sample only %.0fx faster than nvidia-smi (target 500x)" % (nvsmi_ns / take))
-    print("speed-ups: %.0fx vs init per sample, %.0fx vs nvidia-smi" % (init / persistent, nvsmi_ns / take))
-for p in problems:
-    print("TARGET MISSED: " + p)
-sys.exit(1 if problems else 0)
-PY
-  local timing_rc=$?
-  tee -a "$LOG" <"$work/timing.txt"
-  [[ $timing_rc == 0 ]] || fail "timing targets missed"
-
-  # 4. Under load.
-  say "== utilization under load"
-  if start_load 16; then
-    "$GPULSE" sample --json --count 3 --interval 1 >"$RESULTS/gpulse-load.json" 2>>"$LOG"
-    wait "$LOAD_PID" || fail "the load generator failed (see log)"
-    local low high
-    low="$(min_gpu_utilization "$RESULTS/gpulse-load.json")"
-    say "under load: lowest GPU utilization read = $low%"
-    python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 80 else 1)' "$low" ||
-      fail "gpulse read $low% utilization under load (expected >= 80%)"
-    sleep 3
-    "$GPULSE" sample --json --count 2 --interval 1 >"$work/idle.json" 2>>"$LOG"
-    high="$(max_gpu_utilization "$work/idle.json")"
-    say "after load: highest GPU utilization read = $high%"
-    python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 20 else 1)' "$high" ||
-      fail "gpulse read $high% utilization after the load stopped (expected <= 20%)"
-  else
-    fail "no load generator could run (bundled spin, nvcc, torch); see log"
-  fi
-
-  say "== summary: $FAILURES failure(s); results in $RESULTS"
-  [[ $FAILURES == 0 ]] || exit 1
+  start_run
+  print_context
+  check_bundle
+  check_agreement
+  check_timings
+  check_load
+  finish
 }
 
 case "${1:-}" in
   bundle) bundle ;;
   run) run ;;
-  *) echo "usage: $0 bundle|run" >&2; exit 2 ;;
+  assemble) [[ $# == 3 ]] || die "usage: $0 assemble BIN_DIR DEST"; assemble "$2" "$3" ;;
+  dry-run) exec "$ROOT/tests/device_check/dry_run.sh" "${2:-$ROOT/build/bin}" "${3:-$ROOT/build/lib}" ;;
+  *) echo "usage: $0 bundle|run|dry-run [BIN_DIR [LIB_DIR]] (see the header)" >&2; exit 2 ;;
 esac
