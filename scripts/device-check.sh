@@ -3,12 +3,13 @@
 #
 # Usage
 #   scripts/device-check.sh bundle   Here, in the checkout the device call will
-#                                    send: builds gpulse and sampler_bench
-#                                    (RelWithDebInfo, as `make build` and the
-#                                    documented figures; stripped) into
-#                                    build-device/ and copies them, with every
-#                                    shared library they need except glibc's
-#                                    own, into .device/ (git-ignored).
+#                                    send: builds gpulse, sampler_bench and
+#                                    gpulse-gpu-load (RelWithDebInfo, as `make
+#                                    build` and the documented figures;
+#                                    stripped) into build-device/ and copies
+#                                    them, with every shared library they need
+#                                    except glibc's own, into .device/
+#                                    (git-ignored).
 #   scripts/device-check.sh run      On the GPU machine, from the repository
 #                                    root, with .device/ present: the checks
 #                                    below. Results go to $OUT (else
@@ -57,10 +58,11 @@
 #      driver: NVML init+query+shutdown per sample, the persistent session, a
 #      full Sampler::Take(); targets: full sample <= 100 us per GPU, >= 20x
 #      faster than init per sample, >= 500x faster than nvidia-smi;
-#   4. starts a load on every GPU (one candidate at a time: the bundled CUDA
-#      spin, else one built with nvcc there, else PyTorch matmuls), waits for
-#      its ready signal (after the first kernel; up to 30 s), and checks that
-#      gpulse reads >= 80 % utilization, then <= 20 % once it is stopped.
+#   4. starts a load on every GPU (one candidate at a time: the bundled
+#      gpulse-gpu-load, which needs only the driver; else a CUDA spin kernel
+#      built there with nvcc; else PyTorch matmuls), waits for its ready signal
+#      (after the first kernel; up to 30 s), and checks that gpulse reads
+#      >= 80 % utilization, then <= 20 % once it is stopped.
 #
 # Settings (environment; the defaults are for the device, the dry run
 # tightens some):
@@ -105,9 +107,9 @@ bundle() {
   command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGPULSE_BUILD_BENCHMARKS=ON \
     "${launcher[@]}" >/dev/null || die "configure failed"
-  cmake --build "$build" -j"${JOBS:-$(nproc)}" --target gpulse sampler_bench || die "build failed"
+  cmake --build "$build" -j"${JOBS:-$(nproc)}" --target gpulse sampler_bench gpulse-gpu-load ||
+    die "build failed"
   assemble "$build/bin" "$DEVICE_DIR"
-  build_bundled_load_generator
   echo "bundled into $DEVICE_DIR ($(du -sh "$DEVICE_DIR" | cut -f1)):"
   sed 's/^/  /' "$DEVICE_DIR/BUNDLE"
   cat <<EOF
@@ -116,15 +118,15 @@ Next, the device call from this checkout (see the header of $0):
 EOF
 }
 
-# assemble BIN_DIR DEST: copies gpulse and sampler_bench from BIN_DIR (either
-# may be missing; run reports it) with their libraries into DEST, behind
-# wrappers, and records where they came from.
+# assemble BIN_DIR DEST: copies gpulse, sampler_bench and gpulse-gpu-load
+# from BIN_DIR (all but gpulse may be missing; run reports it) with their
+# libraries into DEST, behind wrappers, and records where they came from.
 assemble() {
   local bin="$1" dest="$2" exe
   [[ -x "$bin/gpulse" ]] || die "no gpulse in $bin"
   rm -rf "$dest"
   mkdir -p "$dest/bin" "$dest/lib" || die "cannot create $dest"
-  for exe in gpulse sampler_bench; do
+  for exe in gpulse sampler_bench gpulse-gpu-load; do
     [[ -x "$bin/$exe" ]] && bundle_program "$bin/$exe" "$dest"
   done
   cat >"$dest/run.sh" <<'RUN'
@@ -200,22 +202,6 @@ build_os=$(os_release)
 build_glibc=$(machine_glibc)
 glibc_floor=$(glibc_floor "$dest")
 EOF
-}
-
-# With nvcc here, a load generator that needs no toolkit there: the CUDA
-# runtime linked statically, PTX for compute_75 so that any newer GPU can JIT
-# it (the driver must still be new enough for this toolkit).
-build_bundled_load_generator() {
-  local nvcc
-  nvcc="$(find_nvcc)" || return 0
-  write_spin_source "$DEVICE_DIR"
-  if "$nvcc" -O2 -gencode arch=compute_75,code=compute_75 -gencode arch=compute_90,code=sm_90 \
-       -o "$DEVICE_DIR/bin/gpulse-load" "$DEVICE_DIR/spin.cu"; then
-    echo "built the load generator with $("$nvcc" --version | tail -1)"
-  else
-    echo "warning: nvcc could not build the load generator; the run will try nvcc or torch there" >&2
-  fi
-  rm -f "$DEVICE_DIR/spin.cu"
 }
 
 # ---------------------------------------------------------- common -------
@@ -527,7 +513,8 @@ check_timings() {
   esac
 }
 
-# Writes the CUDA load generator's source to $1/spin.cu. `spin SECONDS
+# Writes a CUDA load generator's source to $1/spin.cu (for nvcc on the GPU
+# machine, when the bundled one cannot run). `spin SECONDS
 # READY_FILE` keeps every SM of every GPU busy for SECONDS, and creates
 # READY_FILE once the first round of kernels has finished.
 write_spin_source() {
@@ -641,11 +628,11 @@ try_load_generator() {
   return 1
 }
 
-# Tries the load generators one at a time: the one bundled (its CUDA runtime
-# may need a newer driver than this machine has), one built here with nvcc for
-# this GPU, PyTorch.
+# Tries the load generators one at a time: the bundled gpulse-gpu-load
+# (bench/gpu_load.cc: the driver API and PTX, no toolkit), a spin kernel built
+# here with nvcc for this GPU, PyTorch.
 start_load() {
-  [[ -f "$DEVICE_DIR/bin/gpulse-load" ]] && try_load_generator "$DEVICE_DIR/bin/gpulse-load" && return 0
+  [[ -f "$DEVICE_DIR/bin/gpulse-gpu-load" ]] && try_load_generator "$DEVICE_DIR/bin/gpulse-gpu-load" && return 0
   local nvcc arch
   if nvcc="$(find_nvcc)"; then
     arch="$(bounded "$STEP_TIMEOUT" "$NVSMI" --query-gpu=compute_cap --format=csv,noheader 2>/dev/null |
@@ -681,7 +668,7 @@ stop_load() {
 check_load() {
   say "== utilization under load"
   if ! start_load; then
-    odd "no load generator could run (bundled spin, nvcc, torch); see the log"
+    odd "no load generator could run (bundled gpulse-gpu-load, nvcc, torch); see the log"
     return
   fi
   gpulse_sample "$RESULTS/gpulse-load.json" --json --count 3 --interval 1 || { stop_load; return; }

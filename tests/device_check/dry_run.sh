@@ -13,8 +13,10 @@
 #   gpulse       loads the NVML simulator (GPULSE_NVML_LIBRARY) on that scenario;
 #   nvidia-smi   is fake-bin/nvidia-smi, and nvidia-ml-py fake-python/pynvml.py,
 #                both answering from the same scenario;
-#   the load     is fake-gpulse-load, bundled as the real one would be: it
-#                makes the simulated GPUs busy by rewriting the scenario;
+#   the load     is fake-gpulse-load, bundled as gpulse-gpu-load: it makes
+#                the simulated GPUs busy by rewriting the scenario (the real
+#                gpulse-gpu-load, where built, is only run to see it fail
+#                cleanly without a driver);
 #   sampler_bench is the real one on the simulator, or fake-sampler-bench
 #                when the build has none (the sanitizer build).
 # Each case expects an exit code and lines in its output; the timing targets
@@ -57,7 +59,19 @@ if [[ ! -e "$BUNDLE/bin/sampler_bench" ]]; then
   echo "note: $BIN has no sampler_bench (built without benchmarks); the timing step runs fake-sampler-bench"
   cp "$HERE/fake-sampler-bench" "$BUNDLE/bin/sampler_bench"
 fi
-cp "$HERE/fake-gpulse-load" "$BUNDLE/bin/gpulse-load"
+# Where the build has the real load generator, it must fail cleanly without a
+# GPU (or, on a machine with one, run); the bundle then gets the fake.
+if [[ -x "$BIN/gpulse-gpu-load" ]]; then
+  timeout 20 "$BIN/gpulse-gpu-load" 1 "$TMP/real-load-ready" >"$TMP/real-load.txt" 2>&1
+  rc=$?
+  if [[ $rc == 0 && -e "$TMP/real-load-ready" ]] ||
+     { [[ $rc == 1 && ! -e "$TMP/real-load-ready" ]] && grep -q '^gpulse-gpu-load: ' "$TMP/real-load.txt"; }; then
+    echo "gpulse-gpu-load here: exit $rc, $(head -1 "$TMP/real-load.txt")"
+  else
+    problem "gpulse-gpu-load 1 READY: exit $rc, ready file $(ls "$TMP/real-load-ready" 2>&1): $(cat "$TMP/real-load.txt")"
+  fi
+fi
+cp "$HERE/fake-gpulse-load" "$BUNDLE/bin/gpulse-gpu-load"
 for f in bin/gpulse bin/gpulse.real run.sh BUNDLE SOURCES.sha256; do
   [[ -e "$BUNDLE/$f" ]] || problem "the bundle lacks $f"
 done
@@ -143,7 +157,7 @@ expect agree 0 \
   "^ok: this checkout's sources are the ones the bundle was built from" '^ok: glibc ' \
   '^ok: all libraries resolve' '^ok: gpulse agrees with nvidia-smi \(2 GPU' '^ok: nvidia-ml-py agrees' \
   '^nvidia-smi per query \(timed by the shell, 10 runs\): [0-9]+ us' '^full Sampler::Take\(\): +[0-9.]+ us' \
-  '^ok: timing targets met' '^load generator: .*gpulse-load is busy' \
+  '^ok: timing targets met' '^load generator: .*gpulse-gpu-load is busy' \
   '^lowest GPU utilization read: 100%' '^highest GPU utilization read: 0%' '^exit 0: '
 expect disagree 1 \
   'GPU 0 temperature.gpu: gpulse 31.0, nvidia-smi 41.0' 'GPU 0 fan.speed: gpulse 35, nvidia-smi absent' \
@@ -151,7 +165,7 @@ expect disagree 1 \
   '^exit 1: '
 expect slow 3 '^TARGET MISSED: full sample took' '^ok: gpulse agrees with nvidia-smi' '^exit 3: '
 expect load-unseen 1 '^DISAGREE: under load: lowest GPU utilization read: 0%' '^exit 1: '
-expect no-load 2 'gpulse-load exited \(status 1\) before its first kernel' \
+expect no-load 2 'gpulse-gpu-load exited \(status 1\) before its first kernel' \
   '^fake nvcc .* -arch=sm_90 ' '^WARN: nvcc could not build the load generator for sm_90' \
   '^load generator: PyTorch with CUDA is not available' '^ENVIRONMENT: no load generator could run' '^exit 2: '
 expect old-glibc 2 '^ENVIRONMENT: this machine has glibc [0-9.]+, older than the 99\.0 the bundle needs' '^exit 2: '
