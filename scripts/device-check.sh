@@ -64,8 +64,8 @@
 #      (after the first kernel; up to 30 s), and checks that gpulse reads
 #      >= 80 % utilization, then <= 20 % once it is stopped.
 #
-# Settings (environment; the defaults are for the device, the dry run
-# tightens some):
+# Settings (environment; the defaults are for the device; the dry run loosens
+# the targets and shortens the limits):
 #   OUT                            where results go (default .device/results)
 #   GPULSE_DEVICE_DIR              the bundle (default .device)
 #   GPULSE_CHECK_BUDGET            seconds the whole run may take (390)
