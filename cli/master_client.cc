@@ -86,14 +86,19 @@ Result<nlohmann::json> MasterClient::Post(const std::string& path, const nlohman
 }
 
 Result<MasterClient::LogSlice> MasterClient::GetLogs(const std::string& task_id, const std::string& stream,
-                                                     uint64_t offset) {
+                                                     uint64_t offset, uint32_t attempt) {
   std::string path = "/api/tasks/" + task_id + "/logs?stream=" + stream + "&offset=" + std::to_string(offset);
+  if (attempt > 0) {
+    path += "&attempt=";
+    path += std::to_string(attempt);
+  }
   auto result = http_->Get(path);
   if (!result || result->status >= 300) return ErrorFrom(result);
   LogSlice slice;
   slice.data = result->body;
   slice.next_offset = std::strtoull(result->get_header_value("X-Gpulse-Next-Offset").c_str(), nullptr, 10);
-  slice.task_state = result->get_header_value("X-Gpulse-Task-State");
+  slice.attempt =
+      static_cast<uint32_t>(std::strtoul(result->get_header_value("X-Gpulse-Attempt").c_str(), nullptr, 10));
   return slice;
 }
 

@@ -37,10 +37,13 @@ class MasterClient {
 
   struct LogSlice {
     std::string data;
-    uint64_t next_offset = 0;
-    std::string task_state;
+    uint64_t next_offset = 0;  // where the next read of this attempt's stream starts
+    uint32_t attempt = 0;      // the attempt served; 0 while the task has not run
   };
-  Result<LogSlice> GetLogs(const std::string& task_id, const std::string& stream, uint64_t offset);
+  // New output of `stream` ("stdout" or "stderr") of the task's `attempt`
+  // (0: its latest) from `offset`. NotFound for an unknown task or attempt.
+  Result<LogSlice> GetLogs(const std::string& task_id, const std::string& stream, uint64_t offset,
+                           uint32_t attempt);
 
  private:
   MasterClient(std::string url, std::string token_file);

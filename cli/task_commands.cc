@@ -15,10 +15,6 @@ using nlohmann::json;
 
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
 
-bool Terminal(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "cancelled";
-}
-
 std::string Str(const json& v, const std::string& fallback = "-") {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
@@ -149,34 +145,70 @@ void AddStatus(CLI::App& app) {
   });
 }
 
+// Where `gpulse logs` is in a task's output: which attempt (0 until one is
+// known) and how far into each stream it has printed.
+struct LogCursor {
+  uint32_t attempt = 0;
+  uint64_t out_offset = 0;
+  uint64_t err_offset = 0;
+};
+
+// Prints the output of the cursor's attempt (the latest while it is 0) that
+// is new since the cursor, stdout to stdout and stderr to stderr, and moves
+// the cursor on. Returns whether anything was new.
+Result<bool> PrintNewOutput(MasterClient& client, const std::string& id, LogCursor& cursor) {
+  ASSIGN_OR_RETURN(auto out, client.GetLogs(id, "stdout", cursor.out_offset, cursor.attempt));
+  ASSIGN_OR_RETURN(auto err, client.GetLogs(id, "stderr", cursor.err_offset, out.attempt));
+  std::cout << out.data << std::flush;
+  cursor.out_offset = out.next_offset;
+  // While no attempt had started, stdout was read from none and stderr maybe
+  // from the first, just begun: that stderr is read again next time.
+  bool same_attempt = err.attempt == out.attempt;
+  if (same_attempt) {
+    std::cerr << err.data << std::flush;
+    cursor.err_offset = err.next_offset;
+  }
+  cursor.attempt = out.attempt;
+  return !out.data.empty() || (same_attempt && !err.data.empty());
+}
+
 void AddLogs(CLI::App& app) {
   struct Flags {
     EndpointFlags endpoint;
     std::string id;
     bool follow = false;
+    uint32_t attempt = 0;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("logs", "Print a task's stdout (to stdout) and stderr (to stderr)");
   AddEndpointOptions(cmd, f->endpoint);
   cmd->add_option("id", f->id, "task id")->required();
-  cmd->add_flag("-f,--follow", f->follow, "keep printing new output until the task finishes");
+  cmd->add_flag("-f,--follow", f->follow,
+                "keep printing new output until the task finishes, moving on to each new attempt");
+  cmd->add_option("--attempt", f->attempt, "print this attempt's output (1 is the first; default: the latest)")
+      ->check(CLI::PositiveNumber);
   cmd->callback([f] {
     auto client = ConnectOrExit(f->endpoint);
-    uint64_t out_offset = 0, err_offset = 0;
+    const bool pinned = f->attempt > 0;
+    LogCursor cursor{.attempt = f->attempt};
     while (true) {
-      auto out = client->GetLogs(f->id, "stdout", out_offset);
-      if (!out.ok()) Fail(out.status().message());
-      auto err = client->GetLogs(f->id, "stderr", err_offset);
-      if (!err.ok()) Fail(err.status().message());
-      std::cout << out->data << std::flush;
-      std::cerr << err->data << std::flush;
-      bool drained = out->next_offset == out_offset && err->next_offset == err_offset;
-      out_offset = out->next_offset;
-      err_offset = err->next_offset;
-      // Stop when not following, or once the task has ended and a read after
-      // its end brought nothing new (the last bytes may trail the exit).
-      if (!f->follow || (Terminal(out->task_state) && drained)) break;
-      if (drained) std::this_thread::sleep_for(kPollInterval);
+      // What the task was before this read: once it had finished (or moved
+      // past the attempt shown) and a read after that brings nothing new,
+      // nothing more will come (the last bytes may trail the exit).
+      json task = f->follow ? ValueOrExit(client->Get("/api/tasks/" + f->id)) : json::object();
+      auto printed = PrintNewOutput(*client, f->id, cursor);
+      if (!printed.ok()) Fail(printed.status().message());
+      if (!f->follow) break;
+      if (*printed) continue;
+      const uint32_t latest = task.value("attempts", 0u);
+      const bool newer_attempt = cursor.attempt > 0 && latest > cursor.attempt;
+      if (newer_attempt && !pinned) {
+        cursor = LogCursor{.attempt = latest};
+        std::cerr << "[gpulse: attempt " << latest << " of task " << f->id << "]\n" << std::flush;
+        continue;
+      }
+      if (task.value("finished", false) || newer_attempt) break;
+      std::this_thread::sleep_for(kPollInterval);
     }
   });
 }
@@ -215,7 +247,7 @@ void AddWait(CLI::App& app) {
     while (true) {
       json task = ValueOrExit(client->Get("/api/tasks/" + f->id));
       std::string state = task.value("state", std::string());
-      if (Terminal(state)) {
+      if (task.value("finished", false)) {
         int code = task["exit_code"].is_number_integer() ? task["exit_code"].get<int>() : 1;
         if (state == "succeeded") code = 0;
         std::cerr << f->id << " " << state << (task["exit_code"].is_number() ? " (exit code " + Str(task["exit_code"]) + ")" : "") << "\n";

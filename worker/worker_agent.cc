@@ -87,7 +87,7 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
   std::lock_guard lock(mu_);
   if (event.kind == TaskEvent::Kind::kStarted) {
     tailers_[event.task_id] =
-        std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id));
+        std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id), event.attempt);
   }
   pending_events_.push_back(event);
   wake_.notify_all();
@@ -257,6 +257,7 @@ void WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::stri
         chunk->set_stream(c.stream == OutputStream::kStderr ? v1::LogChunk::STDERR : v1::LogChunk::STDOUT);
         chunk->set_offset(c.offset);
         chunk->set_data(std::move(c.data));
+        chunk->set_attempt(tailer->attempt());
         out.push_back(std::move(m));
       }
     }

@@ -100,6 +100,7 @@ json TaskToJson(const Task& t) {
       {"id", t.id},
       {"name", t.spec.name},
       {"state", TaskStateName(t.state)},
+      {"finished", IsTerminal(t.state)},
       {"argv", t.spec.argv},
       {"env", t.spec.env},
       {"cpus", t.spec.cpus},

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <optional>
+
 #include "common/token.h"
 #include "master/api/api_json.h"
 
@@ -13,6 +16,14 @@ using nlohmann::json;
 void ReplyJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
+}
+
+// A whole number written in decimal digits only, or nullopt.
+std::optional<uint64_t> ParseWholeNumber(const std::string& text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
 }
 
 }  // namespace
@@ -140,9 +151,14 @@ void HttpApi::GetTask(const httplib::Request& req, httplib::Response& res) {
   ReplyJson(res, 200, TaskToJson(*t));
 }
 
-// Plain text from ?offset= (default 0) of ?stream= (stdout, the default, or
-// stderr). X-Gpulse-Next-Offset says where to continue; X-Gpulse-Task-State
-// lets a follower stop once the task has finished.
+// Plain text of one attempt's ?stream= (stdout, the default, or stderr)
+// from ?offset= (default 0), an offset in the stored log. ?attempt=N picks
+// attempt N (1 … the task's attempts so far); without it the latest is
+// served, which reads as empty while the task has not run. The headers say
+// which attempt was served (X-Gpulse-Attempt, 0 for none yet), the latest
+// one (X-Gpulse-Latest-Attempt), where to continue (X-Gpulse-Next-Offset)
+// and the task's state (X-Gpulse-Task-State), so a follower can move on to
+// a newer attempt and stop once the task has finished.
 void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
   std::string id = req.matches[1];
   auto task = cluster_.GetTask(id);
@@ -151,20 +167,42 @@ void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
   if (stream_name != "stdout" && stream_name != "stderr") {
     return ReplyError(res, 400, "stream must be stdout or stderr");
   }
-  uint64_t offset = 0;
+  std::optional<uint64_t> offset = 0;
   if (req.has_param("offset")) {
-    const std::string& text = req.get_param_value("offset");
-    char* end = nullptr;
-    offset = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || text[0] == '-') return ReplyError(res, 400, "offset must be a byte count");
+    offset = ParseWholeNumber(req.get_param_value("offset"));
+    if (!offset) return ReplyError(res, 400, "offset must be a byte count");
   }
-  auto slice = logs_.Read(id, stream_name == "stderr" ? LogStream::kStderr : LogStream::kStdout, offset,
-                          4 << 20);
-  if (!slice.ok()) return ReplyError(res, HttpStatusFor(slice.status()), slice.status().message());
-  res.set_header("X-Gpulse-Next-Offset", std::to_string(slice->next_offset));
+  uint32_t attempt = task->attempts;
+  if (req.has_param("attempt")) {
+    const std::string& text = req.get_param_value("attempt");
+    std::optional<uint64_t> asked = ParseWholeNumber(text);
+    if (!asked) return ReplyError(res, 400, "attempt must be a whole number (1 for the first)");
+    if (*asked < 1 || *asked > task->attempts) {
+      std::string why = "task '" + id + "' has no attempt " + text;
+      if (task->attempts == 0) {
+        why += ": it has not run yet";
+      } else {
+        why += ": it has had ";
+        why += std::to_string(task->attempts);
+        why += " attempt(s), numbered from 1";
+      }
+      return ReplyError(res, 404, why);
+    }
+    attempt = static_cast<uint32_t>(*asked);
+  }
+  LogStore::Slice slice{.data = {}, .next_offset = *offset};
+  if (attempt > 0) {
+    auto read = logs_.Read(id, attempt, stream_name == "stderr" ? LogStream::kStderr : LogStream::kStdout,
+                           *offset, 4 << 20);
+    if (!read.ok()) return ReplyError(res, HttpStatusFor(read.status()), read.status().message());
+    slice = std::move(*read);
+  }
+  res.set_header("X-Gpulse-Attempt", std::to_string(attempt));
+  res.set_header("X-Gpulse-Latest-Attempt", std::to_string(task->attempts));
+  res.set_header("X-Gpulse-Next-Offset", std::to_string(slice.next_offset));
   res.set_header("X-Gpulse-Task-State", TaskStateName(task->state));
   res.status = 200;
-  res.set_content(slice->data, "text/plain; charset=utf-8");
+  res.set_content(slice.data, "text/plain; charset=utf-8");
 }
 
 void HttpApi::CancelTask(const httplib::Request& req, httplib::Response& res) {

@@ -167,7 +167,7 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
       case WorkerMessage::kLog: {
         if (worker_id_.empty()) return NotRegistered();
         const auto& chunk = msg.log();
-        Status s = logs_.Append(chunk.task_id(),
+        Status s = logs_.Append(chunk.task_id(), chunk.attempt(),
                                 chunk.stream() == gpulse::v1::LogChunk::STDERR ? LogStream::kStderr
                                                                                : LogStream::kStdout,
                                 chunk.offset(), chunk.data());

@@ -23,6 +23,9 @@ enum class TaskState { kQueued, kAssigned, kRunning, kSucceeded, kFailed, kCance
 const char* WorkerStateName(WorkerState s);  // "healthy", "suspect", "dead"
 const char* TaskStateName(TaskState s);      // "queued", …, "cancelled"
 std::optional<TaskState> ParseTaskState(const std::string& name);
+// Whether a task in state `s` has finished for good (succeeded, failed,
+// cancelled). The one list of finished states: clients read it as the task
+// JSON's "finished" (master/api/api_json.cc) rather than keeping their own.
 inline bool IsTerminal(TaskState s) {
   return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
 }

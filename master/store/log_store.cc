@@ -1,23 +1,104 @@
 #include "master/store/log_store.h"
 
-#include "common/posix_error.h"
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
-#include <cstring>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <string_view>
+
+#include "common/posix_error.h"
+#include "common/unique_fd.h"
 
 namespace gpulse::master {
 namespace {
 
+// Only ids that name one file inside the log directory (no '/', no "..").
 bool SafeTaskId(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) return false;
   }
   return true;
+}
+
+const char* StreamSuffix(LogStream stream) { return stream == LogStream::kStdout ? "stdout" : "stderr"; }
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// The size of `path`; 0 when it does not exist yet.
+Result<uint64_t> StoredSize(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return static_cast<uint64_t>(st.st_size);
+  if (errno == ENOENT) return uint64_t{0};
+  return PosixError("stat '" + path + "'", errno);
+}
+
+Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
+  while (!bytes.empty()) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return PosixError("write '" + path + "'", errno);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status AppendToFile(const std::string& path, std::string_view bytes) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return PosixError("open '" + path + "'", errno);
+  return WriteAll(fd.get(), bytes, path);
+}
+
+// How far the worker's stream offsets run ahead of the stored file's
+// offsets (negative when notes took more bytes than were lost); 0 until a
+// gap is noted.
+Result<int64_t> ReadShift(const std::string& shift_path) {
+  UniqueFd fd(::open(shift_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return int64_t{0};
+    return PosixError("open '" + shift_path + "'", errno);
+  }
+  char text[32];
+  ssize_t n;
+  do {
+    n = ::read(fd.get(), text, sizeof text);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return PosixError("read '" + shift_path + "'", errno);
+  int64_t shift = 0;
+  auto [end, ec] = std::from_chars(text, text + n, shift);
+  if (ec != std::errc() || (end != text + n && *end != '\n')) {
+    return Internal("'" + shift_path + "' does not hold an offset difference");
+  }
+  return shift;
+}
+
+// Replaces the shift file whole (write a sibling, rename it over).
+Status WriteShift(const std::string& shift_path, int64_t shift) {
+  const std::string temp = shift_path + ".tmp";
+  {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) return PosixError("open '" + temp + "'", errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), std::to_string(shift) + "\n", temp));
+  }
+  if (::rename(temp.c_str(), shift_path.c_str()) != 0) return PosixError("rename '" + temp + "'", errno);
+  return Status::Ok();
+}
+
+std::string GapNote(uint64_t lost_bytes) {
+  std::string note = "\n[gpulse: ";
+  note += std::to_string(lost_bytes);
+  note += " bytes of output were lost here]\n";
+  return note;
 }
 
 }  // namespace
@@ -29,36 +110,51 @@ Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir) {
   return std::unique_ptr<LogStore>(new LogStore(dir));
 }
 
-std::string LogStore::PathFor(const std::string& task_id, LogStream stream) const {
-  return dir_ + "/" + task_id + (stream == LogStream::kStdout ? ".stdout" : ".stderr");
-}
-
-Status LogStore::Append(const std::string& task_id, LogStream stream, uint64_t offset, const std::string& data) {
-  if (!SafeTaskId(task_id)) return InvalidArgument("bad task id in log chunk");
-  std::lock_guard lock(mu_);
-  std::string path = PathFor(task_id, stream);
-  struct stat st {};
-  uint64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-  uint64_t end = offset + data.size();
-  if (end <= size) return Status::Ok();  // already stored
-  std::ofstream out(path, std::ios::binary | std::ios::app);
-  if (!out) return Unavailable("cannot write " + path + ": " + ErrnoText(errno));
-  if (offset > size) {
-    out << "\n[gpulse: " << (offset - size) << " bytes of output were lost here]\n";
-    out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  } else {
-    size_t skip = static_cast<size_t>(size - offset);
-    out.write(data.data() + skip, static_cast<std::streamsize>(data.size() - skip));
+std::string LogStore::PathFor(const std::string& task_id, uint32_t attempt, LogStream stream) const {
+  std::string path = dir_ + "/" + task_id + "/" + std::to_string(attempt) + "." + StreamSuffix(stream);
+  if (attempt == 1 && !Exists(path)) {
+    std::string before_attempts = dir_ + "/" + task_id + "." + StreamSuffix(stream);
+    if (Exists(before_attempts)) return before_attempts;
   }
-  return out ? Status::Ok() : Unavailable("cannot write " + path);
+  return path;
 }
 
-Result<LogStore::Slice> LogStore::Read(const std::string& task_id, LogStream stream, uint64_t offset,
-                                       size_t max_bytes) const {
+Status LogStore::Append(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
+                        const std::string& data) {
+  if (!SafeTaskId(task_id)) return InvalidArgument("bad task id in log chunk");
+  if (attempt == 0) attempt = 1;
+  std::lock_guard lock(mu_);
+  const std::string task_dir = dir_ + "/" + task_id;
+  if (::mkdir(task_dir.c_str(), 0755) != 0 && errno != EEXIST) return PosixError("mkdir '" + task_dir + "'", errno);
+  const std::string path = PathFor(task_id, attempt, stream);
+  const std::string shift_path = path + ".shift";
+
+  ASSIGN_OR_RETURN(uint64_t stored, StoredSize(path));
+  ASSIGN_OR_RETURN(int64_t shift, ReadShift(shift_path));
+  const int64_t expected_signed = static_cast<int64_t>(stored) + shift;
+  if (expected_signed < 0) return Internal("'" + shift_path + "' does not match '" + path + "'");
+  const uint64_t expected = static_cast<uint64_t>(expected_signed);
+
+  const uint64_t end = offset + data.size();
+  if (end <= expected) return Status::Ok();  // stored already
+  if (offset <= expected) {
+    return AppendToFile(path, std::string_view(data).substr(static_cast<size_t>(expected - offset)));
+  }
+  // A gap: note it, store the chunk, and remember that the note is no part
+  // of the worker's stream.
+  const uint64_t lost = offset - expected;
+  const std::string note = GapNote(lost);
+  RETURN_IF_ERROR(AppendToFile(path, note + data));
+  return WriteShift(shift_path, shift + static_cast<int64_t>(lost) - static_cast<int64_t>(note.size()));
+}
+
+Result<LogStore::Slice> LogStore::Read(const std::string& task_id, uint32_t attempt, LogStream stream,
+                                       uint64_t offset, size_t max_bytes) const {
   if (!SafeTaskId(task_id)) return InvalidArgument("bad task id");
+  if (attempt == 0) return InvalidArgument("attempts count from 1");
   Slice slice;
   slice.next_offset = offset;
-  std::ifstream in(PathFor(task_id, stream), std::ios::binary);
+  std::ifstream in(PathFor(task_id, attempt, stream), std::ios::binary);
   if (!in) return slice;
   in.seekg(0, std::ios::end);
   uint64_t size = static_cast<uint64_t>(in.tellg());

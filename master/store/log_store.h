@@ -1,8 +1,36 @@
-// LogStore: the master's copy of every task's stdout and stderr, shipped by
-// workers in LogChunks and kept as files under <data-dir>/logs/.
+// LogStore: the master's copy of the stdout and stderr of every attempt of
+// every task, shipped by workers in LogChunks and kept as files:
 //
-// Thread-safe. Chunks may repeat after a reconnect: bytes already stored
-// (by offset) are skipped, so a log is never duplicated.
+//   <dir>/<task_id>/<attempt>.stdout   (and .stderr)   the output as stored
+//   <dir>/<task_id>/<attempt>.stdout.shift             only once a gap was noted
+//
+// Attempts are kept apart: a retried task's output is stored beside, never
+// over, its earlier attempts'. Attempts count from 1, as Task::attempts does.
+//
+// Two kinds of offsets. Append takes the worker's offset in the attempt's
+// stream; Read takes and returns offsets in the stored file. They are the
+// same until bytes are lost: when a chunk starts past the next expected
+// stream offset, the store writes a note ("[gpulse: N bytes of output were
+// lost here]") and then the chunk. The note takes file bytes but no stream
+// bytes, so the store keeps the difference (the .shift file, written only
+// on a gap) and goes on expecting the worker's next stream offset. A chunk
+// that ends at or before the expected offset was stored already (workers
+// may repeat chunks after a reconnect) and is skipped; one that overlaps it
+// is stored from the expected offset on. A log is never duplicated.
+//
+// Logs written before attempts were kept (<dir>/<task_id>.stdout) are read
+// and appended to as attempt 1 of their task, while the task has no
+// <dir>/<task_id>/1.stdout.
+//
+// Failures: file system errors come back as Status (kUnavailable when the
+// log directory cannot be made, otherwise PosixError's codes); a task id
+// that could escape the directory is refused with kInvalidArgument. If the
+// master dies between storing a gap's note and its .shift file, the next
+// chunk after a restart may be taken for a further gap or partly skipped;
+// nothing else is lost.
+//
+// Thread-safe: appends and reads may come from any thread; appends are
+// serialised by one mutex.
 #pragma once
 
 #include <cstdint>
@@ -18,27 +46,35 @@ enum class LogStream { kStdout, kStderr };
 
 class LogStore {
  public:
-  // Creates `dir` if needed.
+  // Opens the store at `dir`, creating the folder if needed.
   static Result<std::unique_ptr<LogStore>> Open(const std::string& dir);
 
-  // Stores `data`, which starts at byte `offset` of the stream. Bytes before
-  // the current end are skipped; a gap (offset past the end) is filled with
-  // nothing and noted in the log.
-  Status Append(const std::string& task_id, LogStream stream, uint64_t offset, const std::string& data);
+  // Stores `data`, which starts at the worker's stream offset `offset` of
+  // `attempt`'s `stream`, as described above. `attempt` 0 means attempt 1:
+  // workers older than LogChunk.attempt send none, and they ship only their
+  // first attempt's output correctly. On failure the chunk may be stored in
+  // part or not at all; what is missing shows as a gap before the next one.
+  Status Append(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
+                const std::string& data);
 
   struct Slice {
     std::string data;
-    uint64_t next_offset = 0;  // where the next read should start
+    uint64_t next_offset = 0;  // the file offset the next read should start at
   };
-  // Up to `max_bytes` from `offset`. An unknown task reads as empty.
-  Result<Slice> Read(const std::string& task_id, LogStream stream, uint64_t offset, size_t max_bytes) const;
+  // Up to `max_bytes` of the stored file from file offset `offset`. An
+  // attempt with no output yet reads as empty. kInvalidArgument for a bad
+  // task id or attempt 0.
+  Result<Slice> Read(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
+                     size_t max_bytes) const;
 
  private:
   explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
-  std::string PathFor(const std::string& task_id, LogStream stream) const;
+  // The file holding `attempt`'s `stream` (the pre-attempt file for attempt
+  // 1 where that is the one in use).
+  std::string PathFor(const std::string& task_id, uint32_t attempt, LogStream stream) const;
 
-  std::string dir_;
-  mutable std::mutex mu_;  // serialises appends to one file at a time
+  const std::string dir_;
+  std::mutex mu_;  // serialises appends, so each file has one writer at a time
 };
 
 }  // namespace gpulse::master

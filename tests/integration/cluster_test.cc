@@ -174,6 +174,76 @@ TEST_F(ClusterTest, TasksOfAKilledWorkerAreRequeuedAndRunElsewhere) {
   EXPECT_EQ(Task(id)["attempts"], 2);
 }
 
+// Creates a file when it goes away, whatever way the test ends.
+class TouchOnExit {
+ public:
+  explicit TouchOnExit(std::string path) : path_(std::move(path)) {}
+  ~TouchOnExit() { std::ofstream(path_).put('\n'); }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(ClusterTest, EachAttemptOfARetriedTaskKeepsItsOwnOutput) {
+  auto& doomed = AddWorker("doomed", {0});
+  ASSERT_TRUE(WaitHealthy("doomed")) << DiagnosticLogs();
+  // Attempt 1 prints, then waits on a worker that is about to die until the
+  // test lets it go; attempt 2 prints and succeeds. Both print as much.
+  const std::string release = dir_.File("release-attempt-1");
+  TouchOnExit release_at_the_end(release);
+  const std::string script =
+      "echo \"out of attempt $GPULSE_TASK_ATTEMPT\"; echo \"err of attempt $GPULSE_TASK_ATTEMPT\" >&2; "
+      "if [ \"$GPULSE_TASK_ATTEMPT\" = 1 ]; then i=0; "
+      "while [ ! -e '" + release + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 1; fi";
+  std::string id = Submit({{"argv", {"/bin/sh", "-c", script}}, {"gpus", 1}, {"max_attempts", 2}});
+  std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()}};
+  // A follower from the start sees both attempts, in order, and stops at the end.
+  CommandResult followed;
+  std::jthread follower([&] { followed = RunCommand({BinPath("gpulse"), "logs", "--follow", id}, env, seconds(60)); });
+
+  auto stderr_of = [&](const std::string& query) {
+    return HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?stream=stderr" + query).body;
+  };
+  ASSERT_TRUE(Eventually([&] { return Logs(id) == "out of attempt 1\n" && stderr_of("") == "err of attempt 1\n"; },
+                         seconds(20)))
+      << DiagnosticLogs();
+  EXPECT_EQ(Task(id)["finished"], false);
+  doomed.process().Signal(SIGKILL);
+  ASSERT_TRUE(Eventually([&] { return Task(id).value("state", "") == "queued"; }, seconds(10))) << DiagnosticLogs();
+  AddWorker("rescuer", {0});
+  ASSERT_TRUE(WaitState(id, "succeeded", seconds(30))) << DiagnosticLogs();
+  EXPECT_EQ(Task(id)["attempts"], 2);
+  EXPECT_EQ(Task(id)["finished"], true);
+
+  // The latest attempt by default; an earlier one when asked for.
+  ASSERT_TRUE(Eventually([&] { return Logs(id) == "out of attempt 2\n"; }, seconds(5))) << Logs(id);
+  EXPECT_EQ(stderr_of(""), "err of attempt 2\n");
+  EXPECT_EQ(stderr_of("&attempt=1"), "err of attempt 1\n");
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=1").body, "out of attempt 1\n");
+  HttpReply none = HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=3");
+  EXPECT_EQ(none.status, 404);
+  EXPECT_NE(none.json().value("error", "").find("has no attempt 3"), std::string::npos) << none.body;
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=0").status, 404);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=two").status, 400);
+
+  CommandResult latest = RunCommand({BinPath("gpulse"), "logs", id}, env);
+  EXPECT_EQ(latest.exit_code, 0) << latest.err;
+  EXPECT_EQ(latest.out, "out of attempt 2\n");
+  EXPECT_EQ(latest.err, "err of attempt 2\n");
+  CommandResult first = RunCommand({BinPath("gpulse"), "logs", "--attempt", "1", id}, env);
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out, "out of attempt 1\n");
+  EXPECT_EQ(first.err, "err of attempt 1\n");
+  CommandResult missing = RunCommand({BinPath("gpulse"), "logs", "--attempt", "3", id}, env);
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("has no attempt 3"), std::string::npos) << missing.err;
+
+  follower.join();
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_EQ(followed.out, "out of attempt 1\nout of attempt 2\n");
+  EXPECT_EQ(followed.err, "err of attempt 1\n[gpulse: attempt 2 of task " + id + "]\nerr of attempt 2\n");
+}
+
 TEST_F(ClusterTest, KilledMasterLosesNoAcknowledgedTask) {
   std::vector<std::string> acknowledged;
   std::atomic<bool> stop{false};

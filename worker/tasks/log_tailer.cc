@@ -11,7 +11,8 @@
 
 namespace gpulse::worker {
 
-LogTailer::LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path) {
+LogTailer::LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path, uint32_t attempt)
+    : attempt_(attempt) {
   stdout_.path = std::move(stdout_path);
   stderr_.path = std::move(stderr_path);
 }

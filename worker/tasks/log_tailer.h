@@ -7,9 +7,10 @@
 // nothing is lost when the task has exited: keep reading until a read
 // returns no bytes (see TaskRunner for when that is complete).
 //
-// One LogTailer per attempt: a new attempt truncates the files, and a tailer
-// whose file shrank below its offset reports kFailedPrecondition rather than
-// re-sending bytes at offsets already shipped.
+// One LogTailer per attempt, which it is told so that its chunks can say whose
+// output they are: a new attempt truncates the files, and a tailer whose file
+// shrank below its offset reports kFailedPrecondition rather than re-sending
+// bytes at offsets already shipped.
 //
 // Thread-safe: calls are serialised by an internal mutex.
 #pragma once
@@ -39,8 +40,8 @@ class LogTailer {
  public:
   static constexpr size_t kDefaultMaxChunkBytes = 64 * 1024;
 
-  LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path);
-  explicit LogTailer(const TaskPaths& paths) : LogTailer(paths.stdout_log, paths.stderr_log) {}
+  LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path, uint32_t attempt);
+  LogTailer(const TaskPaths& paths, uint32_t attempt) : LogTailer(paths.stdout_log, paths.stderr_log, attempt) {}
 
   LogTailer(const LogTailer&) = delete;
   LogTailer& operator=(const LogTailer&) = delete;
@@ -59,6 +60,9 @@ class LogTailer {
   // How many bytes of `stream` have been returned so far.
   uint64_t offset(OutputStream stream) const;
 
+  // The attempt whose output this tailer reads.
+  uint32_t attempt() const { return attempt_; }
+
  private:
   struct Tail {
     std::filesystem::path path;
@@ -69,6 +73,7 @@ class LogTailer {
   Result<OutputChunk> ReadLocked(Tail& tail, OutputStream stream, size_t max_bytes);
   Tail& TailOf(OutputStream stream) { return stream == OutputStream::kStdout ? stdout_ : stderr_; }
 
+  const uint32_t attempt_;
   mutable std::mutex mu_;
   Tail stdout_;  // guarded by mu_
   Tail stderr_;  // guarded by mu_

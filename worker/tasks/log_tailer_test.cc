@@ -17,7 +17,7 @@ class LogTailerTest : public ::testing::Test {
   std::filesystem::path Err() const { return dir_.path() / "stderr.log"; }
 
   TempDir dir_;
-  LogTailer tailer_{Out(), Err()};
+  LogTailer tailer_{Out(), Err(), /*attempt=*/1};
 };
 
 TEST_F(LogTailerTest, MissingFilesReadAsNothingNew) {

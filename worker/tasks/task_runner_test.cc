@@ -371,7 +371,7 @@ TEST_F(TaskRunnerTest, AllOutputIsReadableWhenExitIsReported) {
   std::string stderr_text;
   sink_.hook = [&](const TaskEvent& event) {
     if (event.kind != Kind::kExited) return;
-    LogTailer tailer(PathsForTask(dir_.path(), event.task_id));
+    LogTailer tailer(PathsForTask(dir_.path(), event.task_id), event.attempt);
     while (true) {
       Result<std::vector<OutputChunk>> chunks = tailer.ReadNewOutput();
       if (!chunks.ok() || chunks->empty()) break;
