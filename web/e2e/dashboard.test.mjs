@@ -134,6 +134,7 @@ try {
     const row = page.locator(`[data-task="${apiTask}"]`);
     await row.waitFor({ timeout: 5000 });
     await row.locator('[data-role="task-state"]', { hasText: 'succeeded' }).waitFor({ timeout: 15_000 });
+    await row.locator('[data-role="cancel"]').waitFor({ state: 'hidden', timeout: 2000 });  // finished: nothing to cancel
     const name = await row.locator('.name').textContent();
     if (name !== hostile) throw new Error(`name shown as ${name}`);
     if (await page.locator('#tasks img').count()) throw new Error('a task name turned into an element');
@@ -143,6 +144,7 @@ try {
   await step('its output is shown in the log viewer', async () => {
     await page.locator(`[data-task="${apiTask}"] button`, { hasText: 'Logs' }).click();
     await page.locator('#logs-body', { hasText: 'hello from gpulse' }).waitFor({ timeout: 5000 });
+    await page.locator('#logs-status', { hasText: 'attempt 1 of 3 · task succeeded' }).waitFor({ timeout: 5000 });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-logs.png') });
     await page.locator('#logs-dialog [data-close]').click();
   });

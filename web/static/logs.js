@@ -1,55 +1,82 @@
 // The log viewer: a task's stdout or stderr from GET /api/tasks/{id}/logs,
-// followed once a second while the task runs.
+// followed once a second while the task runs. It shows the latest attempt;
+// when the task is retried while the viewer is open, the new attempt's
+// output follows a "[gpulse: attempt N]" line once the old one is shown
+// whole.
 
 const MAX_SHOWN = 2 * 1024 * 1024;  // characters kept in the viewer
 const FOLLOW_MS = 1000;
 
-const view = { task: null, stream: 'stdout', offset: 0, timer: null, generation: 0 };
+// attempt: the attempt shown, 0 until the master has named one.
+const view = { task: null, stream: 'stdout', attempt: 0, offset: 0, timer: null, generation: 0 };
 const $ = (id) => document.getElementById(id);
-
-function isTerminal(s) {
-  return s === 'succeeded' || s === 'failed' || s === 'cancelled';
-}
 
 function stop() {
   if (view.timer) clearTimeout(view.timer);
   view.timer = null;
 }
 
+async function errorOf(res) {
+  const body = await res.json().catch(() => ({}));
+  return body.error || `HTTP ${res.status}`;
+}
+
+function appendText(text) {
+  const body = $('logs-body');
+  const atBottom = body.scrollTop + body.clientHeight >= body.scrollHeight - 4;
+  let shown = body.textContent + text;
+  if (shown.length > MAX_SHOWN) shown = shown.slice(shown.length - MAX_SHOWN);
+  body.textContent = shown;
+  if (atBottom) body.scrollTop = body.scrollHeight;
+}
+
 async function fetchMore(generation) {
   if (generation !== view.generation) return;
   const { task, stream } = view;
   const status = $('logs-status');
+  const path = `/api/tasks/${encodeURIComponent(task.id)}`;
+  const again = (ms) => { view.timer = setTimeout(() => fetchMore(generation), ms); };
   try {
-    const res = await fetch(`/api/tasks/${encodeURIComponent(task.id)}/logs?stream=${stream}&offset=${view.offset}`,
-      { cache: 'no-store' });
+    // The task as it was before this read: once it had finished (or moved
+    // past the attempt shown) and the read brings nothing, that is all.
+    const taskRes = await fetch(path, { cache: 'no-store' });
+    if (generation !== view.generation) return;
+    if (!taskRes.ok) {
+      status.textContent = await errorOf(taskRes);
+      return;
+    }
+    const now = await taskRes.json();
+    const attempt = view.attempt ? `&attempt=${view.attempt}` : '';
+    const res = await fetch(`${path}/logs?stream=${stream}&offset=${view.offset}${attempt}`, { cache: 'no-store' });
     if (generation !== view.generation) return;
     if (!res.ok) {
-      const body = await res.json().catch(() => ({}));
-      status.textContent = body.error || `HTTP ${res.status}`;
+      status.textContent = await errorOf(res);
       return;
     }
     const text = await res.text();
     if (generation !== view.generation) return;
     const next = Number(res.headers.get('X-Gpulse-Next-Offset'));
-    const state = res.headers.get('X-Gpulse-Task-State') || '';
     view.offset = Number.isFinite(next) ? next : view.offset + text.length;
-    const body = $('logs-body');
-    if (text) {
-      const atBottom = body.scrollTop + body.clientHeight >= body.scrollHeight - 4;
-      let shown = body.textContent + text;
-      if (shown.length > MAX_SHOWN) shown = shown.slice(shown.length - MAX_SHOWN);
-      body.textContent = shown;
-      if (atBottom) body.scrollTop = body.scrollHeight;
+    view.attempt = Number(res.headers.get('X-Gpulse-Attempt')) || view.attempt;
+    if (text) appendText(text);
+    const newer = view.attempt > 0 && now.attempts > view.attempt;
+    if (!text && newer) {
+      view.attempt = now.attempts;
+      view.offset = 0;
+      appendText(`\n[gpulse: attempt ${view.attempt}]\n`);
+      again(0);
+      return;
     }
-    const finished = isTerminal(state);
-    status.textContent = `${view.offset} bytes · task ${state}${finished ? '' : ' · following'}`;
-    if (!body.textContent) body.dataset.empty = `(no ${stream} output${finished ? '' : ' yet'})`;
-    if (!finished || text) view.timer = setTimeout(() => fetchMore(generation), finished ? 0 : FOLLOW_MS);
+    const done = now.finished;
+    status.textContent = `${view.offset} bytes · attempt ${view.attempt || '—'} of ${now.max_attempts}`
+      + ` · task ${now.state}${done ? '' : ' · following'}`;
+    const body = $('logs-body');
+    if (!body.textContent) body.dataset.empty = `(no ${stream} output${done ? '' : ' yet'})`;
+    if (!done || text) again(done ? 0 : FOLLOW_MS);
   } catch (err) {
     if (generation === view.generation) {
       status.textContent = `cannot reach the master: ${err.message}; retrying`;
-      view.timer = setTimeout(() => fetchMore(generation), FOLLOW_MS * 3);
+      again(FOLLOW_MS * 3);
     }
   }
 }
@@ -57,6 +84,7 @@ async function fetchMore(generation) {
 function show(stream) {
   stop();
   view.stream = stream;
+  view.attempt = 0;
   view.offset = 0;
   view.generation++;
   $('logs-body').textContent = '';
