@@ -1,15 +1,18 @@
 #include "common/token.h"
 
-#include "common/posix_error.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "common/posix_error.h"
+#include "common/private_file.h"
 
 namespace gpulse {
 namespace {
@@ -46,25 +49,32 @@ Result<std::string> RandomHex(size_t bytes) {
 
 }  // namespace
 
-Result<std::string> ReadToken(const std::string& path) {
+Result<std::string> ReadToken(const std::string& path, TokenFileCheck check) {
   if (::access(path.c_str(), F_OK) != 0) return NotFound("token file " + path + " does not exist");
-  std::ifstream in(path);
-  if (!in) return PermissionDenied("cannot read token file " + path + ": " + ErrnoText(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = Trim(ss.str());
+  std::string token;
+  if (check == TokenFileCheck::kStrict) {
+    ASSIGN_OR_RETURN(std::string text, ReadOwnerOnlyFile(path, "token file", 64 * 1024));
+    token = Trim(std::move(text));
+  } else {
+    std::ifstream in(path);
+    if (!in) return PermissionDenied("cannot read token file " + path + ": " + ErrnoText(errno));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    token = Trim(ss.str());
+  }
   if (token.empty()) return InvalidArgument("token file " + path + " is empty");
+  if (check == TokenFileCheck::kStrict) RETURN_IF_ERROR(CheckTokenStrength(token, path));
   return token;
 }
 
-Result<std::string> LoadOrCreateToken(const std::string& path) {
-  auto existing = ReadToken(path);
+Result<std::string> LoadOrCreateToken(const std::string& path, TokenFileCheck check) {
+  auto existing = ReadToken(path, check);
   if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
   auto token = RandomHex(32);
   if (!token.ok()) return token;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    if (errno == EEXIST) return ReadToken(path);  // another process won the race
+    if (errno == EEXIST) return ReadToken(path, check);  // another process won the race
     return PermissionDenied("cannot create token file " + path + ": " + ErrnoText(errno));
   }
   std::string line = *token + "\n";
@@ -73,6 +83,23 @@ Result<std::string> LoadOrCreateToken(const std::string& path) {
   ::close(fd);
   if (!ok) return Internal("cannot write token file " + path);
   return token;
+}
+
+int EstimatedTokenBits(std::string_view token) {
+  while (!token.empty() && token.back() == '=') token.remove_suffix(1);
+  bool all_hex = true;
+  for (char c : token) all_hex = all_hex && std::isxdigit(static_cast<unsigned char>(c));
+  return static_cast<int>(token.size()) * (all_hex ? 4 : 6);
+}
+
+Status CheckTokenStrength(std::string_view token, const std::string& path) {
+  int bits = EstimatedTokenBits(token);
+  if (bits >= kMinTokenBits) return Status::Ok();
+  return InvalidArgument("the token in " + path + " is too weak (about " + std::to_string(bits) + " bits; at least " +
+                         std::to_string(kMinTokenBits) +
+                         " are needed, e.g. 32 hex or 22 base64 characters); replace it with a random one: "
+                         "openssl rand -hex 32 > " + path + " && chmod 600 " + path +
+                         " (then give the new token to every worker and client)");
 }
 
 bool TokensEqual(std::string_view a, std::string_view b) {

@@ -10,12 +10,13 @@ set -euo pipefail
 build_pkgs=(
   g++ make cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
+  libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # promtool checks /metrics; chromium and node run the dashboard's browser test;
-# python3 and git run the architecture check (scripts/check-deps.py).
-test_pkgs=(prometheus chromium python3 git)
+# python3 and git run the architecture check (scripts/check-deps.py); openssl
+# cross-checks the CA pin the way kubeadm's documentation computes it.
+test_pkgs=(prometheus chromium python3 git openssl)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
