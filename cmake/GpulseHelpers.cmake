@@ -46,3 +46,31 @@ function(gpulse_add_benchmark)
     endif()
   endforeach()
 endfunction()
+
+# gpulse_add_fuzzer(NAME name SOURCES a.cc ... LIBS lib ... CORPUS dir [RUNS n])
+# A libFuzzer program (LLVMFuzzerTestOneInput) in build/fuzz/, built only
+# when the compiler is clang (configure with CC=clang CXX=clang++); other
+# compilers skip it. It runs under AddressSanitizer and UBSan. CTest runs it
+# (label "fuzz") for RUNS inputs (default 20000) grown from the seed corpus
+# CORPUS, which is kept in the repo and never written: new inputs go to
+# build/fuzz/<name>-corpus/. LIBS should be built with
+# -fsanitize=fuzzer-no-link (an instrumented copy of the library) so
+# libFuzzer sees their coverage.
+function(gpulse_add_fuzzer)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang" OR NOT GPULSE_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(F "" "NAME;CORPUS;RUNS" "SOURCES;LIBS" ${ARGN})
+  if(NOT F_RUNS)
+    set(F_RUNS 20000)
+  endif()
+  add_executable(${F_NAME} ${F_SOURCES})
+  target_compile_options(${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  set_target_properties(${F_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
+  set(grown ${CMAKE_BINARY_DIR}/fuzz/${F_NAME}-corpus)
+  file(MAKE_DIRECTORY ${grown})
+  add_test(NAME ${F_NAME} COMMAND ${F_NAME} -runs=${F_RUNS} -max_len=8192 -timeout=10 ${grown} ${F_CORPUS})
+  set_tests_properties(${F_NAME} PROPERTIES LABELS fuzz TIMEOUT 300)
+endfunction()

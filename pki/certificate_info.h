@@ -26,6 +26,14 @@ Result<std::string> CertificateCommonName(std::string_view cert_pem);
 // binds a worker id to.
 Result<std::string> PublicKeyFingerprint(std::string_view cert_pem);
 
+// A peer's identity as the master binds it: the worker id its certificate
+// names and the fingerprint of the key it certifies, read with one parse.
+struct PeerIdentity {
+  std::string common_name;
+  std::string key_fingerprint;  // "sha256:<hex>", as PublicKeyFingerprint
+};
+Result<PeerIdentity> ReadPeerIdentity(std::string_view cert_pem);
+
 // The subjectAltName entries, "DNS:<name>" / "IP:<address>", in order.
 Result<std::vector<std::string>> CertificateAltNames(std::string_view cert_pem);
 

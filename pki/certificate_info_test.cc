@@ -80,6 +80,7 @@ TEST(CertificateInfoTest, GarbageIsInvalidArgumentNotACrash) {
     EXPECT_EQ(PublicKeyFingerprint(bad).status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(CertificateAltNames(bad).status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(CaPin(bad).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(ReadPeerIdentity(bad).status().code(), StatusCode::kInvalidArgument);
   }
   Status status = CertificateCommonName("hello").status();
   EXPECT_NE(status.message().find("no start line"), std::string::npos) << status.message();

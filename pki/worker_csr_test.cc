@@ -88,6 +88,10 @@ TEST_F(WorkerCsrTest, SignedCertificateNamesTheWorkerAndCertifiesItsKeyForClient
   ASSERT_OK(cert);
   EXPECT_EQ(*CertificateCommonName(*cert), "gpu-node-07");
   EXPECT_EQ(*PublicKeyFingerprint(*cert), identity_->public_key_fingerprint());
+  auto peer = ReadPeerIdentity(*cert);
+  ASSERT_OK(peer);
+  EXPECT_EQ(peer->common_name, "gpu-node-07");
+  EXPECT_EQ(peer->key_fingerprint, identity_->public_key_fingerprint());
   EXPECT_OK(VerifyCertificate(*cert, ca_->certificate_pem(), CertificatePurpose::kClient));
   EXPECT_EQ(VerifyCertificate(*cert, ca_->certificate_pem(), CertificatePurpose::kServer).code(),
             StatusCode::kPermissionDenied);
