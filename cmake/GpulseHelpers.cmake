@@ -53,9 +53,9 @@ endfunction()
 # compilers skip it. It runs under AddressSanitizer and UBSan. CTest runs it
 # (label "fuzz") for RUNS inputs (default 20000) grown from the seed corpus
 # CORPUS, which is kept in the repo and never written: new inputs go to
-# build/fuzz/<name>-corpus/. LIBS should be built with
-# -fsanitize=fuzzer-no-link (an instrumented copy of the library) so
-# libFuzzer sees their coverage.
+# build/fuzz/<name>-corpus/, a crashing input to build/fuzz/crash-*. LIBS
+# should be built with -fsanitize=fuzzer-no-link (an instrumented copy of
+# the library, as pki/CMakeLists.txt makes) so libFuzzer sees their coverage.
 function(gpulse_add_fuzzer)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang" OR NOT GPULSE_BUILD_TESTS)
     return()
@@ -71,6 +71,7 @@ function(gpulse_add_fuzzer)
   set_target_properties(${F_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz)
   set(grown ${CMAKE_BINARY_DIR}/fuzz/${F_NAME}-corpus)
   file(MAKE_DIRECTORY ${grown})
-  add_test(NAME ${F_NAME} COMMAND ${F_NAME} -runs=${F_RUNS} -max_len=8192 -timeout=10 ${grown} ${F_CORPUS})
+  add_test(NAME ${F_NAME} COMMAND ${F_NAME} -runs=${F_RUNS} -max_len=8192 -timeout=10
+    -artifact_prefix=${CMAKE_BINARY_DIR}/fuzz/ ${grown} ${F_CORPUS})
   set_tests_properties(${F_NAME} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()
