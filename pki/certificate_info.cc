@@ -19,18 +19,14 @@ Result<std::string> CertificateCommonName(std::string_view cert_pem) {
 
 Result<std::string> PublicKeyFingerprint(std::string_view cert_pem) {
   ASSIGN_OR_RETURN(CertPtr cert, ParseCertificate(cert_pem, "the certificate"));
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  if (key == nullptr) return OpensslError("read the certificate's public key", StatusCode::kInvalidArgument);
-  return SpkiFingerprint(key);
+  return SpkiFingerprint(cert.get());
 }
 
 Result<PeerIdentity> ReadPeerIdentity(std::string_view cert_pem) {
   ASSIGN_OR_RETURN(CertPtr cert, ParseCertificate(cert_pem, "the peer's certificate"));
   PeerIdentity identity;
   ASSIGN_OR_RETURN(identity.common_name, CommonNameOf(X509_get_subject_name(cert.get())));
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  if (key == nullptr) return OpensslError("read the peer's public key", StatusCode::kInvalidArgument);
-  ASSIGN_OR_RETURN(identity.key_fingerprint, SpkiFingerprint(key));
+  ASSIGN_OR_RETURN(identity.key_fingerprint, SpkiFingerprint(cert.get()));
   return identity;
 }
 

@@ -108,7 +108,7 @@ Result<ClusterCa> ClusterCa::LoadOrCreate(const std::string& dir, const Clock& c
   }
   ASSIGN_OR_RETURN(state->certificate_pem, CertificatePem(state->certificate.get()));
   if (!have_cert) RETURN_IF_ERROR(WriteFileAtomically(cert_path, state->certificate_pem, 0644));
-  ASSIGN_OR_RETURN(state->pin, SpkiFingerprint(X509_get0_pubkey(state->certificate.get())));
+  ASSIGN_OR_RETURN(state->pin, SpkiFingerprint(state->certificate.get()));
   return ClusterCa(std::move(state));
 }
 

@@ -118,10 +118,8 @@ Result<std::string> PrivateKeyPem(EVP_PKEY* key) {
       "a private key");
 }
 
-Result<std::string> SpkiFingerprint(EVP_PKEY* key) {
-  ERR_clear_error();
-  unsigned char* der = nullptr;
-  int length = i2d_PUBKEY(key, &der);
+// "sha256:<hex>" of `length` bytes of DER at `der`, which it frees.
+Result<std::string> Sha256OfDer(unsigned char* der, int length) {
   if (length <= 0) return OpensslError("encode a public key");
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_length = 0;
@@ -135,6 +133,20 @@ Result<std::string> SpkiFingerprint(EVP_PKEY* key) {
     text += hex;
   }
   return text;
+}
+
+Result<std::string> SpkiFingerprint(EVP_PKEY* key) {
+  ERR_clear_error();
+  unsigned char* der = nullptr;
+  int length = i2d_PUBKEY(key, &der);
+  return Sha256OfDer(der, length);
+}
+
+Result<std::string> SpkiFingerprint(X509* cert) {
+  ERR_clear_error();
+  unsigned char* der = nullptr;
+  int length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+  return Sha256OfDer(der, length);
 }
 
 Result<std::string> CommonNameOf(const X509_NAME* name) {
