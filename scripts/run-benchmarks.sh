@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Google Benchmark programs of one build directory (`make bench`):
-# sampler_bench, placement_bench and history_bench from <build>/bin/, each
+# sampler_bench, placement_bench, history_bench and pki_bench from <build>/bin/, each
 # with the flags docs/benchmarks.md, docs/telemetry.md and docs/dashboard.md
 # quote, each stopped after BENCH_TIMEOUT seconds (default 600).
 #
@@ -24,8 +24,9 @@ declare -A flags=(
   [sampler_bench]="--benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true"
   [placement_bench]=""
   [history_bench]=""
+  [pki_bench]="--benchmark_repetitions=5 --benchmark_report_aggregates_only=true"
 )
-programs=(sampler_bench placement_bench history_bench)
+programs=(sampler_bench placement_bench history_bench pki_bench)
 
 missing=()
 for p in "${programs[@]}"; do
