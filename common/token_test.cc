@@ -105,9 +105,28 @@ TEST(TokenTest, ComparesAndParsesBearerHeaders) {
   EXPECT_TRUE(TokensEqual("abc", "abc"));
   EXPECT_FALSE(TokensEqual("abc", "abd"));
   EXPECT_FALSE(TokensEqual("abc", "abcd"));
+  EXPECT_FALSE(TokensEqual("abc", ""));
+  EXPECT_TRUE(TokensEqual("", ""));
   EXPECT_EQ(BearerToken("Bearer xyz"), "xyz");
   EXPECT_EQ(BearerToken("Basic xyz"), "");
   EXPECT_EQ(BearerToken(""), "");
+}
+
+// Every byte counts, wherever it is: a comparison that looked only at the
+// last byte (or stopped early) would let these through.
+TEST(TokenTest, SameLengthTokensDifferingInAnyOneByteAreDifferent) {
+  const std::string token(64, 'a');
+  for (size_t i : {size_t{0}, size_t{1}, size_t{31}, size_t{62}, size_t{63}}) {
+    std::string other = token;
+    other[i] = 'b';
+    EXPECT_FALSE(TokensEqual(token, other)) << "differs only at byte " << i;
+    EXPECT_FALSE(TokensEqual(other, token)) << "differs only at byte " << i;
+  }
+  std::string two = token;
+  two[0] = 'b';
+  two[40] = 'c';
+  EXPECT_FALSE(TokensEqual(token, two));
+  EXPECT_TRUE(TokensEqual(token, std::string(64, 'a')));
 }
 
 }  // namespace

@@ -2,8 +2,34 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+
+#include "common/posix_error.h"
 #include "common/signals.h"
 #include "master/master_server.h"
+
+namespace {
+
+// Writes {"grpc_port": N, "http_port": M} to `path` atomically (a sibling
+// file renamed over it), so that whoever waits for the file never reads
+// half of it.
+gpulse::Status WritePortsFile(const std::string& path, int grpc_port, int http_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"grpc_port\": " << grpc_port << ", \"http_port\": " << http_port << "}\n";
+    out.flush();
+    if (!out) return gpulse::Unavailable("cannot write the ports file " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return gpulse::Unavailable("cannot write the ports file " + path + ": " + gpulse::ErrnoText(errno));
+  }
+  return gpulse::Status::Ok();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
@@ -25,6 +51,9 @@ int main(int argc, char** argv) {
                  "seconds of per-GPU history kept for the dashboard's charts")
       ->check(CLI::Range(10.0, 7 * 86400.0))
       ->capture_default_str();
+  std::string ports_file;
+  app.add_option("--ports-file", ports_file,
+                 "once both listeners are up, write their ports here as JSON (useful with port 0)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -36,6 +65,13 @@ int main(int argc, char** argv) {
   if (gpulse::Status s = server.Start(); !s.ok()) {
     spdlog::error("cannot start: {}", s.message());
     return 1;
+  }
+  if (!ports_file.empty()) {
+    if (gpulse::Status s = WritePortsFile(ports_file, server.grpc_port(), server.http_port()); !s.ok()) {
+      spdlog::error("{}", s.message());
+      server.Stop();
+      return 1;
+    }
   }
   int sig = gpulse::WaitForStopSignal();
   spdlog::info("signal {}: stopping", sig);

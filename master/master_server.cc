@@ -64,8 +64,12 @@ Status MasterServer::Start() {
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(link_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
+  // gRPC sets SO_REUSEPORT by default: a second process could then bind
+  // the same port and silently take a share of the workers' connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port_ == 0) {
+    if (grpc_server_) grpc_server_->Shutdown();
     return Unavailable("cannot listen for workers on " + options_.grpc_listen + " (address in use?)");
   }
 

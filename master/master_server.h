@@ -49,13 +49,16 @@ class MasterServer {
   explicit MasterServer(MasterOptions options);
   ~MasterServer();
 
-  // Opens the store, recovers state, and starts serving. Fails with a clear
-  // Status (e.g. "address in use", "cannot open database") and leaves
-  // nothing running.
+  // Opens the store, recovers state, and starts serving. Port 0 in either
+  // address picks a free port (grpc_port() and http_port() say which).
+  // Neither port is shared: a port another process holds is an error, never
+  // SO_REUSEPORT. Fails with a clear Status (e.g. "address in use", "cannot
+  // open database") and leaves nothing running.
   Status Start();
   // Stops serving and joins every thread. Safe to call twice.
   void Stop();
 
+  // The bound ports, after a successful Start().
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
   Cluster& cluster() { return *cluster_; }

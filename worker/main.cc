@@ -80,7 +80,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     metrics->Update(probe);
-    spdlog::info("serving metrics on http://{}/metrics", metrics_listen);
+    // The bound port, which differs from the one asked for when that was 0.
+    spdlog::info("serving metrics on http://{}:{}/metrics", metrics_listen.substr(0, metrics_listen.rfind(':')),
+                 metrics->port());
   }
 
   gpulse::worker::WorkerAgent agent(opts, [&sampler, &metrics] {

@@ -272,5 +272,52 @@ TEST_F(ClusterTasksTest, TasksListInSubmissionOrderAndFilterByState) {
   EXPECT_FALSE(cluster_->GetTask("t-9").has_value());
 }
 
+// A cancel that reaches an assigned task before its worker has started it:
+// the worker is asked to stop it; if it then reports that it could not
+// start, the task is cancelled, not requeued, and never placed again.
+TEST_F(ClusterTasksTest, CancellingAnAssignedTaskBeforeItStarts) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  auto asked = cluster_->Cancel(t.id);
+  ASSERT_TRUE(asked.ok());
+  EXPECT_EQ(asked->state, TaskState::kAssigned);
+  EXPECT_TRUE(asked->cancel_requested);
+  ASSERT_EQ(Channel("w1").cancels.size(), 1u);
+  EXPECT_EQ(Channel("w1").cancels[0].first, t.id);
+  EXPECT_EQ(EventsOf(t.id).back(), "cancel requested");
+
+  ASSERT_TRUE(Event("w1", t.id, Kind::kFailedToStart).ok());
+  Task done = Get(t.id);
+  EXPECT_EQ(done.state, TaskState::kCancelled);
+  EXPECT_EQ(done.attempts, 1u);
+  EXPECT_EQ(EventsOf(t.id).back(), "cancelled: never started: no such file");
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+  EXPECT_EQ(Channel("w1").assigns.size(), 1u);
+}
+
+// What a worker reports takes effect even when the store cannot write it
+// (the worker has moved on either way); the error is returned for the
+// link to log, and the store keeps the last state it could write.
+TEST_F(ClusterTasksTest, TaskEventsTakeEffectWhenTheStoreFailsAndTheErrorIsReturned) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  store_.fail_writes = true;
+  EXPECT_EQ(Event("w1", t.id, Kind::kStarted).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
+  EXPECT_EQ(Event("w1", t.id, Kind::kExited, 0).code(), StatusCode::kUnavailable);
+  Task done = Get(t.id);
+  EXPECT_EQ(done.state, TaskState::kSucceeded);
+  EXPECT_EQ(done.exit_code, 0);
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+  EXPECT_EQ(GetWorker("w1").cpus_allocated, 0u);
+  auto stored = memory_->LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)[0].state, TaskState::kAssigned);
+  EXPECT_EQ(EventsOf(t.id).back(), "assigned to w1 (attempt 1)");
+}
+
 }  // namespace
 }  // namespace gpulse::master

@@ -126,6 +126,32 @@ TEST_F(ClusterWorkersTest, WorkerGoesSuspectThenDeadThenHealthyAgain) {
   EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
 }
 
+// The default configuration pinned at its edges (both scale with the
+// worker's own interval): suspect once a heartbeat is more than 1.5
+// intervals late, dead after more than 3, never before.
+TEST_F(ClusterWorkersTest, DefaultLivenessEdgesAreOneAndAHalfAndThreeIntervals) {
+  const ClusterConfig defaults;
+  EXPECT_EQ(defaults.suspect_after_intervals, 1.5);
+  EXPECT_EQ(defaults.dead_after_intervals, 3u);
+  EXPECT_FALSE(defaults.heartbeat_timeout.has_value());
+
+  RegisterRequest r = MakeRegister("w1", 1);
+  r.heartbeat_interval = 2000ms;  // suspect after 3 s, dead after 6 s
+  Register(r);
+  clock_.Advance(2900ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+  clock_.Advance(200ms);  // 3.1 s
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kSuspect);
+  clock_.Advance(2800ms);  // 5.9 s
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kSuspect);
+  clock_.Advance(200ms);  // 6.1 s
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+}
+
 TEST_F(ClusterWorkersTest, ConfiguredHeartbeatTimeoutDecidesDeath) {
   ClusterConfig config;
   config.heartbeat_timeout = 10s;
@@ -363,6 +389,71 @@ TEST_F(ClusterWorkersTest, WaitForChangeWakesOnAHeartbeatAndTimesOutOtherwise) {
   waiter.join();
   EXPECT_GT(woke_at, seen);
   EXPECT_EQ(cluster_->WaitForChange(seen, 30s), cluster_->Version());  // already past: no wait
+}
+
+// A dead worker's tasks are requeued in memory even when the store cannot
+// write it (placement must not wait for the disk); the store keeps the
+// last state it could write, and the error is logged.
+TEST_F(ClusterWorkersTest, LivenessRequeuesEvenWhenTheStoreFails) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, TaskEvent::Kind::kStarted).ok());
+  store_.fail_writes = true;
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+  EXPECT_EQ(Get(t.id).state, TaskState::kQueued);
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+  auto stored = memory_->LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].state, TaskState::kRunning);  // the write failed
+
+  store_.fail_writes = false;
+  Register("w2", 1);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  stored = memory_->LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)[0].state, TaskState::kAssigned);
+  EXPECT_EQ((*stored)[0].worker_id, "w2");
+  EXPECT_EQ((*stored)[0].attempts, 2u);
+}
+
+// A worker that re-registers is served even when the store cannot write:
+// the tasks it no longer runs are requeued, its new capacity counts.
+TEST_F(ClusterWorkersTest, ReRegistrationWorksWhenTheStoreFails) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  store_.fail_writes = true;
+  auto reply = cluster_->RegisterWorker(MakeRegister("w1", 2), &Channel("w1"));
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_EQ(Get(t.id).state, TaskState::kQueued);
+  EXPECT_EQ(Get(t.id).attempts, 1u);
+  EXPECT_NE(Get(t.id).message.find("restarted"), std::string::npos);
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.gpus.size(), 2u);
+  EXPECT_EQ(w.gpus_allocated(), 0u);
+  EXPECT_EQ(w.state, WorkerState::kHealthy);
+}
+
+// A dead worker that heartbeats again is healthy and schedulable at once;
+// its old task went back to the queue and goes to it as a new attempt.
+TEST_F(ClusterWorkersTest, ADeadWorkerThatComesBackGetsWorkAgain) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  ASSERT_EQ(Get(t.id).state, TaskState::kQueued);
+  EXPECT_EQ(cluster_->Schedule(), 0u);  // nowhere to go: w1 is dead
+  Beat("w1", {0});
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(t.id).attempts, 2u);
+  ASSERT_EQ(Channel("w1").assigns.size(), 2u);
+  EXPECT_EQ(Channel("w1").assigns[1].attempts, 2u);
 }
 
 }  // namespace

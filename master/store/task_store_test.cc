@@ -8,6 +8,8 @@
 
 #include <fstream>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "master/store/sqlite_task_store.h"
 #include "testkit/temp_dir.h"
@@ -199,8 +201,12 @@ TEST_P(TaskStoreTest, WorkersRoundTripAndReplace) {
   EXPECT_TRUE(workers[1] == b);
 }
 
-TEST_P(TaskStoreTest, EverythingSurvivesReopening) {
-  if (!GetParam().durable) GTEST_SKIP() << "the memory store lives only as long as its object";
+// What only a durable store promises; instantiated for those alone, so no
+// run reports a skipped test.
+class DurableTaskStoreTest : public TaskStoreTest {};
+
+TEST_P(DurableTaskStoreTest, EverythingSurvivesReopening) {
+  ASSERT_TRUE(GetParam().durable);
   Task t = FullTask("t-000001");
   ASSERT_TRUE(store_->PutTask(t).ok());
   ASSERT_TRUE(store_->AppendEvent({t.id, At(5), "submitted"}).ok());
@@ -216,8 +222,18 @@ TEST_P(TaskStoreTest, EverythingSurvivesReopening) {
   EXPECT_TRUE(Workers()[0] == FullWorker("w1"));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllStores, TaskStoreTest, ::testing::ValuesIn(kStores),
-                         [](const ::testing::TestParamInfo<StoreKind>& info) { return info.param.name; });
+std::string StoreName(const ::testing::TestParamInfo<StoreKind>& info) { return info.param.name; }
+
+std::vector<StoreKind> DurableStores() {
+  std::vector<StoreKind> durable;
+  for (const StoreKind& kind : kStores) {
+    if (kind.durable) durable.push_back(kind);
+  }
+  return durable;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, TaskStoreTest, ::testing::ValuesIn(kStores), StoreName);
+INSTANTIATE_TEST_SUITE_P(DurableStores, DurableTaskStoreTest, ::testing::ValuesIn(DurableStores()), StoreName);
 
 // ---- SQLite only -----------------------------------------------------------
 

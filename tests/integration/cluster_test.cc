@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -21,7 +23,7 @@ using std::chrono::seconds;
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    master_ = std::make_unique<MasterProcess>(dir_.File("master"));
+    ASSERT_NO_FATAL_FAILURE(master_ = std::make_unique<MasterProcess>(dir_.File("master")));
   }
 
   WorkerProcess& AddWorker(const std::string& id, const std::vector<double>& utilization) {
@@ -47,6 +49,24 @@ class ClusterTest : public ::testing::Test {
 
   bool WaitState(const std::string& task, const std::string& state, seconds timeout = seconds(20)) {
     return Eventually([&] { return Task(task).value("state", "") == state; }, timeout);
+  }
+
+  // A barrier for "this task was not placed": submits a CPU-only probe and
+  // waits until it has been placed. Rounds offer queued tasks in
+  // submission order, so the round that placed the probe also offered
+  // every task submitted before it: one still unplaced then could not be
+  // placed. Negative checks then read the task's attempts (a count that
+  // never goes back) and the worker's log, which no passing transition
+  // can hide from, instead of polling for a state.
+  void PlacementRoundPassed() {
+    std::string probe = Submit({{"argv", {"/bin/true"}}, {"cpus", 0}, {"name", "probe"}});
+    ASSERT_TRUE(Eventually([&] { return Task(probe).value("attempts", 0) >= 1; }, seconds(20)))
+        << Task(probe).dump() << DiagnosticLogs();
+  }
+
+  // Whether the worker's log says it started `task` (any attempt).
+  static bool WorkerStarted(WorkerProcess& worker, const std::string& task) {
+    return worker.process().Log().find("starting task " + task + " ") != std::string::npos;
   }
 
   std::string Logs(const std::string& task) {
@@ -76,11 +96,24 @@ TEST_F(ClusterTest, WorkersRegisterAndReportLiveUtilization) {
   ASSERT_EQ(two["gpus"].size(), 2u);
   EXPECT_NEAR(two["gpus"][0]["utilization_gpu"].get<double>(), 80.0, 0.01);
   EXPECT_EQ(two["gpus"][0]["name"], "NVIDIA H100 80GB HBM3");
-  EXPECT_TRUE(two["cpu_percent"].is_number() || two["cpu_percent"].is_null());
-  EXPECT_TRUE(two["memory_percent"].is_number());
+  EXPECT_EQ(two["gpu_models"], json::parse(R"([{"name": "NVIDIA H100 80GB HBM3", "count": 2}])"));
+  EXPECT_EQ(two["heartbeat_interval_seconds"], 1.0);
+  EXPECT_EQ(two["memory_allocated_bytes"], 0);
+  EXPECT_GT(two["memory_total_bytes"].get<uint64_t>(), 0u);
+  ASSERT_TRUE(two["seconds_since_heartbeat"].is_number()) << two.dump();
+  EXPECT_GE(two["seconds_since_heartbeat"].get<double>(), 0.0);
+  EXPECT_LT(two["seconds_since_heartbeat"].get<double>(), 3.0);  // else it would not be healthy
   // Heartbeats keep coming, once a second.
   int before = two["heartbeats"];
   ASSERT_TRUE(Eventually([&] { return Worker("w-two").value("heartbeats", 0) >= before + 2; }, seconds(10)));
+  // By now the host's figures are known (CPU % needs two samples).
+  two = Worker("w-two");
+  ASSERT_TRUE(two["cpu_percent"].is_number()) << two.dump();
+  EXPECT_GE(two["cpu_percent"].get<double>(), 0.0);
+  EXPECT_LE(two["cpu_percent"].get<double>(), 100.0);
+  ASSERT_TRUE(two["memory_percent"].is_number()) << two.dump();
+  EXPECT_GT(two["memory_percent"].get<double>(), 0.0);
+  EXPECT_LE(two["memory_percent"].get<double>(), 100.0);
   EXPECT_NE(workers_[0]->process().Log().find("Heartbeat sent: CPU="), std::string::npos);
   EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers").json().size(), 2u);
 }
@@ -107,14 +140,21 @@ TEST_F(ClusterTest, CapacityIsRespectedAndBigTasksWaitForABigWorker) {
   std::string hold_a = Submit({{"argv", {"/bin/sleep", "30"}}, {"gpus", 2}});
   ASSERT_TRUE(WaitState(hold_a, "running")) << DiagnosticLogs();
   // A 3-GPU task cannot fit any 2-GPU worker: it stays queued.
-  EXPECT_FALSE(WaitState(big, "assigned", seconds(2)));
+  ASSERT_NO_FATAL_FAILURE(PlacementRoundPassed());
   EXPECT_EQ(Task(big)["state"], "queued");
+  EXPECT_EQ(Task(big)["attempts"], 0);
   // The 2-GPU worker that runs hold_a has no GPU left for another 2-GPU task.
   std::string hold_b = Submit({{"argv", {"/bin/sleep", "30"}}, {"gpus", 2}});
   ASSERT_TRUE(WaitState(hold_b, "running")) << DiagnosticLogs();
   EXPECT_NE(Task(hold_a)["worker"], Task(hold_b)["worker"]);
   std::string third = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
-  EXPECT_FALSE(WaitState(third, "assigned", seconds(2)));
+  ASSERT_NO_FATAL_FAILURE(PlacementRoundPassed());
+  EXPECT_EQ(Task(third)["attempts"], 0);
+  EXPECT_EQ(Task(big)["attempts"], 0);
+  for (auto& w : workers_) {
+    EXPECT_FALSE(WorkerStarted(*w, big)) << w->id();
+    EXPECT_FALSE(WorkerStarted(*w, third)) << w->id();
+  }
   // A 4-GPU worker arrives: the big task runs there.
   AddWorker("big", {0, 0, 0, 0});
   ASSERT_TRUE(WaitState(big, "succeeded")) << DiagnosticLogs();
@@ -135,7 +175,19 @@ TEST_F(ClusterTest, LostGpuIsReportedAndNeverScheduled) {
   std::string b = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
   ASSERT_TRUE(WaitState(a, "running")) << DiagnosticLogs();
   EXPECT_EQ(Task(a)["gpu_indices"][0], 1);
-  EXPECT_FALSE(WaitState(b, "assigned", seconds(2)));  // the only other GPU is lost
+  // The only other GPU is lost: b is never placed, not even for a moment.
+  ASSERT_NO_FATAL_FAILURE(PlacementRoundPassed());
+  json tb = Task(b);
+  EXPECT_EQ(tb["state"], "queued") << tb.dump();
+  EXPECT_EQ(tb["attempts"], 0) << tb.dump();
+  WorkerProcess& lossy = *workers_.back();
+  EXPECT_FALSE(WorkerStarted(lossy, b)) << lossy.process().Log();
+  EXPECT_NE(lossy.process().Log().find("starting task " + a + " (attempt 1) on GPU(s) [1]"), std::string::npos)
+      << lossy.process().Log();
+  w = Worker("lossy");
+  EXPECT_TRUE(w["gpus"][0]["allocated_to"].is_null()) << w.dump();
+  EXPECT_EQ(w["gpus"][1]["allocated_to"], a);
+  EXPECT_EQ(w["gpu_allocated"], 1);
 }
 
 TEST_F(ClusterTest, AGpuThatComesBackIsScheduledAgainWithoutARestart) {
@@ -145,7 +197,9 @@ TEST_F(ClusterTest, AGpuThatComesBackIsScheduledAgainWithoutARestart) {
   ASSERT_TRUE(WaitHealthy("flaky")) << DiagnosticLogs();
   ASSERT_TRUE(Eventually([&] { return !Worker("flaky")["gpus"][1].value("healthy", true); }, seconds(10)));
   std::string pair = Submit({{"argv", {"/bin/true"}}, {"gpus", 2}});
-  EXPECT_FALSE(WaitState(pair, "assigned", seconds(2)));  // one of the two GPUs is lost
+  ASSERT_NO_FATAL_FAILURE(PlacementRoundPassed());
+  EXPECT_EQ(Task(pair)["attempts"], 0);  // one of the two GPUs is lost
+  EXPECT_FALSE(WorkerStarted(*workers_.back(), pair));
   scenario["gpus"][1]["lost"] = false;
   WriteScenario(workers_.back()->scenario_path(), scenario);
   // The worker re-initialises NVML (with backoff), the GPU reads again, and
@@ -287,10 +341,20 @@ TEST_F(ClusterTest, RestartedMasterKeepsTasksThatWorkersStillRun) {
   ASSERT_TRUE(Eventually([&] { return Logs(id) == "finished\n"; }, seconds(5))) << Logs(id);
 }
 
+// The wrong tokens are as long as the real one and differ in one byte
+// only, so a comparison that skipped bytes, or stopped at the length,
+// would let them through.
 TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
+  const std::string token = master_->token();
+  ASSERT_EQ(token.size(), 64u);
+  auto differing_at = [&](size_t i) {
+    std::string t = token;
+    t[i] = t[i] == '0' ? '1' : '0';
+    return t;
+  };
   std::string bad_token = dir_.File("bad-token");
   {
-    std::ofstream(bad_token) << "not-the-token\n";
+    std::ofstream(bad_token) << differing_at(0) << "\n";
   }
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master_->grpc_address(), "--id", "intruder",
                                    "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder")};
@@ -303,11 +367,24 @@ TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
   EXPECT_TRUE(Eventually([&] { return master_->process().Log().find("wrong cluster token") != std::string::npos; }, seconds(5)))
       << master_->process().Log();
   EXPECT_EQ(Worker("intruder").value("id", ""), "");
-  HttpReply r = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/true"]})", "wrong");
-  EXPECT_EQ(r.status, 401);
-  EXPECT_TRUE(r.json()["error"].is_string());
-  r = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/true"]})", "");
-  EXPECT_EQ(r.status, 401);
+  const int port = master_->http_port();
+  for (const std::string& wrong : {differing_at(0), differing_at(63), std::string("wrong"), std::string()}) {
+    HttpReply r = HttpPost(port, "/api/tasks", R"({"argv":["/bin/true"]})", wrong);
+    EXPECT_EQ(r.status, 401) << wrong;
+    EXPECT_TRUE(r.json()["error"].is_string());
+  }
+  EXPECT_EQ(HttpGet(port, "/api/tasks").json(), json::array());
+  // Cancel is guarded the same way: the task stays queued and nothing is recorded.
+  std::string id = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
+  for (const std::string& wrong : {differing_at(0), differing_at(63), std::string()}) {
+    HttpReply r = HttpPost(port, "/api/tasks/" + id + "/cancel", "{}", wrong);
+    EXPECT_EQ(r.status, 401) << wrong;
+  }
+  EXPECT_EQ(Task(id)["state"], "queued");
+  EXPECT_EQ(Task(id)["message"], "");
+  HttpReply ok = HttpPost(port, "/api/tasks/" + id + "/cancel", "{}", token);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Task(id)["state"], "cancelled");
 }
 
 TEST_F(ClusterTest, MalformedRequestsGetClearErrorsAndTheMasterStaysUp) {
@@ -340,7 +417,10 @@ TEST_F(ClusterTest, MalformedRequestsGetClearErrorsAndTheMasterStaysUp) {
   EXPECT_EQ(HttpGet(port, "/api/tasks/nope").status, 404);
   EXPECT_EQ(HttpGet(port, "/api/workers/nope").status, 404);
   EXPECT_EQ(HttpGet(port, "/api/tasks?state=bogus").status, 400);
-  EXPECT_EQ(HttpGet(port, "/healthz").status, 200);
+  HttpReply health = HttpGet(port, "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0})")) << health.body;
+  EXPECT_EQ(HttpGet(port, "/api/tasks").json(), json::array());  // nothing malformed got in
   EXPECT_TRUE(master_->process().Running());
 }
 
@@ -375,17 +455,143 @@ TEST_F(ClusterTest, CliSubmitsWaitsAndShowsWorkers) {
   EXPECT_NE(missing.err.find("no task"), std::string::npos) << missing.err;
   CommandResult cancel_done = RunCommand({BinPath("gpulse"), "cancel", id}, env);
   EXPECT_NE(cancel_done.exit_code, 0);  // already finished
+  EXPECT_NE(cancel_done.err.find("already failed"), std::string::npos) << cancel_done.err;
+
+  // logs --follow prints the output as it comes and returns once the task
+  // has ended, with all of it.
+  CommandResult chatty = RunCommand({BinPath("gpulse"), "submit", "--gpus", "1", "--", "/bin/sh", "-c",
+                                     "echo one; sleep 1; echo two; echo warn >&2"},
+                                    env);
+  ASSERT_EQ(chatty.exit_code, 0) << chatty.err;
+  std::string chatty_id = chatty.out.substr(0, chatty.out.find('\n'));
+  CommandResult follow = RunCommand({BinPath("gpulse"), "logs", "--follow", chatty_id}, env);
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  EXPECT_EQ(follow.out, "one\ntwo\n");
+  EXPECT_EQ(follow.err, "warn\n");
+  EXPECT_EQ(Task(chatty_id)["state"], "succeeded");  // it returned only after the end
+
+  // A successful cancel of a running task.
+  CommandResult sleeper = RunCommand({BinPath("gpulse"), "submit", "--gpus", "1", "--", "/bin/sleep", "60"}, env);
+  ASSERT_EQ(sleeper.exit_code, 0) << sleeper.err;
+  std::string sleeper_id = sleeper.out.substr(0, sleeper.out.find('\n'));
+  ASSERT_TRUE(WaitState(sleeper_id, "running")) << DiagnosticLogs();
+  CommandResult cancel = RunCommand({BinPath("gpulse"), "cancel", sleeper_id}, env);
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(cancel.out, sleeper_id + " running\n");  // asked; its worker stops it
+  ASSERT_TRUE(WaitState(sleeper_id, "cancelled", seconds(15))) << DiagnosticLogs();
+
+  // tasks --state lists only the tasks in that state.
+  CommandResult failed = RunCommand({BinPath("gpulse"), "tasks", "--state", "failed", "--json"}, env);
+  ASSERT_EQ(failed.exit_code, 0) << failed.err;
+  json failed_tasks = json::parse(failed.out, nullptr, false);
+  ASSERT_TRUE(failed_tasks.is_array()) << failed.out;
+  ASSERT_EQ(failed_tasks.size(), 1u) << failed.out;
+  EXPECT_EQ(failed_tasks[0]["id"], id);
+  CommandResult cancelled = RunCommand({BinPath("gpulse"), "tasks", "--state", "cancelled"}, env);
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_NE(cancelled.out.find(sleeper_id + " "), std::string::npos) << cancelled.out;
+  EXPECT_EQ(cancelled.out.find(id + " "), std::string::npos) << cancelled.out;
+  EXPECT_EQ(cancelled.out.find(chatty_id + " "), std::string::npos) << cancelled.out;
+  CommandResult bogus = RunCommand({BinPath("gpulse"), "tasks", "--state", "bogus"}, env);
+  EXPECT_NE(bogus.exit_code, 0);
 }
 
 TEST_F(ClusterTest, CancelStopsARunningTask) {
   AddWorker("cw", {0});
   ASSERT_TRUE(WaitHealthy("cw")) << DiagnosticLogs();
-  std::string id = Submit({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}});
+  std::string id = Submit({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}, {"memory", "64MiB"}});
   ASSERT_TRUE(WaitState(id, "running")) << DiagnosticLogs();
+  json w = Worker("cw");
+  EXPECT_EQ(w["memory_allocated_bytes"], 64 << 20);
+  EXPECT_EQ(w["cpus_allocated"], 1);
+  EXPECT_EQ(w["gpu_allocated"], 1);
   HttpReply r = HttpPost(master_->http_port(), "/api/tasks/" + id + "/cancel", "{}", master_->token());
   EXPECT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(WaitState(id, "cancelled", seconds(15))) << DiagnosticLogs();
-  EXPECT_EQ(Worker("cw")["gpu_allocated"], 0);
+  w = Worker("cw");
+  EXPECT_EQ(w["gpu_allocated"], 0);
+  EXPECT_EQ(w["memory_allocated_bytes"], 0);
+  EXPECT_EQ(w["cpus_allocated"], 0);
+  EXPECT_EQ(Task(id)["message"], "stopped by its worker");
+}
+
+// A cancel that reaches a task while it is assigned and its worker has not
+// started it yet (the worker is stopped, so it cannot): the master asks the
+// worker, which stops it as soon as it can; the task ends cancelled, is
+// never placed again, and frees what it held.
+TEST_F(ClusterTest, ACancelThatReachesAnAssignedTaskBeforeItStarts) {
+  // 5 s heartbeats: it stays healthy (and schedulable) for 7.5 s stopped.
+  workers_.push_back(std::make_unique<WorkerProcess>(*master_, "slow", SimScenario("slow", {0}), dir_.path(),
+                                                     std::vector<std::string>{"--interval", "5"}));
+  WorkerProcess& slow = *workers_.back();
+  ASSERT_TRUE(WaitHealthy("slow")) << DiagnosticLogs();
+  int beats = Worker("slow").value("heartbeats", 0);
+  ASSERT_TRUE(Eventually([&] { return Worker("slow").value("heartbeats", 0) > beats; }, seconds(15)));
+  slow.process().Signal(SIGSTOP);  // right after a heartbeat
+  std::string id = Submit({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}});
+  ASSERT_TRUE(Eventually([&] { return Task(id).value("attempts", 0) == 1; }, seconds(5)))
+      << Task(id).dump() << DiagnosticLogs();
+  EXPECT_EQ(Task(id)["state"], "assigned");
+  HttpReply r = HttpPost(master_->http_port(), "/api/tasks/" + id + "/cancel", "{}", master_->token());
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["state"], "assigned");  // asked; the worker has the last word
+  slow.process().Signal(SIGCONT);
+  ASSERT_TRUE(WaitState(id, "cancelled", seconds(20))) << Task(id).dump() << DiagnosticLogs();
+  json w = Worker("slow");
+  EXPECT_EQ(w["gpu_allocated"], 0);
+  EXPECT_EQ(w["tasks"], json::array());
+  ASSERT_NO_FATAL_FAILURE(PlacementRoundPassed());
+  EXPECT_EQ(Task(id)["attempts"], 1);
+  EXPECT_EQ(Task(id)["state"], "cancelled");
+}
+
+// The default liveness thresholds, watched from outside: a worker that
+// stops heartbeating (SIGSTOP; its connection stays open) is suspect once
+// a heartbeat is more than 1.5 intervals late and dead after 3, never
+// sooner; its task, with no attempts left, fails. When it resumes it is
+// healthy again, stops the task the master gave up on, and gets new work.
+TEST_F(ClusterTest, LivenessThresholdsHoldOverHttpWithTheDefaults) {
+  WorkerProcess& sleepy = AddWorker("sleepy", {0});
+  ASSERT_TRUE(WaitHealthy("sleepy")) << DiagnosticLogs();
+  std::string id = Submit({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}, {"max_attempts", 1}});
+  ASSERT_TRUE(WaitState(id, "running")) << DiagnosticLogs();
+  sleepy.process().Signal(SIGSTOP);
+
+  // Every observation of a state carries the heartbeat age it was seen at;
+  // a state can only be seen once its threshold has passed.
+  std::optional<double> first_suspect, first_dead;
+  bool healthy_after_suspect = false;
+  auto deadline = std::chrono::steady_clock::now() + seconds(15);
+  while (!first_dead && std::chrono::steady_clock::now() < deadline) {
+    json w = Worker("sleepy");
+    std::string state = w.value("state", "");
+    double age = w["seconds_since_heartbeat"].is_number() ? w["seconds_since_heartbeat"].get<double>() : -1;
+    if (state == "suspect" && !first_suspect) first_suspect = age;
+    if (state == "healthy" && first_suspect) healthy_after_suspect = true;
+    if (state == "dead") first_dead = age;
+  }
+  sleepy.process().Signal(SIGCONT);
+  ASSERT_TRUE(first_suspect.has_value()) << "never seen suspect\n" << DiagnosticLogs();
+  ASSERT_TRUE(first_dead.has_value()) << "never seen dead\n" << DiagnosticLogs();
+  EXPECT_GE(*first_suspect, 1.45);  // 1.5 intervals (to the wall clock's precision)
+  EXPECT_LT(*first_suspect, 3.0);
+  EXPECT_GE(*first_dead, 2.95);  // 3 intervals
+  EXPECT_FALSE(healthy_after_suspect);
+  json t = Task(id);
+  EXPECT_EQ(t["state"], "failed") << t.dump();
+  EXPECT_EQ(t["attempts"], 1);
+  EXPECT_NE(t["message"].get<std::string>().find("worker sleepy was lost"), std::string::npos) << t.dump();
+
+  // Back: healthy, the given-up task is stopped on the worker, new work runs.
+  ASSERT_TRUE(WaitHealthy("sleepy")) << DiagnosticLogs();
+  EXPECT_TRUE(Eventually([&] { return sleepy.process().Log().find("task " + id + " exited") != std::string::npos ||
+                                      sleepy.process().Log().find("task " + id + " cancelled") != std::string::npos; },
+                         seconds(15)))
+      << sleepy.process().Log();
+  std::string next = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
+  ASSERT_TRUE(WaitState(next, "succeeded")) << DiagnosticLogs();
+  EXPECT_EQ(Task(next)["worker"], "sleepy");
+  EXPECT_EQ(Task(id)["state"], "failed");
 }
 
 }  // namespace

@@ -1,18 +1,17 @@
 #include "tests/integration/harness.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -106,20 +105,6 @@ std::optional<int> Process::WaitExit(std::chrono::milliseconds timeout) {
 
 std::string Process::Log() const { return ReadFile(log_path_); }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
 std::string BinPath(const std::string& name) { return std::string(GPULSE_TEST_BIN_DIR) + "/" + name; }
 
 void WriteScenario(const std::string& path, const nlohmann::json& scenario) {
@@ -170,24 +155,51 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<st
 }
 
 MasterProcess::MasterProcess(const std::string& data_dir, std::vector<std::string> extra_args)
-    : data_dir_(data_dir), extra_args_(std::move(extra_args)), http_port_(FreePort()), grpc_port_(FreePort()) {
+    : data_dir_(data_dir), extra_args_(std::move(extra_args)) {
   Start();
+}
+
+std::optional<std::pair<int, int>> ReadPortsFile(const std::string& path) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  nlohmann::json ports = nlohmann::json::parse(ReadFile(path), nullptr, false);
+  if (!ports.is_object() || !ports["grpc_port"].is_number_integer() || !ports["http_port"].is_number_integer()) {
+    return std::nullopt;
+  }
+  return std::make_pair(ports["grpc_port"].get<int>(), ports["http_port"].get<int>());
 }
 
 void MasterProcess::Start() {
   std::filesystem::create_directories(data_dir_);
+  const std::string ports_file = data_dir_ + "/ports.json";
+  std::filesystem::remove(ports_file);
   std::vector<std::string> argv = {BinPath("gpulse-master"),
                                    "--listen", "127.0.0.1:" + std::to_string(grpc_port_),
                                    "--http", "127.0.0.1:" + std::to_string(http_port_),
-                                   "--data-dir", data_dir_};
+                                   "--data-dir", data_dir_,
+                                   "--ports-file", ports_file};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>("master", argv, std::map<std::string, std::string>{},
                                        data_dir_ + "/master-" + std::to_string(++starts_) + ".log");
+  std::optional<std::pair<int, int>> ports;
+  bool listening = Eventually([&] { return (ports = ReadPortsFile(ports_file)).has_value() || !process_->Running(); },
+                              std::chrono::seconds(20));
+  ASSERT_TRUE(listening && ports) << "master did not start:\n" << process_->Log();
+  grpc_port_ = ports->first;
+  http_port_ = ports->second;
+  // Both listeners are up once the ports file exists; /healthz proves the
+  // HTTP side answers.
   bool up = Eventually([&] { return HttpGet(http_port_, "/healthz").status == 200; }, std::chrono::seconds(20));
-  ASSERT_TRUE(up) << "master did not come up:\n" << process_->Log();
+  ASSERT_TRUE(up) << "master does not answer /healthz:\n" << process_->Log();
 }
 
 int MasterProcess::Kill9() { return process_->Signal(SIGKILL); }
+
+std::string MasterProcess::token_file() const {
+  for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
+    if (extra_args_[i] == "--token-file") return extra_args_[i + 1];
+  }
+  return data_dir_ + "/token";
+}
 
 std::string MasterProcess::token() const {
   std::string t = ReadFile(token_file());
@@ -200,14 +212,28 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
     : id_(id), scenario_path_(dir + "/" + id + "-scenario.json") {
   WriteScenario(scenario_path_, scenario);
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master.grpc_address(), "--id", id,
-                                   "--interval", "1", "--token-file", master.token_file(),
-                                   "--work-dir", dir + "/" + id + "-work"};
+                                   "--token-file", master.token_file(), "--work-dir", dir + "/" + id + "-work"};
+  if (std::find(extra_args.begin(), extra_args.end(), "--interval") == extra_args.end()) {
+    argv.insert(argv.end(), {"--interval", "1"});
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(
       "worker " + id, argv,
       std::map<std::string, std::string>{{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()},
                                          {"GPULSE_NVML_SIM_SCENARIO", scenario_path_}},
       dir + "/" + id + ".log");
+}
+
+int WorkerProcess::MetricsPort(std::chrono::milliseconds timeout) {
+  static const std::regex kServing(R"(serving metrics on http://[^ ]*:([0-9]+)/metrics)");
+  int port = 0;
+  Eventually([&] {
+    std::smatch m;
+    std::string log = process_->Log();
+    if (std::regex_search(log, m, kServing)) port = std::stoi(m[1]);
+    return port != 0;
+  }, timeout);
+  return port;
 }
 
 nlohmann::json SimScenario(const std::string& host_seed, const std::vector<double>& utilization,

@@ -47,13 +47,6 @@ class Process {
   std::optional<int> exit_code_;
 };
 
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
-
-// A free TCP port on 127.0.0.1 (bound and released; small race by nature).
-int FreePort();
-
-// A fresh directory under the test temp dir.
-
 std::string BinPath(const std::string& name);  // build/bin/<name>
 
 // Writes a simulator scenario atomically (temp file + rename).
@@ -76,31 +69,43 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// A master started on free loopback ports with its own data dir.
+// A master on loopback with its own data dir. The first start asks for
+// port 0 on both listeners and reads the ports the master bound from its
+// --ports-file, so parallel tests never race for a port. A restart asks
+// for the same ports again, so that workers find it where it was; if
+// another process took one meanwhile, the master refuses to start (it
+// never shares a port) and the test fails with its log.
 class MasterProcess {
  public:
   explicit MasterProcess(const std::string& data_dir, std::vector<std::string> extra_args = {});
-  // Starts (again); waits until /healthz answers. Ports stay the same.
+  // Starts (again); waits until the ports file is written and /healthz
+  // answers. A failure is a fatal test failure with the master's log.
   void Start();
   int Kill9();
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
-  std::string token_file() const { return data_dir_ + "/token"; }
+  // --token-file when given in extra_args, else <data-dir>/token.
+  std::string token_file() const;
   std::string token() const;
   Process& process() { return *process_; }
 
  private:
   std::string data_dir_;
   std::vector<std::string> extra_args_;
-  int http_port_;
-  int grpc_port_;
+  int http_port_ = 0;
+  int grpc_port_ = 0;
   int starts_ = 0;
   std::unique_ptr<Process> process_;
 };
 
-// A worker on the NVML simulator with its own scenario file and work dir.
+// Reads {"grpc_port": N, "http_port": M} as gpulse-master --ports-file
+// writes it; nullopt until the file exists.
+std::optional<std::pair<int, int>> ReadPortsFile(const std::string& path);
+
+// A worker on the NVML simulator with its own scenario file and work dir,
+// heartbeating every second unless extra_args has an --interval.
 class WorkerProcess {
  public:
   WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,
@@ -108,6 +113,10 @@ class WorkerProcess {
   const std::string& id() const { return id_; }
   const std::string& scenario_path() const { return scenario_path_; }
   Process& process() { return *process_; }
+  // The port of --metrics-listen (start it with "127.0.0.1:0"), from the
+  // worker's "serving metrics on" line; 0 if it has not said within
+  // `timeout`.
+  int MetricsPort(std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
  private:
   std::string id_;
