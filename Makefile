@@ -5,13 +5,18 @@
 #   make test    install missing packages, build, run the whole suite,
 #                then again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench   run the benchmarks (figures in docs/benchmarks.md)
+#   make mutants plant the curated bugs of scripts/mutants.txt one at a time
+#                and check that the tests catch each (slow; docs/testing.md)
+#
+# With CI set (CI=true), what a developer's machine may skip fails instead:
+# a failed npm install, a missing promtool, Chromium or node.
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
 SAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps configure build demo test test-fast test-sanitize bench clean
+.PHONY: all deps test-deps configure build demo test test-fast test-sanitize bench mutants clean
 
 all: build
 
@@ -34,8 +39,9 @@ demo: deps
 # The whole suite: the normal build, then the sanitizer build.
 test: test-deps
 	@$(MAKE) --no-print-directory build
-	@npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error || \
-	  echo "warning: npm ci failed; the dashboard's browser test will report itself skipped"
+	@npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error || { \
+	  case "$$CI" in ''|false|0) ;; *) echo "error: npm ci failed and CI is set: the browser test cannot run" >&2; exit 1;; esac; \
+	  echo "warning: npm ci failed; the dashboard's browser test will report itself skipped"; }
 	@scripts/run-tests.sh $(BUILD)
 	@$(MAKE) --no-print-directory test-sanitize
 
@@ -49,6 +55,10 @@ test-sanitize:
 
 bench: build
 	@scripts/run-benchmarks.sh $(BUILD)
+
+# Not part of `make test`: it rebuilds and reruns tests once per mutant.
+mutants:
+	@JOBS=$(JOBS) scripts/mutants.sh
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

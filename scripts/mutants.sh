@@ -40,7 +40,7 @@ parse_list() {
       ids+=("${BASH_REMATCH[1]}") files+=("") finds+=("") replaces+=("") tests+=("") targets+=("")
       continue
     fi
-    if [[ $current -lt 0 || ! "$line" =~ ^(file|find|replace|tests|build):\ (.*)$ ]]; then
+    if [[ $current -lt 0 || ! "$line" =~ ^(file|find|replace|tests|build):(.*)$ ]]; then
       echo "mutants.txt: cannot read: $line" >&2
       exit 2
     fi

@@ -79,7 +79,8 @@ TEST(TaskSpecFromJsonTest, MalformedFieldsAreNamed) {
   const Case cases[] = {
       {json::array(), "JSON object"},
       {{{"name", "x"}}, "argv"},
-      {{{"argv", {"x"}}, {"gpus", -1}}, "gpus"},
+      {{{"argv", {"x"}}, {"gpus", -1}}, "'gpus' must not be negative"},
+      {{{"argv", {"x"}}, {"memory", -5}}, "'memory' must not be negative"},
       {{{"argv", {"x"}}, {"cpus", 1.5}}, "cpus"},
       {{{"argv", {"x"}}, {"memory", "lots"}}, "memory"},
       {{{"argv", {"x"}}, {"env", {{"A", 1}}}}, "env.A"},

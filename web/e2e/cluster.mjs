@@ -1,10 +1,9 @@
 // A throwaway gpulse cluster for browser tests: a real gpulse-master and
-// gpulse-workers on the NVML simulator, on loopback and free ports, in a
-// temporary directory that stop() removes along with every process.
+// gpulse-workers on the NVML simulator, on loopback (the master on ports it
+// picks itself), in a temporary directory that stop() removes along with every process.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,10 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic',
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Whether this is a CI run (CI=true): there a missing prerequisite fails the
+// test instead of skipping it.
+export const IN_CI = !!process.env.CI && process.env.CI !== 'false' && process.env.CI !== '0';
+
 // Why the browser test cannot run here, or null when it can.
 export async function missingPrerequisite() {
   try {
@@ -36,17 +39,6 @@ export async function missingPrerequisite() {
 export function missingBinaries() {
   return [join(BIN, 'gpulse-master'), join(BIN, 'gpulse-worker'), join(LIB, 'libnvidia-ml-sim.so')]
     .filter((f) => !existsSync(f));
-}
-
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
 }
 
 // Polls `condition` every 50 ms until it returns something truthy (which is
@@ -86,13 +78,16 @@ export class Cluster {
     return child;
   }
 
+  // On port 0: the master picks free ports and names them in its ports
+  // file, so parallel runs never race for one.
   async startMaster() {
-    const [grpcPort, httpPort] = [await freePort(), await freePort()];
-    this.grpcAddress = `127.0.0.1:${grpcPort}`;
-    this.url = `http://127.0.0.1:${httpPort}`;
     this.dataDir = join(this.dir, 'master');
-    this.spawn('master', [join(BIN, 'gpulse-master'), '--listen', this.grpcAddress, '--http', `127.0.0.1:${httpPort}`,
-      '--data-dir', this.dataDir]);
+    const portsFile = join(this.dir, 'master-ports.json');
+    this.spawn('master', [join(BIN, 'gpulse-master'), '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0',
+      '--data-dir', this.dataDir, '--ports-file', portsFile]);
+    const ports = await waitFor('the master to listen', () => existsSync(portsFile) && JSON.parse(readFileSync(portsFile, 'utf8')));
+    this.grpcAddress = `127.0.0.1:${ports.grpc_port}`;
+    this.url = `http://127.0.0.1:${ports.http_port}`;
     await waitFor('the master to answer', async () => (await fetch(`${this.url}/healthz`)).ok);
     this.token = readFileSync(join(this.dataDir, 'token'), 'utf8').trim();
   }

@@ -1,7 +1,7 @@
 // Browser end-to-end test of the gpulse dashboard.
 //
 // Starts a real gpulse-master and two gpulse-workers on the NVML simulator
-// (loopback, free ports, 1 s heartbeats), opens the dashboard in headless
+// (loopback, ports the master picks, 1 s heartbeats), opens the dashboard in headless
 // Chromium (Debian's /usr/bin/chromium driven by playwright-core; no browser
 // is ever downloaded) and checks what a person would see: every worker, live
 // GPU utilization that follows the simulator's load, tasks appearing and
@@ -9,20 +9,26 @@
 // from users is shown, never run. Screenshots go to web/e2e/artifacts/.
 //
 // Exit codes: 0 all passed, 1 something failed, 77 skipped (playwright-core
-// or chromium missing). Environment: GPULSE_BIN_DIR, GPULSE_LIB_DIR (default
-// build/bin, build/lib), GPULSE_CHROMIUM (default /usr/bin/chromium).
+// or chromium missing; with CI=true set that is a failure instead).
+// Environment: GPULSE_BIN_DIR, GPULSE_LIB_DIR (default build/bin,
+// build/lib), GPULSE_CHROMIUM (default /usr/bin/chromium), CI.
 
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { CHROMIUM, CHROMIUM_ARGS, Cluster, missingBinaries, missingPrerequisite, simGpu, waitFor } from './cluster.mjs';
+import { CHROMIUM, CHROMIUM_ARGS, Cluster, IN_CI, missingBinaries, missingPrerequisite, simGpu, waitFor } from './cluster.mjs';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const DEADLINE_MS = 50_000;
 const SKIP = 77;
 
 const missing = await missingPrerequisite();
+if (missing && IN_CI) {
+  console.error(`dashboard e2e: cannot run, and CI is set: ${missing}`);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
 if (missing) {
   console.log(`dashboard e2e: skipped: ${missing}`);
   console.log('0 passed, 0 failed, 1 skipped');

@@ -1,0 +1,197 @@
+// WorkerAgent against a fake master: a WorkerLink service on a loopback
+// port of its own that records what the agent sends and ends streams when
+// told to, so registration, heartbeats, reconnection and a refused token
+// are checked without a real master.
+#include "worker/worker_agent.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "proto/gpulse.grpc.pb.h"
+#include "testkit/eventually.h"
+#include "testkit/temp_dir.h"
+
+namespace gpulse::worker {
+namespace {
+
+using gpulse::v1::MasterMessage;
+using gpulse::v1::WorkerMessage;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testkit::Eventually;
+
+// A master that registers every stream, acks heartbeats, and ends the
+// current stream after `beats_per_stream` heartbeats (0: never), or refuses
+// every stream with UNAUTHENTICATED.
+class FakeMaster final : public gpulse::v1::WorkerLink::Service {
+ public:
+  grpc::Status Connect(grpc::ServerContext* context,
+                       grpc::ServerReaderWriter<MasterMessage, WorkerMessage>* stream) override {
+    {
+      std::lock_guard lock(mu_);
+      auto it = context->client_metadata().find("authorization");
+      tokens_.emplace_back(it == context->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size()));
+      if (refuse_) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong cluster token: test");
+    }
+    WorkerMessage in;
+    int beats = 0;
+    while (stream->Read(&in)) {
+      MasterMessage out;
+      std::lock_guard lock(mu_);
+      if (in.has_register_()) {
+        registrations_.push_back(in.register_());
+        out.mutable_registered()->set_heartbeat_interval_ms(in.register_().heartbeat_interval_ms());
+      } else if (in.has_heartbeat()) {
+        seqs_.push_back(in.heartbeat().seq());
+        out.mutable_ack()->set_seq(in.heartbeat().seq());
+        ++beats;
+      } else {
+        continue;
+      }
+      stream->Write(out);
+      if (beats_per_stream_ > 0 && beats >= beats_per_stream_) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the fake master ends this stream");
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  std::vector<gpulse::v1::Register> registrations() {
+    std::lock_guard lock(mu_);
+    return registrations_;
+  }
+  std::vector<uint64_t> seqs() {
+    std::lock_guard lock(mu_);
+    return seqs_;
+  }
+  std::vector<std::string> tokens() {
+    std::lock_guard lock(mu_);
+    return tokens_;
+  }
+  void set_beats_per_stream(int n) {
+    std::lock_guard lock(mu_);
+    beats_per_stream_ = n;
+  }
+  void set_refuse(bool refuse) {
+    std::lock_guard lock(mu_);
+    refuse_ = refuse;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<gpulse::v1::Register> registrations_;
+  std::vector<uint64_t> seqs_;
+  std::vector<std::string> tokens_;
+  int beats_per_stream_ = 0;
+  bool refuse_ = false;
+};
+
+Sample OneGpuSample() {
+  Sample s;
+  s.host.cpu_percent = 5;
+  s.host.memory_percent = 10;
+  s.nvml.available = true;
+  GpuSample g;
+  g.index = 0;
+  g.uuid = "GPU-agent-test-0";
+  g.name = "NVIDIA H100 80GB HBM3";
+  g.utilization_gpu = 42;
+  g.memory_total_bytes = uint64_t{80} << 30;
+  s.gpus.push_back(g);
+  s.gpu_percent = 42;
+  return s;
+}
+
+class WorkerAgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&master_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port_, 0);
+  }
+
+  void TearDown() override {
+    if (agent_) agent_->Stop();
+    if (runner_.joinable()) runner_.join();
+    agent_.reset();
+    server_->Shutdown(std::chrono::system_clock::now() + seconds(2));
+  }
+
+  void StartAgent() {
+    WorkerOptions options;
+    options.master = "127.0.0.1:" + std::to_string(port_);
+    options.id = "agent-1";
+    options.hostname = "agent-1.example";
+    options.token = "the-token";
+    options.work_dir = dir_.File("work");
+    options.interval = milliseconds(50);
+    options.cpu_cores = 4;
+    options.memory_bytes = uint64_t{16} << 30;
+    options.max_backoff = milliseconds(500);
+    agent_ = std::make_unique<WorkerAgent>(options, [] { return OneGpuSample(); });
+    runner_ = std::thread([this] { result_ = agent_->Run(); });
+  }
+
+  testkit::TempDir dir_{"gpulse-agent"};
+  FakeMaster master_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::unique_ptr<WorkerAgent> agent_;
+  std::thread runner_;
+  Status result_;
+};
+
+TEST_F(WorkerAgentTest, RegistersThenHeartbeatsWithRisingSequenceNumbers) {
+  StartAgent();
+  ASSERT_TRUE(Eventually([&] { return master_.seqs().size() >= 3; }, seconds(20)));
+  auto regs = master_.registrations();
+  ASSERT_EQ(regs.size(), 1u);
+  EXPECT_EQ(regs[0].worker_id(), "agent-1");
+  EXPECT_EQ(regs[0].hostname(), "agent-1.example");
+  EXPECT_EQ(regs[0].cpu_cores(), 4u);
+  EXPECT_EQ(regs[0].heartbeat_interval_ms(), 50u);
+  ASSERT_EQ(regs[0].gpus_size(), 1);
+  EXPECT_EQ(regs[0].gpus(0).uuid(), "GPU-agent-test-0");
+  EXPECT_EQ(master_.tokens().at(0), "Bearer the-token");
+  auto seqs = master_.seqs();
+  for (size_t i = 1; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], seqs[i - 1] + 1);
+  agent_->Stop();
+  runner_.join();
+  EXPECT_TRUE(result_.ok()) << result_.ToString();
+}
+
+// When the master ends the stream the agent connects again on its own and
+// registers afresh before any further heartbeat.
+TEST_F(WorkerAgentTest, ReconnectsAndRegistersAgainWhenTheStreamEnds) {
+  master_.set_beats_per_stream(2);
+  StartAgent();
+  ASSERT_TRUE(Eventually([&] { return master_.registrations().size() >= 3; }, seconds(30)));
+  EXPECT_GE(master_.seqs().size(), 4u);
+  for (const auto& r : master_.registrations()) EXPECT_EQ(r.worker_id(), "agent-1");
+  for (const auto& t : master_.tokens()) EXPECT_EQ(t, "Bearer the-token");
+  agent_->Stop();
+  runner_.join();
+  EXPECT_TRUE(result_.ok()) << result_.ToString();
+}
+
+// A refused token cannot be fixed by retrying: Run() gives up and says so.
+TEST_F(WorkerAgentTest, ARefusedTokenEndsRun) {
+  master_.set_refuse(true);
+  StartAgent();
+  runner_.join();
+  EXPECT_EQ(result_.code(), StatusCode::kUnauthenticated);
+  EXPECT_NE(result_.message().find("wrong cluster token"), std::string::npos) << result_.ToString();
+  EXPECT_EQ(master_.tokens().size(), 1u);  // no retry
+  EXPECT_TRUE(master_.registrations().empty());
+}
+
+}  // namespace
+}  // namespace gpulse::worker
