@@ -319,5 +319,23 @@ TEST_F(ClusterTasksTest, TaskEventsTakeEffectWhenTheStoreFailsAndTheErrorIsRetur
   EXPECT_EQ(EventsOf(t.id).back(), "assigned to w1 (attempt 1)");
 }
 
+// Ending a task whose worker is unreachable cannot wait for the disk (there
+// is nobody to ask): it is cancelled in memory, and the failed write is
+// reported to the caller.
+TEST_F(ClusterTasksTest, CancelOnAnUnreachableWorkerTakesEffectWhenTheStoreFails) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  cluster_->DisconnectWorker("w1", &Channel("w1"));
+  store_.fail_writes = true;
+  auto cancelled = cluster_->Cancel(t.id);
+  EXPECT_EQ(cancelled.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Get(t.id).state, TaskState::kCancelled);
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+  auto stored = memory_->LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)[0].state, TaskState::kAssigned);
+}
+
 }  // namespace
 }  // namespace gpulse::master

@@ -152,6 +152,21 @@ TEST_F(ClusterWorkersTest, DefaultLivenessEdgesAreOneAndAHalfAndThreeIntervals) 
   EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
 }
 
+// Liveness counts from the latest heartbeat, not from registration: a
+// worker that keeps heartbeating stays healthy however long it lives.
+TEST_F(ClusterWorkersTest, RegularHeartbeatsKeepAWorkerHealthy) {
+  Register("w1", 1);
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(1000ms);
+    Beat("w1", {0});
+    cluster_->CheckLiveness();
+    ASSERT_EQ(GetWorker("w1").state, WorkerState::kHealthy) << "after " << i + 1 << " s";
+  }
+  clock_.Advance(1400ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kHealthy);
+}
+
 TEST_F(ClusterWorkersTest, ConfiguredHeartbeatTimeoutDecidesDeath) {
   ClusterConfig config;
   config.heartbeat_timeout = 10s;

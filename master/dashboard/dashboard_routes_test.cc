@@ -11,6 +11,7 @@
 #include "master/api/http_api.h"
 #include "master/store/log_store.h"
 #include "metrics/prometheus_writer.h"
+#include "testkit/eventually.h"
 
 namespace gpulse::master {
 namespace {
@@ -39,7 +40,7 @@ class WebRoutesTest : public ClusterFixture {
     port_ = server_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(milliseconds(1));
+    ASSERT_TRUE(testkit::Eventually([&] { return server_.is_running(); }, seconds(5), milliseconds(1)));
   }
 
   void TearDown() override {
@@ -250,11 +251,7 @@ TEST_F(WebRoutesTest, EventStreamsAreCappedAndTheSlotIsFreedWhenAClientLeaves) {
   EXPECT_THAT(refused->body, HasSubstr("/api/dashboard"));
   // The browser goes away; the next keepalive write finds out.
   one.reset();
-  auto deadline = std::chrono::steady_clock::now() + seconds(5);
-  while (routes_->active_event_streams() != 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  EXPECT_EQ(routes_->active_event_streams(), 0u);
+  EXPECT_TRUE(testkit::Eventually([&] { return routes_->active_event_streams() == 0; }, seconds(5)));
   EventReader two(port_);
   EXPECT_FALSE(two.WaitSnapshot(1, seconds(5)).is_null());
 }
