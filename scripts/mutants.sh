@@ -163,6 +163,7 @@ fi
 
 rows=()
 survived=0 broken=0
+dirty=""  # targets last built with a mutant in them
 for i in "${selected[@]}"; do
   id="${ids[i]}" file="${files[i]}"
   target="$src/$file"
@@ -176,6 +177,15 @@ for i in "${selected[@]}"; do
       result="ERROR: pattern found $n times"
       broken=$((broken + 1))
     else
+      # Targets the previous mutant left built with its bug, and that this
+      # one does not rebuild, go back to the unmutated sources first (ccache
+      # hits), so that no test runs a binary holding another mutant.
+      stale="$(comm -23 <(tr ' ' '\n' <<<"$dirty" | sed '/^$/d' | sort -u) \
+                        <(tr ' ' '\n' <<<"${targets[i]}" | sed '/^$/d' | sort -u) | tr '\n' ' ')"
+      if [[ -n "${stale// /}" ]] && ! build_targets "$id.restore" $stale; then
+        echo "the unmutated tree does not build; see $scratch/$id.restore.build.log" >&2
+        exit 1
+      fi
       cp -p "$target" "$scratch/original"
       apply_mutant "$target" "${finds[i]}" "${replaces[i]}"
       if ! build_targets "$id" ${targets[i]}; then
@@ -192,14 +202,8 @@ for i in "${selected[@]}"; do
           *) result="ERROR: no test matches"; broken=$((broken + 1)) ;;
         esac
       fi
-      # Back to the original bytes, and rebuilt, so that no later mutant's
-      # tests run a binary that still holds this one (ccache makes the
-      # compile a cache hit; the links remain).
       cp "$scratch/original" "$target"
-      if ! build_targets "$id.restore" ${targets[i]}; then
-        echo "the tree does not build after restoring $file; see $scratch/$id.restore.build.log" >&2
-        exit 1
-      fi
+      dirty="${targets[i]}"
     fi
   fi
   seconds=$((SECONDS - start))
@@ -212,6 +216,12 @@ for i in "${selected[@]}"; do
   fi
   rows+=("| \`$id\` | \`$file\` | $result | ${caught:--} |")
 done
+
+# Leave the scratch build as the unmutated tree.
+if [[ -n "$dirty" ]] && ! build_targets restore $dirty; then
+  echo "the scratch tree does not build after the last mutant; see $scratch/restore.build.log" >&2
+  exit 1
+fi
 
 table="| mutant | file | result | first tests that failed |
 |---|---|---|---|"

@@ -4,7 +4,6 @@
 #include "master/api/http_api.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 #include <thread>
