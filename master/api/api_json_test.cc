@@ -191,7 +191,7 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
     "cpus": 4, "memory_bytes": 17179869184, "gpus_requested": 2, "max_attempts": 5,
     "worker": "w1", "gpus": ["GPU-0", "GPU-3"], "gpu_indices": [0, 3],
     "attempts": 2, "exit_code": null, "message": "requeued once",
-    "submitted_at": 1.5, "started_at": 2.0, "finished_at": null})"));
+    "finished": false, "submitted_at": 1.5, "started_at": 2.0, "finished_at": null})"));
   t.worker_id.clear();
   t.exit_code = 7;
   EXPECT_TRUE(TaskToJson(t)["worker"].is_null());

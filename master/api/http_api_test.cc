@@ -202,18 +202,26 @@ TEST_F(HttpApiTest, WorkerObjectCarriesAllocationModelsAndHeartbeatAge) {
 }
 
 TEST_F(HttpApiTest, LogsReadFromAnOffsetAndSayWhereToGoOn) {
+  Register("w1", 0);
   Task t = Submit(MakeSpec(0));
-  ASSERT_OK(logs_->Append(t.id, LogStream::kStdout, 0, "hello\nworld\n"));
-  ASSERT_OK(logs_->Append(t.id, LogStream::kStderr, 0, "oops\n"));
+  ASSERT_EQ(cluster_->Schedule(), 1u);  // attempt 1
+  ASSERT_OK(logs_->Append(t.id, 1, LogStream::kStdout, 0, "hello\nworld\n"));
+  ASSERT_OK(logs_->Append(t.id, 1, LogStream::kStderr, 0, "oops\n"));
   httplib::Client client("127.0.0.1", port_);
   auto all = client.Get("/api/tasks/" + t.id + "/logs");
   ASSERT_TRUE(all);
   EXPECT_EQ(all->body, "hello\nworld\n");
   EXPECT_EQ(all->get_header_value("X-Gpulse-Next-Offset"), "12");
-  EXPECT_EQ(all->get_header_value("X-Gpulse-Task-State"), "queued");
+  EXPECT_EQ(all->get_header_value("X-Gpulse-Task-State"), "assigned");
+  EXPECT_EQ(all->get_header_value("X-Gpulse-Attempt"), "1");
   auto rest = client.Get("/api/tasks/" + t.id + "/logs?offset=6");
   ASSERT_TRUE(rest);
   EXPECT_EQ(rest->body, "world\n");
+  EXPECT_EQ(rest->get_header_value("X-Gpulse-Next-Offset"), "12");
+  auto end = client.Get("/api/tasks/" + t.id + "/logs?offset=12");
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->body, "");
+  EXPECT_EQ(end->get_header_value("X-Gpulse-Next-Offset"), "12");
   auto err = client.Get("/api/tasks/" + t.id + "/logs?stream=stderr");
   ASSERT_TRUE(err);
   EXPECT_EQ(err->body, "oops\n");

@@ -201,9 +201,10 @@ TEST_F(WorkerLinkServiceTest, AssignmentsGoDownAndTaskUpdatesAndOutputComeBack) 
   chunk.mutable_log()->set_stream(gpulse::v1::LogChunk::STDERR);
   chunk.mutable_log()->set_offset(0);
   chunk.mutable_log()->set_data("epoch 1\n");
+  chunk.mutable_log()->set_attempt(1);
   ASSERT_TRUE(w->Write(chunk));
   EXPECT_TRUE(Eventually([&] {
-    auto slice = logs_->Read(t.id, LogStream::kStderr, 0, 1024);
+    auto slice = logs_->Read(t.id, 1, LogStream::kStderr, 0, 1024);
     return slice.ok() && slice->data == "epoch 1\n";
   }, seconds(10)));
 
