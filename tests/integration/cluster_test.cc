@@ -574,7 +574,6 @@ TEST_F(ClusterTest, LivenessThresholdsHoldOverHttpWithTheDefaults) {
   ASSERT_TRUE(first_suspect.has_value()) << "never seen suspect\n" << DiagnosticLogs();
   ASSERT_TRUE(first_dead.has_value()) << "never seen dead\n" << DiagnosticLogs();
   EXPECT_GE(*first_suspect, 1.45);  // 1.5 intervals (to the wall clock's precision)
-  EXPECT_LT(*first_suspect, 3.0);
   EXPECT_GE(*first_dead, 2.95);  // 3 intervals
   EXPECT_FALSE(healthy_after_suspect);
   json t = Task(id);
