@@ -66,7 +66,9 @@ parse_list() {
 
 # ---- the scratch copy ---------------------------------------------------------
 # Copies the tracked and untracked-but-not-ignored files, touching only the
-# ones that differ, so that the scratch build stays incremental.
+# ones that differ, so that the scratch build stays incremental. A copied
+# file gets the current time, not the original's: an older time could be
+# older than an object built from the previous content.
 sync_tree() {
   mkdir -p "$src"
   local f
@@ -74,7 +76,7 @@ sync_tree() {
     [[ -f "$root/$f" ]] || continue
     if ! cmp -s "$root/$f" "$src/$f"; then
       mkdir -p "$src/$(dirname "$f")"
-      cp -p "$root/$f" "$src/$f"
+      cp --preserve=mode "$root/$f" "$src/$f"
     fi
   done < <(cd "$root" && git ls-files -z -co --exclude-standard)
 }
