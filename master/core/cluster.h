@@ -113,6 +113,10 @@ struct ClusterCounts {
   uint32_t gpus_total = 0, gpus_allocated = 0, gpus_busy = 0, gpus_unhealthy = 0;
   uint64_t tasks_by_state[6] = {};  // indexed by TaskState
   uint64_t heartbeats_received = 0;
+  // Writes to the TaskStore that failed since the master started: those
+  // whose error went back to the caller and those the cluster carried on
+  // past (requeues and worker records, kept in memory only).
+  uint64_t store_errors = 0;
 };
 
 class Cluster {
