@@ -5,7 +5,9 @@
 //   cluster_tasks.cc     submit, cancel, task events
 //   cluster_schedule.cc  placement rounds
 //
-// Every member is guarded by `mu`; every helper expects it held.
+// A worker's allocation changes only through AllocationLedger
+// (allocation_ledger.h). Every member is guarded by `mu`; every helper
+// expects it held.
 #pragma once
 
 #include <condition_variable>

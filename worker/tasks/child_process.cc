@@ -163,18 +163,14 @@ std::vector<std::string> ExecCandidates(const std::string& program, const std::s
 Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) return InvalidArgument("argv is empty");
 
-  Result<UniqueFd> stdin_fd = OpenForChild("/dev/null", O_RDONLY);
-  if (!stdin_fd.ok()) return stdin_fd.status();
-  Result<UniqueFd> stdout_fd = OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!stdout_fd.ok()) return stdout_fd.status();
-  Result<UniqueFd> stderr_fd = OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!stderr_fd.ok()) return stderr_fd.status();
+  ASSIGN_OR_RETURN(UniqueFd stdin_fd, OpenForChild("/dev/null", O_RDONLY));
+  ASSIGN_OR_RETURN(UniqueFd stdout_fd, OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC));
+  ASSIGN_OR_RETURN(UniqueFd stderr_fd, OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC));
 
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return PosixError("pipe2", errno);
   UniqueFd report_read(pipe_fds[0]);
-  Result<UniqueFd> report_write = AboveStdio(UniqueFd(pipe_fds[1]), "pipe2");
-  if (!report_write.ok()) return report_write.status();
+  ASSIGN_OR_RETURN(UniqueFd report_write, AboveStdio(UniqueFd(pipe_fds[1]), "pipe2"));
 
   const std::vector<std::string> exec_paths = ExecCandidates(spec.argv[0], PathOf(spec.env));
   const std::string working_dir = spec.working_dir.string();
@@ -186,10 +182,10 @@ Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {
   for (const std::string& path : exec_paths) plan.exec_paths.push_back(path.c_str());
   plan.exec_paths.push_back(nullptr);
   plan.working_dir = working_dir.c_str();
-  plan.stdin_fd = stdin_fd->get();
-  plan.stdout_fd = stdout_fd->get();
-  plan.stderr_fd = stderr_fd->get();
-  plan.report_fd = report_write->get();
+  plan.stdin_fd = stdin_fd.get();
+  plan.stdout_fd = stdout_fd.get();
+  plan.stderr_fd = stderr_fd.get();
+  plan.report_fd = report_write.get();
 
   // Block every signal across fork so that no handler of the worker can run
   // in the child before it has reset the dispositions.
@@ -201,7 +197,7 @@ Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {
   const int fork_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (pid < 0) return PosixError("fork", fork_errno);
-  report_write->Reset();
+  report_write.Reset();
 
   ChildFailure failure;
   ssize_t n;
