@@ -98,7 +98,7 @@ TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wa
 TaskRunner::~TaskRunner() { Shutdown(/*kill_tasks=*/true); }
 
 Status TaskRunner::Start(const TaskLaunch& launch) {
-  if (Status status = ValidateLaunch(launch); !status.ok()) return status;
+  RETURN_IF_ERROR(ValidateLaunch(launch));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return FailedPrecondition("the task runner is shut down");
