@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/master_errors.h"
+
 namespace gpulse::cli {
 
 void AddEndpointOptions(CLI::App* command, EndpointFlags& flags) {
@@ -17,16 +19,18 @@ void Fail(const std::string& message, int exit_code) {
   throw CLI::RuntimeError(exit_code);
 }
 
+void FailWith(const Status& status) { Fail(status.message(), ExitCodeFor(status)); }
+
 std::unique_ptr<MasterClient> ConnectOrExit(const EndpointFlags& flags) {
   MasterEndpoint ep = ResolveEndpoint(flags.endpoint, flags.url_option && flags.url_option->count() > 0,
                                       flags.token_option && flags.token_option->count() > 0);
   auto client = MasterClient::Connect(ep);
-  if (!client.ok()) Fail(client.status().message(), 2);
+  if (!client.ok()) Fail(client.status().message(), kExitUsage);
   return std::move(*client);
 }
 
 nlohmann::json ValueOrExit(Result<nlohmann::json> result) {
-  if (!result.ok()) Fail(result.status().message());
+  if (!result.ok()) FailWith(result.status());
   return std::move(*result);
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli/command_exit.h"
 #include "cli/master_client.h"
 
 namespace gpulse::cli {
@@ -19,11 +20,15 @@ struct EndpointFlags {
 };
 void AddEndpointOptions(CLI::App* command, EndpointFlags& flags);
 
-// Connects, or prints why not and throws CLI::RuntimeError(1).
+// Connects, or prints why not and throws CLI::RuntimeError(kExitUsage).
 std::unique_ptr<MasterClient> ConnectOrExit(const EndpointFlags& flags);
-// Returns the value, or prints "gpulse: <message>" and throws RuntimeError(1).
+// Returns the value, or fails as FailWith(result.status()) does.
 nlohmann::json ValueOrExit(Result<nlohmann::json> result);
-[[noreturn]] void Fail(const std::string& message, int exit_code = 1);
+// Prints "gpulse: <message>" to stderr and throws CLI::RuntimeError with the
+// exit code (main() returns it).
+[[noreturn]] void Fail(const std::string& message, int exit_code = kExitFailure);
+// Fail() with the status's message and the exit code ExitCodeFor() gives it.
+[[noreturn]] void FailWith(const Status& status);
 
 // null -> "n/a"; 12.345 -> "12.3%".
 std::string Percent(const nlohmann::json& value);

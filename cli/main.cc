@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
 
   CLI::App app{"gpulse: GPU cluster telemetry and scheduling"};
   app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 done; 1 the master refused the request; 2 bad arguments; 69 the master cannot be\n"
+      "reached or cannot answer now (retry); 70 the master failed; 77 the cluster token is missing or\n"
+      "wrong; 124 `wait --timeout` ran out. `gpulse wait` otherwise exits with the task's exit code.");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Log diagnostics (to stderr)");
   app.parse_complete_callback([&verbose] {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "cli/master_errors.h"
 #include "common/token.h"
 
 namespace gpulse::cli {
@@ -43,20 +44,12 @@ Status MasterClient::ErrorFrom(const httplib::Result& result) const {
     return Unavailable("cannot reach the master at " + url_ + ": " + httplib::to_string(result.error()) +
                        " (is gpulse-master running? set --master or GPULSE_MASTER)");
   }
-  std::string message;
+  std::string api_message;
   auto body = nlohmann::json::parse(result->body, nullptr, false);
   if (body.is_object() && body.contains("error") && body["error"].is_string()) {
-    message = body["error"].get<std::string>();
-  } else {
-    message = "HTTP " + std::to_string(result->status);
+    api_message = body["error"].get<std::string>();
   }
-  switch (result->status) {
-    case 400: return InvalidArgument(message);
-    case 401: return Unauthenticated(message);
-    case 404: return NotFound(message);
-    case 409: return FailedPrecondition(message);
-    default: return Internal(message);
-  }
+  return StatusFromHttp(result->status, api_message);
 }
 
 Result<nlohmann::json> MasterClient::Get(const std::string& path) {

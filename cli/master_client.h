@@ -2,7 +2,8 @@
 //
 // Every call returns the parsed JSON or a Status whose message is fit to
 // print as is ("cannot reach the master at http://127.0.0.1:8080: connection
-// refused", "wrong cluster token", the API's own {"error": ...}).
+// refused", "wrong cluster token", the API's own {"error": ...}); an HTTP
+// error status becomes a Status as master_errors.h says.
 // One client per thread.
 #pragma once
 

@@ -107,13 +107,13 @@ void AddSubmit(CLI::App& app) {
     if (!f->name.empty()) body["name"] = f->name;
     if (!f->memory.empty()) {
       auto bytes = ParseByteSize(f->memory);
-      if (!bytes.ok()) Fail("--memory: " + bytes.status().message(), 2);
+      if (!bytes.ok()) Fail("--memory: " + bytes.status().message(), kExitUsage);
       body["memory_bytes"] = *bytes;
     }
     json env = json::object();
     for (const auto& kv : f->env) {
       auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) Fail("--env wants KEY=VALUE, not '" + kv + "'", 2);
+      if (eq == std::string::npos || eq == 0) Fail("--env wants KEY=VALUE, not '" + kv + "'", kExitUsage);
       env[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
     if (!env.empty()) body["env"] = env;
@@ -197,7 +197,7 @@ void AddLogs(CLI::App& app) {
       // nothing more will come (the last bytes may trail the exit).
       json task = f->follow ? ValueOrExit(client->Get("/api/tasks/" + f->id)) : json::object();
       auto printed = PrintNewOutput(*client, f->id, cursor);
-      if (!printed.ok()) Fail(printed.status().message());
+      if (!printed.ok()) FailWith(printed.status());
       if (!f->follow) break;
       if (*printed) continue;
       const uint32_t latest = task.value("attempts", 0u);
@@ -255,7 +255,7 @@ void AddWait(CLI::App& app) {
         return;
       }
       if (f->timeout > 0 && std::chrono::steady_clock::now() >= deadline) {
-        Fail("timed out waiting for " + f->id + " (state " + state + ")", 124);
+        Fail("timed out waiting for " + f->id + " (state " + state + ")", kExitTimeout);
       }
       std::this_thread::sleep_for(kPollInterval);
     }

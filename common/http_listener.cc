@@ -11,13 +11,12 @@
 namespace gpulse {
 
 Result<int> StartHttpListener(httplib::Server& server, const std::string& listen, std::thread& thread) {
-  auto address = SplitHostPort(listen);
-  if (!address.ok()) return address.status();
+  ASSIGN_OR_RETURN(auto address, SplitHostPort(listen));
   server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  auto [host, port] = *address;
+  auto [host, port] = address;
   int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) return Unavailable("cannot listen on " + listen + " (address in use?)");
   auto returned = std::make_shared<std::atomic<bool>>(false);

@@ -70,14 +70,13 @@ Result<std::string> ReadToken(const std::string& path, TokenFileCheck check) {
 Result<std::string> LoadOrCreateToken(const std::string& path, TokenFileCheck check) {
   auto existing = ReadToken(path, check);
   if (existing.ok() || existing.status().code() != StatusCode::kNotFound) return existing;
-  auto token = RandomHex(32);
-  if (!token.ok()) return token;
+  ASSIGN_OR_RETURN(std::string token, RandomHex(32));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) return ReadToken(path, check);  // another process won the race
     return PermissionDenied("cannot create token file " + path + ": " + ErrnoText(errno));
   }
-  std::string line = *token + "\n";
+  std::string line = token + "\n";
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ok = (::fsync(fd) == 0) && ok;
   ::close(fd);

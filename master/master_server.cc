@@ -31,15 +31,10 @@ Status MasterServer::Start() {
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + options_.data_dir + ": " + ec.message());
   std::string token_file = options_.token_file.empty() ? options_.data_dir + "/token" : options_.token_file;
-  auto token = options_.token_file.empty() ? LoadOrCreateToken(token_file) : ReadToken(token_file);
-  if (!token.ok()) return token.status();
-
-  auto store = OpenSqliteTaskStore(options_.data_dir + "/gpulse.db");
-  if (!store.ok()) return store.status();
-  store_ = std::move(*store);
-  auto logs = LogStore::Open(options_.data_dir + "/logs");
-  if (!logs.ok()) return logs.status();
-  logs_ = std::move(*logs);
+  ASSIGN_OR_RETURN(std::string token,
+                   options_.token_file.empty() ? LoadOrCreateToken(token_file) : ReadToken(token_file));
+  ASSIGN_OR_RETURN(store_, OpenSqliteTaskStore(options_.data_dir + "/gpulse.db"));
+  ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.data_dir + "/logs"));
 
   ClusterConfig config;
   if (options_.heartbeat_timeout_seconds > 0) {
@@ -49,17 +44,15 @@ Status MasterServer::Start() {
   config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
   policy_ = NewLeastLoadedPolicy();
   cluster_ = std::make_unique<Cluster>(*store_, *policy_, SystemClock::Instance(), config);
-  if (Status s = cluster_->Recover(); !s.ok()) return s;
+  RETURN_IF_ERROR(cluster_->Recover());
 
-  auto grpc_addr = SplitHostPort(options_.grpc_listen);
-  if (!grpc_addr.ok()) return grpc_addr.status();
-  auto http_addr = SplitHostPort(options_.http_listen);
-  if (!http_addr.ok()) return http_addr.status();
+  ASSIGN_OR_RETURN(auto grpc_addr, SplitHostPort(options_.grpc_listen));
+  ASSIGN_OR_RETURN(auto http_addr, SplitHostPort(options_.http_listen));
 
   HistoryConfig history_config;
   history_config.window = std::chrono::seconds(static_cast<int64_t>(options_.history_window_seconds));
   history_ = std::make_unique<History>(history_config);
-  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *history_, *token);
+  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *history_, token);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(link_service_.get());
@@ -75,7 +68,7 @@ Status MasterServer::Start() {
 
   http_server_ = std::make_unique<httplib::Server>();
   http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
-  http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), *token);
+  http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), token);
   http_api_->Register(*http_server_);
   dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
   dashboard_->Register(*http_server_);
@@ -86,8 +79,8 @@ Status MasterServer::Start() {
   }
   http_port_ = *http_port;
   control_thread_ = std::thread([this] { ControlLoop(); });
-  spdlog::info("master listening: workers on {}:{}, HTTP on http://{}:{}/ , data in {}", grpc_addr->first,
-               grpc_port_, http_addr->first, http_port_, options_.data_dir);
+  spdlog::info("master listening: workers on {}:{}, HTTP on http://{}:{}/ , data in {}", grpc_addr.first,
+               grpc_port_, http_addr.first, http_port_, options_.data_dir);
   return Status::Ok();
 }
 

@@ -93,9 +93,7 @@ void NvmlSession::InitLocked() {
 
 Status NvmlSession::OpenAndInitLocked() {
   if (!library_) {
-    Result<std::unique_ptr<NvmlLibrary>> opened = NvmlLibrary::Open(config_.library_path);
-    if (!opened.ok()) return opened.status();
-    library_ = std::move(opened).value();
+    ASSIGN_OR_RETURN(library_, NvmlLibrary::Open(config_.library_path));
     if (!library_->missing_optional().empty()) {
       std::string names;
       for (const std::string& n : library_->missing_optional()) names += " " + n;

@@ -122,15 +122,13 @@ Result<std::string> ReadSmallFile(const std::string& path) {
 }
 
 Result<CpuTimes> ProcStatsReader::ReadCpu() const {
-  Result<std::string> text = ReadSmallFile(root_ + "/stat");
-  if (!text.ok()) return text.status();
-  return ParseProcStat(*text);
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(root_ + "/stat"));
+  return ParseProcStat(text);
 }
 
 Result<MemInfo> ProcStatsReader::ReadMemory() const {
-  Result<std::string> text = ReadSmallFile(root_ + "/meminfo");
-  if (!text.ok()) return text.status();
-  return ParseMeminfo(*text);
+  ASSIGN_OR_RETURN(std::string text, ReadSmallFile(root_ + "/meminfo"));
+  return ParseMeminfo(text);
 }
 
 }  // namespace gpulse::telemetry

@@ -4,14 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <thread>
+#include <atomic>
+#include <optional>
 
-#include "common/clock.h"
 #include "common/signals.h"
 #include "common/token.h"
-#include "telemetry/sampler.h"
-#include "worker/metrics_server.h"
-#include "worker/worker_agent.h"
+#include "worker/worker_daemon.h"
 
 namespace {
 
@@ -21,24 +19,23 @@ std::string Hostname() {
   return buf;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  gpulse::BlockStopSignals();
-  gpulse::worker::WorkerOptions opts;
-  opts.hostname = Hostname();
+// Fills `options` from the command line and the token file. Returns the exit
+// status for main() when the worker must not start (help: 0; bad flags, no
+// token: 2), nullopt when it may.
+std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemonOptions& options) {
+  gpulse::worker::WorkerOptions& agent = options.agent;
+  agent.hostname = Hostname();
   double interval_s = 5;
   std::string token_file;
-  std::string metrics_listen;
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
-  app.add_option("--master", opts.master, "HOST:PORT of the master's worker listener")->capture_default_str();
-  app.add_option("--id", opts.id, "this worker's name (default: the hostname)");
+  app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
+  app.add_option("--id", agent.id, "this worker's name (default: the hostname)");
   app.add_option("--interval", interval_s, "seconds between heartbeats")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   app.add_option("--token-file", token_file, "cluster token file (env GPULSE_TOKEN_FILE)");
-  app.add_option("--work-dir", opts.work_dir, "where tasks run and keep their output")->capture_default_str();
-  app.add_option("--metrics-listen", metrics_listen,
+  app.add_option("--work-dir", agent.work_dir, "where tasks run and keep their output")->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
   try {
     app.parse(argc, argv);
@@ -46,8 +43,8 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (opts.id.empty()) opts.id = opts.hostname;
-  opts.interval = std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000));
+  if (agent.id.empty()) agent.id = agent.hostname;
+  agent.interval = std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000));
   if (token_file.empty()) {
     if (const char* env = std::getenv("GPULSE_TOKEN_FILE"); env && *env) token_file = env;
   }
@@ -60,45 +57,29 @@ int main(int argc, char** argv) {
     spdlog::error("{}", token.status().message());
     return 2;
   }
-  opts.token = *token;
+  agent.token = *token;
+  return std::nullopt;
+}
 
-  gpulse::telemetry::Sampler sampler(gpulse::telemetry::SamplerConfig{}, gpulse::SystemClock::Instance());
-  gpulse::Sample probe = sampler.Take();
-  opts.cpu_cores = probe.host.cpu_cores;
-  opts.memory_bytes = probe.host.memory_total_bytes;
-  if (!probe.nvml.available) {
-    spdlog::warn("no GPU telemetry: {}", probe.nvml.error.value_or("NVML unavailable"));
-  } else {
-    spdlog::info("NVML {}: {} GPU(s)", probe.nvml.driver_version.value_or("?"), probe.gpus.size());
+}  // namespace
+
+int main(int argc, char** argv) {
+  gpulse::BlockStopSignals();
+  gpulse::worker::WorkerDaemonOptions options;
+  if (std::optional<int> exit_code = ParseFlags(argc, argv, options)) return *exit_code;
+  // The agent gives up only when the master refuses the token: wake main.
+  std::atomic<bool> agent_gave_up{false};
+  options.on_agent_failure = [&agent_gave_up](const gpulse::Status&) {
+    agent_gave_up = true;
+    kill(getpid(), SIGTERM);
+  };
+
+  gpulse::worker::WorkerDaemon daemon(std::move(options));
+  if (gpulse::Status s = daemon.Start(); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
   }
-
-  std::unique_ptr<gpulse::worker::MetricsServer> metrics;
-  if (!metrics_listen.empty()) {
-    metrics = std::make_unique<gpulse::worker::MetricsServer>(opts.id, opts.hostname);
-    if (gpulse::Status s = metrics->Start(metrics_listen); !s.ok()) {
-      spdlog::error("{}", s.message());
-      return 2;
-    }
-    metrics->Update(probe);
-    // The bound port, which differs from the one asked for when that was 0.
-    spdlog::info("serving metrics on http://{}:{}/metrics", metrics_listen.substr(0, metrics_listen.rfind(':')),
-                 metrics->port());
-  }
-
-  gpulse::worker::WorkerAgent agent(opts, [&sampler, &metrics] {
-    gpulse::Sample sample = sampler.Take();
-    if (metrics) metrics->Update(sample);
-    return sample;
-  });
-  gpulse::Status result;
-  std::thread runner([&] {
-    result = agent.Run();
-    if (!result.ok()) kill(getpid(), SIGTERM);  // wake main
-  });
   int sig = gpulse::WaitForStopSignal();
-  if (result.ok()) spdlog::info("signal {}: stopping (running tasks are killed)", sig);
-  agent.Stop();
-  runner.join();
-  if (metrics) metrics->Stop();
-  return result.ok() ? 0 : 1;
+  if (!agent_gave_up) spdlog::info("signal {}: stopping (running tasks are killed)", sig);
+  return daemon.Stop().ok() ? 0 : 1;
 }

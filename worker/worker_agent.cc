@@ -8,6 +8,7 @@
 
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/sample_convert.h"
+#include "worker/registered_gpus.h"
 #include "worker/tasks/task_paths.h"
 
 namespace gpulse::worker {
@@ -33,14 +34,6 @@ v1::TaskUpdate::Kind WireKind(TaskEvent::Kind kind) {
   return v1::TaskUpdate::KIND_UNSPECIFIED;
 }
 
-// What the master knows this host's GPUs by: index order and UUIDs.
-std::vector<std::string> GpuIdentities(const Sample& sample) {
-  std::vector<std::string> ids;
-  ids.reserve(sample.gpus.size());
-  for (const auto& g : sample.gpus) ids.push_back(std::to_string(g.index) + "/" + g.uuid);
-  return ids;
-}
-
 void AddRunningTasks(const std::vector<RunningTaskInfo>& running,
                      google::protobuf::RepeatedPtrField<v1::RunningTask>* out) {
   for (const auto& t : running) {
@@ -52,26 +45,70 @@ void AddRunningTasks(const std::vector<RunningTaskInfo>& running,
   }
 }
 
+WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<GpuStaticInfo>& gpus,
+                              const std::vector<RunningTaskInfo>& running) {
+  WorkerMessage reg;
+  auto* r = reg.mutable_register_();
+  r->set_worker_id(options.id);
+  r->set_hostname(options.hostname);
+  r->set_cpu_cores(options.cpu_cores);
+  r->set_memory_bytes(options.memory_bytes);
+  r->set_heartbeat_interval_ms(static_cast<uint32_t>(options.interval.count()));
+  r->set_version("0.1.0");
+  for (const auto& g : gpus) {
+    auto* info = r->add_gpus();
+    info->set_index(g.index);
+    info->set_uuid(g.uuid);
+    info->set_name(g.name);
+    info->set_pci_bus_id(g.pci_bus_id);
+    info->set_memory_total_bytes(g.memory_total_bytes.value_or(0));
+  }
+  AddRunningTasks(running, r->mutable_running_tasks());
+  return reg;
+}
+
+WorkerMessage TaskUpdateMessage(const TaskEvent& ev) {
+  WorkerMessage update;
+  auto* u = update.mutable_task_update();
+  u->set_task_id(ev.task_id);
+  u->set_kind(WireKind(ev.kind));
+  u->set_exit_code(ev.exit_code);
+  u->set_message(ev.message);
+  u->set_pid(ev.pid);
+  u->set_attempt(ev.attempt);
+  return update;
+}
+
+WorkerMessage HeartbeatMessage(const Sample& sample, uint64_t seq, const std::vector<RunningTaskInfo>& running) {
+  WorkerMessage hb;
+  auto* h = hb.mutable_heartbeat();
+  proto::FillHeartbeat(sample, h);
+  h->set_seq(seq);
+  h->set_sent_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count());
+  AddRunningTasks(running, h->mutable_running_tasks());
+  return hb;
+}
+
 }  // namespace
 
 // The per-connection objects: a fresh context and stream each time, over
-// the one channel the agent keeps.
+// the one channel the agent keeps; and what was registered on it.
 struct WorkerAgent::Connection {
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<WorkerMessage, MasterMessage>> stream;
+  // Taken before registering; the first heartbeat sends it.
+  std::optional<Sample> first_sample;
+  std::optional<RegisteredGpus> registered_gpus;
+  std::chrono::steady_clock::time_point next_heartbeat;
 };
 
-WorkerAgent::WorkerAgent(WorkerOptions options, SampleFn sample)
-    : options_(std::move(options)), sample_(std::move(sample)) {
-  TaskRunnerConfig config;
-  config.work_dir = options_.work_dir;
-  runner_ = std::make_unique<TaskRunner>(config, *this);
-}
+WorkerAgent::WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskRunner& runner,
+                         SampleObserver on_sample)
+    : options_(std::move(options)), sampler_(sampler), runner_(runner), on_sample_(std::move(on_sample)) {}
 
-WorkerAgent::~WorkerAgent() {
-  Stop();
-  runner_->Shutdown(/*kill_tasks=*/true);
-}
+WorkerAgent::~WorkerAgent() { Stop(); }
 
 void WorkerAgent::Stop() {
   stopping_ = true;
@@ -99,6 +136,12 @@ bool WorkerAgent::WaitForWork(std::chrono::steady_clock::time_point until) {
   return !stopping_ && !stream_broken_;
 }
 
+Sample WorkerAgent::TakeSample() {
+  Sample sample = sampler_.Take();
+  if (on_sample_) on_sample_(sample);
+  return sample;
+}
+
 Status WorkerAgent::Run() {
   auto channel = grpc::CreateChannel(options_.master, grpc::InsecureChannelCredentials());
   auto stub = v1::WorkerLink::NewStub(channel);
@@ -113,9 +156,9 @@ Status WorkerAgent::Run() {
       std::lock_guard lock(mu_);
       stream_broken_ = false;
     }
-    Sample first = sample_();
+    conn.first_sample = TakeSample();
     std::thread reader([&] { HandleMasterMessages(conn); });
-    Status result = Serve(conn, first);
+    Status result = Serve(conn);
     // On Stop() end the call ourselves; otherwise the stream has already
     // ended and Finish() brings the master's reason (e.g. a wrong token).
     if (stopping_) conn.context.TryCancel();
@@ -138,101 +181,91 @@ Status WorkerAgent::Run() {
   return Status::Ok();
 }
 
-Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
-  WorkerMessage reg;
-  auto* r = reg.mutable_register_();
-  r->set_worker_id(options_.id);
-  r->set_hostname(options_.hostname);
-  r->set_cpu_cores(options_.cpu_cores);
-  r->set_memory_bytes(options_.memory_bytes);
-  r->set_heartbeat_interval_ms(static_cast<uint32_t>(options_.interval.count()));
-  r->set_version("0.1.0");
-  for (const auto& g : first_sample.gpus) {
-    auto* info = r->add_gpus();
-    info->set_index(g.index);
-    info->set_uuid(g.uuid);
-    info->set_name(g.name);
-    info->set_pci_bus_id(g.pci_bus_id);
-    info->set_memory_total_bytes(g.memory_total_bytes.value_or(0));
-  }
-  AddRunningTasks(runner_->Running(), r->mutable_running_tasks());
-  if (!conn.stream->Write(reg)) return Unavailable("could not send registration");
-  const std::vector<std::string> registered_gpus = GpuIdentities(first_sample);
-
-  auto next_heartbeat = std::chrono::steady_clock::now();
-  std::optional<Sample> ready = first_sample;
-  std::vector<WorkerMessage> out;
+Status WorkerAgent::Serve(Connection& conn) {
+  RETURN_IF_ERROR(Register(conn));
+  conn.next_heartbeat = std::chrono::steady_clock::now();
   while (!stopping_) {
-    // Task events, with all output of a finished task shipped before its end.
-    std::deque<TaskEvent> events;
-    {
-      std::lock_guard lock(mu_);
-      events.swap(pending_events_);
-    }
-    while (!events.empty()) {
-      const TaskEvent& ev = events.front();
-      out.clear();
-      bool last = ev.kind != TaskEvent::Kind::kStarted;
-      CollectOutput(out, last ? ev.task_id : std::string());
-      WorkerMessage update;
-      auto* u = update.mutable_task_update();
-      u->set_task_id(ev.task_id);
-      u->set_kind(WireKind(ev.kind));
-      u->set_exit_code(ev.exit_code);
-      u->set_message(ev.message);
-      u->set_pid(ev.pid);
-      u->set_attempt(ev.attempt);
-      out.push_back(std::move(update));
-      for (const auto& m : out) {
-        if (!conn.stream->Write(m)) {
-          std::lock_guard lock(mu_);  // keep what was not sent for the next connection
-          for (auto it = events.rbegin(); it != events.rend(); ++it) pending_events_.push_front(*it);
-          return Unavailable("stream broke while reporting tasks");
-        }
-      }
-      if (last) {
-        std::lock_guard lock(mu_);
-        tailers_.erase(ev.task_id);
-      }
-      events.pop_front();
-    }
-
-    out.clear();
-    CollectOutput(out, std::string());
-    for (const auto& m : out) {
-      if (!conn.stream->Write(m)) return Unavailable("stream broke while shipping output");
-    }
-
-    auto now = std::chrono::steady_clock::now();
-    if (now >= next_heartbeat) {
-      Sample sample = ready ? std::move(*ready) : sample_();
-      ready.reset();
-      if (GpuIdentities(sample) != registered_gpus) {
-        // A GPU appeared, vanished or became identifiable after NVML was
-        // re-initialised: register again so the master's capacity is right.
-        spdlog::info("the GPUs of this host changed ({} now); registering again", sample.gpus.size());
-        conn.stream->WritesDone();
-        return Status::Ok();
-      }
-      WorkerMessage hb;
-      auto* h = hb.mutable_heartbeat();
-      proto::FillHeartbeat(sample, h);
-      h->set_seq(++heartbeat_seq_);
-      h->set_sent_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
-      auto running = runner_->Running();
-      AddRunningTasks(running, h->mutable_running_tasks());
-      if (!conn.stream->Write(hb)) return Unavailable("stream broke while sending a heartbeat");
-      spdlog::info("Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
-                   FormatPercent(sample.host.memory_percent), FormatPercent(sample.gpu_percent), running.size());
-      next_heartbeat += options_.interval;
-      if (next_heartbeat < now) next_heartbeat = now + options_.interval;
-    }
-    auto until = std::min(next_heartbeat, std::chrono::steady_clock::now() + kOutputTick);
+    RETURN_IF_ERROR(ShipTaskEvents(conn));
+    RETURN_IF_ERROR(ShipOutput(conn));
+    ASSIGN_OR_RETURN(const HeartbeatOutcome heartbeat, MaybeSendHeartbeat(conn));
+    if (heartbeat == HeartbeatOutcome::kGpusChanged) break;
+    auto until = std::min(conn.next_heartbeat, std::chrono::steady_clock::now() + kOutputTick);
     if (!WaitForWork(until)) break;
   }
   conn.stream->WritesDone();
+  return Status::Ok();
+}
+
+Status WorkerAgent::Register(Connection& conn) {
+  // Read after the connection's first sample: Take() is where NVML is
+  // initialised again, and only this thread calls it.
+  conn.registered_gpus.emplace(sampler_.GpuInventory(), sampler_.nvml_generation(),
+                               conn.first_sample->nvml.available);
+  return Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), runner_.Running())}, "registering");
+}
+
+Status WorkerAgent::ShipTaskEvents(Connection& conn) {
+  std::deque<TaskEvent> events;
+  {
+    std::lock_guard lock(mu_);
+    events.swap(pending_events_);
+  }
+  while (!events.empty()) {
+    if (Status sent = ShipTaskEvent(conn, events.front()); !sent.ok()) {
+      std::lock_guard lock(mu_);  // keep what was not sent for the next connection
+      for (auto it = events.rbegin(); it != events.rend(); ++it) pending_events_.push_front(*it);
+      return sent;
+    }
+    events.pop_front();
+  }
+  return Status::Ok();
+}
+
+Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event) {
+  // A finished task's output all goes before its end.
+  const bool last = event.kind != TaskEvent::Kind::kStarted;
+  std::vector<WorkerMessage> out;
+  CollectOutput(out, last ? event.task_id : std::string());
+  out.push_back(TaskUpdateMessage(event));
+  RETURN_IF_ERROR(Send(conn, out, "reporting tasks"));
+  if (last) {
+    std::lock_guard lock(mu_);
+    tailers_.erase(event.task_id);
+  }
+  return Status::Ok();
+}
+
+Status WorkerAgent::ShipOutput(Connection& conn) {
+  std::vector<WorkerMessage> out;
+  CollectOutput(out, std::string());
+  return Send(conn, out, "shipping output");
+}
+
+Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection& conn) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < conn.next_heartbeat) return HeartbeatOutcome::kNotDue;
+  Sample sample = conn.first_sample ? std::move(*conn.first_sample) : TakeSample();
+  conn.first_sample.reset();
+  if (conn.registered_gpus->Changed(sampler_.nvml_generation(), sample.nvml.available,
+                                    [this] { return sampler_.GpuInventory(); })) {
+    // A GPU appeared, vanished or became identifiable after NVML was
+    // re-initialised: register again so the master's capacity is right.
+    spdlog::info("the GPUs of this host changed ({} now); registering again", sampler_.GpuInventory().size());
+    return HeartbeatOutcome::kGpusChanged;
+  }
+  const std::vector<RunningTaskInfo> running = runner_.Running();
+  RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(sample, ++heartbeat_seq_, running)}, "sending a heartbeat"));
+  spdlog::info("Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
+               FormatPercent(sample.host.memory_percent), FormatPercent(sample.gpu_percent), running.size());
+  conn.next_heartbeat += options_.interval;
+  if (conn.next_heartbeat < now) conn.next_heartbeat = now + options_.interval;
+  return HeartbeatOutcome::kSent;
+}
+
+Status WorkerAgent::Send(Connection& conn, const std::vector<WorkerMessage>& messages, const char* doing) {
+  for (const auto& m : messages) {
+    if (!conn.stream->Write(m)) return Unavailable(std::string("stream broke while ") + doing);
+  }
   return Status::Ok();
 }
 
@@ -272,7 +305,7 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
         spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
         for (const auto& id : msg.registered().cancel_task_ids()) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
-          (void)runner_->Cancel(id, kCancelGraceDefault);
+          (void)runner_.Cancel(id, kCancelGraceDefault);
         }
         break;
       case MasterMessage::kAck:
@@ -282,7 +315,7 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
         break;
       case MasterMessage::kCancel: {
         const auto& c = msg.cancel();
-        Status s = runner_->Cancel(c.task_id(), std::chrono::milliseconds(c.grace_ms()));
+        Status s = runner_.Cancel(c.task_id(), std::chrono::milliseconds(c.grace_ms()));
         if (s.code() == StatusCode::kNotFound) {
           // Not running here (anymore): tell the master so it can close it.
           TaskEvent ev;
@@ -312,7 +345,7 @@ void WorkerAgent::StartTask(const v1::Assign& a) {
   launch.gpu_uuids.assign(a.gpu_uuids().begin(), a.gpu_uuids().end());
   spdlog::info("starting task {} (attempt {}) on GPU(s) [{}]", launch.task_id, launch.attempt,
                fmt::join(launch.gpu_indices, ","));
-  Status s = runner_->Start(launch);
+  Status s = runner_.Start(launch);
   if (s.code() == StatusCode::kAlreadyExists) {
     spdlog::info("task {} is already running here", launch.task_id);  // a repeat after a reconnect
   } else if (!s.ok()) {

@@ -4,26 +4,35 @@
 // channel for the life of the process): registers, sends a heartbeat every
 // interval, ships task output and task events, and runs what the master
 // assigns through a TaskRunner. When the master is unreachable it retries
-// with backoff, then re-registers and reports the tasks it still runs.
+// with backoff, then re-registers and reports the tasks it still runs. When
+// the host's GPUs change (NVML initialised again and found another set, or
+// NVML stopped) it ends the stream and registers again, so that the master's
+// idea of its capacity stays right.
 //
-// Threads: Run() is the one writer of the stream; a reader thread per
-// connection handles assignments, cancels and acks; the TaskRunner's thread
-// delivers task events, which are queued for the writer. Stop() may be
-// called from any thread.
+// Threads: Run() is the one writer of the stream and the only caller of
+// Sampler::Take(); a reader thread per connection handles assignments,
+// cancels and acks; the TaskRunner's thread delivers task events, which are
+// queued for the writer. Stop() may be called from any thread.
+//
+// WorkerDaemon (worker_daemon.h) owns an agent together with its sampler and
+// task runner; tests and main() use that.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "sample/sample.h"
+#include "telemetry/sampler.h"
 #include "worker/tasks/log_tailer.h"
 #include "worker/tasks/task_event.h"
 #include "worker/tasks/task_runner.h"
@@ -48,38 +57,74 @@ struct WorkerOptions {
   std::chrono::milliseconds max_backoff{10000};
 };
 
-// Takes one sample of the host (telemetry::Sampler::Take in production).
-using SampleFn = std::function<Sample()>;
+// Called on the agent's thread with every sample it takes, before the sample
+// is sent (the worker's metrics endpoint keeps the latest).
+using SampleObserver = std::function<void(const Sample&)>;
 
 class WorkerAgent final : public TaskEventSink {
  public:
-  WorkerAgent(WorkerOptions options, SampleFn sample);
+  // `sampler` and `runner` must outlive the agent, and `runner` must deliver
+  // its events to this agent's OnTaskEvent and be shut down before the agent
+  // is destroyed. `on_sample` may be empty.
+  WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskRunner& runner,
+              SampleObserver on_sample = {});
   ~WorkerAgent() override;
 
   // Connects and serves until Stop(). Returns OK after Stop(), or
   // Unauthenticated when the master refuses the cluster token (retrying
-  // cannot help then).
+  // cannot help then). Call from one thread at a time.
   Status Run();
+  // Makes Run() return soon. Any thread; safe to call more than once.
   void Stop();
 
-  // TaskEventSink: called on the runner's thread.
+  // TaskEventSink: called on the runner's thread (and on the reader thread
+  // for a task the runner never knew). Queues the event for the writer.
   void OnTaskEvent(const TaskEvent& event) override;
 
  private:
   struct Connection;
-  // One connection's life: register, then heartbeats and queued messages
-  // until the stream breaks or Stop(). Returns the stream's final status.
-  Status Serve(Connection& conn, const Sample& first_sample);
+
+  // One connection's life: Register, then rounds of ShipTaskEvents,
+  // ShipOutput and MaybeSendHeartbeat until the stream breaks, Stop() or the
+  // GPUs change. Returns OK when it ended the stream itself (Stop or new
+  // GPUs: register again), Unavailable when a write failed.
+  Status Serve(Connection& conn);
+  // Sends the Register message: this worker's capacity, the GPUs NVML lists
+  // now (remembered in `conn`) and the tasks the runner still runs.
+  // Unavailable when the write fails.
+  Status Register(Connection& conn);
+  // Sends every queued task event, each after the output of its task (all
+  // of it when the event is the task's last). On a broken stream the events
+  // not sent go back to the queue for the next connection; Unavailable.
+  Status ShipTaskEvents(Connection& conn);
+  Status ShipTaskEvent(Connection& conn, const TaskEvent& event);
+  // Sends what running tasks wrote since the last call (at most one chunk
+  // per task and stream). Unavailable on a broken stream.
+  Status ShipOutput(Connection& conn);
+  enum class HeartbeatOutcome { kNotDue, kSent, kGpusChanged };
+  // When a heartbeat is due: takes a sample (the connection's first one is
+  // taken before registering), and sends it with the running tasks unless
+  // NVML now lists other GPUs than were registered (kGpusChanged: nothing
+  // sent; see RegisteredGpus). Unavailable on a broken stream.
+  Result<HeartbeatOutcome> MaybeSendHeartbeat(Connection& conn);
+
+  // Writes `messages` in order; Unavailable("stream broke while <doing>")
+  // at the first that fails.
+  Status Send(Connection& conn, const std::vector<gpulse::v1::WorkerMessage>& messages,
+              const char* doing);
+  Sample TakeSample();
   void HandleMasterMessages(Connection& conn);
   void StartTask(const gpulse::v1::Assign& assign);
-  void QueueTaskUpdate(const TaskEvent& event);
   // Appends output chunks of every task (all of it for `drain_task`) to out.
   void CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
+  // Waits until `until`, a task event, a broken stream or Stop(); returns
+  // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);
 
   WorkerOptions options_;
-  SampleFn sample_;
-  std::unique_ptr<TaskRunner> runner_;
+  telemetry::Sampler& sampler_;
+  TaskRunner& runner_;
+  SampleObserver on_sample_;
 
   std::mutex mu_;  // guards the members below
   std::condition_variable wake_;
@@ -87,7 +132,7 @@ class WorkerAgent final : public TaskEventSink {
   std::map<std::string, std::unique_ptr<LogTailer>> tailers_;
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};
-  uint64_t heartbeat_seq_ = 0;
+  uint64_t heartbeat_seq_ = 0;  // only Run()'s thread
 };
 
 }  // namespace gpulse::worker

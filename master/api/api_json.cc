@@ -148,17 +148,17 @@ Result<TaskSpec> TaskSpecFromJson(const json& body) {
   }
   uint64_t cpus = spec.cpus, gpus = spec.gpus, attempts = spec.max_attempts, memory = 0;
   constexpr uint64_t kBig = uint64_t{1} << 62;
-  if (Status s = ReadCount(body, "cpus", kBig, &cpus); !s.ok()) return s;
-  if (Status s = ReadCount(body, "gpus", kBig, &gpus); !s.ok()) return s;
-  if (Status s = ReadCount(body, "max_attempts", kBig, &attempts); !s.ok()) return s;
-  if (Status s = ReadCount(body, "memory_bytes", kBig, &memory); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadCount(body, "cpus", kBig, &cpus));
+  RETURN_IF_ERROR(ReadCount(body, "gpus", kBig, &gpus));
+  RETURN_IF_ERROR(ReadCount(body, "max_attempts", kBig, &attempts));
+  RETURN_IF_ERROR(ReadCount(body, "memory_bytes", kBig, &memory));
   if (auto mem = body.find("memory"); mem != body.end()) {
     if (mem->is_string()) {
       auto parsed = ParseByteSize(mem->get<std::string>());
       if (!parsed.ok()) return FieldError("memory", parsed.status().message());
       memory = *parsed;
-    } else if (Status s = ReadCount(body, "memory", kBig, &memory); !s.ok()) {
-      return s;
+    } else {
+      RETURN_IF_ERROR(ReadCount(body, "memory", kBig, &memory));
     }
   }
   // Values past 32 bits are clamped so the range check in Submit reports them.

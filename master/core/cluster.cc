@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "master/core/allocation_ledger.h"
 #include "master/core/cluster_impl.h"
 
 namespace gpulse::master {
@@ -98,50 +99,13 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   }
 }
 
-void Cluster::Impl::Allocate(WorkerEntry& entry, const std::string& task_id, const TaskSpec& spec,
-                             const std::vector<size_t>& positions) {
-  Worker& w = entry.worker;
-  w.cpus_allocated += spec.cpus;
-  w.memory_allocated += spec.memory_bytes;
-  for (size_t p : positions) {
-    if (p < w.gpus.size()) w.gpus[p].allocated_to = task_id;
-  }
-  w.task_ids.push_back(task_id);
-}
-
-void Cluster::Impl::AllocateExisting(WorkerEntry& entry, const Task& task) {
-  const Worker& w = entry.worker;
-  std::vector<size_t> positions;
-  for (size_t i = 0; i < task.gpu_uuids.size() || i < task.gpu_indices.size(); ++i) {
-    auto it = w.gpus.end();
-    if (i < task.gpu_uuids.size() && !task.gpu_uuids[i].empty()) {
-      it = std::find_if(w.gpus.begin(), w.gpus.end(),
-                        [&](const WorkerGpu& g) { return g.uuid == task.gpu_uuids[i]; });
-    } else if (i < task.gpu_indices.size()) {
-      it = std::find_if(w.gpus.begin(), w.gpus.end(),
-                        [&](const WorkerGpu& g) { return g.index == task.gpu_indices[i]; });
-    }
-    if (it != w.gpus.end()) positions.push_back(static_cast<size_t>(it - w.gpus.begin()));
-  }
-  Allocate(entry, task.id, task.spec, positions);
-}
-
-void Cluster::Impl::Release(WorkerEntry& entry, const std::string& task_id, const TaskSpec& spec) {
-  Worker& w = entry.worker;
-  auto it = std::find(w.task_ids.begin(), w.task_ids.end(), task_id);
-  if (it == w.task_ids.end()) return;  // holds nothing here
-  w.task_ids.erase(it);
-  w.cpus_allocated -= std::min(w.cpus_allocated, spec.cpus);
-  w.memory_allocated -= std::min(w.memory_allocated, spec.memory_bytes);
-  for (WorkerGpu& g : w.gpus) {
-    if (g.allocated_to == task_id) g.allocated_to.clear();
-  }
-  may_place = true;
+void Cluster::Impl::Release(WorkerEntry& entry, const Task& task) {
+  if (AllocationLedger(entry.worker).Release(task)) may_place = true;
 }
 
 void Cluster::Impl::Finish(TaskEntry& entry, TaskState state, std::string message, TaskStoreBatch& batch) {
   Task& t = entry.task;
-  if (WorkerEntry* w = t.worker_id.empty() ? nullptr : FindWorker(t.worker_id)) Release(*w, t.id, t.spec);
+  if (WorkerEntry* w = t.worker_id.empty() ? nullptr : FindWorker(t.worker_id)) Release(*w, t);
   SetState(entry, state);
   t.finished_at = clock.WallNow();
   t.message = std::move(message);
@@ -166,7 +130,7 @@ void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreB
     Finish(entry, TaskState::kFailed, why + of + "; no attempts left", batch);
     return;
   }
-  if (WorkerEntry* w = FindWorker(t.worker_id)) Release(*w, t.id, t.spec);
+  if (WorkerEntry* w = FindWorker(t.worker_id)) Release(*w, t);
   SetState(entry, TaskState::kQueued);
   t.worker_id.clear();
   t.gpu_indices.clear();
@@ -184,8 +148,27 @@ void Cluster::Impl::Record(const Task& task, std::string what, TaskStoreBatch& b
 Status Cluster::Impl::Persist(const TaskStoreBatch& batch, std::string_view context) {
   if (batch.empty()) return Status::Ok();
   Status s = store.Write(batch);
-  if (!s.ok()) spdlog::error("could not store {} ({} task change(s)): {}", context, batch.tasks.size(), s.ToString());
+  if (!s.ok()) {
+    ++store_errors;
+    spdlog::error("could not store {} ({} task change(s)): {}", context, batch.tasks.size(), s.ToString());
+  }
   return s;
+}
+
+void Cluster::Impl::PersistOrWarn(const TaskStoreBatch& batch, std::string_view context) {
+  if (batch.empty()) return;
+  Status s = store.Write(batch);
+  if (s.ok()) return;
+  ++store_errors;
+  spdlog::warn("could not store {} ({} task change(s)); kept in memory only: {}", context, batch.tasks.size(),
+               s.ToString());
+}
+
+void Cluster::Impl::PutWorkerOrWarn(const Worker& worker) {
+  Status s = store.PutWorker(RecordOf(worker));
+  if (s.ok()) return;
+  ++store_errors;
+  spdlog::warn("could not store worker {}; kept in memory only: {}", worker.id, s.ToString());
 }
 
 Clock::Duration Cluster::Impl::SuspectAfter(const Worker& w) const {
@@ -196,6 +179,45 @@ Clock::Duration Cluster::Impl::SuspectAfter(const Worker& w) const {
 Clock::Duration Cluster::Impl::DeadAfter(const Worker& w) const {
   if (config.heartbeat_timeout) return *config.heartbeat_timeout;
   return w.heartbeat_interval * config.dead_after_intervals;
+}
+
+void Cluster::Impl::RestoreWorker(WorkerRecord r) {
+  WorkerEntry& e = AddWorker(r.id);
+  Worker& w = e.worker;
+  w.hostname = std::move(r.hostname);
+  w.address = std::move(r.address);
+  w.cpu_cores = r.cpu_cores;
+  w.memory_bytes = r.memory_bytes;
+  w.registered_at = r.registered_at;
+  w.heartbeat_interval = r.heartbeat_interval;
+  for (const auto& g : r.gpus) {
+    WorkerGpu gpu;
+    gpu.index = g.index;
+    gpu.uuid = g.uuid;
+    gpu.name = g.name;
+    gpu.pci_bus_id = g.pci_bus_id;
+    gpu.memory_total_bytes = g.memory_total_bytes;
+    gpu.live.index = g.index;
+    gpu.live.uuid = g.uuid;
+    gpu.live.name = g.name;
+    gpu.live.pci_bus_id = g.pci_bus_id;
+    w.gpus.push_back(std::move(gpu));
+  }
+  e.gpu_reported_in.assign(w.gpus.size(), 0);
+  w.state = WorkerState::kSuspect;
+  w.connected = false;
+  w.last_seen = clock.Now();
+}
+
+void Cluster::Impl::RestoreTask(Task task, TaskStoreBatch& batch) {
+  next_task_number = std::max(next_task_number, ParseTaskNumber(task.id) + 1);
+  TaskEntry& entry = AddTask(std::move(task), next_order++);
+  if (entry.task.state != TaskState::kAssigned && entry.task.state != TaskState::kRunning) return;
+  if (WorkerEntry* w = FindWorker(entry.task.worker_id)) {
+    AllocationLedger(w->worker).Adopt(entry.task);
+  } else {
+    Requeue(entry, "its worker " + entry.task.worker_id + " is unknown to this master", batch);
+  }
 }
 
 // ---- Cluster -----------------------------------------------------------------
@@ -209,65 +231,25 @@ Status Cluster::Recover() {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   if (I.recovered) return FailedPrecondition("the cluster state was already recovered");
-  auto records = I.store.LoadWorkers();
-  if (!records.ok()) return records.status();
-  auto tasks = I.store.LoadTasks();
-  if (!tasks.ok()) return tasks.status();
+  ASSIGN_OR_RETURN(std::vector<WorkerRecord> records, I.store.LoadWorkers());
+  ASSIGN_OR_RETURN(std::vector<Task> tasks, I.store.LoadTasks());
 
-  // Known workers are unknown until they reconnect: disconnected, suspect,
-  // and given one heartbeat timeout from now to come back.
-  for (WorkerRecord& r : *records) {
-    WorkerEntry& e = I.AddWorker(r.id);
-    Worker& w = e.worker;
-    w.hostname = std::move(r.hostname);
-    w.address = std::move(r.address);
-    w.cpu_cores = r.cpu_cores;
-    w.memory_bytes = r.memory_bytes;
-    w.registered_at = r.registered_at;
-    w.heartbeat_interval = r.heartbeat_interval;
-    for (const auto& g : r.gpus) {
-      WorkerGpu gpu;
-      gpu.index = g.index;
-      gpu.uuid = g.uuid;
-      gpu.name = g.name;
-      gpu.pci_bus_id = g.pci_bus_id;
-      gpu.memory_total_bytes = g.memory_total_bytes;
-      gpu.live.index = g.index;
-      gpu.live.uuid = g.uuid;
-      gpu.live.name = g.name;
-      gpu.live.pci_bus_id = g.pci_bus_id;
-      w.gpus.push_back(std::move(gpu));
-    }
-    e.gpu_reported_in.assign(w.gpus.size(), 0);
-    w.state = WorkerState::kSuspect;
-    w.connected = false;
-    w.last_seen = I.clock.Now();
-  }
-
+  for (WorkerRecord& r : records) I.RestoreWorker(std::move(r));
   // Submission order: by task number, then submission time.
-  std::vector<Task>& loaded = *tasks;
-  std::stable_sort(loaded.begin(), loaded.end(), [](const Task& a, const Task& b) {
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) {
     uint64_t na = ParseTaskNumber(a.id), nb = ParseTaskNumber(b.id);
     if (na != nb) return na < nb;
     return a.submitted_at < b.submitted_at;
   });
   TaskStoreBatch batch;
-  for (Task& t : loaded) {
-    I.next_task_number = std::max(I.next_task_number, ParseTaskNumber(t.id) + 1);
-    TaskEntry& entry = I.AddTask(std::move(t), I.next_order++);
-    if (entry.task.state != TaskState::kAssigned && entry.task.state != TaskState::kRunning) continue;
-    if (WorkerEntry* w = I.FindWorker(entry.task.worker_id)) {
-      I.AllocateExisting(*w, entry.task);
-    } else {
-      I.Requeue(entry, "its worker " + entry.task.worker_id + " is unknown to this master", batch);
-    }
-  }
-  (void)I.Persist(batch, "the requeues found at recovery");
+  for (Task& t : tasks) I.RestoreTask(std::move(t), batch);
+  I.PersistOrWarn(batch, "the requeues found at recovery");
+
   I.recovered = true;
   I.may_place = true;
   I.Changed();
-  spdlog::info("recovered {} task(s) ({} queued) and {} known worker(s)", loaded.size(), I.queue.size(),
-               records->size());
+  spdlog::info("recovered {} task(s) ({} queued) and {} known worker(s)", tasks.size(), I.queue.size(),
+               records.size());
   return Status::Ok();
 }
 
@@ -325,6 +307,7 @@ ClusterCounts Cluster::Counts() const {
   }
   std::copy(std::begin(impl_->task_counts), std::end(impl_->task_counts), c.tasks_by_state);
   c.heartbeats_received = impl_->heartbeats_received;
+  c.store_errors = impl_->store_errors;
   return c;
 }
 

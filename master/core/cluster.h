@@ -6,9 +6,16 @@
 // from any thread. Methods never block on the network: messages to workers
 // go through WorkerChannel, whose implementations must only enqueue.
 //
-// Durability: Submit, Cancel and every task state change are written to the
-// TaskStore before the method returns, so an acknowledged change survives a
-// crash of the master. Heartbeats are kept in memory only.
+// Durability: every task change is written to the TaskStore under the
+// mutex, before the method returns. Submit, Cancel of a queued task, a
+// cancel request and Schedule's assignments are undone if that write fails,
+// so what is acknowledged (or sent to a worker) survives a crash of the
+// master. What workers report (ApplyTaskEvent, the reconciliation in
+// RegisterWorker), a Cancel while the worker is unreachable, and the
+// requeues of CheckLiveness and Recover stand in memory even if the write
+// fails (logged, counted in ClusterCounts::store_errors). Heartbeats are
+// kept in memory only. ARCHITECTURE.md ("Durable and not") has the whole
+// picture.
 #pragma once
 
 #include <chrono>
@@ -113,6 +120,10 @@ struct ClusterCounts {
   uint32_t gpus_total = 0, gpus_allocated = 0, gpus_busy = 0, gpus_unhealthy = 0;
   uint64_t tasks_by_state[6] = {};  // indexed by TaskState
   uint64_t heartbeats_received = 0;
+  // Writes to the TaskStore that failed since the master started: those
+  // whose error went back to the caller and those the cluster carried on
+  // past (requeues and worker records, kept in memory only).
+  uint64_t store_errors = 0;
 };
 
 class Cluster {

@@ -5,7 +5,9 @@
 //   cluster_tasks.cc     submit, cancel, task events
 //   cluster_schedule.cc  placement rounds
 //
-// Every member is guarded by `mu`; every helper expects it held.
+// A worker's allocation changes only through AllocationLedger
+// (allocation_ledger.h). Every member is guarded by `mu`; every helper
+// expects it held.
 #pragma once
 
 #include <condition_variable>
@@ -61,6 +63,7 @@ struct Cluster::Impl {
   uint64_t next_order = 1;
 
   uint64_t heartbeats_received = 0;
+  uint64_t store_errors = 0;  // failed store writes, returned or only logged
   Clock::TimePoint last_liveness_check{};
 
   // Set by whatever could let a queued task fit (a new task, freed
@@ -80,15 +83,9 @@ struct Cluster::Impl {
   // Moves the task to `state`, keeping the counts and the queue in step.
   void SetState(TaskEntry& entry, TaskState state);
 
-  // Books `spec`'s CPUs and memory and the GPUs at `positions` on `worker`
-  // for task `task_id`.
-  void Allocate(WorkerEntry& worker, const std::string& task_id, const TaskSpec& spec,
-                const std::vector<size_t>& positions);
-  // The same for a task placed earlier, finding its GPUs by UUID (then
-  // NVML index); GPUs the worker no longer has are skipped.
-  void AllocateExisting(WorkerEntry& worker, const Task& task);
-  // Returns what the task holds on `worker`.
-  void Release(WorkerEntry& worker, const std::string& task_id, const TaskSpec& spec);
+  // Frees what the task holds on `worker` (AllocationLedger::Release);
+  // if that made room, the next Schedule round runs.
+  void Release(WorkerEntry& worker, const Task& task);
 
   // Ends an assigned/running/queued task in a terminal `state`: frees its
   // allocation, records `message` (and an event) into `batch`.
@@ -100,8 +97,34 @@ struct Cluster::Impl {
 
   // Adds the task's current row and an event saying `what` to `batch`.
   void Record(const Task& task, std::string what, TaskStoreBatch& batch);
-  // Writes `batch`; a failure is logged (naming `context`) and returned.
+  // Writes `batch`; a failure is counted (store_errors), logged naming
+  // `context`, and returned.
   Status Persist(const TaskStoreBatch& batch, std::string_view context);
+  // Writes `batch` for a change that stands in memory whether or not it is
+  // stored (requeues at recovery, at re-registration and of dead workers'
+  // tasks): a failure is counted and logged as a warning, not returned.
+  void PersistOrWarn(const TaskStoreBatch& batch, std::string_view context);
+  // Stores the worker's record; a failure is counted and logged as a
+  // warning (the worker is served all the same).
+  void PutWorkerOrWarn(const Worker& worker);
+
+  // Registration (Cluster::RegisterWorker): matches the tasks the worker
+  // reports running against those placed on it. Reported ones that are not
+  // placed here, or have a cancel requested (those are finished as
+  // cancelled), are returned for the worker to stop; assigned ones it runs
+  // become running; placed ones it no longer runs are requeued. Changes go
+  // into `batch`.
+  std::vector<std::string> Reconcile(const Worker& worker, const std::vector<ReportedTask>& reported,
+                                     TaskStoreBatch& batch);
+
+  // Recovery (Cluster::Recover). A known worker comes back from its record
+  // disconnected and suspect, given one heartbeat timeout from now to
+  // reconnect.
+  void RestoreWorker(WorkerRecord record);
+  // A stored task comes back, in submission order; an assigned or running
+  // one keeps its worker's resources booked, or is requeued (into `batch`)
+  // when that worker is unknown.
+  void RestoreTask(Task task, TaskStoreBatch& batch);
 
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;

@@ -112,9 +112,8 @@ TEST_F(ClusterRecoverTest, ACancelAskedForBeforeTheRestartIsCarriedOut) {
 TEST_F(ClusterRecoverTest, AStoreThatCannotBeReadFailsRecovery) {
   class Unreadable final : public TaskStore {
    public:
-    Status PutTask(const Task&) override { return Status::Ok(); }
+    Status Write(const TaskStoreBatch&) override { return Status::Ok(); }
     Result<std::vector<Task>> LoadTasks() override { return Internal("damaged"); }
-    Status AppendEvent(const TaskEventRecord&) override { return Status::Ok(); }
     Result<std::vector<TaskEventRecord>> LoadEvents(const std::string&) override {
       return std::vector<TaskEventRecord>{};
     }

@@ -7,10 +7,13 @@
 // it, so a placement costs O(log workers) instead of O(workers). Requests
 // that found no room are remembered for the round: a later task asking for
 // at least as much of everything is skipped at once.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <span>
 #include <unordered_map>
 
+#include "master/core/allocation_ledger.h"
 #include "master/core/cluster.h"
 #include "master/core/cluster_impl.h"
 
@@ -124,10 +127,90 @@ class Candidates {
   std::vector<Entry> skipped_;
 };
 
+// The workers a round may place on, in id order: healthy and connected.
+std::vector<WorkerEntry*> SchedulableWorkers(const std::vector<WorkerEntry*>& by_id) {
+  std::vector<WorkerEntry*> out;
+  for (WorkerEntry* e : by_id) {
+    if (e->worker.state == WorkerState::kHealthy && e->worker.connected && e->channel != nullptr) out.push_back(e);
+  }
+  return out;
+}
+
+// The row `task` is stored with once assigned to `worker`'s GPUs at
+// `positions`. The task sees its GPUs in NVML index order, whatever order
+// the policy ranked them in.
+Task AssignedCopy(const Task& task, const Worker& worker, std::vector<size_t> positions) {
+  Task t = task;
+  t.state = TaskState::kAssigned;
+  ++t.attempts;
+  t.worker_id = worker.id;
+  t.gpu_indices.clear();
+  t.gpu_uuids.clear();
+  std::sort(positions.begin(), positions.end(),
+            [&](size_t a, size_t b) { return worker.gpus[a].index < worker.gpus[b].index; });
+  for (size_t p : positions) {
+    t.gpu_indices.push_back(worker.gpus[p].index);
+    t.gpu_uuids.push_back(worker.gpus[p].uuid);
+  }
+  t.message.clear();
+  return t;
+}
+
 // A placement made this round, stored and sent at its end.
 struct Pending {
   TaskEntry* entry;
   WorkerEntry* worker;
+};
+
+// One round's placements: booked on their workers as they are made, and
+// the rows and events to store for them (batch.tasks[i] is placed[i]'s).
+class Round {
+ public:
+  Round(PlacementPolicy& policy, std::vector<WorkerEntry*> workers, WallTime now)
+      : workers_(std::move(workers)), candidates_(policy, WorkersOf(workers_)), now_(now) {}
+
+  // Places the queued task on a candidate with room, if one has; else
+  // remembers the request as a miss, so that no bigger one is tried.
+  void Offer(TaskEntry& entry) {
+    Request request(entry.task.spec);
+    bool hopeless = std::any_of(misses_.begin(), misses_.end(), [&](const Request& m) { return request.AtLeast(m); });
+    if (hopeless) return;
+    auto found = candidates_.Find(entry.task.spec);
+    if (!found) {
+      if (misses_.size() < kMaxRememberedMisses) misses_.push_back(request);
+      return;
+    }
+    WorkerEntry& w = *workers_[found->candidate];
+    if (Status booked = AllocationLedger(w.worker).Allocate(entry.task, found->placement.gpu_positions);
+        !booked.ok()) {
+      // The policy offered what is not free: leave the task queued.
+      spdlog::error("placement of task {} refused: {}", entry.task.id, booked.ToString());
+      return;
+    }
+    candidates_.Changed(found->candidate);
+    Task t = AssignedCopy(entry.task, w.worker, std::move(found->placement.gpu_positions));
+    batch_.events.push_back({t.id, now_, "assigned to " + t.worker_id + " (attempt " + std::to_string(t.attempts) + ")"});
+    batch_.tasks.push_back(std::move(t));
+    placed_.push_back({&entry, &w});
+  }
+
+  const std::vector<Pending>& placed() const { return placed_; }
+  TaskStoreBatch& batch() { return batch_; }
+
+ private:
+  static std::vector<const Worker*> WorkersOf(const std::vector<WorkerEntry*>& entries) {
+    std::vector<const Worker*> out;
+    out.reserve(entries.size());
+    for (const WorkerEntry* e : entries) out.push_back(&e->worker);
+    return out;
+  }
+
+  std::vector<WorkerEntry*> workers_;  // parallel to the candidates
+  Candidates candidates_;
+  WallTime now_;
+  std::vector<Request> misses_;
+  std::vector<Pending> placed_;
+  TaskStoreBatch batch_;
 };
 
 }  // namespace
@@ -141,65 +224,25 @@ size_t Cluster::Schedule() {
   I.may_place = false;
   I.last_round = now;
 
-  std::vector<WorkerEntry*> entries;
-  std::vector<const Worker*> workers;
-  for (WorkerEntry* e : I.workers_by_id) {
-    if (e->worker.state == WorkerState::kHealthy && e->worker.connected && e->channel != nullptr) {
-      entries.push_back(e);
-      workers.push_back(&e->worker);
-    }
-  }
-  if (entries.empty()) return 0;
-  Candidates candidates(I.policy, std::move(workers));
-
-  std::vector<Request> misses;
-  std::vector<Pending> placed;
-  TaskStoreBatch batch;
-  WallTime wall_now = I.clock.WallNow();
+  std::vector<WorkerEntry*> workers = SchedulableWorkers(I.workers_by_id);
+  if (workers.empty()) return 0;
+  Round round(I.policy, std::move(workers), I.clock.WallNow());
   bool capped = false;
   for (const auto& [order, entry] : I.queue) {
-    if (placed.size() >= I.config.max_placements_per_round) {
+    if (round.placed().size() >= I.config.max_placements_per_round) {
       capped = true;
       break;
     }
-    Request request(entry->task.spec);
-    bool hopeless = std::any_of(misses.begin(), misses.end(), [&](const Request& m) { return request.AtLeast(m); });
-    if (hopeless) continue;
-    auto found = candidates.Find(entry->task.spec);
-    if (!found) {
-      if (misses.size() < kMaxRememberedMisses) misses.push_back(request);
-      continue;
-    }
-    WorkerEntry& w = *entries[found->candidate];
-    I.Allocate(w, entry->task.id, entry->task.spec, found->placement.gpu_positions);
-    candidates.Changed(found->candidate);
-
-    Task t = entry->task;
-    t.state = TaskState::kAssigned;
-    ++t.attempts;
-    t.worker_id = w.worker.id;
-    t.gpu_indices.clear();
-    t.gpu_uuids.clear();
-    // The task sees its GPUs in NVML index order, whatever order the
-    // policy ranked them in.
-    std::vector<size_t> positions = found->placement.gpu_positions;
-    std::sort(positions.begin(), positions.end(),
-              [&](size_t a, size_t b) { return w.worker.gpus[a].index < w.worker.gpus[b].index; });
-    for (size_t p : positions) {
-      t.gpu_indices.push_back(w.worker.gpus[p].index);
-      t.gpu_uuids.push_back(w.worker.gpus[p].uuid);
-    }
-    t.message.clear();
-    batch.events.push_back({t.id, wall_now,
-                            "assigned to " + t.worker_id + " (attempt " + std::to_string(t.attempts) + ")"});
-    batch.tasks.push_back(std::move(t));
-    placed.push_back({entry, &w});
+    round.Offer(*entry);
   }
+  const std::vector<Pending>& placed = round.placed();
   if (placed.empty()) return 0;
   if (capped) I.may_place = true;  // the rest goes in the next call
 
+  // Stored first, all or nothing; only then does any assignment take effect.
+  TaskStoreBatch& batch = round.batch();
   if (!I.Persist(batch, "a scheduling round").ok()) {
-    for (const Pending& p : placed) I.Release(*p.worker, p.entry->task.id, p.entry->task.spec);
+    for (const Pending& p : placed) I.Release(*p.worker, p.entry->task);
     I.may_place = true;  // try again next round
     return 0;
   }

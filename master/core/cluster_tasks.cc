@@ -6,7 +6,7 @@
 namespace gpulse::master {
 
 Result<Task> Cluster::Submit(TaskSpec spec) {
-  if (Status s = ValidateTaskSpec(spec); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateTaskSpec(spec));
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   if (!I.recovered) return FailedPrecondition("the master has not recovered its state yet; try again");
@@ -17,7 +17,7 @@ Result<Task> Cluster::Submit(TaskSpec spec) {
   task.submitted_at = I.clock.WallNow();
   TaskStoreBatch batch;
   I.Record(task, "submitted", batch);
-  if (Status s = I.Persist(batch, "a submitted task"); !s.ok()) return s;
+  RETURN_IF_ERROR(I.Persist(batch, "a submitted task"));
   ++I.next_task_number;
   I.AddTask(task, I.next_order++);
   I.Changed();
@@ -58,7 +58,7 @@ Result<Task> Cluster::Cancel(const std::string& task_id) {
              batch);
     Status s = I.Persist(batch, "a cancel");
     I.Changed();
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(s);
     return t;
   }
   if (!t.cancel_requested) {

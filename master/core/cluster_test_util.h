@@ -32,18 +32,16 @@ class FakeWorkerChannel final : public WorkerChannel {
 };
 
 // Passes everything to another store; counts worker writes and can be told
-// to fail task writes.
+// to fail every write.
 class InstrumentedStore final : public TaskStore {
  public:
   explicit InstrumentedStore(TaskStore& inner) : inner_(inner) {}
-  Status PutTask(const Task& task) override { return fail_writes ? Broken() : inner_.PutTask(task); }
   Status Write(const TaskStoreBatch& batch) override { return fail_writes ? Broken() : inner_.Write(batch); }
   Result<std::vector<Task>> LoadTasks() override { return inner_.LoadTasks(); }
-  Status AppendEvent(const TaskEventRecord& e) override { return fail_writes ? Broken() : inner_.AppendEvent(e); }
   Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& id) override { return inner_.LoadEvents(id); }
   Status PutWorker(const WorkerRecord& w) override {
     ++worker_writes;
-    return inner_.PutWorker(w);
+    return fail_writes ? Broken() : inner_.PutWorker(w);
   }
   Result<std::vector<WorkerRecord>> LoadWorkers() override { return inner_.LoadWorkers(); }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <unordered_set>
 
+#include "master/core/allocation_ledger.h"
 #include "master/core/cluster.h"
 #include "master/core/cluster_impl.h"
 
@@ -17,7 +18,8 @@ constexpr auto kLivenessCheckEvery = std::chrono::milliseconds(100);
 
 // The worker's GPUs as described at registration. GPUs it had before (same
 // UUID, or same index when there is no UUID) keep their health and latest
-// sample; allocations are rebuilt by the caller.
+// sample; their allocations are stale until the caller rebuilds them
+// (AllocationLedger::Rebuild).
 std::vector<WorkerGpu> GpusFrom(const std::vector<GpuDescription>& described, std::vector<WorkerGpu>& old) {
   std::vector<WorkerGpu> gpus;
   gpus.reserve(described.size());
@@ -32,7 +34,6 @@ std::vector<WorkerGpu> GpusFrom(const std::vector<GpuDescription>& described, st
     gpu.name = d.name;
     gpu.pci_bus_id = d.pci_bus_id;
     gpu.memory_total_bytes = d.memory_total_bytes;
-    gpu.allocated_to.clear();
     if (it == old.end()) {
       gpu.live.index = d.index;
       gpu.live.uuid = d.uuid;
@@ -81,6 +82,34 @@ std::string Seconds(Clock::Duration d) {
 
 }  // namespace
 
+std::vector<std::string> Cluster::Impl::Reconcile(const Worker& w, const std::vector<ReportedTask>& reported,
+                                                  TaskStoreBatch& batch) {
+  std::vector<std::string> cancel;
+  std::unordered_set<std::string> kept;
+  for (const ReportedTask& rt : reported) {
+    TaskEntry* t = FindTask(rt.task_id);
+    bool ours = t != nullptr && t->task.worker_id == w.id &&
+                (t->task.state == TaskState::kAssigned || t->task.state == TaskState::kRunning);
+    if (!ours || t->task.cancel_requested) {
+      cancel.push_back(rt.task_id);
+      if (ours) Finish(*t, TaskState::kCancelled, "stopped when its worker re-registered", batch);
+      continue;
+    }
+    kept.insert(rt.task_id);
+    if (t->task.state == TaskState::kAssigned) {
+      SetState(*t, TaskState::kRunning);
+      if (!t->task.started_at) t->task.started_at = clock.WallNow();
+      Record(t->task, "running on " + w.id + " (reported at registration)", batch);
+    }
+  }
+  std::vector<std::string> placed_here = w.task_ids;
+  for (const std::string& id : placed_here) {
+    TaskEntry* t = FindTask(id);
+    if (t != nullptr && !kept.count(id)) Requeue(*t, "worker " + w.id + " restarted and no longer runs it", batch);
+  }
+  return cancel;
+}
+
 Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerChannel* channel) {
   if (r.worker_id.empty()) return InvalidArgument("worker id is empty");
   if (channel == nullptr) return InvalidArgument("a worker registers with a channel to send it tasks");
@@ -95,33 +124,9 @@ Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerCh
   WorkerRecord before = RecordOf(w);
   if (is_new) w.registered_at = I.clock.WallNow();
 
-  // Reconcile what the worker still runs with what this master placed on it.
-  RegisterReply reply;
   TaskStoreBatch batch;
-  std::unordered_set<std::string> kept;
-  for (const ReportedTask& rt : r.running_tasks) {
-    TaskEntry* t = I.FindTask(rt.task_id);
-    bool ours = t != nullptr && t->task.worker_id == r.worker_id &&
-                (t->task.state == TaskState::kAssigned || t->task.state == TaskState::kRunning);
-    if (!ours || t->task.cancel_requested) {
-      reply.cancel_task_ids.push_back(rt.task_id);
-      if (ours) I.Finish(*t, TaskState::kCancelled, "stopped when its worker re-registered", batch);
-      continue;
-    }
-    kept.insert(rt.task_id);
-    if (t->task.state == TaskState::kAssigned) {
-      I.SetState(*t, TaskState::kRunning);
-      if (!t->task.started_at) t->task.started_at = I.clock.WallNow();
-      I.Record(t->task, "running on " + r.worker_id + " (reported at registration)", batch);
-    }
-  }
-  std::vector<std::string> placed_here = w.task_ids;
-  for (const std::string& id : placed_here) {
-    TaskEntry* t = I.FindTask(id);
-    if (t != nullptr && !kept.count(id)) {
-      I.Requeue(*t, "worker " + r.worker_id + " restarted and no longer runs it", batch);
-    }
-  }
+  RegisterReply reply;
+  reply.cancel_task_ids = I.Reconcile(w, r.running_tasks, batch);
 
   // Capacity may have changed; rebuild the allocation from what stays.
   w.hostname = r.hostname;
@@ -131,13 +136,11 @@ Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerCh
   if (r.heartbeat_interval.count() > 0) w.heartbeat_interval = r.heartbeat_interval;
   w.gpus = GpusFrom(r.gpus, w.gpus);
   e.gpu_reported_in.assign(w.gpus.size(), w.heartbeats);
-  w.cpus_allocated = 0;
-  w.memory_allocated = 0;
-  std::vector<std::string> staying;
-  staying.swap(w.task_ids);
-  for (const std::string& id : staying) {
-    if (const TaskEntry* t = I.FindTask(id)) I.AllocateExisting(e, t->task);
+  std::vector<const Task*> staying;
+  for (const std::string& id : w.task_ids) {
+    if (const TaskEntry* t = I.FindTask(id)) staying.push_back(&t->task);
   }
+  AllocationLedger(w).Rebuild(staying);
 
   w.connected = true;
   e.channel = channel;
@@ -145,13 +148,8 @@ Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerCh
   w.last_seen = I.clock.Now();
   I.may_place = true;
 
-  (void)I.Persist(batch, "the reconciliation of worker " + r.worker_id);
-  WorkerRecord after = RecordOf(w);
-  if (is_new || after != before) {
-    if (Status s = I.store.PutWorker(after); !s.ok()) {
-      spdlog::error("could not store worker {}: {}", r.worker_id, s.ToString());
-    }
-  }
+  I.PersistOrWarn(batch, "the reconciliation of worker " + r.worker_id);
+  if (is_new || RecordOf(w) != before) I.PutWorkerOrWarn(w);
   I.Changed();
   return reply;
 }
@@ -252,7 +250,7 @@ void Cluster::CheckLiveness() {
       changed = true;
     }
   }
-  (void)I.Persist(batch, "the requeues of dead workers' tasks");
+  I.PersistOrWarn(batch, "the requeues of dead workers' tasks");
   if (changed) I.Changed();
 }
 

@@ -394,6 +394,36 @@ TEST_F(ClusterWorkersTest, CountsSummariseWorkersGpusAndTasks) {
   EXPECT_EQ(cluster_->Counts().gpus_total, 6u);
 }
 
+// Changes that stand whether or not they are stored (re-registration,
+// liveness requeues) carry on past a failing store, and every failed write
+// is counted, like one whose error goes back to the caller.
+TEST_F(ClusterWorkersTest, FailedStoreWritesAreCountedEvenWhereTheChangeStands) {
+  Register("w1", 2);
+  Task first = Submit(MakeSpec(1));
+  Task second = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 2u);
+  EXPECT_EQ(cluster_->Counts().store_errors, 0u);
+
+  store_.fail_writes = true;
+  // w1 restarted with a third GPU and only `second` still running: the
+  // requeue of `first` and the new worker record both fail to store.
+  RegisterRequest again = MakeRegister("w1", 3);
+  again.running_tasks = {{second.id, {}}};
+  Register(again);
+  EXPECT_EQ(Get(first.id).state, TaskState::kQueued);
+  EXPECT_EQ(GetWorker("w1").gpus.size(), 3u);
+  EXPECT_EQ(cluster_->Counts().store_errors, 2u);
+
+  // w1 is lost: the requeue of `second` fails to store too.
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(Get(second.id).state, TaskState::kQueued);
+  EXPECT_EQ(cluster_->Counts().store_errors, 3u);
+
+  EXPECT_FALSE(cluster_->Submit(MakeSpec(0)).ok());  // returned, and counted
+  EXPECT_EQ(cluster_->Counts().store_errors, 4u);
+}
+
 TEST_F(ClusterWorkersTest, WaitForChangeWakesOnAHeartbeatAndTimesOutOtherwise) {
   Register("w1", 1);
   uint64_t seen = cluster_->Version();

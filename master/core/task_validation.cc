@@ -64,7 +64,7 @@ Status ValidateTaskSpec(const TaskSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("argv is empty: give the program to run");
   if (spec.argv[0].empty()) return InvalidArgument("argv[0] is empty: give the program to run");
   for (size_t i = 0; i < spec.argv.size(); ++i) {
-    if (Status s = CheckText(spec.argv[i], "argv[" + std::to_string(i) + "]"); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckText(spec.argv[i], "argv[" + std::to_string(i) + "]"));
   }
   if (spec.cpus > kMaxTaskCpus) {
     return InvalidArgument("cpus is " + std::to_string(spec.cpus) + "; at most " + std::to_string(kMaxTaskCpus));
@@ -83,14 +83,14 @@ Status ValidateTaskSpec(const TaskSpec& spec) {
     return InvalidArgument("name is " + std::to_string(spec.name.size()) + " bytes long; at most " +
                            std::to_string(kMaxTaskNameLength));
   }
-  if (Status s = CheckText(spec.name, "name"); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckText(spec.name, "name"));
   for (const auto& [name, value] : spec.env) {
     if (!IsValidEnvName(name)) {
       std::string shown = CheckText(name, "").ok() ? "'" + name + "'" : "(binary)";
       return InvalidArgument("environment variable name " + shown +
                              " is not valid: use letters, digits and '_', not starting with a digit");
     }
-    if (Status s = CheckText(value, "environment variable " + name); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckText(value, "environment variable " + name));
   }
   return Status::Ok();
 }

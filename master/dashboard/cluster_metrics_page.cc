@@ -21,6 +21,9 @@ constexpr MetricFamily kClusterGpus{
     MetricType::kGauge};
 constexpr MetricFamily kHeartbeats{"gpulse_heartbeats_received_total",
                                    "Heartbeats the master has received since it started.", MetricType::kCounter};
+constexpr MetricFamily kStoreErrors{"gpulse_store_errors_total",
+                                    "Writes to the master's task store that failed since it started.",
+                                    MetricType::kCounter};
 
 constexpr MetricFamily kWorkerState{"gpulse_worker_state", "1 for the worker's current liveness state, else 0.",
                                     MetricType::kGauge};
@@ -58,6 +61,7 @@ void AppendClusterSeries(PrometheusWriter& out, const ClusterCounts& c) {
   out.Add(kClusterGpus, {{"state", "busy"}}, c.gpus_busy);
   out.Add(kClusterGpus, {{"state", "unhealthy"}}, c.gpus_unhealthy);
   out.Add(kHeartbeats, {}, static_cast<double>(c.heartbeats_received));
+  out.Add(kStoreErrors, {}, static_cast<double>(c.store_errors));
 }
 
 void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {

@@ -64,6 +64,7 @@ ClusterCounts Counts() {
   c.tasks_by_state[static_cast<int>(TaskState::kRunning)] = 1;
   c.tasks_by_state[static_cast<int>(TaskState::kSucceeded)] = 7;
   c.heartbeats_received = 99;
+  c.store_errors = 3;
   return c;
 }
 
@@ -78,6 +79,7 @@ TEST(ClusterMetricsTest, ClusterSeriesCoverEveryState) {
   EXPECT_THAT(page, HasSubstr("gpulse_tasks{state=\"cancelled\"} 0\n"));
   EXPECT_THAT(page, HasSubstr("gpulse_cluster_gpus{state=\"allocated\"} 1\n"));
   EXPECT_THAT(page, HasSubstr("# TYPE gpulse_heartbeats_received_total counter\ngpulse_heartbeats_received_total 99\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE gpulse_store_errors_total counter\ngpulse_store_errors_total 3\n"));
 }
 
 TEST(ClusterMetricsTest, WorkerSeriesAndDcgmSeriesPerGpu) {

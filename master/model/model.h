@@ -73,7 +73,7 @@ struct WorkerGpu {
   // kGoodSamplesToRecover consecutive good samples.
   bool healthy = true;
   uint32_t good_streak = 0;
-  std::string allocated_to;  // task id, or empty
+  std::string allocated_to;  // task id, or empty (see Worker::task_ids)
   GpuSample live;            // the latest sample of it
 };
 
@@ -100,6 +100,10 @@ struct Worker {
   NvmlState nvml;
   CollectorStats collector;    // from the latest heartbeat
 
+  // The allocation: what is booked for the tasks assigned to or running on
+  // it. These, and gpus[].allocated_to, are written only through
+  // AllocationLedger (master/core/allocation_ledger.h), which keeps them in
+  // step; everyone else reads them.
   uint32_t cpus_allocated = 0;
   uint64_t memory_allocated = 0;
   std::vector<std::string> task_ids;  // tasks assigned to or running on it

@@ -11,12 +11,6 @@ namespace {
 
 class MemoryTaskStore final : public TaskStore {
  public:
-  Status PutTask(const Task& task) override {
-    std::lock_guard lock(mu_);
-    tasks_[task.id] = task;
-    return Status::Ok();
-  }
-
   Status Write(const TaskStoreBatch& batch) override {
     std::lock_guard lock(mu_);
     for (const Task& t : batch.tasks) tasks_[t.id] = t;
@@ -30,12 +24,6 @@ class MemoryTaskStore final : public TaskStore {
     out.reserve(tasks_.size());
     for (const auto& [id, t] : tasks_) out.push_back(t);
     return out;
-  }
-
-  Status AppendEvent(const TaskEventRecord& event) override {
-    std::lock_guard lock(mu_);
-    events_[event.task_id].push_back(event);
-    return Status::Ok();
   }
 
   Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) override {

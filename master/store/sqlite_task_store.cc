@@ -44,10 +44,10 @@ Status Exec(sqlite3* db, const char* sql, std::string_view doing) {
 Status Configure(sqlite3* db, const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   SqliteStatement mode;
-  if (Status s = mode.Prepare(db, "PRAGMA journal_mode=WAL"); !s.ok()) return s;
+  RETURN_IF_ERROR(mode.Prepare(db, "PRAGMA journal_mode=WAL"));
   Status status;
   std::string journal = mode.Step(status) ? std::string(mode.ColumnText(0)) : "";
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   if (journal != "wal" && path != ":memory:") {
     return Unavailable("database " + path + ": cannot use write-ahead logging (journal mode is '" + journal +
                        "'); is it on a network file system?");
@@ -56,16 +56,13 @@ Status Configure(sqlite3* db, const std::string& path) {
 }
 
 Status Migrate(sqlite3* db, const std::string& path) {
-  if (Status s = Exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-                      "creating the schema_version table");
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(Exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                       "creating the schema_version table"));
   SqliteStatement query;
-  if (Status s = query.Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version"); !s.ok()) return s;
+  RETURN_IF_ERROR(query.Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version"));
   Status status;
   int64_t version = query.Step(status) ? query.ColumnInt64(0) : 0;
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   if (version > SqliteTaskStore::kSchemaVersion) {
     return FailedPrecondition("database " + path + " has schema version " + std::to_string(version) +
                               ", newer than this gpulse understands (" +
@@ -111,7 +108,7 @@ struct SqliteTaskStore::Db {
         {&rollback, "ROLLBACK"},
     };
     for (const auto& [statement, sql] : all) {
-      if (Status s = statement->Prepare(connection.handle, sql); !s.ok()) return s;
+      RETURN_IF_ERROR(statement->Prepare(connection.handle, sql));
     }
     return Status::Ok();
   }
@@ -132,6 +129,13 @@ struct SqliteTaskStore::Db {
     return append_event.Run();
   }
 
+  // The batch's rows and events, inside the caller's transaction.
+  Status WriteRowsLocked(const TaskStoreBatch& batch) {
+    for (const Task& t : batch.tasks) RETURN_IF_ERROR(PutTaskLocked(t));
+    for (const TaskEventRecord& e : batch.events) RETURN_IF_ERROR(AppendEventLocked(e));
+    return Status::Ok();
+  }
+
   std::mutex mu;
   SqliteConnection connection;
   // Guarded by mu, like the connection.
@@ -144,33 +148,20 @@ Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std::string
   int rc = sqlite3_open_v2(path.c_str(), &db->connection.handle,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return SqliteStatus(db->connection.handle, rc, "opening " + path);
-  if (Status s = Configure(db->connection.handle, path); !s.ok()) return s;
-  if (Status s = Migrate(db->connection.handle, path); !s.ok()) return s;
-  if (Status s = db->Prepare(); !s.ok()) return s;
+  RETURN_IF_ERROR(Configure(db->connection.handle, path));
+  RETURN_IF_ERROR(Migrate(db->connection.handle, path));
+  RETURN_IF_ERROR(db->Prepare());
   return std::unique_ptr<SqliteTaskStore>(new SqliteTaskStore(std::move(db)));
 }
 
 SqliteTaskStore::SqliteTaskStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
 SqliteTaskStore::~SqliteTaskStore() = default;
 
-Status SqliteTaskStore::PutTask(const Task& task) {
-  std::lock_guard lock(db_->mu);
-  return db_->PutTaskLocked(task);
-}
-
 Status SqliteTaskStore::Write(const TaskStoreBatch& batch) {
   std::lock_guard lock(db_->mu);
   if (batch.empty()) return Status::Ok();
-  if (Status s = db_->begin.Run(); !s.ok()) return s;
-  Status status;
-  for (const Task& t : batch.tasks) {
-    if (status = db_->PutTaskLocked(t); !status.ok()) break;
-  }
-  if (status.ok()) {
-    for (const TaskEventRecord& e : batch.events) {
-      if (status = db_->AppendEventLocked(e); !status.ok()) break;
-    }
-  }
+  RETURN_IF_ERROR(db_->begin.Run());
+  Status status = db_->WriteRowsLocked(batch);
   if (status.ok()) status = db_->commit.Run();
   if (!status.ok()) db_->rollback.Run();  // best effort; the write failed either way
   return status;
@@ -189,13 +180,8 @@ Result<std::vector<Task>> SqliteTaskStore::LoadTasks() {
     tasks.push_back(std::move(*task));
   }
   db_->load_tasks.Reset();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   return tasks;
-}
-
-Status SqliteTaskStore::AppendEvent(const TaskEventRecord& event) {
-  std::lock_guard lock(db_->mu);
-  return db_->AppendEventLocked(event);
 }
 
 Result<std::vector<TaskEventRecord>> SqliteTaskStore::LoadEvents(const std::string& task_id) {
@@ -208,7 +194,7 @@ Result<std::vector<TaskEventRecord>> SqliteTaskStore::LoadEvents(const std::stri
                       std::string(db_->load_events.ColumnText(1))});
   }
   db_->load_events.Reset();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   return events;
 }
 
@@ -233,14 +219,13 @@ Result<std::vector<WorkerRecord>> SqliteTaskStore::LoadWorkers() {
     workers.push_back(std::move(*worker));
   }
   db_->load_workers.Reset();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(status);
   return workers;
 }
 
 Result<std::unique_ptr<TaskStore>> OpenSqliteTaskStore(const std::string& path) {
-  auto store = SqliteTaskStore::Open(path);
-  if (!store.ok()) return store.status();
-  return std::unique_ptr<TaskStore>(std::move(*store));
+  ASSIGN_OR_RETURN(std::unique_ptr<SqliteTaskStore> store, SqliteTaskStore::Open(path));
+  return std::unique_ptr<TaskStore>(std::move(store));
 }
 
 }  // namespace gpulse::master

@@ -36,10 +36,8 @@ class SqliteTaskStore final : public TaskStore {
   static Result<std::unique_ptr<SqliteTaskStore>> Open(const std::string& path);
   ~SqliteTaskStore() override;
 
-  Status PutTask(const Task& task) override;
   Status Write(const TaskStoreBatch& batch) override;
   Result<std::vector<Task>> LoadTasks() override;
-  Status AppendEvent(const TaskEventRecord& event) override;
   Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) override;
   Status PutWorker(const WorkerRecord& worker) override;
   Result<std::vector<WorkerRecord>> LoadWorkers() override;

@@ -54,24 +54,13 @@ struct TaskStoreBatch {
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
-  // Inserts or replaces the task by id.
-  virtual Status PutTask(const Task& task) = 0;
-  // Writes every task and event of `batch`, all or nothing (SQLite: one
-  // transaction, so a scheduling round of thousands of assignments costs
-  // one commit). On failure nothing of the batch is stored. The default
-  // writes one by one and is not atomic; both stores override it.
-  virtual Status Write(const TaskStoreBatch& batch) {
-    for (const Task& t : batch.tasks) {
-      if (Status s = PutTask(t); !s.ok()) return s;
-    }
-    for (const TaskEventRecord& e : batch.events) {
-      if (Status s = AppendEvent(e); !s.ok()) return s;
-    }
-    return Status::Ok();
-  }
+  // Inserts or replaces every task of `batch` (by id) and appends its
+  // events, all or nothing (SQLite: one transaction, so a scheduling round
+  // of thousands of assignments costs one commit). On failure nothing of
+  // the batch is stored.
+  virtual Status Write(const TaskStoreBatch& batch) = 0;
   // Every stored task, ordered by id.
   virtual Result<std::vector<Task>> LoadTasks() = 0;
-  virtual Status AppendEvent(const TaskEventRecord& event) = 0;
   // The task's events in the order they were appended; empty if none.
   virtual Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) = 0;
   // Inserts or replaces the worker by id.

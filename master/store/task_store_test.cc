@@ -38,6 +38,10 @@ const StoreKind kStores[] = {
      }},
 };
 
+// A batch of one task row, or of one event.
+TaskStoreBatch Row(const Task& task) { return {{task}, {}}; }
+TaskStoreBatch Row(const TaskEventRecord& event) { return {{}, {event}}; }
+
 WallTime At(int64_t ns) { return WallTime(std::chrono::duration_cast<WallTime::duration>(nanoseconds(ns))); }
 
 // A task with every field set to something other than its default.
@@ -121,8 +125,8 @@ TEST_P(TaskStoreTest, TaskRoundTripsEveryField) {
   Task full = FullTask("t-000001");
   Task plain;  // every optional absent, every string empty
   plain.id = "t-000002";
-  ASSERT_TRUE(store_->PutTask(full).ok());
-  ASSERT_TRUE(store_->PutTask(plain).ok());
+  ASSERT_TRUE(store_->Write(Row(full)).ok());
+  ASSERT_TRUE(store_->Write(Row(plain)).ok());
   auto tasks = Tasks();
   ASSERT_EQ(tasks.size(), 2u);
   EXPECT_TRUE(tasks[0] == full);
@@ -131,21 +135,21 @@ TEST_P(TaskStoreTest, TaskRoundTripsEveryField) {
   EXPECT_EQ(tasks[0].finished_at, full.finished_at);
 }
 
-TEST_P(TaskStoreTest, PutReplacesTheTaskWithTheSameId) {
+TEST_P(TaskStoreTest, WriteReplacesTheTaskWithTheSameId) {
   Task t = FullTask("t-000001");
-  ASSERT_TRUE(store_->PutTask(t).ok());
+  ASSERT_TRUE(store_->Write(Row(t)).ok());
   t.state = TaskState::kSucceeded;
   t.exit_code = 0;
   t.cancel_requested = false;
   t.started_at.reset();
-  ASSERT_TRUE(store_->PutTask(t).ok());
+  ASSERT_TRUE(store_->Write(Row(t)).ok());
   auto tasks = Tasks();
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_TRUE(tasks[0] == t);
 }
 
 TEST_P(TaskStoreTest, TasksLoadOrderedById) {
-  for (const char* id : {"t-000003", "t-000001", "t-000002"}) ASSERT_TRUE(store_->PutTask(FullTask(id)).ok());
+  for (const char* id : {"t-000003", "t-000001", "t-000002"}) ASSERT_TRUE(store_->Write(Row(FullTask(id))).ok());
   auto tasks = Tasks();
   ASSERT_EQ(tasks.size(), 3u);
   EXPECT_EQ(tasks[0].id, "t-000001");
@@ -154,10 +158,10 @@ TEST_P(TaskStoreTest, TasksLoadOrderedById) {
 }
 
 TEST_P(TaskStoreTest, EventsComeBackPerTaskInAppendOrder) {
-  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(30), "submitted"}).ok());
-  ASSERT_TRUE(store_->AppendEvent({"t-000002", At(10), "submitted"}).ok());
-  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(20), "assigned to w1 (attempt 1)"}).ok());
-  ASSERT_TRUE(store_->AppendEvent({"t-000001", At(20), "assigned to w1 (attempt 1)"}).ok());
+  ASSERT_TRUE(store_->Write(Row(TaskEventRecord{"t-000001", At(30), "submitted"})).ok());
+  ASSERT_TRUE(store_->Write(Row(TaskEventRecord{"t-000002", At(10), "submitted"})).ok());
+  ASSERT_TRUE(store_->Write(Row(TaskEventRecord{"t-000001", At(20), "assigned to w1 (attempt 1)"})).ok());
+  ASSERT_TRUE(store_->Write(Row(TaskEventRecord{"t-000001", At(20), "assigned to w1 (attempt 1)"})).ok());
   auto events = Events("t-000001");
   ASSERT_EQ(events.size(), 3u);
   EXPECT_TRUE(events[0] == (TaskEventRecord{"t-000001", At(30), "submitted"}));
@@ -208,8 +212,8 @@ class DurableTaskStoreTest : public TaskStoreTest {};
 TEST_P(DurableTaskStoreTest, EverythingSurvivesReopening) {
   ASSERT_TRUE(GetParam().durable);
   Task t = FullTask("t-000001");
-  ASSERT_TRUE(store_->PutTask(t).ok());
-  ASSERT_TRUE(store_->AppendEvent({t.id, At(5), "submitted"}).ok());
+  ASSERT_TRUE(store_->Write(Row(t)).ok());
+  ASSERT_TRUE(store_->Write(Row(TaskEventRecord{t.id, At(5), "submitted"})).ok());
   ASSERT_TRUE(store_->Write({{FullTask("t-000002")}, {{"t-000002", At(6), "submitted"}}}).ok());
   ASSERT_TRUE(store_->PutWorker(FullWorker("w1")).ok());
   Reopen();
@@ -241,7 +245,7 @@ TEST(SqliteTaskStoreTest, UsesWriteAheadLogging) {
   TempDir dir;
   auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
   ASSERT_TRUE(store.ok());
-  ASSERT_TRUE((*store)->PutTask(FullTask("t-000001")).ok());
+  ASSERT_TRUE((*store)->Write(Row(FullTask("t-000001"))).ok());
   EXPECT_TRUE(std::filesystem::exists(dir.File("gpulse.db-wal")));
 }
 
@@ -280,7 +284,7 @@ TEST(SqliteTaskStoreTest, DamagedRecordIsReportedNotThrown) {
   {
     auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
     ASSERT_TRUE(store.ok());
-    ASSERT_TRUE((*store)->PutTask(FullTask("t-000001")).ok());
+    ASSERT_TRUE((*store)->Write(Row(FullTask("t-000001"))).ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);

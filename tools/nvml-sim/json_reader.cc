@@ -168,7 +168,7 @@ void ObjectReader::ReadError(std::string_view key, nvmlReturn_t* out) {
 }
 
 Status ObjectReader::Finish() const {
-  if (!status_.ok()) return status_;
+  RETURN_IF_ERROR(status_);
   for (const auto& [key, value] : object_.items()) {
     if (!known_keys_.contains(key)) {
       return InvalidArgument(PathOf(key) + ": unknown field");

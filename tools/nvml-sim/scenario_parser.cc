@@ -92,7 +92,7 @@ Status ReadProcesses(ObjectReader& gpu_reader, std::vector<SimProcess>* out) {
       reader.ReadUnsigned("used_memory_mib", std::numeric_limits<uint64_t>::max() >> 20, &mib);
       p.used_memory_mib = mib;
     }
-    if (Status s = reader.Finish(); !s.ok()) return s;
+    RETURN_IF_ERROR(reader.Finish());
     out->push_back(p);
   }
   return Status::Ok();
@@ -180,8 +180,8 @@ Status ReadGpu(const json& entry, size_t index, const std::string& default_model
   r.ReadBool("lost", &gpu->lost);
 
   if (!r.ok()) return r.Finish();
-  if (Status s = ReadProcesses(r, &gpu->processes); !s.ok()) return s;
-  if (Status s = ReadErrors(r, /*per_device=*/true, &gpu->errors); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadProcesses(r, &gpu->processes));
+  RETURN_IF_ERROR(ReadErrors(r, /*per_device=*/true, &gpu->errors));
   return r.Finish();
 }
 
@@ -260,14 +260,13 @@ Result<Scenario> ParseScenario(std::string_view json_text, const ScenarioParseOp
   std::string default_model;
   top.ReadString("model", &default_model);
   if (!top.ok()) return top.Finish();
-  if (Status s = ReadErrors(top, /*per_device=*/false, &scenario.errors); !s.ok()) return s;
+  RETURN_IF_ERROR(ReadErrors(top, /*per_device=*/false, &scenario.errors));
 
-  Result<std::vector<json>> entries = GpuEntries(top);
-  if (!entries.ok()) return entries.status();
-  if (Status s = top.Finish(); !s.ok()) return s;
-  scenario.gpus.resize(entries->size());
-  for (size_t i = 0; i < entries->size(); ++i) {
-    if (Status s = ReadGpu((*entries)[i], i, default_model, seed, &scenario.gpus[i]); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::vector<json> entries, GpuEntries(top));
+  RETURN_IF_ERROR(top.Finish());
+  scenario.gpus.resize(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    RETURN_IF_ERROR(ReadGpu(entries[i], i, default_model, seed, &scenario.gpus[i]));
   }
   return scenario;
 }

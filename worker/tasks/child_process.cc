@@ -143,6 +143,87 @@ void ReapBlocking(pid_t pid) {
   }
 }
 
+// The descriptors the child starts with: its stdio, and the close-on-exec
+// pipe it reports a failure before exec through.
+struct ChildFds {
+  UniqueFd stdin_fd;
+  UniqueFd stdout_fd;
+  UniqueFd stderr_fd;
+  UniqueFd report_read;
+  UniqueFd report_write;
+};
+
+Result<ChildFds> OpenChildFds(const ChildSpec& spec) {
+  ChildFds fds;
+  ASSIGN_OR_RETURN(fds.stdin_fd, OpenForChild("/dev/null", O_RDONLY));
+  ASSIGN_OR_RETURN(fds.stdout_fd, OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC));
+  ASSIGN_OR_RETURN(fds.stderr_fd, OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC));
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return PosixError("pipe2", errno);
+  fds.report_read = UniqueFd(pipe_fds[0]);
+  ASSIGN_OR_RETURN(fds.report_write, AboveStdio(UniqueFd(pipe_fds[1]), "pipe2"));
+  return fds;
+}
+
+// The plan points into `spec`, `exec_paths` and `fds`, which must outlive it.
+ChildPlan PlanChild(const ChildSpec& spec, const std::vector<std::string>& exec_paths, const ChildFds& fds) {
+  ChildPlan plan;
+  for (const std::string& arg : spec.argv) plan.argv.push_back(const_cast<char*>(arg.c_str()));
+  plan.argv.push_back(nullptr);
+  for (const std::string& entry : spec.env) plan.envp.push_back(const_cast<char*>(entry.c_str()));
+  plan.envp.push_back(nullptr);
+  for (const std::string& path : exec_paths) plan.exec_paths.push_back(path.c_str());
+  plan.exec_paths.push_back(nullptr);
+  plan.working_dir = spec.working_dir.c_str();
+  plan.stdin_fd = fds.stdin_fd.get();
+  plan.stdout_fd = fds.stdout_fd.get();
+  plan.stderr_fd = fds.stderr_fd.get();
+  plan.report_fd = fds.report_write.get();
+  return plan;
+}
+
+// Forks a child that runs `plan`; returns its pid.
+Result<pid_t> ForkChild(const ChildPlan& plan) {
+  // Block every signal across fork so that no handler of the worker can run
+  // in the child before it has reset the dispositions.
+  sigset_t all, previous;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = ::fork();
+  if (pid == 0) RunChild(plan);
+  const int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) return PosixError("fork", fork_errno);
+  return pid;
+}
+
+// Waits until the child has exec'd (the report pipe closes empty) or said
+// why it could not; then reaps it and returns that reason.
+Status AwaitExec(pid_t pid, const UniqueFd& report_read, const ChildSpec& spec) {
+  ChildFailure failure;
+  ssize_t n;
+  do {
+    n = ::read(report_read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return Status::Ok();
+  ReapBlocking(pid);
+  if (n == static_cast<ssize_t>(sizeof failure)) return DescribeFailure(failure, spec);
+  return Internal("argv[0] '" + spec.argv[0] + "': the child failed before exec without a reason");
+}
+
+// A pidfd for the running child; kills and reaps it when there is none.
+Result<UniqueFd> OpenPidfd(pid_t pid) {
+  // Through syscall(): glibc 2.36 declares pidfd_open without C linkage.
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    const int err = errno;
+    ::kill(-pid, SIGKILL);
+    ReapBlocking(pid);
+    return PosixError("pidfd_open", err);
+  }
+  return UniqueFd(pidfd);
+}
+
 }  // namespace
 
 std::vector<std::string> ExecCandidates(const std::string& program, const std::string& path_env) {
@@ -162,69 +243,16 @@ std::vector<std::string> ExecCandidates(const std::string& program, const std::s
 
 Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) return InvalidArgument("argv is empty");
-
-  Result<UniqueFd> stdin_fd = OpenForChild("/dev/null", O_RDONLY);
-  if (!stdin_fd.ok()) return stdin_fd.status();
-  Result<UniqueFd> stdout_fd = OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!stdout_fd.ok()) return stdout_fd.status();
-  Result<UniqueFd> stderr_fd = OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!stderr_fd.ok()) return stderr_fd.status();
-
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return PosixError("pipe2", errno);
-  UniqueFd report_read(pipe_fds[0]);
-  Result<UniqueFd> report_write = AboveStdio(UniqueFd(pipe_fds[1]), "pipe2");
-  if (!report_write.ok()) return report_write.status();
-
+  ASSIGN_OR_RETURN(ChildFds fds, OpenChildFds(spec));
   const std::vector<std::string> exec_paths = ExecCandidates(spec.argv[0], PathOf(spec.env));
-  const std::string working_dir = spec.working_dir.string();
-  ChildPlan plan;
-  for (const std::string& arg : spec.argv) plan.argv.push_back(const_cast<char*>(arg.c_str()));
-  plan.argv.push_back(nullptr);
-  for (const std::string& entry : spec.env) plan.envp.push_back(const_cast<char*>(entry.c_str()));
-  plan.envp.push_back(nullptr);
-  for (const std::string& path : exec_paths) plan.exec_paths.push_back(path.c_str());
-  plan.exec_paths.push_back(nullptr);
-  plan.working_dir = working_dir.c_str();
-  plan.stdin_fd = stdin_fd->get();
-  plan.stdout_fd = stdout_fd->get();
-  plan.stderr_fd = stderr_fd->get();
-  plan.report_fd = report_write->get();
-
-  // Block every signal across fork so that no handler of the worker can run
-  // in the child before it has reset the dispositions.
-  sigset_t all, previous;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = ::fork();
-  if (pid == 0) RunChild(plan);
-  const int fork_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  if (pid < 0) return PosixError("fork", fork_errno);
-  report_write->Reset();
-
-  ChildFailure failure;
-  ssize_t n;
-  do {
-    n = ::read(report_read.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
-  if (n != 0) {
-    ReapBlocking(pid);
-    if (n == static_cast<ssize_t>(sizeof failure)) return DescribeFailure(failure, spec);
-    return Internal("argv[0] '" + spec.argv[0] + "': the child failed before exec without a reason");
-  }
-
-  // Through syscall(): glibc 2.36 declares pidfd_open without C linkage.
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    const int err = errno;
-    ::kill(-pid, SIGKILL);
-    ReapBlocking(pid);
-    return PosixError("pidfd_open", err);
-  }
+  const ChildPlan plan = PlanChild(spec, exec_paths, fds);
+  ASSIGN_OR_RETURN(const pid_t pid, ForkChild(plan));
+  fds.report_write.Reset();  // the child's copy is the only writer now
+  RETURN_IF_ERROR(AwaitExec(pid, fds.report_read, spec));
+  ASSIGN_OR_RETURN(UniqueFd pidfd, OpenPidfd(pid));
   SpawnedChild child;
   child.pid = pid;
-  child.pidfd.Reset(pidfd);
+  child.pidfd = std::move(pidfd);
   return child;
 }
 

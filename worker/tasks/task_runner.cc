@@ -8,7 +8,6 @@
 
 #include <cassert>
 #include <cerrno>
-#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -80,23 +79,26 @@ void ReapBlocking(pid_t pid) {
 
 }  // namespace
 
-TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink)
+Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerConfig config, TaskEventSink& sink) {
+  // Without it the reaper cannot be interrupted; nothing sensible can run.
+  UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd.valid()) return PosixError("the task runner's eventfd", errno);
+  return std::unique_ptr<TaskRunner>(new TaskRunner(std::move(config), sink, std::move(wake_fd)));
+}
+
+TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wake_fd)
     : work_dir_(std::move(config.work_dir)),
       base_environment_(config.base_environment ? std::move(*config.base_environment)
                                                 : CurrentProcessEnvironment()),
       sink_(sink),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (!wake_fd_.valid()) {
-    // Without it the reaper cannot be interrupted; nothing sensible can run.
-    throw std::system_error(errno, std::generic_category(), "eventfd");
-  }
+      wake_fd_(std::move(wake_fd)) {
   reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
 TaskRunner::~TaskRunner() { Shutdown(/*kill_tasks=*/true); }
 
 Status TaskRunner::Start(const TaskLaunch& launch) {
-  if (Status status = ValidateLaunch(launch); !status.ok()) return status;
+  RETURN_IF_ERROR(ValidateLaunch(launch));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return FailedPrecondition("the task runner is shut down");

@@ -55,6 +55,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -88,9 +89,10 @@ struct RunningTaskInfo {
 
 class TaskRunner {
  public:
-  // Starts the internal thread. `sink` must outlive the runner. Throws
-  // std::system_error only if the kernel refuses an eventfd.
-  TaskRunner(TaskRunnerConfig config, TaskEventSink& sink);
+  // Makes a runner and starts its internal thread. `sink` must outlive the
+  // runner. Fails (kResourceExhausted or kInternal, nothing started) only
+  // when the kernel refuses the eventfd that wakes the internal thread.
+  static Result<std::unique_ptr<TaskRunner>> Create(TaskRunnerConfig config, TaskEventSink& sink);
   // Shutdown(/*kill_tasks=*/true) unless Shutdown was called already.
   ~TaskRunner();
 
@@ -138,6 +140,9 @@ class TaskRunner {
     bool killed_after_grace = false;
     std::chrono::milliseconds grace{0};
   };
+
+  // Create()'s second half: `wake_fd` is a valid eventfd.
+  TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wake_fd);
 
   // Prepares the task's folder and runs its program; returns the child or
   // why it could not be run.

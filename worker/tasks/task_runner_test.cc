@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <gmock/gmock.h>
@@ -15,6 +16,7 @@
 #include "worker/tasks/log_tailer.h"
 #include "worker/tasks/task_paths.h"
 #include "testkit/eventually.h"
+#include "testkit/status_matchers.h"
 #include "testkit/temp_dir.h"
 
 namespace gpulse::worker {
@@ -93,13 +95,15 @@ class TaskRunnerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
 
-  TaskRunnerTest() {
+  void SetUp() override {
     TaskRunnerConfig config;
     config.work_dir = dir_.path();
     config.base_environment = Environment{{"PATH", "/usr/bin:/bin"},
                                           {"FROM_WORKER", "w"},
                                           {"CUDA_VISIBLE_DEVICES", "0,1,2,3"}};
-    runner_ = std::make_unique<TaskRunner>(config, sink_);
+    Result<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(config, sink_);
+    ASSERT_OK(runner);
+    runner_ = std::move(runner).value();
   }
 
   static TaskLaunch Launch(const std::string& id, std::vector<std::string> argv) {
@@ -189,10 +193,12 @@ TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsTheWorkersOwn) {
   ASSERT_EQ(::setenv("GPULSE_RUNNER_TEST_MARKER", "from-worker", 1), 0);
   TempDir other_dir;
   RecordingSink other_sink;
-  TaskRunner runner(TaskRunnerConfig{other_dir.path(), std::nullopt}, other_sink);
+  Result<std::unique_ptr<TaskRunner>> runner =
+      TaskRunner::Create(TaskRunnerConfig{other_dir.path(), std::nullopt}, other_sink);
   ::unsetenv("GPULSE_RUNNER_TEST_MARKER");
+  ASSERT_OK(runner);
 
-  ASSERT_TRUE(runner.Start(Shell("marker", "echo \"$GPULSE_RUNNER_TEST_MARKER\"")).ok());
+  ASSERT_TRUE((*runner)->Start(Shell("marker", "echo \"$GPULSE_RUNNER_TEST_MARKER\"")).ok());
   ASSERT_TRUE(other_sink.WaitForEnd("marker").has_value());
   EXPECT_EQ(ReadFileOrEmpty(PathsForTask(other_dir.path(), "marker").stdout_log), "from-worker\n");
 }
@@ -425,6 +431,24 @@ TEST_F(TaskRunnerTest, ShutdownWithoutKillingLeavesTasksRunning) {
   int status = 0;
   EXPECT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_EQ(sink_.Count(), events_before);
+}
+
+// Out of file descriptors, the runner cannot make its wake-up eventfd: that
+// is an error value for the daemon to report, not an exception.
+TEST(TaskRunnerCreateTest, NoFileDescriptorLeftIsAnErrorNotAnException) {
+  RecordingSink sink;
+  TempDir dir;
+  rlimit saved = {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit none = saved;
+  none.rlim_cur = 0;  // no new descriptor may be opened
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  std::optional<Result<std::unique_ptr<TaskRunner>>> runner;
+  EXPECT_NO_THROW(runner.emplace(TaskRunner::Create(TaskRunnerConfig{dir.path(), Environment{}}, sink)));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(runner.has_value());
+  EXPECT_EQ(runner->status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(runner->status().message(), HasSubstr("eventfd"));
 }
 
 }  // namespace
