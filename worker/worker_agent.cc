@@ -6,8 +6,9 @@
 #include <random>
 #include <thread>
 
+#include "link/messages.h"
 #include "proto/gpulse.grpc.pb.h"
-#include "proto/sample_convert.h"
+#include "proto/worker_messages.h"
 #include "worker/tasks/task_paths.h"
 
 namespace gpulse::worker {
@@ -23,33 +24,50 @@ std::string FormatPercent(const std::optional<double>& v) {
   return v ? fmt::format("{:.1f}%", *v) : "n/a";
 }
 
-v1::TaskUpdate::Kind WireKind(TaskEvent::Kind kind) {
-  switch (kind) {
-    case TaskEvent::Kind::kStarted: return v1::TaskUpdate::STARTED;
-    case TaskEvent::Kind::kExited: return v1::TaskUpdate::EXITED;
-    case TaskEvent::Kind::kFailedToStart: return v1::TaskUpdate::FAILED_TO_START;
-    case TaskEvent::Kind::kCancelled: return v1::TaskUpdate::CANCELLED;
+// The task runner's event as the link reports it (proto/ puts it on the wire).
+link::TaskUpdate UpdateFor(const TaskEvent& event) {
+  link::TaskUpdate::Kind kind = link::TaskUpdate::Kind::kStarted;
+  switch (event.kind) {
+    case TaskEvent::Kind::kStarted: kind = link::TaskUpdate::Kind::kStarted; break;
+    case TaskEvent::Kind::kExited: kind = link::TaskUpdate::Kind::kExited; break;
+    case TaskEvent::Kind::kFailedToStart: kind = link::TaskUpdate::Kind::kFailedToStart; break;
+    case TaskEvent::Kind::kCancelled: kind = link::TaskUpdate::Kind::kCancelled; break;
   }
-  return v1::TaskUpdate::KIND_UNSPECIFIED;
+  return {event.task_id, kind, event.exit_code, event.message, event.attempt, event.pid};
+}
+
+link::OutputStream LinkStream(OutputStream stream) {
+  return stream == OutputStream::kStderr ? link::OutputStream::kStderr : link::OutputStream::kStdout;
 }
 
 // What the master knows this host's GPUs by: index order and UUIDs.
 std::vector<std::string> GpuIdentities(const Sample& sample) {
   std::vector<std::string> ids;
   ids.reserve(sample.gpus.size());
-  for (const auto& g : sample.gpus) ids.push_back(std::to_string(g.index) + "/" + g.uuid);
+  for (const auto& g : sample.gpus) ids.push_back(std::to_string(g.identity.index) + "/" + g.identity.uuid);
   return ids;
 }
 
-void AddRunningTasks(const std::vector<RunningTaskInfo>& running,
-                     google::protobuf::RepeatedPtrField<v1::RunningTask>* out) {
-  for (const auto& t : running) {
-    auto* rt = out->Add();
-    rt->set_task_id(t.task_id);
-    rt->set_pid(t.pid);
-    rt->set_attempt(t.attempt);
-    for (const auto& u : t.gpu_uuids) rt->add_gpu_uuids(u);
-  }
+std::vector<link::RunningTask> LinkRunningTasks(const std::vector<RunningTaskInfo>& running) {
+  std::vector<link::RunningTask> tasks;
+  tasks.reserve(running.size());
+  for (const auto& t : running) tasks.push_back({t.task_id, t.attempt, t.pid, t.gpu_uuids});
+  return tasks;
+}
+
+// What this worker registers: its options, the GPUs of `sample` and what it
+// still runs.
+link::Registration RegistrationFor(const WorkerOptions& options, const Sample& sample,
+                                   const std::vector<RunningTaskInfo>& running) {
+  link::Registration r;
+  r.worker_id = options.id;
+  r.capacity = {options.hostname, options.cpu_cores, options.memory_bytes};
+  r.heartbeat_interval = options.interval;
+  r.version = "0.1.0";
+  r.gpus.reserve(sample.gpus.size());
+  for (const GpuSample& g : sample.gpus) r.gpus.push_back(g.identity);
+  r.running_tasks = LinkRunningTasks(running);
+  return r;
 }
 
 }  // namespace
@@ -140,22 +158,7 @@ Status WorkerAgent::Run() {
 
 Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
   WorkerMessage reg;
-  auto* r = reg.mutable_register_();
-  r->set_worker_id(options_.id);
-  r->set_hostname(options_.hostname);
-  r->set_cpu_cores(options_.cpu_cores);
-  r->set_memory_bytes(options_.memory_bytes);
-  r->set_heartbeat_interval_ms(static_cast<uint32_t>(options_.interval.count()));
-  r->set_version("0.1.0");
-  for (const auto& g : first_sample.gpus) {
-    auto* info = r->add_gpus();
-    info->set_index(g.index);
-    info->set_uuid(g.uuid);
-    info->set_name(g.name);
-    info->set_pci_bus_id(g.pci_bus_id);
-    info->set_memory_total_bytes(g.memory_total_bytes.value_or(0));
-  }
-  AddRunningTasks(runner_->Running(), r->mutable_running_tasks());
+  proto::ToProto(RegistrationFor(options_, first_sample, runner_->Running()), reg.mutable_register_());
   if (!conn.stream->Write(reg)) return Unavailable("could not send registration");
   const std::vector<std::string> registered_gpus = GpuIdentities(first_sample);
 
@@ -175,13 +178,7 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
       bool last = ev.kind != TaskEvent::Kind::kStarted;
       CollectOutput(out, last ? ev.task_id : std::string());
       WorkerMessage update;
-      auto* u = update.mutable_task_update();
-      u->set_task_id(ev.task_id);
-      u->set_kind(WireKind(ev.kind));
-      u->set_exit_code(ev.exit_code);
-      u->set_message(ev.message);
-      u->set_pid(ev.pid);
-      u->set_attempt(ev.attempt);
+      proto::ToProto(UpdateFor(ev), update.mutable_task_update());
       out.push_back(std::move(update));
       for (const auto& m : out) {
         if (!conn.stream->Write(m)) {
@@ -214,18 +211,15 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
         conn.stream->WritesDone();
         return Status::Ok();
       }
-      WorkerMessage hb;
-      auto* h = hb.mutable_heartbeat();
-      proto::FillHeartbeat(sample, h);
-      h->set_seq(++heartbeat_seq_);
-      h->set_sent_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count());
       auto running = runner_->Running();
-      AddRunningTasks(running, h->mutable_running_tasks());
+      link::Heartbeat heartbeat{++heartbeat_seq_, std::chrono::system_clock::now(), std::move(sample),
+                                LinkRunningTasks(running)};
+      WorkerMessage hb;
+      proto::ToProto(heartbeat, hb.mutable_heartbeat());
       if (!conn.stream->Write(hb)) return Unavailable("stream broke while sending a heartbeat");
-      spdlog::info("Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
-                   FormatPercent(sample.host.memory_percent), FormatPercent(sample.gpu_percent), running.size());
+      const Sample& sent = heartbeat.sample;
+      spdlog::info("Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sent.host.cpu_percent),
+                   FormatPercent(sent.host.memory_percent), FormatPercent(sent.gpu_percent), running.size());
       next_heartbeat += options_.interval;
       if (next_heartbeat < now) next_heartbeat = now + options_.interval;
     }
@@ -252,12 +246,8 @@ void WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::stri
       more = drain && !chunks->empty();
       for (auto& c : *chunks) {
         WorkerMessage m;
-        auto* chunk = m.mutable_log();
-        chunk->set_task_id(task_id);
-        chunk->set_stream(c.stream == OutputStream::kStderr ? v1::LogChunk::STDERR : v1::LogChunk::STDOUT);
-        chunk->set_offset(c.offset);
-        chunk->set_data(std::move(c.data));
-        chunk->set_attempt(tailer->attempt());
+        proto::ToProto(link::LogChunk{task_id, tailer->attempt(), LinkStream(c.stream), c.offset, std::move(c.data)},
+                       m.mutable_log());
         out.push_back(std::move(m));
       }
     }
@@ -270,7 +260,7 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
     switch (msg.body_case()) {
       case MasterMessage::kRegistered:
         spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
-        for (const auto& id : msg.registered().cancel_task_ids()) {
+        for (const auto& id : proto::FromProto(msg.registered()).cancel_task_ids) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
           (void)runner_->Cancel(id, kCancelGraceDefault);
         }
@@ -281,13 +271,13 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
         StartTask(msg.assign());
         break;
       case MasterMessage::kCancel: {
-        const auto& c = msg.cancel();
-        Status s = runner_->Cancel(c.task_id(), std::chrono::milliseconds(c.grace_ms()));
+        const link::Cancel c = proto::FromProto(msg.cancel());
+        Status s = runner_->Cancel(c.task_id, c.grace);
         if (s.code() == StatusCode::kNotFound) {
           // Not running here (anymore): tell the master so it can close it.
           TaskEvent ev;
           ev.kind = TaskEvent::Kind::kCancelled;
-          ev.task_id = c.task_id();
+          ev.task_id = c.task_id;
           ev.message = "not running on this worker";
           OnTaskEvent(ev);
         }
@@ -302,14 +292,10 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
   wake_.notify_all();
 }
 
-void WorkerAgent::StartTask(const v1::Assign& a) {
-  TaskLaunch launch;
-  launch.task_id = a.task_id();
-  launch.attempt = a.attempt();
-  launch.argv.assign(a.argv().begin(), a.argv().end());
-  for (const auto& [k, v] : a.env()) launch.env[k] = v;
-  launch.gpu_indices.assign(a.gpu_indices().begin(), a.gpu_indices().end());
-  launch.gpu_uuids.assign(a.gpu_uuids().begin(), a.gpu_uuids().end());
+void WorkerAgent::StartTask(const v1::Assign& assign) {
+  link::Assignment a = proto::FromProto(assign);
+  TaskLaunch launch{std::move(a.task_id), a.attempt,   std::move(a.argv), std::move(a.env), std::move(a.gpu_indices),
+                    std::move(a.gpu_uuids)};
   spdlog::info("starting task {} (attempt {}) on GPU(s) [{}]", launch.task_id, launch.attempt,
                fmt::join(launch.gpu_indices, ","));
   Status s = runner_->Start(launch);

@@ -184,10 +184,10 @@ size_t Cluster::Schedule() {
     // policy ranked them in.
     std::vector<size_t> positions = found->placement.gpu_positions;
     std::sort(positions.begin(), positions.end(),
-              [&](size_t a, size_t b) { return w.worker.gpus[a].index < w.worker.gpus[b].index; });
+              [&](size_t a, size_t b) { return w.worker.gpus[a].identity.index < w.worker.gpus[b].identity.index; });
     for (size_t p : positions) {
-      t.gpu_indices.push_back(w.worker.gpus[p].index);
-      t.gpu_uuids.push_back(w.worker.gpus[p].uuid);
+      t.gpu_indices.push_back(w.worker.gpus[p].identity.index);
+      t.gpu_uuids.push_back(w.worker.gpus[p].identity.uuid);
     }
     t.message.clear();
     batch.events.push_back({t.id, wall_now,
