@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "link/messages.h"
 #include "master/core/cluster.h"
 #include "master/core/placement.h"
 #include "testkit/temp_dir.h"
@@ -61,13 +62,11 @@ std::string Uuid(int worker, int gpu) {
   return buf;
 }
 
-RegisterRequest MakeRegister(int i) {
-  RegisterRequest r;
+link::Registration MakeRegister(int i) {
+  link::Registration r;
   r.worker_id = WorkerId(i);
-  r.hostname = r.worker_id + ".cluster.example.com";
   r.address = "10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256);
-  r.cpu_cores = 64;
-  r.memory_bytes = 1024 * kGiB;
+  r.capacity = {r.worker_id + ".cluster.example.com", 64, 1024 * kGiB};
   for (int g = 0; g < kGpusPerWorker; ++g) {
     char pci[32];
     std::snprintf(pci, sizeof pci, "00000000:%02X:00.0", 0x18 + g);
@@ -77,9 +76,10 @@ RegisterRequest MakeRegister(int i) {
 }
 
 // A full heartbeat: every figure a real H100 reports, one process per GPU.
-HeartbeatReport MakeReport(int worker, std::mt19937& rng) {
+link::Heartbeat MakeReport(int worker, std::mt19937& rng) {
   std::uniform_real_distribution<double> percent(0, 100);
-  HeartbeatReport r;
+  link::Heartbeat hb;
+  Sample& r = hb.sample;
   r.host.cpu_percent = percent(rng);
   r.host.memory_percent = percent(rng);
   r.host.cpu_cores = 64;
@@ -88,12 +88,9 @@ HeartbeatReport MakeReport(int worker, std::mt19937& rng) {
   r.nvml.driver_version = "580.65.06";
   for (int g = 0; g < kGpusPerWorker; ++g) {
     GpuSample s;
-    s.index = static_cast<uint32_t>(g);
-    s.uuid = Uuid(worker, g);
-    s.name = "NVIDIA H100 80GB HBM3";
+    s.identity = {static_cast<uint32_t>(g), Uuid(worker, g), "NVIDIA H100 80GB HBM3", "", 80 * kGiB};
     s.utilization_gpu = percent(rng);
     s.utilization_memory = percent(rng);
-    s.memory_total_bytes = 80 * kGiB;
     s.memory_used_bytes = static_cast<uint64_t>(percent(rng) / 100 * 80 * kGiB);
     s.memory_free_bytes = 80 * kGiB - *s.memory_used_bytes;
     s.temperature_c = 55;
@@ -105,7 +102,7 @@ HeartbeatReport MakeReport(int worker, std::mt19937& rng) {
     r.gpus.push_back(std::move(s));
   }
   r.gpu_percent = MeanGpuUtilization(r.gpus);
-  return r;
+  return hb;
 }
 
 TaskSpec MakeSpec(int i) {
@@ -199,7 +196,7 @@ void BM_IngestHeartbeat(benchmark::State& state) {
   auto store = NewMemoryTaskStore();
   Fleet fleet(*store);
   std::mt19937 rng(7);
-  std::vector<HeartbeatReport> reports;
+  std::vector<link::Heartbeat> reports;
   int64_t ingested = 0;
   for (auto _ : state) {
     state.PauseTiming();

@@ -18,7 +18,7 @@ std::string Percent(const std::optional<double>& value) {
 std::string Memory(const GpuSample& g) {
   const std::string used = g.memory_used_bytes ? fmt::format("{:.0f}", *g.memory_used_bytes / kMiB) : kUnknown;
   const std::string total =
-      g.memory_total_bytes ? fmt::format("{:.0f}", *g.memory_total_bytes / kMiB) : kUnknown;
+      g.identity.memory_total_bytes ? fmt::format("{:.0f}", *g.identity.memory_total_bytes / kMiB) : kUnknown;
   return used + " / " + total;
 }
 
@@ -49,7 +49,7 @@ std::string PadLeft(const std::string& s, size_t width) {
 
 // The GPU's name, or "?" when NVML could not say (e.g. the GPU was lost
 // before gpulse first saw it).
-std::string NameOf(const GpuSample& g) { return g.name.empty() ? "?" : g.name; }
+std::string NameOf(const GpuSample& g) { return g.identity.name.empty() ? "?" : g.identity.name; }
 
 std::string HostLine(const HostSample& host) {
   const std::string cpu =
@@ -83,7 +83,7 @@ std::string FormatSampleText(const Sample& sample, int number) {
                        PadRight("NAME", name_width), "UTIL", "MEM-UTIL", "MEMORY (MiB)", "TEMP",
                        "POWER (W)");
     for (const GpuSample& g : sample.gpus) {
-      const std::string index = fmt::format("[{}]", g.index);
+      const std::string index = fmt::format("[{}]", g.identity.index);
       if (g.error) {
         out += fmt::format("  {:<4} {}  error: {}\n", index, PadRight(NameOf(g), name_width), *g.error);
         continue;

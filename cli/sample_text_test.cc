@@ -11,12 +11,12 @@ using ::testing::Not;
 
 GpuSample Gpu(uint32_t index, double utilization) {
   GpuSample g;
-  g.index = index;
-  g.name = "NVIDIA H100 80GB HBM3";
+  g.identity.index = index;
+  g.identity.name = "NVIDIA H100 80GB HBM3";
   g.utilization_gpu = utilization;
   g.utilization_memory = 30;
   g.memory_used_bytes = 1024ull << 20;
-  g.memory_total_bytes = 81559ull << 20;
+  g.identity.memory_total_bytes = 81559ull << 20;
   g.temperature_c = 55;
   g.power_w = 300.4;
   g.power_limit_w = 700;
@@ -52,8 +52,8 @@ TEST(SampleTextTest, HeadlineTableAndHost) {
 TEST(SampleTextTest, LostGpuShowsItsError) {
   Sample s = TwoGpus();
   s.gpus[1] = GpuSample{};
-  s.gpus[1].index = 1;
-  s.gpus[1].name = "NVIDIA H100 80GB HBM3";
+  s.gpus[1].identity.index = 1;
+  s.gpus[1].identity.name = "NVIDIA H100 80GB HBM3";
   s.gpus[1].error = "GPU is lost: it fell off the bus";
   s.gpu_percent = MeanGpuUtilization(s.gpus);
   const std::string text = FormatSampleText(s, 1);

@@ -12,6 +12,7 @@
 #include "common/http_listener.h"
 #include "common/token.h"
 #include "master/core/cluster.h"
+#include "master/core/cluster_link_handler.h"
 #include "master/core/history.h"
 #include "master/api/http_api.h"
 #include "master/store/log_store.h"
@@ -52,7 +53,8 @@ Status MasterServer::Start() {
   HistoryConfig history_config;
   history_config.window = std::chrono::seconds(static_cast<int64_t>(options_.history_window_seconds));
   history_ = std::make_unique<History>(history_config);
-  link_service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, *history_, token);
+  link_handler_ = std::make_unique<ClusterLinkHandler>(*cluster_, *history_, *logs_, SystemClock::Instance());
+  link_service_ = std::make_unique<WorkerLinkService>(*link_handler_, token);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(link_service_.get());

@@ -24,6 +24,7 @@ class Server;
 namespace gpulse::master {
 
 class Cluster;
+class ClusterLinkHandler;
 class DashboardRoutes;
 class History;
 class HttpApi;
@@ -72,6 +73,7 @@ class MasterServer {
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<History> history_;
+  std::unique_ptr<ClusterLinkHandler> link_handler_;
   std::unique_ptr<WorkerLinkService> link_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<httplib::Server> http_server_;

@@ -41,11 +41,12 @@ constexpr MetricFamily kNvmlErrors{"gpulse_nvml_errors_total",
 constexpr double kMiB = 1024.0 * 1024.0;
 
 Labels GpuLabels(const HostLabels& host, const GpuSample& gpu) {
-  Labels labels{{"gpu", std::to_string(gpu.index)},
-                {"UUID", gpu.uuid},
-                {"pci_bus_id", gpu.pci_bus_id},
-                {"device", "nvidia" + std::to_string(gpu.index)},
-                {"modelName", gpu.name},
+  const GpuIdentity& id = gpu.identity;
+  Labels labels{{"gpu", std::to_string(id.index)},
+                {"UUID", id.uuid},
+                {"pci_bus_id", id.pci_bus_id},
+                {"device", "nvidia" + std::to_string(id.index)},
+                {"modelName", id.name},
                 {"Hostname", host.hostname}};
   if (host.driver_version) labels.Add("DCGM_FI_DRIVER_VERSION", *host.driver_version);
   labels.Add("worker", host.worker);
@@ -76,7 +77,7 @@ void AppendGpuSeries(PrometheusWriter& out, const HostLabels& host, const GpuSam
 }
 
 void AppendGpuHealth(PrometheusWriter& out, const HostLabels& host, const GpuSample& gpu, bool healthy) {
-  out.Add(kGpuHealthy, {{"worker", host.worker}, {"gpu", std::to_string(gpu.index)}, {"UUID", gpu.uuid}},
+  out.Add(kGpuHealthy, {{"worker", host.worker}, {"gpu", std::to_string(gpu.identity.index)}, {"UUID", gpu.identity.uuid}},
           healthy ? 1 : 0);
 }
 

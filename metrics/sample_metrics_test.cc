@@ -11,10 +11,10 @@ using ::testing::Not;
 
 GpuSample FullGpu() {
   GpuSample g;
-  g.index = 1;
-  g.uuid = "GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43";
-  g.name = "NVIDIA H100 80GB HBM3";
-  g.pci_bus_id = "00000000:3B:00.0";
+  g.identity.index = 1;
+  g.identity.uuid = "GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43";
+  g.identity.name = "NVIDIA H100 80GB HBM3";
+  g.identity.pci_bus_id = "00000000:3B:00.0";
   g.utilization_gpu = 80;
   g.utilization_memory = 35;
   g.memory_used_bytes = uint64_t{2048} << 20;  // 2048 MiB
@@ -81,7 +81,7 @@ TEST(SampleMetricsTest, UnreadableGpuHasNoValueSeriesButReportsUnhealthy) {
 
 TEST(SampleMetricsTest, LabelValuesFromTheMachineAreEscaped) {
   GpuSample g = FullGpu();
-  g.name = "Weird \"GPU\"\\n";
+  g.identity.name = "Weird \"GPU\"\\n";
   HostLabels host{"w\"1", "host\nname", std::nullopt};
   PrometheusWriter w;
   AppendGpuSeries(w, host, g);
@@ -127,7 +127,7 @@ TEST(SampleMetricsTest, BrokenNvmlIsASignalNotSilence) {
 TEST(SampleMetricsTest, WholeSamplePageGroupsEachFamilyOnce) {
   Sample s;
   GpuSample a = FullGpu();
-  a.index = 0;
+  a.identity.index = 0;
   GpuSample b = FullGpu();
   s.gpus = {a, b};
   s.nvml.available = true;

@@ -11,14 +11,28 @@ namespace {
 
 }  // namespace
 
-void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
+void ToProto(const GpuIdentity& gpu, gpulse::v1::GpuInfo* out) {
   out->set_index(gpu.index);
   out->set_uuid(gpu.uuid);
   out->set_name(gpu.name);
   out->set_pci_bus_id(gpu.pci_bus_id);
+  out->set_memory_total_bytes(gpu.memory_total_bytes.value_or(0));
+}
+
+GpuIdentity FromProto(const gpulse::v1::GpuInfo& in) {
+  GpuIdentity gpu{in.index(), in.uuid(), in.name(), in.pci_bus_id(), std::nullopt};
+  if (in.memory_total_bytes() > 0) gpu.memory_total_bytes = in.memory_total_bytes();
+  return gpu;
+}
+
+void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
+  out->set_index(gpu.identity.index);
+  out->set_uuid(gpu.identity.uuid);
+  out->set_name(gpu.identity.name);
+  out->set_pci_bus_id(gpu.identity.pci_bus_id);
+  if (gpu.identity.memory_total_bytes) out->set_memory_total_bytes(*gpu.identity.memory_total_bytes);
   GPULSE_TO_PROTO(utilization_gpu);
   GPULSE_TO_PROTO(utilization_memory);
-  GPULSE_TO_PROTO(memory_total_bytes);
   GPULSE_TO_PROTO(memory_used_bytes);
   GPULSE_TO_PROTO(memory_free_bytes);
   GPULSE_TO_PROTO(temperature_c);
@@ -44,13 +58,13 @@ void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
 
 GpuSample FromProto(const gpulse::v1::GpuStats& in) {
   GpuSample g;
-  g.index = in.index();
-  g.uuid = in.uuid();
-  g.name = in.name();
-  g.pci_bus_id = in.pci_bus_id();
+  g.identity.index = in.index();
+  g.identity.uuid = in.uuid();
+  g.identity.name = in.name();
+  g.identity.pci_bus_id = in.pci_bus_id();
+  if (in.has_memory_total_bytes()) g.identity.memory_total_bytes = in.memory_total_bytes();
   GPULSE_FROM_PROTO(utilization_gpu);
   GPULSE_FROM_PROTO(utilization_memory);
-  GPULSE_FROM_PROTO(memory_total_bytes);
   GPULSE_FROM_PROTO(memory_used_bytes);
   GPULSE_FROM_PROTO(memory_free_bytes);
   GPULSE_FROM_PROTO(temperature_c);

@@ -8,6 +8,11 @@
 
 namespace gpulse::proto {
 
+// A GPU's identity as registered. The wire has no "unknown" for its total
+// memory: an absent one travels as 0, and 0 comes back absent.
+void ToProto(const GpuIdentity& gpu, gpulse::v1::GpuInfo* out);
+GpuIdentity FromProto(const gpulse::v1::GpuInfo& in);
+
 void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out);
 GpuSample FromProto(const gpulse::v1::GpuStats& in);
 

@@ -7,15 +7,15 @@ namespace {
 
 TEST(SampleConvertTest, UnknownFiguresStayUnknownOnTheWire) {
   GpuSample g;
-  g.index = 3;
-  g.uuid = "GPU-abc";
+  g.identity.index = 3;
+  g.identity.uuid = "GPU-abc";
   g.utilization_gpu = 0.0;  // a real zero
   g.error = "GPU is lost";
   v1::GpuStats wire;
   ToProto(g, &wire);
   GpuSample back = FromProto(wire);
-  EXPECT_EQ(back.index, 3u);
-  EXPECT_EQ(back.uuid, "GPU-abc");
+  EXPECT_EQ(back.identity.index, 3u);
+  EXPECT_EQ(back.identity.uuid, "GPU-abc");
   ASSERT_TRUE(back.utilization_gpu.has_value());
   EXPECT_EQ(*back.utilization_gpu, 0.0);
   EXPECT_FALSE(back.temperature_c.has_value());
@@ -66,8 +66,8 @@ TEST(SampleConvertTest, HeartbeatRoundTripsToASample) {
   s.nvml.available = true;
   s.nvml.driver_version = "580.65.06";
   GpuSample g;
-  g.index = 1;
-  g.uuid = "GPU-x";
+  g.identity.index = 1;
+  g.identity.uuid = "GPU-x";
   g.utilization_gpu = 55.0;
   s.gpus.push_back(g);
   s.gpu_percent = 55.0;
@@ -80,7 +80,7 @@ TEST(SampleConvertTest, HeartbeatRoundTripsToASample) {
   EXPECT_EQ(back.nvml.driver_version.value_or(""), "580.65.06");
   EXPECT_FALSE(back.nvml.error.has_value());
   ASSERT_EQ(back.gpus.size(), 1u);
-  EXPECT_EQ(back.gpus[0].uuid, "GPU-x");
+  EXPECT_EQ(back.gpus[0].identity.uuid, "GPU-x");
   EXPECT_EQ(back.gpu_percent.value_or(0), 55.0);
 }
 

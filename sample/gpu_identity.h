@@ -1,5 +1,7 @@
-// GpuStaticInfo: what does not change about a GPU while NVML stays
-// initialised — what a worker registers with the master.
+// GpuIdentity: who a GPU is — what does not change about it while NVML stays
+// initialised. The one declaration of these fields: a sample of a GPU
+// (GpuSample), a worker's registration and the master's records of its GPUs
+// each hold one, and copy it whole.
 // Plain value; no synchronisation.
 #pragma once
 
@@ -9,12 +11,14 @@
 
 namespace gpulse {
 
-struct GpuStaticInfo {
+struct GpuIdentity {
   uint32_t index = 0;        // NVML index
   std::string uuid;          // "GPU-…"; empty when NVML could not say
   std::string name;          // "NVIDIA H100 80GB HBM3"; empty when unknown
   std::string pci_bus_id;    // "00000000:3B:00.0"; empty when unknown
   std::optional<uint64_t> memory_total_bytes;  // absent when unknown
+
+  bool operator==(const GpuIdentity&) const = default;
 };
 
 }  // namespace gpulse

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "sample/gpu_identity.h"
+
 namespace gpulse {
 
 struct GpuProcess {
@@ -22,14 +24,12 @@ struct GpuProcess {
 };
 
 struct GpuSample {
-  uint32_t index = 0;       // NVML index
-  std::string uuid;         // "GPU-…"; empty only if NVML could not say
-  std::string name;         // "NVIDIA H100 80GB HBM3"
-  std::string pci_bus_id;   // "00000000:3B:00.0"; empty when unknown
+  // Which GPU this is. Its memory_total_bytes is read with every sample, like
+  // the figures below: absent when that read fails or the GPU cannot be read.
+  GpuIdentity identity;
 
   std::optional<double> utilization_gpu;     // %
   std::optional<double> utilization_memory;  // % (memory bandwidth busy)
-  std::optional<uint64_t> memory_total_bytes;
   std::optional<uint64_t> memory_used_bytes;
   std::optional<uint64_t> memory_free_bytes;
   std::optional<double> temperature_c;
@@ -50,6 +50,15 @@ struct GpuSample {
 
   bool readable() const { return !error.has_value(); }
 };
+
+// A sample of `gpu` that holds no figure yet: who it is, without its total
+// memory (a sample reads that with the other figures).
+inline GpuSample UnreadSample(const GpuIdentity& gpu) {
+  GpuSample s;
+  s.identity = gpu;
+  s.identity.memory_total_bytes.reset();
+  return s;
+}
 
 struct NvmlState {
   bool available = false;                     // the library loaded and initialised

@@ -44,13 +44,13 @@ std::string FormatRfc3339Utc(std::chrono::system_clock::time_point t) {
 
 nlohmann::json GpuSampleToJson(const GpuSample& g) {
   return {
-      {"index", g.index},
-      {"uuid", g.uuid},
-      {"name", g.name},
-      {"pci_bus_id", g.pci_bus_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.pci_bus_id)},
+      {"index", g.identity.index},
+      {"uuid", g.identity.uuid},
+      {"name", g.identity.name},
+      {"pci_bus_id", g.identity.pci_bus_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.identity.pci_bus_id)},
       {"utilization_gpu", OrNull(g.utilization_gpu)},
       {"utilization_memory", OrNull(g.utilization_memory)},
-      {"memory_total_bytes", OrNull(g.memory_total_bytes)},
+      {"memory_total_bytes", OrNull(g.identity.memory_total_bytes)},
       {"memory_used_bytes", OrNull(g.memory_used_bytes)},
       {"memory_free_bytes", OrNull(g.memory_free_bytes)},
       {"temperature_c", OrNull(g.temperature_c)},

@@ -58,10 +58,10 @@ TEST(SampleJsonTest, CarriesValues) {
   s.host.memory_total_bytes = 1 << 30;
   s.nvml = {true, "550.54.15", std::nullopt};
   GpuSample g;
-  g.index = 1;
-  g.uuid = "GPU-1";
-  g.name = "NVIDIA H100";
-  g.pci_bus_id = "00000000:3B:00.0";
+  g.identity.index = 1;
+  g.identity.uuid = "GPU-1";
+  g.identity.name = "NVIDIA H100";
+  g.identity.pci_bus_id = "00000000:3B:00.0";
   g.utilization_gpu = 80;
   g.memory_used_bytes = 1024;
   g.power_w = 123.5;

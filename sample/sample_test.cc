@@ -7,8 +7,8 @@ namespace {
 
 GpuSample Gpu(uint32_t index, std::optional<double> utilization) {
   GpuSample g;
-  g.index = index;
-  g.uuid = "GPU-" + std::to_string(index);
+  g.identity.index = index;
+  g.identity.uuid = "GPU-" + std::to_string(index);
   g.utilization_gpu = utilization;
   return g;
 }

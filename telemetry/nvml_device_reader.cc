@@ -36,7 +36,7 @@ nvmlReturn_t ReadMemory(const NvmlFunctions& nvml, nvmlDevice_t device, GpuSampl
     m.version = nvmlMemory_v2;
     rc = nvml.device_get_memory_info_v2(device, &m);
     if (rc == NVML_SUCCESS) {
-      s->memory_total_bytes = m.total;
+      s->identity.memory_total_bytes = m.total;
       s->memory_used_bytes = m.used;
       s->memory_free_bytes = m.free;
       return rc;
@@ -47,7 +47,7 @@ nvmlReturn_t ReadMemory(const NvmlFunctions& nvml, nvmlDevice_t device, GpuSampl
     nvmlMemory_t m{};
     rc = nvml.device_get_memory_info(device, &m);
     if (rc == NVML_SUCCESS) {
-      s->memory_total_bytes = m.total;
+      s->identity.memory_total_bytes = m.total;
       s->memory_used_bytes = m.used;
       s->memory_free_bytes = m.free;
     }
@@ -110,15 +110,13 @@ nvmlReturn_t ReadProcesses(const NvmlFunctions& nvml, nvmlDevice_t device, GpuSa
 
 void ClearMetrics(GpuSample* s) {
   GpuSample cleared;
-  cleared.index = s->index;
-  cleared.uuid = std::move(s->uuid);
-  cleared.name = std::move(s->name);
-  cleared.pci_bus_id = std::move(s->pci_bus_id);
+  cleared.identity = std::move(s->identity);
+  cleared.identity.memory_total_bytes.reset();  // read with the metrics, so cleared with them
   cleared.error = std::move(s->error);
   *s = std::move(cleared);
 }
 
-NvmlFailure ReadStaticInfo(const NvmlFunctions& nvml, nvmlDevice_t device, GpuStaticInfo* info) {
+NvmlFailure ReadStaticInfo(const NvmlFunctions& nvml, nvmlDevice_t device, GpuIdentity* info) {
   char buffer[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = {};
   nvmlReturn_t rc = nvml.device_get_uuid(device, buffer, sizeof(buffer));
   if (rc == NVML_SUCCESS) info->uuid = TerminatedString(buffer, sizeof(buffer));
@@ -138,7 +136,7 @@ NvmlFailure ReadStaticInfo(const NvmlFunctions& nvml, nvmlDevice_t device, GpuSt
 
   GpuSample memory;
   rc = ReadMemory(nvml, device, &memory);
-  if (rc == NVML_SUCCESS) info->memory_total_bytes = memory.memory_total_bytes;
+  if (rc == NVML_SUCCESS) info->memory_total_bytes = memory.identity.memory_total_bytes;
   if (IsDeviceFailure(rc)) return {rc, "nvmlDeviceGetMemoryInfo"};
   return {};
 }

@@ -30,7 +30,7 @@ struct NvmlFailure {
 // PCI bus id and total memory. Fields NVML cannot provide stay empty.
 // Returns a failure only when a query says the GPU is lost or the driver
 // failed; `info` is then partly filled.
-NvmlFailure ReadStaticInfo(const NvmlFunctions& nvml, nvmlDevice_t device, GpuStaticInfo* info);
+NvmlFailure ReadStaticInfo(const NvmlFunctions& nvml, nvmlDevice_t device, GpuIdentity* info);
 
 // Fills the per-sample metrics of `sample`: utilization, memory, temperature,
 // clocks, encoder/decoder, fan and compute processes. Power and PCIe are left
@@ -57,7 +57,8 @@ PowerReading ReadPower(const NvmlFunctions& nvml, nvmlDevice_t device);
 // real hardware: call it off the sample path. Absent fields on any error.
 PcieReading ReadPcie(const NvmlFunctions& nvml, nvmlDevice_t device);
 
-// Clears every metric of `sample`, keeping its identity and error.
+// Clears every metric of `sample` (total memory included: it is read with
+// them), keeping the rest of its identity and its error.
 void ClearMetrics(GpuSample* sample);
 
 }  // namespace gpulse::telemetry

@@ -54,7 +54,7 @@ void NvmlSession::TearDownLocked(const std::string& reason) {
 void NvmlSession::InitLocked() {
   // Keep the last known identities, so a GPU that cannot be opened this time
   // is still reported under its name and UUID.
-  std::vector<GpuStaticInfo> previous;
+  std::vector<GpuIdentity> previous;
   for (Device& d : devices_) previous.push_back(std::move(d.info));
   devices_.clear();
   if (initialized_) {
@@ -84,7 +84,7 @@ void NvmlSession::InitLocked() {
   for (Device& d : devices_) {
     if (!d.error) continue;
     if (!lost) lost = "GPU " + std::to_string(d.info.index) + ": " + *d.error;
-    for (const GpuStaticInfo& old : previous) {
+    for (const GpuIdentity& old : previous) {
       if (old.index == d.info.index && d.info.uuid.empty()) d.info = old;
     }
   }
@@ -166,11 +166,7 @@ GpuReadout NvmlSession::ReadGpus() {
     const NvmlFunctions& nvml = library_->functions();
     out.gpus.reserve(devices_.size());
     for (const Device& d : devices_) {
-      GpuSample& s = out.gpus.emplace_back();
-      s.index = d.info.index;
-      s.uuid = d.info.uuid;
-      s.name = d.info.name;
-      s.pci_bus_id = d.info.pci_bus_id;
+      GpuSample& s = out.gpus.emplace_back(UnreadSample(d.info));
       if (d.error) {
         s.error = d.error;
         healthy = false;
@@ -185,7 +181,7 @@ GpuReadout NvmlSession::ReadGpus() {
       if (IsNvmlDriverFailure(failure.code)) {
         if (driver_failure.empty()) driver_failure = *s.error;
       } else if (IsNvmlGpuLost(failure.code)) {
-        if (lost_reason.empty()) lost_reason = "GPU " + std::to_string(s.index) + ": " + *s.error;
+        if (lost_reason.empty()) lost_reason = "GPU " + std::to_string(s.identity.index) + ": " + *s.error;
       }
     }
   }
@@ -227,9 +223,9 @@ NvmlState NvmlSession::State() const {
   return state_;
 }
 
-std::vector<GpuStaticInfo> NvmlSession::Inventory() const {
+std::vector<GpuIdentity> NvmlSession::Inventory() const {
   std::shared_lock lock(mu_);
-  std::vector<GpuStaticInfo> inventory;
+  std::vector<GpuIdentity> inventory;
   inventory.reserve(devices_.size());
   for (const Device& d : devices_) inventory.push_back(d.info);
   return inventory;

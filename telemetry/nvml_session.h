@@ -76,7 +76,7 @@ class NvmlSession {
   // Whether NVML is usable, the driver version, and why not.
   NvmlState State() const;
   // The GPUs found by the last initialisation; empty while NVML is down.
-  std::vector<GpuStaticInfo> Inventory() const;
+  std::vector<GpuIdentity> Inventory() const;
   // Incremented by every successful initialisation; 0 before the first.
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   // How many times Maintain() has tried to initialise NVML.
@@ -88,7 +88,7 @@ class NvmlSession {
 
  private:
   struct Device {
-    GpuStaticInfo info;
+    GpuIdentity info;
     nvmlDevice_t handle = nullptr;
     std::optional<std::string> error;  // set when the GPU could not be opened
   };

@@ -64,7 +64,7 @@ TEST(NvmlSessionTest, InitialisesOnceAndListsGpus) {
     EXPECT_FALSE(state.error.has_value());
     EXPECT_EQ(session.generation(), 1u);
 
-    std::vector<GpuStaticInfo> inventory = session.Inventory();
+    std::vector<GpuIdentity> inventory = session.Inventory();
     ASSERT_EQ(inventory.size(), 2u);
     EXPECT_EQ(inventory[0].index, 0u);
     EXPECT_EQ(inventory[0].uuid, "GPU-00000000-1111-2222-3333-444444444444");
@@ -96,14 +96,14 @@ TEST(NvmlSessionTest, ReadsEveryPerSampleField) {
   ASSERT_EQ(readout.gpus.size(), 2u);
   const GpuSample& g = readout.gpus[0];
   EXPECT_FALSE(g.error.has_value()) << *g.error;
-  EXPECT_EQ(g.uuid, "GPU-00000000-1111-2222-3333-444444444444");
+  EXPECT_EQ(g.identity.uuid, "GPU-00000000-1111-2222-3333-444444444444");
   EXPECT_EQ(g.utilization_gpu, 80.0);
   EXPECT_EQ(g.utilization_memory, 30.0);
-  EXPECT_EQ(g.memory_total_bytes, 81559 * kMiB);
+  EXPECT_EQ(g.identity.memory_total_bytes, 81559 * kMiB);
   ASSERT_TRUE(g.memory_used_bytes.has_value());
   EXPECT_EQ(*g.memory_used_bytes, 1024 * kMiB);
   ASSERT_TRUE(g.memory_free_bytes.has_value());
-  EXPECT_LE(*g.memory_used_bytes + *g.memory_free_bytes, *g.memory_total_bytes);
+  EXPECT_LE(*g.memory_used_bytes + *g.memory_free_bytes, *g.identity.memory_total_bytes);
   EXPECT_EQ(g.temperature_c, 55.0);
   EXPECT_EQ(g.clock_sm_mhz, 1980u);
   EXPECT_EQ(g.clock_mem_mhz, 2619u);
@@ -178,7 +178,7 @@ TEST(NvmlSessionTest, LegacyLibraryUsesFallbacks) {
   EXPECT_FALSE(g.error.has_value());
   EXPECT_EQ(g.utilization_gpu, 80.0);
   EXPECT_EQ(g.temperature_c, 55.0);            // nvmlDeviceGetTemperature
-  EXPECT_EQ(g.memory_total_bytes, 81559 * kMiB);  // nvmlDeviceGetMemoryInfo (v1)
+  EXPECT_EQ(g.identity.memory_total_bytes, 81559 * kMiB);  // nvmlDeviceGetMemoryInfo (v1)
   EXPECT_TRUE(g.memory_used_bytes.has_value());
   EXPECT_FALSE(g.encoder_percent.has_value());
   EXPECT_FALSE(g.decoder_percent.has_value());
@@ -259,7 +259,7 @@ TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
   EXPECT_EQ(readout.gpus[0].utilization_gpu, 50.0);
   ASSERT_TRUE(readout.gpus[1].error.has_value());
   EXPECT_THAT(*readout.gpus[1].error, HasSubstr("GPU is lost"));
-  EXPECT_EQ(readout.gpus[1].uuid, lost_uuid);
+  EXPECT_EQ(readout.gpus[1].identity.uuid, lost_uuid);
   EXPECT_FALSE(readout.gpus[1].utilization_gpu.has_value());
 
   // Backoff: 1 s, then 2 s, then 4 s while the GPU stays lost.
@@ -288,7 +288,7 @@ TEST(NvmlSessionTest, LostGpuIsFlaggedAndReinitialisedWithBackoff) {
   readout = session.ReadGpus();
   ASSERT_EQ(readout.gpus.size(), 2u);
   EXPECT_FALSE(readout.gpus[1].error.has_value()) << *readout.gpus[1].error;
-  EXPECT_EQ(readout.gpus[1].uuid, lost_uuid);
+  EXPECT_EQ(readout.gpus[1].identity.uuid, lost_uuid);
   EXPECT_EQ(session.generation(), 5u);
 }
 

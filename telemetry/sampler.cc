@@ -77,7 +77,7 @@ Sample Sampler::Read() {
   return sample;
 }
 
-std::vector<GpuStaticInfo> Sampler::GpuInventory() const {
+std::vector<GpuIdentity> Sampler::GpuInventory() const {
   if (!session_) return {};
   return session_->Inventory();
 }

@@ -54,7 +54,7 @@ class Sampler {
   Sample Take();
 
   // The GPUs NVML listed at its last initialisation (for registration).
-  std::vector<GpuStaticInfo> GpuInventory() const;
+  std::vector<GpuIdentity> GpuInventory() const;
   // NVML's current state, as the next sample would report it.
   NvmlState nvml_state() const;
   // Changes whenever NVML is initialised again (the inventory may then

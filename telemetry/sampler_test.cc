@@ -141,7 +141,7 @@ TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
   EXPECT_EQ(g.temperature_c, 61.0);
   ASSERT_TRUE(g.memory_used_bytes.has_value());
   EXPECT_GE(*g.memory_used_bytes, 2048ull * 1024 * 1024);
-  EXPECT_TRUE(g.memory_total_bytes.has_value());
+  EXPECT_TRUE(g.identity.memory_total_bytes.has_value());
   EXPECT_EQ(g.power_w, 200.0);
   EXPECT_FALSE(g.encoder_percent.has_value());
   EXPECT_FALSE(g.decoder_percent.has_value());
@@ -223,7 +223,7 @@ TEST(SamplerTest, SlowMetricsThreadFillsPowerAndPcie) {
 TEST(SamplerTest, ExposesStaticInventory) {
   ScenarioFile scenario(testkit::UniformScenario(3, 50));
   Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
-  std::vector<GpuStaticInfo> inventory = sampler.GpuInventory();
+  std::vector<GpuIdentity> inventory = sampler.GpuInventory();
   ASSERT_EQ(inventory.size(), 3u);
   for (uint32_t i = 0; i < 3; ++i) {
     EXPECT_EQ(inventory[i].index, i);

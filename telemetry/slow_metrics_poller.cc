@@ -71,7 +71,7 @@ Clock::TimePoint SlowMetricsPoller::PollDue() {
   const bool pcie_due = everything_due || now >= next_pcie_;
   bool interrupted = false;
   if (generation != 0 && (power_due || pcie_due)) {
-    for (const GpuStaticInfo& gpu : session_.Inventory()) {
+    for (const GpuIdentity& gpu : session_.Inventory()) {
       if (StopRequested()) {
         interrupted = true;
         break;
@@ -114,7 +114,7 @@ void SlowMetricsPoller::FillCached(uint64_t generation, std::vector<GpuSample>* 
   std::lock_guard lock(mu_);
   for (GpuSample& gpu : *gpus) {
     if (!gpu.readable()) continue;
-    auto it = cache_.find(gpu.index);
+    auto it = cache_.find(gpu.identity.index);
     if (it == cache_.end() || it->second.generation != generation) continue;
     const Cached& entry = it->second;
     if (entry.power) {

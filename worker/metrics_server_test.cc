@@ -17,9 +17,9 @@ Sample OneGpuSample(double util) {
   s.nvml.available = true;
   s.nvml.driver_version = "580.65.06";
   GpuSample g;
-  g.index = 0;
-  g.uuid = "GPU-abc";
-  g.name = "NVIDIA H100 80GB HBM3";
+  g.identity.index = 0;
+  g.identity.uuid = "GPU-abc";
+  g.identity.name = "NVIDIA H100 80GB HBM3";
   g.utilization_gpu = util;
   s.gpus.push_back(g);
   s.gpu_percent = util;

@@ -15,7 +15,7 @@ bool RegisteredGpus::Changed(uint64_t nvml_generation, bool nvml_available,
   nvml_available_ = nvml_available;
   const Inventory now = inventory();
   const bool same = std::equal(now.begin(), now.end(), gpus_.begin(), gpus_.end(),
-                               [](const GpuStaticInfo& a, const GpuStaticInfo& b) {
+                               [](const GpuIdentity& a, const GpuIdentity& b) {
                                  return a.index == b.index && a.uuid == b.uuid;
                                });
   return !same;

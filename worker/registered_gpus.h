@@ -21,7 +21,7 @@ namespace gpulse::worker {
 
 class RegisteredGpus {
  public:
-  using Inventory = std::vector<GpuStaticInfo>;
+  using Inventory = std::vector<GpuIdentity>;
 
   // `gpus` as registered while NVML was at `nvml_generation` and
   // `nvml_available`.

@@ -5,8 +5,8 @@
 namespace gpulse::worker {
 namespace {
 
-GpuStaticInfo Gpu(uint32_t index, std::string uuid, std::string name = "NVIDIA H100 80GB HBM3") {
-  GpuStaticInfo g;
+GpuIdentity Gpu(uint32_t index, std::string uuid, std::string name = "NVIDIA H100 80GB HBM3") {
+  GpuIdentity g;
   g.index = index;
   g.uuid = std::move(uuid);
   g.name = std::move(name);

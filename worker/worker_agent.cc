@@ -6,8 +6,9 @@
 #include <random>
 #include <thread>
 
+#include "link/messages.h"
 #include "proto/gpulse.grpc.pb.h"
-#include "proto/sample_convert.h"
+#include "proto/worker_messages.h"
 #include "worker/registered_gpus.h"
 #include "worker/tasks/task_paths.h"
 
@@ -24,70 +25,53 @@ std::string FormatPercent(const std::optional<double>& v) {
   return v ? fmt::format("{:.1f}%", *v) : "n/a";
 }
 
-v1::TaskUpdate::Kind WireKind(TaskEvent::Kind kind) {
-  switch (kind) {
-    case TaskEvent::Kind::kStarted: return v1::TaskUpdate::STARTED;
-    case TaskEvent::Kind::kExited: return v1::TaskUpdate::EXITED;
-    case TaskEvent::Kind::kFailedToStart: return v1::TaskUpdate::FAILED_TO_START;
-    case TaskEvent::Kind::kCancelled: return v1::TaskUpdate::CANCELLED;
+// The task runner's event as the link reports it (proto/ puts it on the wire).
+link::TaskUpdate UpdateFor(const TaskEvent& event) {
+  link::TaskUpdate::Kind kind = link::TaskUpdate::Kind::kStarted;
+  switch (event.kind) {
+    case TaskEvent::Kind::kStarted: kind = link::TaskUpdate::Kind::kStarted; break;
+    case TaskEvent::Kind::kExited: kind = link::TaskUpdate::Kind::kExited; break;
+    case TaskEvent::Kind::kFailedToStart: kind = link::TaskUpdate::Kind::kFailedToStart; break;
+    case TaskEvent::Kind::kCancelled: kind = link::TaskUpdate::Kind::kCancelled; break;
   }
-  return v1::TaskUpdate::KIND_UNSPECIFIED;
+  return {event.task_id, kind, event.exit_code, event.message, event.attempt, event.pid};
 }
 
-void AddRunningTasks(const std::vector<RunningTaskInfo>& running,
-                     google::protobuf::RepeatedPtrField<v1::RunningTask>* out) {
-  for (const auto& t : running) {
-    auto* rt = out->Add();
-    rt->set_task_id(t.task_id);
-    rt->set_pid(t.pid);
-    rt->set_attempt(t.attempt);
-    for (const auto& u : t.gpu_uuids) rt->add_gpu_uuids(u);
-  }
+link::OutputStream LinkStream(OutputStream stream) {
+  return stream == OutputStream::kStderr ? link::OutputStream::kStderr : link::OutputStream::kStdout;
 }
 
-WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<GpuStaticInfo>& gpus,
+std::vector<link::RunningTask> LinkRunningTasks(const std::vector<RunningTaskInfo>& running) {
+  std::vector<link::RunningTask> tasks;
+  tasks.reserve(running.size());
+  for (const auto& t : running) tasks.push_back({t.task_id, t.attempt, t.pid, t.gpu_uuids});
+  return tasks;
+}
+
+WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<GpuIdentity>& gpus,
                               const std::vector<RunningTaskInfo>& running) {
+  link::Registration r;
+  r.worker_id = options.id;
+  r.capacity = {options.hostname, options.cpu_cores, options.memory_bytes};
+  r.heartbeat_interval = options.interval;
+  r.version = "0.1.0";
+  r.gpus = gpus;
+  r.running_tasks = LinkRunningTasks(running);
   WorkerMessage reg;
-  auto* r = reg.mutable_register_();
-  r->set_worker_id(options.id);
-  r->set_hostname(options.hostname);
-  r->set_cpu_cores(options.cpu_cores);
-  r->set_memory_bytes(options.memory_bytes);
-  r->set_heartbeat_interval_ms(static_cast<uint32_t>(options.interval.count()));
-  r->set_version("0.1.0");
-  for (const auto& g : gpus) {
-    auto* info = r->add_gpus();
-    info->set_index(g.index);
-    info->set_uuid(g.uuid);
-    info->set_name(g.name);
-    info->set_pci_bus_id(g.pci_bus_id);
-    info->set_memory_total_bytes(g.memory_total_bytes.value_or(0));
-  }
-  AddRunningTasks(running, r->mutable_running_tasks());
+  proto::ToProto(r, reg.mutable_register_());
   return reg;
 }
 
 WorkerMessage TaskUpdateMessage(const TaskEvent& ev) {
   WorkerMessage update;
-  auto* u = update.mutable_task_update();
-  u->set_task_id(ev.task_id);
-  u->set_kind(WireKind(ev.kind));
-  u->set_exit_code(ev.exit_code);
-  u->set_message(ev.message);
-  u->set_pid(ev.pid);
-  u->set_attempt(ev.attempt);
+  proto::ToProto(UpdateFor(ev), update.mutable_task_update());
   return update;
 }
 
-WorkerMessage HeartbeatMessage(const Sample& sample, uint64_t seq, const std::vector<RunningTaskInfo>& running) {
+WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<RunningTaskInfo>& running) {
+  link::Heartbeat heartbeat{seq, std::chrono::system_clock::now(), std::move(sample), LinkRunningTasks(running)};
   WorkerMessage hb;
-  auto* h = hb.mutable_heartbeat();
-  proto::FillHeartbeat(sample, h);
-  h->set_seq(seq);
-  h->set_sent_at_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count());
-  AddRunningTasks(running, h->mutable_running_tasks());
+  proto::ToProto(heartbeat, hb.mutable_heartbeat());
   return hb;
 }
 
@@ -285,12 +269,8 @@ void WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::stri
       more = drain && !chunks->empty();
       for (auto& c : *chunks) {
         WorkerMessage m;
-        auto* chunk = m.mutable_log();
-        chunk->set_task_id(task_id);
-        chunk->set_stream(c.stream == OutputStream::kStderr ? v1::LogChunk::STDERR : v1::LogChunk::STDOUT);
-        chunk->set_offset(c.offset);
-        chunk->set_data(std::move(c.data));
-        chunk->set_attempt(tailer->attempt());
+        proto::ToProto(link::LogChunk{task_id, tailer->attempt(), LinkStream(c.stream), c.offset, std::move(c.data)},
+                       m.mutable_log());
         out.push_back(std::move(m));
       }
     }
@@ -303,7 +283,7 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
     switch (msg.body_case()) {
       case MasterMessage::kRegistered:
         spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
-        for (const auto& id : msg.registered().cancel_task_ids()) {
+        for (const auto& id : proto::FromProto(msg.registered()).cancel_task_ids) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
           (void)runner_.Cancel(id, kCancelGraceDefault);
         }
@@ -314,13 +294,13 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
         StartTask(msg.assign());
         break;
       case MasterMessage::kCancel: {
-        const auto& c = msg.cancel();
-        Status s = runner_.Cancel(c.task_id(), std::chrono::milliseconds(c.grace_ms()));
+        const link::Cancel c = proto::FromProto(msg.cancel());
+        Status s = runner_.Cancel(c.task_id, c.grace);
         if (s.code() == StatusCode::kNotFound) {
           // Not running here (anymore): tell the master so it can close it.
           TaskEvent ev;
           ev.kind = TaskEvent::Kind::kCancelled;
-          ev.task_id = c.task_id();
+          ev.task_id = c.task_id;
           ev.message = "not running on this worker";
           OnTaskEvent(ev);
         }
@@ -335,14 +315,10 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
   wake_.notify_all();
 }
 
-void WorkerAgent::StartTask(const v1::Assign& a) {
-  TaskLaunch launch;
-  launch.task_id = a.task_id();
-  launch.attempt = a.attempt();
-  launch.argv.assign(a.argv().begin(), a.argv().end());
-  for (const auto& [k, v] : a.env()) launch.env[k] = v;
-  launch.gpu_indices.assign(a.gpu_indices().begin(), a.gpu_indices().end());
-  launch.gpu_uuids.assign(a.gpu_uuids().begin(), a.gpu_uuids().end());
+void WorkerAgent::StartTask(const v1::Assign& assign) {
+  link::Assignment a = proto::FromProto(assign);
+  TaskLaunch launch{std::move(a.task_id), a.attempt,   std::move(a.argv), std::move(a.env), std::move(a.gpu_indices),
+                    std::move(a.gpu_uuids)};
   spdlog::info("starting task {} (attempt {}) on GPU(s) [{}]", launch.task_id, launch.attempt,
                fmt::join(launch.gpu_indices, ","));
   Status s = runner_.Start(launch);

@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "proto/gpulse.grpc.pb.h"
+#include "common/clock.h"
+#include "telemetry/sampler.h"
 #include "testkit/eventually.h"
+#include "testkit/sim_fixture.h"
 #include "testkit/temp_dir.h"
 
 namespace gpulse::worker {
@@ -91,21 +94,14 @@ class FakeMaster final : public gpulse::v1::WorkerLink::Service {
   bool refuse_ = false;
 };
 
-Sample OneGpuSample() {
-  Sample s;
-  s.host.cpu_percent = 5;
-  s.host.memory_percent = 10;
-  s.nvml.available = true;
-  GpuSample g;
-  g.index = 0;
-  g.uuid = "GPU-agent-test-0";
-  g.name = "NVIDIA H100 80GB HBM3";
-  g.utilization_gpu = 42;
-  g.memory_total_bytes = uint64_t{80} << 30;
-  s.gpus.push_back(g);
-  s.gpu_percent = 42;
-  return s;
-}
+// Forwards the task runner's events to the agent made after it.
+class ForwardingSink final : public TaskEventSink {
+ public:
+  void OnTaskEvent(const TaskEvent& event) override {
+    if (agent != nullptr) agent->OnTaskEvent(event);
+  }
+  WorkerAgent* agent = nullptr;
+};
 
 class WorkerAgentTest : public ::testing::Test {
  protected:
@@ -121,7 +117,10 @@ class WorkerAgentTest : public ::testing::Test {
   void TearDown() override {
     if (agent_) agent_->Stop();
     if (runner_.joinable()) runner_.join();
+    if (task_runner_) task_runner_->Shutdown(/*kill_tasks=*/true);
+    sink_.agent = nullptr;
     agent_.reset();
+    task_runner_.reset();
     server_->Shutdown(std::chrono::system_clock::now() + seconds(2));
   }
 
@@ -136,11 +135,24 @@ class WorkerAgentTest : public ::testing::Test {
     options.cpu_cores = 4;
     options.memory_bytes = uint64_t{16} << 30;
     options.max_backoff = milliseconds(500);
-    agent_ = std::make_unique<WorkerAgent>(options, [] { return OneGpuSample(); });
+    telemetry::SamplerConfig sampler_config;
+    sampler_config.nvml.library_path = testkit::SimLibraryPath();
+    sampler_ = std::make_unique<telemetry::Sampler>(sampler_config, SystemClock::Instance());
+    TaskRunnerConfig runner_config;
+    runner_config.work_dir = options.work_dir;
+    auto runner = TaskRunner::Create(runner_config, sink_);
+    ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+    task_runner_ = std::move(*runner);
+    agent_ = std::make_unique<WorkerAgent>(options, *sampler_, *task_runner_);
+    sink_.agent = agent_.get();
     runner_ = std::thread([this] { result_ = agent_->Run(); });
   }
 
+  testkit::ScenarioFile scenario_{testkit::UniformScenario(1, 42)};
   testkit::TempDir dir_{"gpulse-agent"};
+  ForwardingSink sink_;
+  std::unique_ptr<telemetry::Sampler> sampler_;
+  std::unique_ptr<TaskRunner> task_runner_;
   FakeMaster master_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -159,7 +171,9 @@ TEST_F(WorkerAgentTest, RegistersThenHeartbeatsWithRisingSequenceNumbers) {
   EXPECT_EQ(regs[0].cpu_cores(), 4u);
   EXPECT_EQ(regs[0].heartbeat_interval_ms(), 50u);
   ASSERT_EQ(regs[0].gpus_size(), 1);
-  EXPECT_EQ(regs[0].gpus(0).uuid(), "GPU-agent-test-0");
+  ASSERT_EQ(sampler_->GpuInventory().size(), 1u);
+  EXPECT_FALSE(regs[0].gpus(0).uuid().empty());
+  EXPECT_EQ(regs[0].gpus(0).uuid(), sampler_->GpuInventory()[0].uuid);
   EXPECT_EQ(master_.tokens().at(0), "Bearer the-token");
   auto seqs = master_.seqs();
   for (size_t i = 1; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], seqs[i - 1] + 1);

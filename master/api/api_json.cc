@@ -20,11 +20,11 @@ json Opt(const std::optional<T>& v) {
 // the worker registered and what only the master knows: health, allocation.
 json GpuToJson(const WorkerGpu& g) {
   json out = GpuSampleToJson(g.live);
-  out["index"] = g.index;
-  out["uuid"] = g.uuid;
-  out["name"] = g.name;
-  out["pci_bus_id"] = g.pci_bus_id;
-  if (!g.live.memory_total_bytes) out["memory_total_bytes"] = g.memory_total_bytes;
+  out["index"] = g.identity.index;
+  out["uuid"] = g.identity.uuid;
+  out["name"] = g.identity.name;
+  out["pci_bus_id"] = g.identity.pci_bus_id;
+  if (!g.live.identity.memory_total_bytes) out["memory_total_bytes"] = g.identity.memory_total_bytes.value_or(0);
   out["healthy"] = g.healthy;
   out["allocated_to"] = g.allocated_to.empty() ? json(nullptr) : json(g.allocated_to);
   return out;
@@ -60,7 +60,7 @@ json WorkerToJson(const Worker& w, WallTime now) {
   std::map<std::string, int> models;
   for (const auto& g : w.gpus) {
     gpus.push_back(GpuToJson(g));
-    models[g.name]++;
+    models[g.identity.name]++;
   }
   json gpu_models = json::array();
   for (const auto& [name, count] : models) gpu_models.push_back({{"name", name}, {"count", count}});
@@ -68,16 +68,16 @@ json WorkerToJson(const Worker& w, WallTime now) {
   if (w.last_heartbeat) since = std::chrono::duration<double>(now - *w.last_heartbeat).count();
   return {
       {"id", w.id},
-      {"hostname", w.hostname},
+      {"hostname", w.capacity.hostname},
       {"address", w.address},
       {"state", WorkerStateName(w.state)},
       {"connected", w.connected},
       {"cpu_percent", Opt(w.host.cpu_percent)},
       {"memory_percent", Opt(w.host.memory_percent)},
       {"gpu_percent", Opt(w.gpu_percent)},
-      {"cpu_cores", w.cpu_cores},
+      {"cpu_cores", w.capacity.cpu_cores},
       {"cpus_allocated", w.cpus_allocated},
-      {"memory_total_bytes", w.memory_bytes},
+      {"memory_total_bytes", w.capacity.memory_bytes},
       {"memory_allocated_bytes", w.memory_allocated},
       {"gpu_capacity", w.gpus.size()},
       {"gpu_allocated", w.gpus_allocated()},

@@ -98,21 +98,21 @@ TEST(TaskSpecFromJsonTest, MalformedFieldsAreNamed) {
 Worker TwoModelWorker() {
   Worker w;
   w.id = "w1";
-  w.hostname = "w1.example";
+  w.capacity.hostname = "w1.example";
   w.state = WorkerState::kSuspect;
   w.connected = true;
-  w.cpu_cores = 32;
+  w.capacity.cpu_cores = 32;
   w.cpus_allocated = 4;
-  w.memory_bytes = 256 * kGiB;
+  w.capacity.memory_bytes = 256 * kGiB;
   w.memory_allocated = 16 * kGiB;
   w.heartbeat_interval = 2500ms;
   w.heartbeats = 7;
   for (const char* name : {"NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-40GB", "NVIDIA H100 80GB HBM3"}) {
     WorkerGpu g;
-    g.index = static_cast<uint32_t>(w.gpus.size());
-    g.uuid = "GPU-" + std::to_string(g.index);
-    g.name = name;
-    g.memory_total_bytes = 80 * kGiB;
+    g.identity.index = static_cast<uint32_t>(w.gpus.size());
+    g.identity.uuid = "GPU-" + std::to_string(g.identity.index);
+    g.identity.name = name;
+    g.identity.memory_total_bytes = 80 * kGiB;
     w.gpus.push_back(g);
   }
   w.gpus[1].allocated_to = "t-000001";

@@ -183,7 +183,7 @@ TEST_F(HttpApiTest, HealthzCountsWorkers) {
 }
 
 TEST_F(HttpApiTest, WorkerObjectCarriesAllocationModelsAndHeartbeatAge) {
-  RegisterRequest r = MakeRegister("w1", 2);
+  link::Registration r = MakeRegister("w1", 2);
   r.heartbeat_interval = 2000ms;
   Register(r);
   Beat("w1", {30, 70});

@@ -22,7 +22,7 @@ Status AllocationLedger::Allocate(const Task& task, std::span<const size_t> gpu_
                              ", which is out of range or given twice");
     }
     if (!w.gpus[p].allocated_to.empty()) {
-      return ResourceExhausted("GPU " + std::to_string(w.gpus[p].index) + " of " + w.id + " is held by " +
+      return ResourceExhausted("GPU " + std::to_string(w.gpus[p].identity.index) + " of " + w.id + " is held by " +
                                w.gpus[p].allocated_to);
     }
   }
@@ -41,10 +41,10 @@ void AllocationLedger::Adopt(const Task& task) {
     if (positions.size() >= task.spec.gpus) break;
     auto it = w.gpus.end();
     if (i < task.gpu_uuids.size() && !task.gpu_uuids[i].empty()) {
-      it = std::find_if(w.gpus.begin(), w.gpus.end(), [&](const WorkerGpu& g) { return g.uuid == task.gpu_uuids[i]; });
+      it = std::find_if(w.gpus.begin(), w.gpus.end(), [&](const WorkerGpu& g) { return g.identity.uuid == task.gpu_uuids[i]; });
     } else if (i < task.gpu_indices.size()) {
       it = std::find_if(w.gpus.begin(), w.gpus.end(),
-                        [&](const WorkerGpu& g) { return g.index == task.gpu_indices[i]; });
+                        [&](const WorkerGpu& g) { return g.identity.index == task.gpu_indices[i]; });
     }
     if (it == w.gpus.end() || !it->allocated_to.empty()) continue;
     size_t p = static_cast<size_t>(it - w.gpus.begin());

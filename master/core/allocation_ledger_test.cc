@@ -16,12 +16,12 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 Worker MakeWorker(size_t gpus, uint32_t cpus = 16, uint64_t memory = 64 * kGiB) {
   Worker w;
   w.id = "w1";
-  w.cpu_cores = cpus;
-  w.memory_bytes = memory;
+  w.capacity.cpu_cores = cpus;
+  w.capacity.memory_bytes = memory;
   for (size_t i = 0; i < gpus; ++i) {
     WorkerGpu g;
-    g.index = static_cast<uint32_t>(i);
-    g.uuid = "GPU-" + std::to_string(i);
+    g.identity.index = static_cast<uint32_t>(i);
+    g.identity.uuid = "GPU-" + std::to_string(i);
     w.gpus.push_back(g);
   }
   return w;
@@ -40,8 +40,8 @@ Task MakeTask(const std::string& id, uint32_t gpus, uint32_t cpus = 2, uint64_t 
 // What the scheduler records in the task once it is placed.
 void RecordGpus(Task& t, const Worker& w, const std::vector<size_t>& positions) {
   for (size_t p : positions) {
-    t.gpu_indices.push_back(w.gpus[p].index);
-    t.gpu_uuids.push_back(w.gpus[p].uuid);
+    t.gpu_indices.push_back(w.gpus[p].identity.index);
+    t.gpu_uuids.push_back(w.gpus[p].identity.uuid);
   }
 }
 

@@ -32,13 +32,10 @@ uint64_t ParseTaskNumber(const std::string& id) {
 WorkerRecord RecordOf(const Worker& w) {
   WorkerRecord r;
   r.id = w.id;
-  r.hostname = w.hostname;
   r.address = w.address;
-  r.cpu_cores = w.cpu_cores;
-  r.memory_bytes = w.memory_bytes;
-  for (const WorkerGpu& g : w.gpus) {
-    r.gpus.push_back({g.index, g.uuid, g.name, g.pci_bus_id, g.memory_total_bytes});
-  }
+  r.capacity = w.capacity;
+  r.gpus.reserve(w.gpus.size());
+  for (const WorkerGpu& g : w.gpus) r.gpus.push_back(g.identity);
   r.registered_at = w.registered_at;
   r.heartbeat_interval = w.heartbeat_interval;
   return r;
@@ -184,25 +181,12 @@ Clock::Duration Cluster::Impl::DeadAfter(const Worker& w) const {
 void Cluster::Impl::RestoreWorker(WorkerRecord r) {
   WorkerEntry& e = AddWorker(r.id);
   Worker& w = e.worker;
-  w.hostname = std::move(r.hostname);
   w.address = std::move(r.address);
-  w.cpu_cores = r.cpu_cores;
-  w.memory_bytes = r.memory_bytes;
+  w.capacity = std::move(r.capacity);
   w.registered_at = r.registered_at;
   w.heartbeat_interval = r.heartbeat_interval;
-  for (const auto& g : r.gpus) {
-    WorkerGpu gpu;
-    gpu.index = g.index;
-    gpu.uuid = g.uuid;
-    gpu.name = g.name;
-    gpu.pci_bus_id = g.pci_bus_id;
-    gpu.memory_total_bytes = g.memory_total_bytes;
-    gpu.live.index = g.index;
-    gpu.live.uuid = g.uuid;
-    gpu.live.name = g.name;
-    gpu.live.pci_bus_id = g.pci_bus_id;
-    w.gpus.push_back(std::move(gpu));
-  }
+  w.gpus.reserve(r.gpus.size());
+  for (const GpuIdentity& g : r.gpus) w.gpus.push_back(RegisteredGpu(g));
   e.gpu_reported_in.assign(w.gpus.size(), 0);
   w.state = WorkerState::kSuspect;
   w.connected = false;

@@ -30,6 +30,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "link/messages.h"
 #include "master/model/model.h"
 #include "master/core/placement.h"
 #include "master/store/task_store.h"
@@ -37,63 +38,13 @@
 namespace gpulse::master {
 
 // The downward half of one worker's stream. Implemented by the gRPC glue
-// (master/worker_link_service.h) and by fakes in tests. Calls must not block.
+// (master/link/worker_link_service.cc) and by fakes in tests. Calls must not
+// block.
 class WorkerChannel {
  public:
   virtual ~WorkerChannel() = default;
   virtual void SendAssign(const Task& task) = 0;
   virtual void SendCancel(const std::string& task_id, std::chrono::milliseconds grace) = 0;
-};
-
-struct GpuDescription {
-  uint32_t index = 0;
-  std::string uuid;
-  std::string name;
-  std::string pci_bus_id;
-  uint64_t memory_total_bytes = 0;
-};
-
-struct ReportedTask {
-  std::string task_id;
-  std::vector<std::string> gpu_uuids;
-};
-
-struct RegisterRequest {
-  std::string worker_id;
-  std::string hostname;
-  std::string address;
-  uint32_t cpu_cores = 0;
-  uint64_t memory_bytes = 0;
-  std::vector<GpuDescription> gpus;
-  std::vector<ReportedTask> running_tasks;  // what the worker still runs
-  std::chrono::milliseconds heartbeat_interval{5000};
-};
-
-struct RegisterReply {
-  // Tasks the worker reported that the master does not want running
-  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
-  std::vector<std::string> cancel_task_ids;
-};
-
-struct HeartbeatReport {
-  HostSample host;
-  NvmlState nvml;
-  std::vector<GpuSample> gpus;
-  std::optional<double> gpu_percent;
-  std::vector<std::string> running_task_ids;
-  CollectorStats collector;  // the worker's own sampling health
-};
-
-struct TaskEvent {
-  enum class Kind { kStarted, kExited, kFailedToStart, kCancelled };
-  std::string task_id;
-  Kind kind = Kind::kStarted;
-  int exit_code = 0;
-  std::string message;
-  // Which assignment of the task this is about (Task::attempts when it was
-  // sent); 0 if the worker did not say. A report about an earlier attempt
-  // is stale and ignored.
-  uint32_t attempt = 0;
 };
 
 struct ClusterConfig {
@@ -134,9 +85,9 @@ class Cluster {
   Cluster& operator=(const Cluster&) = delete;
 
   // Loads tasks and known workers from the store. Call once, before serving:
-  // until it has succeeded, RegisterWorker and Submit fail with
-  // FailedPrecondition (new task ids continue after the stored ones, and a
-  // worker's running tasks can only be reconciled against the stored ones).
+  // until it has succeeded, RegisterWorker and Submit fail with Unavailable
+  // (retryable: new task ids continue after the stored ones, and a worker's
+  // running tasks can only be reconciled against the stored ones).
   // Known workers come back disconnected and suspect (not schedulable).
   // Tasks that were assigned or running stay so; if their worker does not
   // re-register and report them within the heartbeat timeout (measured
@@ -144,14 +95,17 @@ class Cluster {
   // if called twice.
   Status Recover();
 
-  // A worker's stream opened (or reopened). `channel` stays valid until
-  // DisconnectWorker(id, channel). Reconciles the tasks the worker reports:
+  // A worker's stream opened (or reopened) and it registered. `channel`
+  // stays valid until DisconnectWorker(id, channel). Takes the worker's
+  // capacity and GPUs as registered (a heartbeat interval of 0 keeps the
+  // one it had, else 5 s). Reconciles the tasks the worker reports:
   // ones this master has as assigned/running on it are kept (assigned ones
   // become running); unknown, finished, cancel-requested or elsewhere-placed
   // ones are returned in cancel_task_ids; ones the master had on it that it
-  // no longer reports are requeued (or failed after max_attempts).
-  // InvalidArgument for an empty worker id.
-  Result<RegisterReply> RegisterWorker(const RegisterRequest& request, WorkerChannel* channel);
+  // no longer reports are requeued (or failed after max_attempts). The
+  // reply echoes the registered heartbeat interval. InvalidArgument for an
+  // empty worker id or a null channel.
+  Result<link::Registered> RegisterWorker(const link::Registration& registration, WorkerChannel* channel);
   // The stream carrying `channel` closed. A newer stream of the same worker
   // is left alone. The worker's tasks stay until liveness declares it dead.
   void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
@@ -160,12 +114,14 @@ class Cluster {
   // sample is matched to a registered GPU by UUID, else NVML index; a GPU
   // whose sample has an error, or that is missing from the report, becomes
   // unhealthy until kGoodSamplesToRecover good samples in a row. The
-  // worker is healthy again. Tasks in running_task_ids that this master has
+  // worker is healthy again. Tasks in running_tasks that this master has
   // not placed on the worker are sent a Cancel. NotFound if the worker has
   // not registered on this master.
-  Status IngestHeartbeat(const std::string& worker_id, HeartbeatReport report);
+  Status IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat);
 
-  // A worker says a task started, exited, or could not start. Exit 0 ->
+  // A worker says a task started, exited, or could not start (`update`'s
+  // attempt is Task::attempts when it was assigned; 0 if the worker did not
+  // say). Exit 0 ->
   // succeeded; another exit code -> failed (no retry: the program ran);
   // could not start -> requeued while attempts < max_attempts, else failed;
   // an exit or failure of a task with a cancel requested -> cancelled.
@@ -174,7 +130,7 @@ class Cluster {
   // says it started it, it is told to cancel it), or the report is about an
   // earlier attempt. The new state is kept even if the store fails (that
   // error is returned).
-  Status ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event);
+  Status ApplyTaskEvent(const std::string& worker_id, const link::TaskUpdate& update);
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
   // with its id ("t-000001", numbered in submission order, continuing

@@ -114,7 +114,7 @@ struct Cluster::Impl {
   // cancelled), are returned for the worker to stop; assigned ones it runs
   // become running; placed ones it no longer runs are requeued. Changes go
   // into `batch`.
-  std::vector<std::string> Reconcile(const Worker& worker, const std::vector<ReportedTask>& reported,
+  std::vector<std::string> Reconcile(const Worker& worker, const std::vector<link::RunningTask>& reported,
                                      TaskStoreBatch& batch);
 
   // Recovery (Cluster::Recover). A known worker comes back from its record

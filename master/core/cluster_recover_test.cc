@@ -29,7 +29,7 @@ TEST_F(ClusterRecoverTest, KnownWorkersComeBackSuspectAndUnschedulable) {
   EXPECT_EQ(w.state, WorkerState::kSuspect);
   EXPECT_FALSE(w.connected);
   ASSERT_EQ(w.gpus.size(), 2u);
-  EXPECT_EQ(w.gpus[1].uuid, "GPU-w1-1");
+  EXPECT_EQ(w.gpus[1].identity.uuid, "GPU-w1-1");
   EXPECT_EQ(w.heartbeat_interval, 1000ms);
   Submit(MakeSpec(1));
   EXPECT_EQ(cluster_->Schedule(), 0u);
@@ -52,7 +52,7 @@ TEST_F(ClusterRecoverTest, PlacedTasksKeepTheirResourcesWhenTheWorkerReportsThem
   Task running = Submit(MakeSpec(1, 2));
   Task assigned = Submit(MakeSpec(1, 3));
   ASSERT_EQ(cluster_->Schedule(), 2u);
-  ASSERT_TRUE(Event("w1", running.id, TaskEvent::Kind::kStarted).ok());
+  ASSERT_TRUE(Event("w1", running.id, link::TaskUpdate::Kind::kStarted).ok());
   Task queued = Submit(MakeSpec(1));
 
   Restart();
@@ -63,8 +63,8 @@ TEST_F(ClusterRecoverTest, PlacedTasksKeepTheirResourcesWhenTheWorkerReportsThem
   EXPECT_EQ(Get(assigned.id).state, TaskState::kAssigned);
   EXPECT_EQ(Get(queued.id).state, TaskState::kQueued);
 
-  RegisterRequest again = MakeRegister("w1", 2);
-  again.running_tasks = {{running.id, Get(running.id).gpu_uuids}, {assigned.id, Get(assigned.id).gpu_uuids}};
+  link::Registration again = MakeRegister("w1", 2);
+  again.running_tasks = {{running.id, 1, 0, Get(running.id).gpu_uuids}, {assigned.id, 1, 0, Get(assigned.id).gpu_uuids}};
   EXPECT_TRUE(Register(again).cancel_task_ids.empty());
   clock_.Advance(10s);
   Beat("w1", {0, 0});
@@ -97,13 +97,13 @@ TEST_F(ClusterRecoverTest, ACancelAskedForBeforeTheRestartIsCarriedOut) {
   Register("w1", 1);
   Task t = Submit(MakeSpec(1));
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  ASSERT_TRUE(Event("w1", t.id, TaskEvent::Kind::kStarted).ok());
+  ASSERT_TRUE(Event("w1", t.id, link::TaskUpdate::Kind::kStarted).ok());
   ASSERT_TRUE(cluster_->Cancel(t.id).ok());
 
   Restart();
   EXPECT_TRUE(Get(t.id).cancel_requested);
-  RegisterRequest again = MakeRegister("w1", 1);
-  again.running_tasks = {{t.id, {}}};
+  link::Registration again = MakeRegister("w1", 1);
+  again.running_tasks = {{t.id, 1, 0, {}}};
   EXPECT_EQ(Register(again).cancel_task_ids, std::vector<std::string>{t.id});
   EXPECT_EQ(Get(t.id).state, TaskState::kCancelled);
   EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
@@ -123,7 +123,7 @@ TEST_F(ClusterRecoverTest, AStoreThatCannotBeReadFailsRecovery) {
   Cluster cluster(unreadable, *policy_, clock_);
   Status s = cluster.Recover();
   EXPECT_EQ(s.code(), StatusCode::kInternal);
-  EXPECT_EQ(cluster.Submit(MakeSpec(0)).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cluster.Submit(MakeSpec(0)).status().code(), StatusCode::kUnavailable);
 }
 
 // A master process that dies without any cleanup (as on SIGKILL) loses no
@@ -149,7 +149,7 @@ TEST(ClusterCrashTest, EveryAcknowledgedTaskSurvivesAProcessCrash) {
       if (!cluster->Submit(MakeSpec(i % 2)).ok()) _exit(13);
     }
     if (cluster->Schedule() == 0) _exit(14);
-    TaskEvent started{channel->assigns.at(0).id, TaskEvent::Kind::kStarted, 0, ""};
+    link::TaskUpdate started{channel->assigns.at(0).id, link::TaskUpdate::Kind::kStarted, 0, "", 0, 0};
     if (!cluster->ApplyTaskEvent("w1", started).ok()) _exit(15);
     store->release();  // not closed either
     _exit(0);

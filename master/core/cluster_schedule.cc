@@ -147,10 +147,10 @@ Task AssignedCopy(const Task& task, const Worker& worker, std::vector<size_t> po
   t.gpu_indices.clear();
   t.gpu_uuids.clear();
   std::sort(positions.begin(), positions.end(),
-            [&](size_t a, size_t b) { return worker.gpus[a].index < worker.gpus[b].index; });
+            [&](size_t a, size_t b) { return worker.gpus[a].identity.index < worker.gpus[b].identity.index; });
   for (size_t p : positions) {
-    t.gpu_indices.push_back(worker.gpus[p].index);
-    t.gpu_uuids.push_back(worker.gpus[p].uuid);
+    t.gpu_indices.push_back(worker.gpus[p].identity.index);
+    t.gpu_uuids.push_back(worker.gpus[p].identity.uuid);
   }
   t.message.clear();
   return t;

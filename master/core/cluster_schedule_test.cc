@@ -228,8 +228,8 @@ TEST_F(ClusterScheduleTest, ManyTasksNeverOverbookAWorker) {
         EXPECT_EQ(w.gpus[g].allocated_to, t.id);
       }
     }
-    EXPECT_LE(cpus, w.cpu_cores);
-    EXPECT_LE(memory, w.memory_bytes);
+    EXPECT_LE(cpus, w.capacity.cpu_cores);
+    EXPECT_LE(memory, w.capacity.memory_bytes);
     EXPECT_EQ(cpus, w.cpus_allocated);
     EXPECT_EQ(memory, w.memory_allocated);
     EXPECT_EQ(gpus.size(), w.gpus_allocated());

@@ -9,7 +9,7 @@ Result<Task> Cluster::Submit(TaskSpec spec) {
   RETURN_IF_ERROR(ValidateTaskSpec(spec));
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
-  if (!I.recovered) return FailedPrecondition("the master has not recovered its state yet; try again");
+  if (!I.recovered) return Unavailable("the master has not recovered its state yet; try again");
 
   Task task;
   task.id = FormatTaskId(I.next_task_number);
@@ -74,7 +74,7 @@ Result<Task> Cluster::Cancel(const std::string& task_id) {
   return t;
 }
 
-Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& event) {
+Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpdate& event) {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   WorkerEntry* w = I.FindWorker(worker_id);
@@ -85,7 +85,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& ev
   bool placed_here = t.worker_id == worker_id &&
                      (t.state == TaskState::kAssigned || t.state == TaskState::kRunning);
   if (!placed_here) {
-    if (event.kind == TaskEvent::Kind::kStarted && w->channel != nullptr) {
+    if (event.kind == link::TaskUpdate::Kind::kStarted && w->channel != nullptr) {
       w->channel->SendCancel(event.task_id, I.config.cancel_grace);
     }
     return FailedPrecondition("task " + event.task_id + " is " + TaskStateName(t.state) +
@@ -100,13 +100,13 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& ev
 
   TaskStoreBatch batch;
   switch (event.kind) {
-    case TaskEvent::Kind::kStarted:
+    case link::TaskUpdate::Kind::kStarted:
       if (t.state == TaskState::kRunning) return Status::Ok();
       I.SetState(*entry, TaskState::kRunning);
       t.started_at = I.clock.WallNow();
       I.Record(t, "started on " + worker_id, batch);
       break;
-    case TaskEvent::Kind::kExited:
+    case link::TaskUpdate::Kind::kExited:
       t.exit_code = event.exit_code;
       if (t.cancel_requested) {
         I.Finish(*entry, TaskState::kCancelled, "stopped with exit code " + std::to_string(event.exit_code), batch);
@@ -116,14 +116,14 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const TaskEvent& ev
         I.Finish(*entry, TaskState::kFailed, "exited with code " + std::to_string(event.exit_code), batch);
       }
       break;
-    case TaskEvent::Kind::kFailedToStart:
+    case link::TaskUpdate::Kind::kFailedToStart:
       if (t.cancel_requested) {
         I.Finish(*entry, TaskState::kCancelled, "never started: " + event.message, batch);
       } else {
         I.Requeue(*entry, "could not start on " + worker_id + ": " + event.message, batch);
       }
       break;
-    case TaskEvent::Kind::kCancelled:
+    case link::TaskUpdate::Kind::kCancelled:
       I.Finish(*entry, TaskState::kCancelled,
                t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
       break;

@@ -7,7 +7,7 @@ namespace gpulse::master {
 namespace {
 
 using namespace std::chrono_literals;
-using Kind = TaskEvent::Kind;
+using Kind = link::TaskUpdate::Kind;
 
 using ClusterTasksTest = ClusterFixture;
 
@@ -159,12 +159,12 @@ TEST_F(ClusterTasksTest, AReportAboutAnEarlierAttemptIsIgnored) {
   ASSERT_EQ(cluster_->Schedule(), 1u);                         // ...and placed on w1 again
   ASSERT_EQ(Get(t.id).attempts, 2u);
 
-  TaskEvent late{t.id, Kind::kExited, 1, "", 1};
+  link::TaskUpdate late{t.id, Kind::kExited, 1, "", 1, 0};
   EXPECT_EQ(cluster_->ApplyTaskEvent("w1", late).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(Get(t.id).state, TaskState::kAssigned);
   EXPECT_TRUE(Channel("w1").cancels.empty());  // the current attempt must not be stopped
 
-  TaskEvent current{t.id, Kind::kStarted, 0, "", 2};
+  link::TaskUpdate current{t.id, Kind::kStarted, 0, "", 2, 0};
   EXPECT_TRUE(cluster_->ApplyTaskEvent("w1", current).ok());
   EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
 }
@@ -231,8 +231,8 @@ TEST_F(ClusterTasksTest, CancellingOnADisconnectedWorkerIsImmediate) {
   EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
 
   // When it comes back still running it, it is told to stop.
-  RegisterRequest again = MakeRegister("w1", 1);
-  again.running_tasks.push_back({t.id, {}});
+  link::Registration again = MakeRegister("w1", 1);
+  again.running_tasks.push_back({t.id, 1, 0, {}});
   EXPECT_EQ(Register(again).cancel_task_ids, std::vector<std::string>{t.id});
 }
 

@@ -55,14 +55,12 @@ class InstrumentedStore final : public TaskStore {
 
 inline std::string GpuUuid(const std::string& worker, size_t i) { return "GPU-" + worker + "-" + std::to_string(i); }
 
-inline RegisterRequest MakeRegister(const std::string& id, size_t gpus, uint32_t cpus = 32,
-                                    uint64_t memory = 256 * kGiB) {
-  RegisterRequest r;
+inline link::Registration MakeRegister(const std::string& id, size_t gpus, uint32_t cpus = 32,
+                                       uint64_t memory = 256 * kGiB) {
+  link::Registration r;
   r.worker_id = id;
-  r.hostname = id + ".example";
   r.address = "10.0.0.1";
-  r.cpu_cores = cpus;
-  r.memory_bytes = memory;
+  r.capacity = {id + ".example", cpus, memory};
   r.heartbeat_interval = std::chrono::milliseconds(1000);
   for (size_t i = 0; i < gpus; ++i) {
     r.gpus.push_back({static_cast<uint32_t>(i), GpuUuid(id, i), "NVIDIA H100 80GB HBM3",
@@ -75,26 +73,24 @@ inline RegisterRequest MakeRegister(const std::string& id, size_t gpus, uint32_t
 // `free` bytes of its 80 GiB free.
 inline GpuSample MakeGpuSample(const std::string& worker, size_t i, double utilization, uint64_t free = 80 * kGiB) {
   GpuSample s;
-  s.index = static_cast<uint32_t>(i);
-  s.uuid = GpuUuid(worker, i);
-  s.name = "NVIDIA H100 80GB HBM3";
+  s.identity = {static_cast<uint32_t>(i), GpuUuid(worker, i), "NVIDIA H100 80GB HBM3", "", 80 * kGiB};
   s.utilization_gpu = utilization;
-  s.memory_total_bytes = 80 * kGiB;
   s.memory_free_bytes = free;
   s.memory_used_bytes = 80 * kGiB - free;
   return s;
 }
 
 // A heartbeat with one good sample per utilization given.
-inline HeartbeatReport MakeReport(const std::string& worker, const std::vector<double>& utilizations,
+inline link::Heartbeat MakeReport(const std::string& worker, const std::vector<double>& utilizations,
                                   double cpu_percent = 10) {
-  HeartbeatReport r;
-  r.host.cpu_percent = cpu_percent;
-  r.host.memory_percent = 20;
-  r.nvml.available = true;
-  r.nvml.driver_version = "580.65.06";
-  for (size_t i = 0; i < utilizations.size(); ++i) r.gpus.push_back(MakeGpuSample(worker, i, utilizations[i]));
-  r.gpu_percent = MeanGpuUtilization(r.gpus);
+  link::Heartbeat r;
+  Sample& s = r.sample;
+  s.host.cpu_percent = cpu_percent;
+  s.host.memory_percent = 20;
+  s.nvml.available = true;
+  s.nvml.driver_version = "580.65.06";
+  for (size_t i = 0; i < utilizations.size(); ++i) s.gpus.push_back(MakeGpuSample(worker, i, utilizations[i]));
+  s.gpu_percent = MeanGpuUtilization(s.gpus);
   return r;
 }
 
@@ -130,12 +126,12 @@ class ClusterFixture : public ::testing::Test {
     return *c;
   }
 
-  RegisterReply Register(const RegisterRequest& r) {
+  link::Registered Register(const link::Registration& r) {
     auto reply = cluster_->RegisterWorker(r, &Channel(r.worker_id));
     EXPECT_TRUE(reply.ok()) << reply.status().ToString();
-    return reply.ok() ? *reply : RegisterReply{};
+    return reply.ok() ? *reply : link::Registered{};
   }
-  RegisterReply Register(const std::string& id, size_t gpus, uint32_t cpus = 32) {
+  link::Registered Register(const std::string& id, size_t gpus, uint32_t cpus = 32) {
     return Register(MakeRegister(id, gpus, cpus));
   }
 
@@ -161,8 +157,8 @@ class ClusterFixture : public ::testing::Test {
     return w.value_or(Worker{});
   }
 
-  Status Event(const std::string& worker, const std::string& task, TaskEvent::Kind kind, int exit_code = 0) {
-    TaskEvent e;
+  Status Event(const std::string& worker, const std::string& task, link::TaskUpdate::Kind kind, int exit_code = 0) {
+    link::TaskUpdate e;
     e.task_id = task;
     e.kind = kind;
     e.exit_code = exit_code;

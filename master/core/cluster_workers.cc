@@ -16,30 +16,23 @@ constexpr size_t kNoGpu = static_cast<size_t>(-1);
 // CheckLiveness does nothing when called again sooner than this.
 constexpr auto kLivenessCheckEvery = std::chrono::milliseconds(100);
 
-// The worker's GPUs as described at registration. GPUs it had before (same
-// UUID, or same index when there is no UUID) keep their health and latest
-// sample; their allocations are stale until the caller rebuilds them
-// (AllocationLedger::Rebuild).
-std::vector<WorkerGpu> GpusFrom(const std::vector<GpuDescription>& described, std::vector<WorkerGpu>& old) {
+// The worker's GPUs as registered. GPUs it had before (same UUID, or same
+// index when there is no UUID) keep their health and latest sample;
+// allocations are rebuilt by the caller.
+std::vector<WorkerGpu> GpusFrom(const std::vector<GpuIdentity>& registered, std::vector<WorkerGpu>& old) {
   std::vector<WorkerGpu> gpus;
-  gpus.reserve(described.size());
-  for (const GpuDescription& d : described) {
+  gpus.reserve(registered.size());
+  for (const GpuIdentity& id : registered) {
     auto it = std::find_if(old.begin(), old.end(), [&](const WorkerGpu& g) {
-      return d.uuid.empty() ? (g.uuid.empty() && g.index == d.index) : g.uuid == d.uuid;
+      return id.uuid.empty() ? (g.identity.uuid.empty() && g.identity.index == id.index) : g.identity.uuid == id.uuid;
     });
-    WorkerGpu gpu;
-    if (it != old.end()) gpu = std::move(*it);
-    gpu.index = d.index;
-    gpu.uuid = d.uuid;
-    gpu.name = d.name;
-    gpu.pci_bus_id = d.pci_bus_id;
-    gpu.memory_total_bytes = d.memory_total_bytes;
     if (it == old.end()) {
-      gpu.live.index = d.index;
-      gpu.live.uuid = d.uuid;
-      gpu.live.name = d.name;
-      gpu.live.pci_bus_id = d.pci_bus_id;
+      gpus.push_back(RegisteredGpu(id));
+      continue;
     }
+    WorkerGpu gpu = std::move(*it);
+    gpu.identity = id;
+    gpu.allocated_to.clear();
     gpus.push_back(std::move(gpu));
   }
   return gpus;
@@ -47,13 +40,14 @@ std::vector<WorkerGpu> GpusFrom(const std::vector<GpuDescription>& described, st
 
 // The position in worker.gpus of the GPU a sample describes: by UUID, or by
 // NVML index when the sample has none. `hint` is tried first.
-size_t MatchGpu(const Worker& w, const GpuSample& s, size_t hint) {
-  if (hint < w.gpus.size() && w.gpus[hint].uuid == s.uuid &&
-      (!s.uuid.empty() || w.gpus[hint].index == s.index)) {
+size_t MatchGpu(const Worker& w, const GpuIdentity& s, size_t hint) {
+  if (hint < w.gpus.size() && w.gpus[hint].identity.uuid == s.uuid &&
+      (!s.uuid.empty() || w.gpus[hint].identity.index == s.index)) {
     return hint;
   }
   for (size_t i = 0; i < w.gpus.size(); ++i) {
-    if (s.uuid.empty() ? w.gpus[i].index == s.index : w.gpus[i].uuid == s.uuid) return i;
+    const GpuIdentity& g = w.gpus[i].identity;
+    if (s.uuid.empty() ? g.index == s.index : g.uuid == s.uuid) return i;
   }
   return kNoGpu;
 }
@@ -82,11 +76,11 @@ std::string Seconds(Clock::Duration d) {
 
 }  // namespace
 
-std::vector<std::string> Cluster::Impl::Reconcile(const Worker& w, const std::vector<ReportedTask>& reported,
+std::vector<std::string> Cluster::Impl::Reconcile(const Worker& w, const std::vector<link::RunningTask>& reported,
                                                   TaskStoreBatch& batch) {
   std::vector<std::string> cancel;
   std::unordered_set<std::string> kept;
-  for (const ReportedTask& rt : reported) {
+  for (const link::RunningTask& rt : reported) {
     TaskEntry* t = FindTask(rt.task_id);
     bool ours = t != nullptr && t->task.worker_id == w.id &&
                 (t->task.state == TaskState::kAssigned || t->task.state == TaskState::kRunning);
@@ -110,12 +104,12 @@ std::vector<std::string> Cluster::Impl::Reconcile(const Worker& w, const std::ve
   return cancel;
 }
 
-Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerChannel* channel) {
+Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, WorkerChannel* channel) {
   if (r.worker_id.empty()) return InvalidArgument("worker id is empty");
   if (channel == nullptr) return InvalidArgument("a worker registers with a channel to send it tasks");
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
-  if (!I.recovered) return FailedPrecondition("the master has not recovered its state yet; try again");
+  if (!I.recovered) return Unavailable("the master has not recovered its state yet; try again");
 
   WorkerEntry* found = I.FindWorker(r.worker_id);
   bool is_new = found == nullptr;
@@ -125,14 +119,13 @@ Result<RegisterReply> Cluster::RegisterWorker(const RegisterRequest& r, WorkerCh
   if (is_new) w.registered_at = I.clock.WallNow();
 
   TaskStoreBatch batch;
-  RegisterReply reply;
+  link::Registered reply;
+  reply.heartbeat_interval = r.heartbeat_interval;
   reply.cancel_task_ids = I.Reconcile(w, r.running_tasks, batch);
 
   // Capacity may have changed; rebuild the allocation from what stays.
-  w.hostname = r.hostname;
   w.address = r.address;
-  w.cpu_cores = r.cpu_cores;
-  w.memory_bytes = r.memory_bytes;
+  w.capacity = r.capacity;
   if (r.heartbeat_interval.count() > 0) w.heartbeat_interval = r.heartbeat_interval;
   w.gpus = GpusFrom(r.gpus, w.gpus);
   e.gpu_reported_in.assign(w.gpus.size(), w.heartbeats);
@@ -164,39 +157,35 @@ void Cluster::DisconnectWorker(const std::string& worker_id, const WorkerChannel
   I.Changed();
 }
 
-Status Cluster::IngestHeartbeat(const std::string& worker_id, HeartbeatReport report) {
+Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat) {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   WorkerEntry* e = I.FindWorker(worker_id);
   if (e == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
   Worker& w = e->worker;
-  w.host = std::move(report.host);
-  w.nvml = std::move(report.nvml);
-  w.gpu_percent = report.gpu_percent;
-  w.collector = std::move(report.collector);
+  Sample& sample = heartbeat.sample;
+  w.host = std::move(sample.host);
+  w.nvml = std::move(sample.nvml);
+  w.gpu_percent = sample.gpu_percent;
+  w.collector = std::move(sample.collector);
   uint64_t beat = ++w.heartbeats;
   ++I.heartbeats_received;
 
-  for (size_t i = 0; i < report.gpus.size(); ++i) {
-    size_t pos = MatchGpu(w, report.gpus[i], i);
+  for (size_t i = 0; i < sample.gpus.size(); ++i) {
+    size_t pos = MatchGpu(w, sample.gpus[i].identity, i);
     if (pos == kNoGpu) continue;  // not registered; ignored until it re-registers
     e->gpu_reported_in[pos] = beat;
     WorkerGpu& g = w.gpus[pos];
-    bool good = report.gpus[i].readable();
-    g.live = std::move(report.gpus[i]);
+    bool good = sample.gpus[i].readable();
+    g.live = std::move(sample.gpus[i]);
     if (CountSample(g, good)) I.may_place = true;
   }
   for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
     if (e->gpu_reported_in[pos] == beat) continue;
     WorkerGpu& g = w.gpus[pos];
     if (!g.live.error) {  // keep who it is; drop the figures we no longer have
-      GpuSample missing;
-      missing.index = g.index;
-      missing.uuid = g.uuid;
-      missing.name = g.name;
-      missing.pci_bus_id = g.pci_bus_id;
-      missing.error = "missing from the worker's latest heartbeat";
-      g.live = std::move(missing);
+      g.live = UnreadSample(g.identity);
+      g.live.error = "missing from the worker's latest heartbeat";
     }
     CountSample(g, false);
   }
@@ -211,11 +200,11 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, HeartbeatReport re
   // Anything it runs that this master has not placed there (requeued after
   // the worker was declared dead, finished, or cancelled meanwhile) must stop.
   if (e->channel != nullptr) {
-    for (const std::string& id : report.running_task_ids) {
-      const TaskEntry* t = I.FindTask(id);
+    for (const link::RunningTask& rt : heartbeat.running_tasks) {
+      const TaskEntry* t = I.FindTask(rt.task_id);
       if (t == nullptr || t->task.worker_id != worker_id || IsTerminal(t->task.state) ||
           t->task.state == TaskState::kQueued) {
-        e->channel->SendCancel(id, I.config.cancel_grace);
+        e->channel->SendCancel(rt.task_id, I.config.cancel_grace);
       }
     }
   }

@@ -17,12 +17,14 @@ TEST_F(ClusterWorkersTest, RegistrationCreatesAHealthyConnectedWorker) {
   Worker w = GetWorker("w1");
   EXPECT_EQ(w.state, WorkerState::kHealthy);
   EXPECT_TRUE(w.connected);
-  EXPECT_EQ(w.cpu_cores, 64u);
-  EXPECT_EQ(w.memory_bytes, 256 * kGiB);
-  EXPECT_EQ(w.hostname, "w1.example");
+  EXPECT_EQ(w.capacity.cpu_cores, 64u);
+  EXPECT_EQ(w.capacity.memory_bytes, 256 * kGiB);
+  EXPECT_EQ(w.capacity.hostname, "w1.example");
   ASSERT_EQ(w.gpus.size(), 4u);
-  EXPECT_EQ(w.gpus[2].uuid, "GPU-w1-2");
-  EXPECT_EQ(w.gpus[2].memory_total_bytes, 80 * kGiB);
+  EXPECT_EQ(w.gpus[2].identity.uuid, "GPU-w1-2");
+  EXPECT_EQ(w.gpus[2].identity.memory_total_bytes, 80 * kGiB);
+  EXPECT_EQ(w.gpus[2].live.identity.uuid, "GPU-w1-2");  // named before its first sample
+  EXPECT_FALSE(w.gpus[2].live.identity.memory_total_bytes.has_value());  // but with no figure
   EXPECT_TRUE(w.gpus[2].healthy);
   EXPECT_TRUE(w.gpus[2].allocated_to.empty());
   EXPECT_EQ(w.gpus_allocated(), 0u);
@@ -54,8 +56,8 @@ TEST_F(ClusterWorkersTest, RegistrationNeedsAnIdAChannelAndARecoveredCluster) {
 
   Cluster fresh(store_, *policy_, clock_);
   auto early = fresh.RegisterWorker(MakeRegister("w1", 1), &channel);
-  EXPECT_EQ(early.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(fresh.Submit(MakeSpec(0)).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(early.status().code(), StatusCode::kUnavailable);  // retryable
+  EXPECT_EQ(fresh.Submit(MakeSpec(0)).status().code(), StatusCode::kUnavailable);
   ASSERT_TRUE(fresh.Recover().ok());
   EXPECT_EQ(fresh.Recover().code(), StatusCode::kFailedPrecondition);
 }
@@ -63,12 +65,12 @@ TEST_F(ClusterWorkersTest, RegistrationNeedsAnIdAChannelAndARecoveredCluster) {
 TEST_F(ClusterWorkersTest, HeartbeatUpdatesLiveFigures) {
   Register("w1", 2);
   clock_.Advance(500ms);
-  HeartbeatReport report = MakeReport("w1", {35, 75}, 42);
-  report.collector.sample_duration_ms = 3.5;
-  report.collector.nvml_errors_total["NVML_ERROR_GPU_IS_LOST"] = 2;
+  link::Heartbeat report = MakeReport("w1", {35, 75}, 42);
+  report.sample.collector.sample_duration_ms = 3.5;
+  report.sample.collector.nvml_errors_total["NVML_ERROR_GPU_IS_LOST"] = 2;
   ASSERT_TRUE(cluster_->IngestHeartbeat("w1", report).ok());
   Worker w = GetWorker("w1");
-  EXPECT_TRUE(w.collector == report.collector);
+  EXPECT_TRUE(w.collector == report.sample.collector);
   EXPECT_EQ(w.host.cpu_percent, 42);
   EXPECT_EQ(w.gpu_percent, 55);
   EXPECT_TRUE(w.nvml.available);
@@ -90,9 +92,9 @@ TEST_F(ClusterWorkersTest, HeartbeatFromAnUnregisteredWorkerIsNotFound) {
 
 TEST_F(ClusterWorkersTest, SamplesAreMatchedByUuidThenByIndex) {
   Register("w1", 3);
-  HeartbeatReport r = MakeReport("w1", {10, 20, 30});
-  std::swap(r.gpus[0], r.gpus[2]);  // order in the report does not matter
-  r.gpus[1].uuid.clear();           // no UUID: matched by NVML index (1)
+  link::Heartbeat r = MakeReport("w1", {10, 20, 30});
+  std::swap(r.sample.gpus[0], r.sample.gpus[2]);  // order in the report does not matter
+  r.sample.gpus[1].identity.uuid.clear();         // no UUID: matched by NVML index (1)
   ASSERT_TRUE(cluster_->IngestHeartbeat("w1", r).ok());
   Worker w = GetWorker("w1");
   EXPECT_EQ(w.gpus[0].live.utilization_gpu, 10);
@@ -135,7 +137,7 @@ TEST_F(ClusterWorkersTest, DefaultLivenessEdgesAreOneAndAHalfAndThreeIntervals) 
   EXPECT_EQ(defaults.dead_after_intervals, 3u);
   EXPECT_FALSE(defaults.heartbeat_timeout.has_value());
 
-  RegisterRequest r = MakeRegister("w1", 1);
+  link::Registration r = MakeRegister("w1", 1);
   r.heartbeat_interval = 2000ms;  // suspect after 3 s, dead after 6 s
   Register(r);
   clock_.Advance(2900ms);
@@ -182,11 +184,11 @@ TEST_F(ClusterWorkersTest, ConfiguredHeartbeatTimeoutDecidesDeath) {
 
 TEST_F(ClusterWorkersTest, ErroringGpuIsUnhealthyUntilThreeGoodSamples) {
   Register("w1", 2);
-  HeartbeatReport bad = MakeReport("w1", {0, 0});
-  bad.gpus[0] = GpuSample{};
-  bad.gpus[0].index = 0;
-  bad.gpus[0].uuid = "GPU-w1-0";
-  bad.gpus[0].error = "GPU is lost: NVML_ERROR_GPU_IS_LOST";
+  link::Heartbeat bad = MakeReport("w1", {0, 0});
+  bad.sample.gpus[0] = GpuSample{};
+  bad.sample.gpus[0].identity.index = 0;
+  bad.sample.gpus[0].identity.uuid = "GPU-w1-0";
+  bad.sample.gpus[0].error = "GPU is lost: NVML_ERROR_GPU_IS_LOST";
   ASSERT_TRUE(cluster_->IngestHeartbeat("w1", bad).ok());
   Worker w = GetWorker("w1");
   EXPECT_FALSE(w.gpus[0].healthy);
@@ -212,7 +214,7 @@ TEST_F(ClusterWorkersTest, ErroringGpuIsUnhealthyUntilThreeGoodSamples) {
   EXPECT_TRUE(GetWorker("w1").gpus[0].healthy);
   EXPECT_EQ(cluster_->Counts().gpus_unhealthy, 0u);
 
-  ASSERT_EQ(Event("w1", one.id, TaskEvent::Kind::kExited, 0).code(), StatusCode::kOk);
+  ASSERT_EQ(Event("w1", one.id, link::TaskUpdate::Kind::kExited, 0).code(), StatusCode::kOk);
   EXPECT_EQ(cluster_->Schedule(), 1u);
   EXPECT_EQ(Get(two.id).state, TaskState::kAssigned);
 }
@@ -226,7 +228,7 @@ TEST_F(ClusterWorkersTest, GpuMissingFromAHeartbeatCountsAsBad) {
   EXPECT_FALSE(w.gpus[1].healthy);
   EXPECT_TRUE(w.gpus[1].live.error.has_value());
   EXPECT_FALSE(w.gpus[1].live.utilization_gpu.has_value());  // no stale figures
-  EXPECT_EQ(w.gpus[1].live.uuid, "GPU-w1-1");
+  EXPECT_EQ(w.gpus[1].live.identity.uuid, "GPU-w1-1");
   for (int i = 0; i < 3; ++i) Beat("w1", {40, 40});
   EXPECT_TRUE(GetWorker("w1").gpus[1].healthy);
 }
@@ -265,7 +267,7 @@ TEST_F(ClusterWorkersTest, DeadWorkersTasksAreRequeuedThenFailAfterMaxAttempts) 
   spec.max_attempts = 2;
   Task t = Submit(spec);
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  ASSERT_EQ(Event("w1", t.id, TaskEvent::Kind::kStarted).code(), StatusCode::kOk);
+  ASSERT_EQ(Event("w1", t.id, link::TaskUpdate::Kind::kStarted).code(), StatusCode::kOk);
 
   clock_.Advance(3100ms);
   cluster_->CheckLiveness();
@@ -309,17 +311,18 @@ TEST_F(ClusterWorkersTest, ReRegistrationReconcilesReportedTasks) {
   std::vector<std::string> on_w1 = GetWorker("w1").task_ids;
   ASSERT_EQ(on_w1.size(), 4u);
   std::string on_w2 = GetWorker("w2").task_ids.at(0);
-  ASSERT_EQ(Event("w1", on_w1[0], TaskEvent::Kind::kStarted).code(), StatusCode::kOk);
-  ASSERT_EQ(Event("w1", on_w1[3], TaskEvent::Kind::kExited, 0).code(), StatusCode::kOk);
+  ASSERT_EQ(Event("w1", on_w1[0], link::TaskUpdate::Kind::kStarted).code(), StatusCode::kOk);
+  ASSERT_EQ(Event("w1", on_w1[3], link::TaskUpdate::Kind::kExited, 0).code(), StatusCode::kOk);
 
   // w1 restarts: it still runs on_w1[0] and on_w1[1], lost on_w1[2], and
   // claims the finished one, w2's one and one nobody knows.
-  RegisterRequest again = MakeRegister("w1", 4);
+  link::Registration again = MakeRegister("w1", 4);
   for (const std::string& id : {on_w1[0], on_w1[1], on_w1[3], on_w2, std::string("t-999999")}) {
-    again.running_tasks.push_back({id, {}});
+    again.running_tasks.push_back({id, 1, 0, {}});
   }
-  RegisterReply reply = Register(again);
+  link::Registered reply = Register(again);
   EXPECT_EQ(reply.cancel_task_ids, (std::vector<std::string>{on_w1[3], on_w2, "t-999999"}));
+  EXPECT_EQ(reply.heartbeat_interval, 1000ms);  // as registered
   EXPECT_EQ(Get(on_w1[0]).state, TaskState::kRunning);
   EXPECT_EQ(Get(on_w1[1]).state, TaskState::kRunning);  // was assigned; it runs, says the worker
   EXPECT_TRUE(Get(on_w1[1]).started_at.has_value());
@@ -339,22 +342,22 @@ TEST_F(ClusterWorkersTest, ReRegistrationWithNewCapacityKeepsRunningTasksOnTheir
   Task t = Submit(MakeSpec(1));
   ASSERT_EQ(cluster_->Schedule(), 1u);
   std::string uuid = Get(t.id).gpu_uuids.at(0);
-  RegisterRequest bigger = MakeRegister("w1", 4, 96);
-  bigger.running_tasks.push_back({t.id, {uuid}});
+  link::Registration bigger = MakeRegister("w1", 4, 96);
+  bigger.running_tasks.push_back({t.id, 1, 0, {uuid}});
   Register(bigger);
   Worker w = GetWorker("w1");
-  EXPECT_EQ(w.cpu_cores, 96u);
+  EXPECT_EQ(w.capacity.cpu_cores, 96u);
   ASSERT_EQ(w.gpus.size(), 4u);
   EXPECT_EQ(w.gpus_allocated(), 1u);
-  for (const auto& g : w.gpus) EXPECT_EQ(g.allocated_to.empty(), g.uuid != uuid);
+  for (const auto& g : w.gpus) EXPECT_EQ(g.allocated_to.empty(), g.identity.uuid != uuid);
 }
 
 TEST_F(ClusterWorkersTest, HeartbeatNamingATaskNotPlacedThereCancelsIt) {
   Register("w1", 1);
   Task t = Submit(MakeSpec(1));
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  HeartbeatReport r = MakeReport("w1", {90});
-  r.running_task_ids = {t.id, "t-424242"};
+  link::Heartbeat r = MakeReport("w1", {90});
+  r.running_tasks = {{t.id, 1, 0, {}}, {"t-424242", 1, 0, {}}};
   ASSERT_TRUE(cluster_->IngestHeartbeat("w1", r).ok());
   const auto& cancels = Channel("w1").cancels;
   ASSERT_EQ(cancels.size(), 1u);
@@ -407,8 +410,8 @@ TEST_F(ClusterWorkersTest, FailedStoreWritesAreCountedEvenWhereTheChangeStands) 
   store_.fail_writes = true;
   // w1 restarted with a third GPU and only `second` still running: the
   // requeue of `first` and the new worker record both fail to store.
-  RegisterRequest again = MakeRegister("w1", 3);
-  again.running_tasks = {{second.id, {}}};
+  link::Registration again = MakeRegister("w1", 3);
+  again.running_tasks = {{second.id, 1, 0, {}}};
   Register(again);
   EXPECT_EQ(Get(first.id).state, TaskState::kQueued);
   EXPECT_EQ(GetWorker("w1").gpus.size(), 3u);
@@ -443,7 +446,7 @@ TEST_F(ClusterWorkersTest, LivenessRequeuesEvenWhenTheStoreFails) {
   Register("w1", 1);
   Task t = Submit(MakeSpec(1));
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  ASSERT_TRUE(Event("w1", t.id, TaskEvent::Kind::kStarted).ok());
+  ASSERT_TRUE(Event("w1", t.id, link::TaskUpdate::Kind::kStarted).ok());
   store_.fail_writes = true;
   clock_.Advance(3100ms);
   cluster_->CheckLiveness();

@@ -37,21 +37,19 @@ std::vector<T> Repack(const std::vector<T>& old, size_t head, size_t size, size_
 
 struct History::Ring {
   struct GpuRing {
-    uint32_t index = 0;
-    std::string uuid;
-    std::string name;
-    std::optional<uint64_t> memory_total_bytes;
+    GpuIdentity identity;  // the latest known
     std::vector<float> utilization_gpu;
     std::vector<double> memory_used_bytes;
     std::vector<float> temperature_c;
     std::vector<float> power_w;
 
     explicit GpuRing(uint32_t i, size_t capacity)
-        : index(i),
-          utilization_gpu(capacity, kUnknownF),
+        : utilization_gpu(capacity, kUnknownF),
           memory_used_bytes(capacity, kUnknownD),
           temperature_c(capacity, kUnknownF),
-          power_w(capacity, kUnknownF) {}
+          power_w(capacity, kUnknownF) {
+      identity.index = i;
+    }
 
     void SetUnknown(size_t pos) {
       utilization_gpu[pos] = kUnknownF;
@@ -97,10 +95,10 @@ struct History::Ring {
   // The ring of GPU `index`, created (all unknown) if it is new. `hint` is
   // where it usually is: heartbeats list GPUs in index order.
   GpuRing& Gpu(uint32_t index, size_t hint) {
-    if (hint < gpus.size() && gpus[hint].index == index) return gpus[hint];
+    if (hint < gpus.size() && gpus[hint].identity.index == index) return gpus[hint];
     auto it = std::lower_bound(gpus.begin(), gpus.end(), index,
-                               [](const GpuRing& g, uint32_t i) { return g.index < i; });
-    if (it != gpus.end() && it->index == index) return *it;
+                               [](const GpuRing& g, uint32_t i) { return g.identity.index < i; });
+    if (it != gpus.end() && it->identity.index == index) return *it;
     return *gpus.insert(it, GpuRing(index, capacity));
   }
 };
@@ -128,8 +126,10 @@ History::Ring& History::RingFor(const std::string& worker_id) {
   return *slot;  // rings are never removed, so the reference stays valid
 }
 
-void History::Record(const std::string& worker_id, std::chrono::milliseconds interval, const HostSample& host,
-                     std::optional<double> gpu_percent, const std::vector<GpuSample>& gpus, WallTime at) {
+void History::Record(const std::string& worker_id, std::chrono::milliseconds interval, const Sample& sample,
+                     WallTime at) {
+  const HostSample& host = sample.host;
+  const std::vector<GpuSample>& gpus = sample.gpus;
   Ring& r = RingFor(worker_id);
   size_t capacity = CapacityFor(interval);
   std::lock_guard lock(r.mu);
@@ -140,14 +140,17 @@ void History::Record(const std::string& worker_id, std::chrono::milliseconds int
   r.t_ms[pos] = ToMillis(at);
   r.cpu_percent[pos] = ToFloat(host.cpu_percent);
   r.memory_percent[pos] = ToFloat(host.memory_percent);
-  r.gpu_percent[pos] = ToFloat(gpu_percent);
+  r.gpu_percent[pos] = ToFloat(sample.gpu_percent);
   for (Ring::GpuRing& g : r.gpus) g.SetUnknown(pos);
   for (size_t i = 0; i < gpus.size(); ++i) {
     const GpuSample& s = gpus[i];
-    Ring::GpuRing& g = r.Gpu(s.index, i);
-    if (!s.uuid.empty() && g.uuid != s.uuid) g.uuid = s.uuid;
-    if (!s.name.empty() && g.name != s.name) g.name = s.name;
-    if (s.memory_total_bytes) g.memory_total_bytes = s.memory_total_bytes;
+    const GpuIdentity& id = s.identity;
+    Ring::GpuRing& g = r.Gpu(id.index, i);
+    GpuIdentity& known = g.identity;
+    if (!id.uuid.empty() && known.uuid != id.uuid) known.uuid = id.uuid;
+    if (!id.name.empty() && known.name != id.name) known.name = id.name;
+    if (!id.pci_bus_id.empty() && known.pci_bus_id != id.pci_bus_id) known.pci_bus_id = id.pci_bus_id;
+    if (id.memory_total_bytes) known.memory_total_bytes = id.memory_total_bytes;
     if (!s.readable()) continue;  // an unreadable GPU has no figures: unknown
     g.utilization_gpu[pos] = ToFloat(s.utilization_gpu);
     g.memory_used_bytes[pos] = s.memory_used_bytes ? static_cast<double>(*s.memory_used_bytes) : kUnknownD;
@@ -187,10 +190,7 @@ std::optional<WorkerHistory> History::Get(const std::string& worker_id, std::opt
   column(r.gpu_percent, out.gpu_percent);
   for (const Ring::GpuRing& g : r.gpus) {
     WorkerHistory::Gpu& o = out.gpus.emplace_back();
-    o.index = g.index;
-    o.uuid = g.uuid;
-    o.name = g.name;
-    o.memory_total_bytes = g.memory_total_bytes;
+    o.identity = g.identity;
     column(g.utilization_gpu, o.utilization_gpu);
     column(g.memory_used_bytes, o.memory_used_bytes);
     column(g.temperature_c, o.temperature_c);
@@ -237,10 +237,10 @@ json HistoryToJson(const std::string& worker_id, const WorkerHistory& h, std::ch
   json gpus = json::array();
   for (const auto& g : h.gpus) {
     gpus.push_back({
-        {"index", g.index},
-        {"uuid", g.uuid},
-        {"name", g.name},
-        {"memory_total_bytes", g.memory_total_bytes ? json(*g.memory_total_bytes) : json(nullptr)},
+        {"index", g.identity.index},
+        {"uuid", g.identity.uuid},
+        {"name", g.identity.name},
+        {"memory_total_bytes", g.identity.memory_total_bytes ? json(*g.identity.memory_total_bytes) : json(nullptr)},
         {"utilization_gpu", Rounded(g.utilization_gpu)},
         {"memory_used_bytes", Bytes(g.memory_used_bytes)},
         {"temperature_c", Rounded(g.temperature_c)},

@@ -26,8 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "master/core/cluster.h"
 #include "master/model/model.h"
+#include "sample/gpu_identity.h"
 #include "sample/sample.h"
 
 namespace gpulse::master {
@@ -52,10 +52,8 @@ struct WorkerHistory {
   std::vector<float> gpu_percent;
 
   struct Gpu {
-    uint32_t index = 0;
-    std::string uuid;
-    std::string name;
-    std::optional<uint64_t> memory_total_bytes;  // the latest known
+    // Its index, and the latest known UUID, name, PCI bus id and total memory.
+    GpuIdentity identity;
     std::vector<float> utilization_gpu;
     std::vector<double> memory_used_bytes;
     std::vector<float> temperature_c;
@@ -71,15 +69,12 @@ class History {
   History(const History&) = delete;
   History& operator=(const History&) = delete;
 
-  // Appends one heartbeat's figures for `worker_id`, taken at `at`.
-  // `interval` is the worker's heartbeat interval (0: the default); it sizes
-  // the rings. GPUs missing from this heartbeat get an unknown point.
-  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const HostSample& host,
-              std::optional<double> gpu_percent, const std::vector<GpuSample>& gpus, WallTime at);
-  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const HeartbeatReport& report,
-              WallTime at) {
-    Record(worker_id, interval, report.host, report.gpu_percent, report.gpus, at);
-  }
+  // Appends the figures of one heartbeat's `sample` for `worker_id`,
+  // received at `at` (its host, mean GPU and per-GPU figures; the rest of
+  // the sample is not kept). `interval` is the worker's heartbeat interval
+  // (0: the default); it sizes the rings. GPUs missing from this sample get
+  // an unknown point.
+  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const Sample& sample, WallTime at);
 
   // The points of `worker_id` taken strictly after `since` (all when
   // absent), oldest first; nullopt when nothing was ever recorded for it.

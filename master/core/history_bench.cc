@@ -8,14 +8,16 @@ namespace {
 
 void BM_HistoryRecord8Gpus(benchmark::State& state) {
   History history;
-  HostSample host;
-  host.cpu_percent = 12.5;
-  host.memory_percent = 40;
-  std::vector<GpuSample> gpus(8);
+  Sample sample;
+  sample.host.cpu_percent = 12.5;
+  sample.host.memory_percent = 40;
+  sample.gpu_percent = 80.0;
+  std::vector<GpuSample>& gpus = sample.gpus;
+  gpus.resize(8);
   for (uint32_t i = 0; i < gpus.size(); ++i) {
-    gpus[i].index = i;
-    gpus[i].uuid = "GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc4" + std::to_string(i);
-    gpus[i].name = "NVIDIA H100 80GB HBM3";
+    gpus[i].identity.index = i;
+    gpus[i].identity.uuid = "GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc4" + std::to_string(i);
+    gpus[i].identity.name = "NVIDIA H100 80GB HBM3";
     gpus[i].utilization_gpu = 80;
     gpus[i].memory_used_bytes = uint64_t{1} << 30;
     gpus[i].temperature_c = 54;
@@ -28,7 +30,7 @@ void BM_HistoryRecord8Gpus(benchmark::State& state) {
   size_t next = 0;
   for (auto _ : state) {
     t += std::chrono::seconds(5);
-    history.Record(ids[next], std::chrono::milliseconds(5000), host, 80.0, gpus, t);
+    history.Record(ids[next], std::chrono::milliseconds(5000), sample, t);
     next = (next + 1) % ids.size();
   }
   state.counters["seconds_per_gpu"] = benchmark::Counter(

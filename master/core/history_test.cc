@@ -15,11 +15,8 @@ WallTime At(int64_t s) { return WallTime(seconds(1'800'000'000 + s)); }
 
 GpuSample Gpu(uint32_t index, std::optional<double> util) {
   GpuSample g;
-  g.index = index;
-  g.uuid = "GPU-" + std::to_string(index);
-  g.name = "NVIDIA H100 80GB HBM3";
+  g.identity = {index, "GPU-" + std::to_string(index), "NVIDIA H100 80GB HBM3", "", uint64_t{80} << 30};
   g.utilization_gpu = util;
-  g.memory_total_bytes = uint64_t{80} << 30;
   g.memory_used_bytes = uint64_t{1} << 30;
   g.temperature_c = 50;
   g.power_w = 300.5;
@@ -31,6 +28,15 @@ HostSample Host(std::optional<double> cpu) {
   h.cpu_percent = cpu;
   h.memory_percent = 40;
   return h;
+}
+
+// One look at a host, as a heartbeat carries it.
+Sample Look(const HostSample& host, std::optional<double> gpu_percent, std::vector<GpuSample> gpus) {
+  Sample s;
+  s.host = host;
+  s.gpu_percent = gpu_percent;
+  s.gpus = std::move(gpus);
+  return s;
 }
 
 TEST(HistoryTest, CapacityCoversTheWindowAtTheWorkersInterval) {
@@ -51,7 +57,7 @@ TEST(HistoryTest, RingWrapsAndKeepsTheNewestPointsInOrder) {
   History h(HistoryConfig{seconds(5), 100, milliseconds(1000)});
   ASSERT_EQ(h.CapacityFor(milliseconds(1000)), 5u);
   for (int i = 0; i < 12; ++i) {
-    h.Record("w", milliseconds(1000), Host(i), i * 1.0, {Gpu(0, i * 10.0)}, At(i));
+    h.Record("w", milliseconds(1000), Look(Host(i), i * 1.0, {Gpu(0, i * 10.0)}), At(i));
   }
   auto got = h.Get("w");
   ASSERT_TRUE(got.has_value());
@@ -72,7 +78,7 @@ TEST(HistoryTest, UnknownValuesStayUnknownAndAreServedAsNull) {
   lost.error = "GPU is lost";
   GpuSample no_temp = Gpu(0, std::nullopt);
   no_temp.temperature_c.reset();
-  h.Record("w", milliseconds(1000), Host(std::nullopt), std::nullopt, {no_temp, lost}, At(0));
+  h.Record("w", milliseconds(1000), Look(Host(std::nullopt), std::nullopt, {no_temp, lost}), At(0));
   auto got = h.Get("w");
   ASSERT_TRUE(got.has_value());
   EXPECT_TRUE(std::isnan(got->cpu_percent[0]));
@@ -104,7 +110,7 @@ TEST(HistoryTest, UnknownValuesStayUnknownAndAreServedAsNull) {
 
 TEST(HistoryTest, SinceReturnsOnlyLaterPoints) {
   History h;
-  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Host(i), std::nullopt, {}, At(i));
+  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Look(Host(i), std::nullopt, {}), At(i));
   auto got = h.Get("w", At(6));
   ASSERT_TRUE(got.has_value());
   ASSERT_EQ(got->t_ms.size(), 3u);  // strictly after: 7, 8, 9
@@ -115,12 +121,12 @@ TEST(HistoryTest, SinceReturnsOnlyLaterPoints) {
 
 TEST(HistoryTest, GpuMissingFromAHeartbeatGetsAGapAndANewGpuStartsWithGaps) {
   History h;
-  h.Record("w", milliseconds(1000), Host(1), std::nullopt, {Gpu(0, 10.0)}, At(0));
-  h.Record("w", milliseconds(1000), Host(1), std::nullopt, {Gpu(0, 20.0), Gpu(1, 30.0)}, At(1));
-  h.Record("w", milliseconds(1000), Host(1), std::nullopt, {Gpu(1, 40.0)}, At(2));
+  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(0, 10.0)}), At(0));
+  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(0, 20.0), Gpu(1, 30.0)}), At(1));
+  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(1, 40.0)}), At(2));
   auto got = h.Get("w");
   ASSERT_EQ(got->gpus.size(), 2u);
-  EXPECT_EQ(got->gpus[0].index, 0u);
+  EXPECT_EQ(got->gpus[0].identity.index, 0u);
   EXPECT_FLOAT_EQ(got->gpus[0].utilization_gpu[1], 20.0f);
   EXPECT_TRUE(std::isnan(got->gpus[0].utilization_gpu[2]));
   EXPECT_TRUE(std::isnan(got->gpus[1].utilization_gpu[0]));
@@ -129,9 +135,9 @@ TEST(HistoryTest, GpuMissingFromAHeartbeatGetsAGapAndANewGpuStartsWithGaps) {
 
 TEST(HistoryTest, ANewIntervalResizesAndKeepsTheNewestPoints) {
   History h(HistoryConfig{seconds(10), 1000, milliseconds(1000)});
-  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Host(i), std::nullopt, {Gpu(0, i)}, At(i));
+  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Look(Host(i), std::nullopt, {Gpu(0, i)}), At(i));
   // The worker re-registers with a 5 s interval: 2 points cover the window.
-  h.Record("w", milliseconds(5000), Host(99), std::nullopt, {Gpu(0, 99.0)}, At(15));
+  h.Record("w", milliseconds(5000), Look(Host(99), std::nullopt, {Gpu(0, 99.0)}), At(15));
   auto got = h.Get("w");
   ASSERT_EQ(got->t_ms.size(), 2u);
   EXPECT_FLOAT_EQ(got->cpu_percent[0], 9.0f);
@@ -147,7 +153,7 @@ TEST(HistoryTest, ConcurrentRecordsAndReadsOfManyWorkersAreConsistent) {
     threads.emplace_back([&h, w] {
       std::string id = "w" + std::to_string(w);
       for (int i = 0; i < 500; ++i) {
-        h.Record(id, milliseconds(1000), Host(i), std::nullopt, {Gpu(0, i), Gpu(1, i)}, At(i));
+        h.Record(id, milliseconds(1000), Look(Host(i), std::nullopt, {Gpu(0, i), Gpu(1, i)}), At(i));
         if (i % 50 == 0) (void)h.Get(id);
       }
     });

@@ -21,7 +21,7 @@ double GpuCost(const WorkerGpu& gpu) {
   double utilization = kUnknownShare;
   if (s.readable() && s.utilization_gpu) utilization = Clamp01(*s.utilization_gpu / 100.0);
   double memory_used = kUnknownShare;
-  uint64_t total = s.memory_total_bytes.value_or(gpu.memory_total_bytes);
+  uint64_t total = s.identity.memory_total_bytes.value_or(gpu.identity.memory_total_bytes.value_or(0));
   if (s.readable() && s.memory_free_bytes && total > 0) {
     memory_used = 1.0 - Clamp01(static_cast<double>(*s.memory_free_bytes) / static_cast<double>(total));
   }
@@ -30,7 +30,8 @@ double GpuCost(const WorkerGpu& gpu) {
 
 // The larger of the allocated CPU share and the live busy share.
 double CpuLoad(const Worker& w) {
-  double allocated = w.cpu_cores > 0 ? Clamp01(static_cast<double>(w.cpus_allocated) / w.cpu_cores) : 1.0;
+  const uint32_t cores = w.capacity.cpu_cores;
+  double allocated = cores > 0 ? Clamp01(static_cast<double>(w.cpus_allocated) / cores) : 1.0;
   double live = w.host.cpu_percent ? Clamp01(*w.host.cpu_percent / 100.0) : 0.0;
   return std::max(allocated, live);
 }

@@ -15,19 +15,14 @@ Worker MakeWorker(const std::string& id, const std::vector<std::optional<double>
                   uint64_t free_gib = 80) {
   Worker w;
   w.id = id;
-  w.cpu_cores = 32;
-  w.memory_bytes = 256 * kGiB;
+  w.capacity = {id + ".example", 32, 256 * kGiB};
   w.state = WorkerState::kHealthy;
   w.connected = true;
   for (size_t i = 0; i < utilizations.size(); ++i) {
     WorkerGpu g;
-    g.index = static_cast<uint32_t>(i);
-    g.uuid = id + "-gpu" + std::to_string(i);
-    g.memory_total_bytes = 80 * kGiB;
-    g.live.index = g.index;
-    g.live.uuid = g.uuid;
+    g.identity = {static_cast<uint32_t>(i), id + "-gpu" + std::to_string(i), "", "", 80 * kGiB};
+    g.live.identity = g.identity;
     g.live.utilization_gpu = utilizations[i];
-    g.live.memory_total_bytes = 80 * kGiB;
     g.live.memory_free_bytes = free_gib * kGiB;
     w.gpus.push_back(g);
   }

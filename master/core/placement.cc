@@ -9,9 +9,10 @@ uint32_t UsableGpuCount(const Worker& worker) {
 }
 
 bool HasFreeCpuAndMemory(const TaskSpec& spec, const Worker& worker) {
-  uint32_t free_cpus = worker.cpu_cores > worker.cpus_allocated ? worker.cpu_cores - worker.cpus_allocated : 0;
+  const WorkerCapacity& capacity = worker.capacity;
+  uint32_t free_cpus = capacity.cpu_cores > worker.cpus_allocated ? capacity.cpu_cores - worker.cpus_allocated : 0;
   uint64_t free_memory =
-      worker.memory_bytes > worker.memory_allocated ? worker.memory_bytes - worker.memory_allocated : 0;
+      capacity.memory_bytes > worker.memory_allocated ? capacity.memory_bytes - worker.memory_allocated : 0;
   return spec.cpus <= free_cpus && spec.memory_bytes <= free_memory;
 }
 

@@ -65,7 +65,7 @@ void AppendClusterSeries(PrometheusWriter& out, const ClusterCounts& c) {
 }
 
 void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
-  metrics::HostLabels host{w.id, w.hostname, w.nvml.driver_version};
+  metrics::HostLabels host{w.id, w.capacity.hostname, w.nvml.driver_version};
   Labels labels{{"worker", w.id}};
   for (WorkerState s : kWorkerStates) {
     out.Add(kWorkerState, labels.With("state", WorkerStateName(s)), w.state == s ? 1 : 0);
@@ -77,9 +77,9 @@ void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
   out.Add(kWorkerHeartbeats, labels, static_cast<double>(w.heartbeats));
   out.Add(kGpusCapacity, labels, static_cast<double>(w.gpus.size()));
   out.Add(kGpusAllocated, labels, w.gpus_allocated());
-  out.Add(kCpuCores, labels, w.cpu_cores);
+  out.Add(kCpuCores, labels, w.capacity.cpu_cores);
   out.Add(kCpusAllocated, labels, w.cpus_allocated);
-  out.Add(kMemoryBytes, labels, static_cast<double>(w.memory_bytes));
+  out.Add(kMemoryBytes, labels, static_cast<double>(w.capacity.memory_bytes));
   out.Add(kMemoryAllocated, labels, static_cast<double>(w.memory_allocated));
   // A dead worker's last figures are history, not the present: its live
   // series stop (so they go stale in Prometheus) while its state says dead.
@@ -91,10 +91,11 @@ void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
     // The registered identity is authoritative; the live sample may lack it
     // while the GPU cannot be read.
     GpuSample gpu = g.live;
-    gpu.index = g.index;
-    if (gpu.uuid.empty()) gpu.uuid = g.uuid;
-    if (gpu.name.empty()) gpu.name = g.name;
-    if (gpu.pci_bus_id.empty()) gpu.pci_bus_id = g.pci_bus_id;
+    GpuIdentity& id = gpu.identity;
+    id.index = g.identity.index;
+    if (id.uuid.empty()) id.uuid = g.identity.uuid;
+    if (id.name.empty()) id.name = g.identity.name;
+    if (id.pci_bus_id.empty()) id.pci_bus_id = g.identity.pci_bus_id;
     if (live) metrics::AppendGpuSeries(out, host, gpu);
     metrics::AppendGpuHealth(out, host, gpu, g.healthy);
   }

@@ -17,12 +17,10 @@ const WallTime kNow = WallTime(seconds(1'800'000'000));
 Worker TwoGpuWorker() {
   Worker w;
   w.id = "node-1";
-  w.hostname = "gpu-node-1";
+  w.capacity = {"gpu-node-1", 64, uint64_t{512} << 30};
   w.state = WorkerState::kHealthy;
   w.connected = true;
-  w.cpu_cores = 64;
   w.cpus_allocated = 8;
-  w.memory_bytes = uint64_t{512} << 30;
   w.last_heartbeat = kNow - std::chrono::milliseconds(1500);
   w.heartbeats = 42;
   w.host.cpu_percent = 12.5;
@@ -33,13 +31,9 @@ Worker TwoGpuWorker() {
   w.collector.sample_duration_ms = 2.5;
   for (uint32_t i = 0; i < 2; ++i) {
     WorkerGpu g;
-    g.index = i;
-    g.uuid = "GPU-" + std::to_string(i);
-    g.name = "NVIDIA H100 80GB HBM3";
-    g.pci_bus_id = "00000000:1" + std::to_string(i) + ":00.0";
-    g.live.index = i;
-    g.live.uuid = g.uuid;
-    g.live.name = g.name;
+    g.identity = {i, "GPU-" + std::to_string(i), "NVIDIA H100 80GB HBM3", "00000000:1" + std::to_string(i) + ":00.0",
+                  std::nullopt};
+    g.live.identity = {i, g.identity.uuid, g.identity.name, "", std::nullopt};
     g.live.utilization_gpu = 80;
     g.live.temperature_c = 50 + i;
     w.gpus.push_back(g);
@@ -48,7 +42,7 @@ Worker TwoGpuWorker() {
   // GPU 1 cannot be read: no identity in its live sample, no figures.
   w.gpus[1].healthy = false;
   w.gpus[1].live = GpuSample{};
-  w.gpus[1].live.index = 1;
+  w.gpus[1].live.identity.index = 1;
   w.gpus[1].live.error = "GPU is lost";
   return w;
 }

@@ -9,7 +9,9 @@
 #include <memory>
 #include <string>
 
+#include "master/core/cluster_link_handler.h"
 #include "master/core/cluster_test_util.h"
+#include "master/core/history.h"
 #include "testkit/eventually.h"
 #include "testkit/status_matchers.h"
 #include "testkit/temp_dir.h"
@@ -89,7 +91,8 @@ class WorkerLinkServiceTest : public ClusterFixture {
     auto logs = LogStore::Open(dir_.File("logs"));
     ASSERT_OK(logs);
     logs_ = std::move(*logs);
-    service_ = std::make_unique<WorkerLinkService>(*cluster_, *logs_, history_, kToken);
+    handler_ = std::make_unique<ClusterLinkHandler>(*cluster_, history_, *logs_, clock_);
+    service_ = std::make_unique<WorkerLinkService>(*handler_, kToken);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
@@ -126,6 +129,7 @@ class WorkerLinkServiceTest : public ClusterFixture {
   testkit::TempDir dir_{"gpulse-link"};
   std::unique_ptr<LogStore> logs_;
   History history_{HistoryConfig{seconds(60), 1000, std::chrono::milliseconds(1000)}};
+  std::unique_ptr<ClusterLinkHandler> handler_;
   std::unique_ptr<WorkerLinkService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -159,7 +163,7 @@ TEST_F(WorkerLinkServiceTest, HeartbeatsAreAckedCountedAndRecorded) {
   auto w = ConnectAs("w1");
   Worker registered = GetWorker("w1");
   EXPECT_TRUE(registered.connected);
-  EXPECT_EQ(registered.cpu_cores, 8u);
+  EXPECT_EQ(registered.capacity.cpu_cores, 8u);
   EXPECT_EQ(registered.heartbeat_interval, std::chrono::milliseconds(1000));
   ASSERT_EQ(registered.gpus.size(), 1u);
   ASSERT_TRUE(w->Write(HeartbeatMessage("w1", 41, 75)));

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "sample/gpu_identity.h"
 #include "sample/sample.h"
+#include "sample/worker_capacity.h"
 
 namespace gpulse::master {
 
@@ -64,11 +66,7 @@ struct Task {
 };
 
 struct WorkerGpu {
-  uint32_t index = 0;
-  std::string uuid;
-  std::string name;
-  std::string pci_bus_id;
-  uint64_t memory_total_bytes = 0;
+  GpuIdentity identity;  // as the worker registered it
   // Unhealthy while its queries fail; healthy again after
   // kGoodSamplesToRecover consecutive good samples.
   bool healthy = true;
@@ -79,12 +77,19 @@ struct WorkerGpu {
 
 constexpr uint32_t kGoodSamplesToRecover = 3;
 
+// A GPU as registered, before any sample of it: healthy, unallocated, and
+// its live sample naming it with no figure.
+inline WorkerGpu RegisteredGpu(const GpuIdentity& identity) {
+  WorkerGpu gpu;
+  gpu.identity = identity;
+  gpu.live = UnreadSample(identity);
+  return gpu;
+}
+
 struct Worker {
   std::string id;
-  std::string hostname;
   std::string address;
-  uint32_t cpu_cores = 0;
-  uint64_t memory_bytes = 0;
+  WorkerCapacity capacity;  // as registered: hostname, CPU cores, memory
   std::vector<WorkerGpu> gpus;
   std::chrono::milliseconds heartbeat_interval{5000};
 

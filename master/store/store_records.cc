@@ -100,14 +100,14 @@ std::string EncodeWorker(const WorkerRecord& w) {
                     {"uuid", g.uuid},
                     {"name", g.name},
                     {"pci_bus_id", g.pci_bus_id},
-                    {"memory_total_bytes", g.memory_total_bytes}});
+                    {"memory_total_bytes", g.memory_total_bytes.value_or(0)}});  // 0: unknown
   }
   json j = {
       {"id", w.id},
-      {"hostname", w.hostname},
+      {"hostname", w.capacity.hostname},
       {"address", w.address},
-      {"cpu_cores", w.cpu_cores},
-      {"memory_bytes", w.memory_bytes},
+      {"cpu_cores", w.capacity.cpu_cores},
+      {"memory_bytes", w.capacity.memory_bytes},
       {"gpus", gpus},
       {"registered_at", ToUnixNanos(w.registered_at)},
       {"heartbeat_interval_ms", w.heartbeat_interval.count()},
@@ -119,17 +119,17 @@ Result<WorkerRecord> DecodeWorker(std::string_view text) {
   return Decode<WorkerRecord>(text, "worker", [](const json& j) -> Result<WorkerRecord> {
     WorkerRecord w;
     w.id = j.at("id").get<std::string>();
-    w.hostname = j.at("hostname").get<std::string>();
+    w.capacity.hostname = j.at("hostname").get<std::string>();
     w.address = j.at("address").get<std::string>();
-    w.cpu_cores = j.at("cpu_cores").get<uint32_t>();
-    w.memory_bytes = j.at("memory_bytes").get<uint64_t>();
+    w.capacity.cpu_cores = j.at("cpu_cores").get<uint32_t>();
+    w.capacity.memory_bytes = j.at("memory_bytes").get<uint64_t>();
     for (const json& g : j.at("gpus")) {
-      WorkerRecord::Gpu gpu;
+      GpuIdentity gpu;
       gpu.index = g.at("index").get<uint32_t>();
       gpu.uuid = g.at("uuid").get<std::string>();
       gpu.name = g.at("name").get<std::string>();
       gpu.pci_bus_id = g.at("pci_bus_id").get<std::string>();
-      gpu.memory_total_bytes = g.at("memory_total_bytes").get<uint64_t>();
+      if (uint64_t total = g.at("memory_total_bytes").get<uint64_t>(); total > 0) gpu.memory_total_bytes = total;
       w.gpus.push_back(std::move(gpu));
     }
     w.registered_at = FromUnixNanos(j.at("registered_at").get<int64_t>());

@@ -13,23 +13,17 @@
 
 #include "common/status.h"
 #include "master/model/model.h"
+#include "sample/gpu_identity.h"
+#include "sample/worker_capacity.h"
 
 namespace gpulse::master {
 
 // What survives about a worker across master restarts: identity and capacity.
 struct WorkerRecord {
   std::string id;
-  std::string hostname;
   std::string address;
-  uint32_t cpu_cores = 0;
-  uint64_t memory_bytes = 0;
-  struct Gpu {
-    uint32_t index = 0;
-    std::string uuid, name, pci_bus_id;
-    uint64_t memory_total_bytes = 0;
-    bool operator==(const Gpu&) const = default;
-  };
-  std::vector<Gpu> gpus;
+  WorkerCapacity capacity;
+  std::vector<GpuIdentity> gpus;
   WallTime registered_at{};
   std::chrono::milliseconds heartbeat_interval{5000};
 

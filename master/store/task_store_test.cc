@@ -72,12 +72,10 @@ Task FullTask(const std::string& id) {
 WorkerRecord FullWorker(const std::string& id) {
   WorkerRecord w;
   w.id = id;
-  w.hostname = id + ".cluster.local";
   w.address = "10.1.2.3:7071";
-  w.cpu_cores = 128;
-  w.memory_bytes = uint64_t{2} << 40;
+  w.capacity = {id + ".cluster.local", 128, uint64_t{2} << 40};
   w.gpus = {{0, "GPU-0", "NVIDIA H100 80GB HBM3", "00000000:3B:00.0", 85899345920},
-            {1, "GPU-1", "NVIDIA H100 80GB HBM3", "00000000:3C:00.0", 85899345920}};
+            {1, "GPU-1", "NVIDIA H100 80GB HBM3", "00000000:3C:00.0", std::nullopt}};  // total unknown
   w.registered_at = At(1'690'000'000'000'000'007);
   w.heartbeat_interval = std::chrono::milliseconds(2500);
   return w;
@@ -197,7 +195,7 @@ TEST_P(TaskStoreTest, WorkersRoundTripAndReplace) {
   EXPECT_TRUE(workers[0] == a);
   EXPECT_TRUE(workers[1] == b);
 
-  b.cpu_cores = 64;
+  b.capacity.cpu_cores = 64;
   b.gpus.pop_back();
   ASSERT_TRUE(store_->PutWorker(b).ok());
   workers = Workers();

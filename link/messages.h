@@ -1,0 +1,108 @@
+// What a worker and the master tell each other on the worker's stream, as
+// plain values: the contract of proto/gpulse.proto without its wire form.
+//
+// proto/worker_messages.h converts each of these to and from its message;
+// the master (master/core) and the worker (worker/) work with these only, so
+// neither end writes wire code of its own. Every field has the meaning the
+// .proto gives it.
+// Plain values; no synchronisation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sample/gpu_identity.h"
+#include "sample/sample.h"
+#include "sample/worker_capacity.h"
+
+namespace gpulse::link {
+
+// A task a worker runs, or has finished and not yet reported.
+struct RunningTask {
+  std::string task_id;
+  uint32_t attempt = 0;
+  int32_t pid = 0;  // also its process group id
+  std::vector<std::string> gpu_uuids;
+};
+
+// Worker -> master: the first message on every stream, also after a
+// reconnect.
+struct Registration {
+  std::string worker_id;
+  std::string address;  // may be empty
+  WorkerCapacity capacity;
+  std::vector<GpuIdentity> gpus;
+  std::vector<RunningTask> running_tasks;           // what the worker still runs
+  std::chrono::milliseconds heartbeat_interval{0};  // 0: not stated
+  std::string version;                              // the worker's, e.g. "0.1.0"
+};
+
+// Master -> worker: the answer to a Registration.
+struct Registered {
+  std::chrono::milliseconds heartbeat_interval{0};  // as the worker stated it
+  // Tasks the worker reported that the master does not want running
+  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
+  std::vector<std::string> cancel_task_ids;
+};
+
+// Worker -> master, every interval.
+struct Heartbeat {
+  uint64_t seq = 0;
+  std::chrono::system_clock::time_point sent_at{};  // the worker's clock
+  // Host, NVML state, GPUs, mean and collector stats. Its taken_at, host
+  // core count and memory total do not travel (registration has those).
+  Sample sample;
+  std::vector<RunningTask> running_tasks;
+};
+
+// Worker -> master: what became of one attempt of a task.
+struct TaskUpdate {
+  enum class Kind {
+    kStarted,        // the program was exec'd
+    kExited,         // it ended on its own; exit_code is set
+    kFailedToStart,  // nothing ran; message says why
+    kCancelled,      // it ended after a Cancel
+  };
+  std::string task_id;
+  Kind kind = Kind::kStarted;
+  int exit_code = 0;    // the exit status, or 128+N when killed by signal N
+  std::string message;  // human-readable detail; may be empty
+  // Which assignment of the task this is about (its Assignment's attempt);
+  // 0 if the worker did not say.
+  uint32_t attempt = 0;
+  int32_t pid = 0;
+};
+
+enum class OutputStream { kStdout, kStderr };
+
+// Worker -> master: new bytes of a task attempt's output, in order.
+struct LogChunk {
+  std::string task_id;
+  uint32_t attempt = 0;  // whose output (Assignment's attempt); 0 from workers that do not say
+  OutputStream stream = OutputStream::kStdout;
+  uint64_t offset = 0;  // where `data` starts in that stream
+  std::string data;     // raw bytes
+};
+
+// Master -> worker: run one attempt of a task.
+struct Assignment {
+  std::string task_id;
+  uint32_t attempt = 0;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::vector<uint32_t> gpu_indices;   // NVML indices on the worker
+  std::vector<std::string> gpu_uuids;  // the same GPUs by UUID, in the same order
+  uint32_t cpus = 0;
+  uint64_t memory_bytes = 0;
+};
+
+// Master -> worker: stop a task (SIGTERM, then SIGKILL after `grace`).
+struct Cancel {
+  std::string task_id;
+  std::chrono::milliseconds grace{0};
+};
+
+}  // namespace gpulse::link

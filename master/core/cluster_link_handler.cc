@@ -1,0 +1,59 @@
+#include "master/core/cluster_link_handler.h"
+
+#include <spdlog/spdlog.h>
+
+namespace gpulse::master {
+namespace {
+
+Status NotRegistered() { return FailedPrecondition("the first message on a stream must be Register"); }
+
+LogStream StoredStream(link::OutputStream stream) {
+  return stream == link::OutputStream::kStderr ? LogStream::kStderr : LogStream::kStdout;
+}
+
+}  // namespace
+
+Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
+                                                        const link::Registration& registration) {
+  if (session.registered() && registration.worker_id != session.worker_id) {
+    return InvalidArgument("a stream registers one worker id");
+  }
+  if (registration.worker_id.empty()) return InvalidArgument("worker id is empty");
+  ASSIGN_OR_RETURN(link::Registered reply, cluster_.RegisterWorker(registration, session.channel));
+  session.worker_id = registration.worker_id;
+  session.heartbeat_interval = registration.heartbeat_interval;
+  spdlog::info("worker {} registered from {}: {} cores, {} GPU(s), {} running task(s)", session.worker_id,
+               session.peer, registration.capacity.cpu_cores, registration.gpus.size(),
+               registration.running_tasks.size());
+  return reply;
+}
+
+Status ClusterLinkHandler::OnHeartbeat(const WorkerSession& session, link::Heartbeat heartbeat) {
+  if (!session.registered()) return NotRegistered();
+  history_.Record(session.worker_id, session.heartbeat_interval, heartbeat.sample, clock_.WallNow());
+  return cluster_.IngestHeartbeat(session.worker_id, std::move(heartbeat));
+}
+
+Status ClusterLinkHandler::OnTaskUpdate(const WorkerSession& session, const link::TaskUpdate& update) {
+  if (!session.registered()) return NotRegistered();
+  if (Status s = cluster_.ApplyTaskEvent(session.worker_id, update); !s.ok()) {
+    spdlog::warn("task update from {} ignored: {}", session.worker_id, s.ToString());
+  }
+  return Status::Ok();
+}
+
+Status ClusterLinkHandler::OnLogChunk(const WorkerSession& session, const link::LogChunk& chunk) {
+  if (!session.registered()) return NotRegistered();
+  if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data); !s.ok()) {
+    spdlog::warn("log chunk from {} dropped: {}", session.worker_id, s.ToString());
+  }
+  return Status::Ok();
+}
+
+void ClusterLinkHandler::OnDisconnect(const WorkerSession& session) {
+  if (!session.registered()) return;
+  cluster_.DisconnectWorker(session.worker_id, session.channel);
+  spdlog::info("worker {} disconnected", session.worker_id);
+}
+
+}  // namespace gpulse::master
