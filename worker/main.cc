@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   double interval_s = 5;
   std::string token_file;
   std::string metrics_listen;
+  std::string containment = "auto";
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
   app.add_option("--master", opts.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", opts.id, "this worker's name (default: the hostname)");
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", opts.work_dir, "where tasks run and keep their output")->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
+  app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -61,6 +64,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   opts.token = *token;
+  auto cells = gpulse::worker::OpenContainmentFor(containment, opts.work_dir);
+  if (!cells.ok()) {
+    spdlog::error("{}", cells.status().message());
+    return 2;
+  }
+  spdlog::info("task containment: {}", (*cells)->Report().summary);
+  opts.containment = *cells;
 
   gpulse::telemetry::Sampler sampler(gpulse::telemetry::SamplerConfig{}, gpulse::SystemClock::Instance());
   gpulse::Sample probe = sampler.Take();

@@ -65,6 +65,7 @@ WorkerAgent::WorkerAgent(WorkerOptions options, SampleFn sample)
     : options_(std::move(options)), sample_(std::move(sample)) {
   TaskRunnerConfig config;
   config.work_dir = options_.work_dir;
+  config.containment = options_.containment;
   runner_ = std::make_unique<TaskRunner>(config, *this);
 }
 
@@ -310,6 +311,8 @@ void WorkerAgent::StartTask(const v1::Assign& a) {
   for (const auto& [k, v] : a.env()) launch.env[k] = v;
   launch.gpu_indices.assign(a.gpu_indices().begin(), a.gpu_indices().end());
   launch.gpu_uuids.assign(a.gpu_uuids().begin(), a.gpu_uuids().end());
+  launch.cpus = a.cpus();
+  launch.memory_bytes = a.memory_bytes();
   spdlog::info("starting task {} (attempt {}) on GPU(s) [{}]", launch.task_id, launch.attempt,
                fmt::join(launch.gpu_indices, ","));
   Status s = runner_->Start(launch);

@@ -46,6 +46,9 @@ struct WorkerOptions {
   uint64_t memory_bytes = 0;
   // Longest wait between reconnection attempts.
   std::chrono::milliseconds max_backoff{10000};
+  // Where tasks' processes are kept and limited (OpenContainment); unset:
+  // the process backend.
+  std::shared_ptr<Containment> containment;
 };
 
 // Takes one sample of the host (telemetry::Sampler::Take in production).

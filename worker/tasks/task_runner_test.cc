@@ -189,7 +189,9 @@ TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsTheWorkersOwn) {
   ASSERT_EQ(::setenv("GPULSE_RUNNER_TEST_MARKER", "from-worker", 1), 0);
   TempDir other_dir;
   RecordingSink other_sink;
-  TaskRunner runner(TaskRunnerConfig{other_dir.path(), std::nullopt}, other_sink);
+  TaskRunnerConfig config;
+  config.work_dir = other_dir.path();  // base_environment unset
+  TaskRunner runner(config, other_sink);
   ::unsetenv("GPULSE_RUNNER_TEST_MARKER");
 
   ASSERT_TRUE(runner.Start(Shell("marker", "echo \"$GPULSE_RUNNER_TEST_MARKER\"")).ok());
