@@ -43,7 +43,7 @@ std::string FirstWord(const std::string& text) {
 // allows every device gets one deny rule per other GPU minor; a group with an
 // allow list loses its 195 rules and gets back only the allowed ones.
 Status ConfineGpuDevices(const std::filesystem::path& dir, const std::vector<uint32_t>& allowed) {
-  ASSIGN_OR_RETURN(std::string list, ReadCgroupFile(dir / "devices.list"));
+  ASSIGN_OR_RETURN(std::string list, ReadKernelFile(dir / "devices.list"));
   const bool allows_all = Words(list) == std::vector<std::string>{"a", "*:*", "rwm"};
   auto rule = [](const std::string& minor) { return "c " + std::to_string(kNvidiaMajor) + ":" + minor + " rwm"; };
   auto is_allowed = [&](uint32_t minor) { return std::find(allowed.begin(), allowed.end(), minor) != allowed.end(); };
@@ -151,14 +151,14 @@ Status CgroupCell::ApplyV1Limits(const std::string& controller, const CellLimits
   if (controller == "cpuset") {
     std::string cpus = FormatCpuList(limits.cpus);
     if (cpus.empty()) {
-      ASSIGN_OR_RETURN(cpus, ReadCgroupFile(parent / "cpuset.cpus"));
+      ASSIGN_OR_RETURN(cpus, ReadKernelFile(parent / "cpuset.cpus"));
     }
-    ASSIGN_OR_RETURN(std::string mems, ReadCgroupFile(parent / "cpuset.mems"));
+    ASSIGN_OR_RETURN(std::string mems, ReadKernelFile(parent / "cpuset.mems"));
     RETURN_IF_ERROR(WriteCgroupFile(dir / "cpuset.cpus", FirstWord(cpus)));
     RETURN_IF_ERROR(WriteCgroupFile(dir / "cpuset.mems", FirstWord(mems)));
   } else if (controller == "cpu" && !limits.cpus.empty()) {
     uint64_t period = 100000;
-    if (Result<std::string> text = ReadCgroupFile(dir / "cpu.cfs_period_us"); text.ok()) {
+    if (Result<std::string> text = ReadKernelFile(dir / "cpu.cfs_period_us"); text.ok()) {
       std::string word = FirstWord(*text);
       std::from_chars(word.data(), word.data() + word.size(), period);
     }
@@ -236,7 +236,7 @@ CgroupCell::~CgroupCell() {
 void CgroupCell::SignalMember(pid_t pid, int sig) const {
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.valid()) return;  // gone already
-  Result<std::string> cgroups = ReadCgroupFile("/proc/" + std::to_string(pid) + "/cgroup");
+  Result<std::string> cgroups = ReadKernelFile("/proc/" + std::to_string(pid) + "/cgroup");
   if (!cgroups.ok() || cgroups->find(membership_suffix_ + "\n") == std::string::npos) return;
   if (::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0 && errno != ESRCH) {
     spdlog::warn("signal {} to pid {}: {}", sig, pid, ErrnoText(errno));
@@ -258,7 +258,7 @@ Status CgroupCell::Signal(int sig) {
     thaw_file = membership_.dir / "cgroup.freeze";
     thaw_value = "0";
   }
-  Result<std::string> procs = ReadCgroupFile(membership_.dir / "cgroup.procs");
+  Result<std::string> procs = ReadKernelFile(membership_.dir / "cgroup.procs");
   if (procs.ok()) {
     for (pid_t pid : ParsePids(*procs)) SignalMember(pid, sig);
   }
@@ -272,13 +272,13 @@ Result<bool> CgroupCell::Empty() {
   if (membership_.kind == "v2") {
     // Read through the descriptor that is polled: reading it re-arms POLLPRI.
     const std::filesystem::path file = membership_.dir / "cgroup.events";
-    Result<std::string> events = events_fd_.valid() ? ReadFromStart(events_fd_.get(), file) : ReadCgroupFile(file);
+    Result<std::string> events = events_fd_.valid() ? ReadFromStart(events_fd_.get(), file) : ReadKernelFile(file);
     if (!events.ok()) return WithPrefix("v2", events.status());
     std::optional<uint64_t> populated = KeyedValue(*events, "populated");
     if (!populated) return Internal("cgroup v2: no 'populated' in " + (membership_.dir / "cgroup.events").string());
     return *populated == 0;
   }
-  Result<std::string> procs = ReadCgroupFile(membership_.dir / "cgroup.procs");
+  Result<std::string> procs = ReadKernelFile(membership_.dir / "cgroup.procs");
   if (!procs.ok()) return WithPrefix(membership_.kind, procs.status());
   for (pid_t pid : ParsePids(*procs)) {
     // An exited main process that the runner has not reaped yet is dead.
@@ -294,14 +294,14 @@ Result<bool> CgroupCell::Empty() {
 bool CgroupCell::OomKilled() {
   if (!memory_) return false;
   if (memory_->kind == "v2") {
-    Result<std::string> events = ReadCgroupFile(memory_->dir / "memory.events");
+    Result<std::string> events = ReadKernelFile(memory_->dir / "memory.events");
     return events.ok() && KeyedValue(*events, "oom_kill").value_or(0) > 0;
   }
-  Result<std::string> control = ReadCgroupFile(memory_->dir / "memory.oom_control");
+  Result<std::string> control = ReadKernelFile(memory_->dir / "memory.oom_control");
   if (!control.ok()) return false;
   if (std::optional<uint64_t> kills = KeyedValue(*control, "oom_kill")) return *kills > 0;
   // Kernels before 4.13 do not count kills; hitting the limit is the best sign.
-  Result<std::string> failcnt = ReadCgroupFile(memory_->dir / "memory.failcnt");
+  Result<std::string> failcnt = ReadKernelFile(memory_->dir / "memory.failcnt");
   return failcnt.ok() && FirstWord(*failcnt) != "0";
 }
 

@@ -129,7 +129,7 @@ std::optional<CgroupMount> FindMount(const std::vector<CgroupMount>& mounts, std
   return std::nullopt;
 }
 
-Result<std::string> ReadCgroupFile(const std::filesystem::path& file) {
+Result<std::string> ReadKernelFile(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return PosixError("read '" + file.string() + "'", errno);
   std::string out;

@@ -45,8 +45,10 @@ Result<std::filesystem::path> OwnGroupDir(const CgroupMount& mount,
 // The mount of a v1 controller ("memory") or of v2 (controller ""), if any.
 std::optional<CgroupMount> FindMount(const std::vector<CgroupMount>& mounts, std::string_view controller);
 
-// A cgroup file's contents. Errors name the file.
-Result<std::string> ReadCgroupFile(const std::filesystem::path& file);
+// A small kernel file's contents (cgroup, /proc, driver files), with plain
+// read() calls: iostreams throw when /proc of an exiting process fails with
+// ESRCH. Errors name the file.
+Result<std::string> ReadKernelFile(const std::filesystem::path& file);
 
 // Writes `value` in one write() call, as cgroup files need. Errors name the
 // file and the value.

@@ -79,14 +79,14 @@ TEST(CgroupFsTest, KeyedValuesAndCpuLists) {
 
 TEST(CgroupFsTest, FileErrorsNameTheFile) {
   testkit::TempDir dir;
-  Result<std::string> missing = ReadCgroupFile(dir.path() / "memory.max");
+  Result<std::string> missing = ReadKernelFile(dir.path() / "memory.max");
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("memory.max"));
   Status write = WriteCgroupFile(dir.path() / "nope" / "cgroup.procs", "0");
   EXPECT_THAT(write.message(), HasSubstr("write '0' to '"));
   const std::string file = dir.Write("memory.max", "max\n");
   ASSERT_OK(WriteCgroupFile(file, "1048576"));
-  EXPECT_EQ(*ReadCgroupFile(file), "1048576");
+  EXPECT_EQ(*ReadKernelFile(file), "1048576");
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ Status EnableController(const std::filesystem::path& dir, const std::string& con
                         const std::string& daemon_leaf) {
   Status status = WriteCgroupFile(dir / "cgroup.subtree_control", "+" + controller);
   if (status.ok() || daemon_leaf.empty()) return status;
-  Result<std::string> procs = ReadCgroupFile(dir / "cgroup.procs");
+  Result<std::string> procs = ReadKernelFile(dir / "cgroup.procs");
   if (!procs.ok() || Words(*procs).empty()) return status;
   const std::filesystem::path leaf = dir / daemon_leaf;
   RETURN_IF_ERROR(MakeGroupDir(leaf));
@@ -75,7 +75,7 @@ Status SetUpV2(const std::vector<CgroupMount>& mounts, const std::vector<CgroupM
   layout.v2_kill = Exists(group_dir / "cgroup.kill");
   layout.v2_freeze = Exists(group_dir / "cgroup.freeze");
 
-  Result<std::string> available = ReadCgroupFile(own / "cgroup.controllers");
+  Result<std::string> available = ReadKernelFile(own / "cgroup.controllers");
   const std::vector<std::string> offered = available.ok() ? Words(*available) : std::vector<std::string>{};
   for (const ControllerUse& use : kLimitControllers) {
     const std::string controller = use.controller;
@@ -101,11 +101,11 @@ Status SetUpV2(const std::vector<CgroupMount>& mounts, const std::vector<CgroupM
 // Copies the parent's cpus and mems into a new v1 cpuset group, which starts
 // empty and cannot hold processes until both are set.
 Status InheritCpuset(const std::filesystem::path& group_dir) {
-  ASSIGN_OR_RETURN(std::string cpus, ReadCgroupFile(group_dir / "cpuset.cpus"));
+  ASSIGN_OR_RETURN(std::string cpus, ReadKernelFile(group_dir / "cpuset.cpus"));
   if (!Words(cpus).empty()) return Status::Ok();
   const std::filesystem::path parent = group_dir.parent_path();
   for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
-    ASSIGN_OR_RETURN(std::string value, ReadCgroupFile(parent / file));
+    ASSIGN_OR_RETURN(std::string value, ReadKernelFile(parent / file));
     std::vector<std::string> words = Words(value);
     RETURN_IF_ERROR(WriteCgroupFile(group_dir / file, words.empty() ? "" : words.front()));
   }
@@ -141,8 +141,8 @@ const char* CapabilityOfV1(const std::string& controller) {
 }  // namespace
 
 Result<CgroupLayout> FindCgroupLayout(const ContainmentOptions& options) {
-  ASSIGN_OR_RETURN(std::string mountinfo, ReadCgroupFile(options.proc / "self/mountinfo"));
-  ASSIGN_OR_RETURN(std::string self_cgroup, ReadCgroupFile(options.proc / "self/cgroup"));
+  ASSIGN_OR_RETURN(std::string mountinfo, ReadKernelFile(options.proc / "self/mountinfo"));
+  ASSIGN_OR_RETURN(std::string self_cgroup, ReadKernelFile(options.proc / "self/cgroup"));
   const std::vector<CgroupMount> mounts = ParseCgroupMounts(mountinfo);
   const std::vector<CgroupMembership> memberships = ParseProcCgroup(self_cgroup);
 

@@ -1,26 +1,27 @@
 #include "worker/tasks/containment/gpu_device_minors.h"
 
 #include <algorithm>
-#include <fstream>
+#include <charconv>
 #include <optional>
 #include <string>
+
+#include "worker/tasks/containment/cgroup_fs.h"
 
 namespace gpulse::worker {
 namespace {
 
 std::optional<uint32_t> MinorIn(const std::filesystem::path& information) {
-  std::ifstream in(information);
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::string key = "Device Minor:";
-    if (line.rfind(key, 0) != 0) continue;
-    try {
-      return static_cast<uint32_t>(std::stoul(line.substr(key.size())));
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
+  Result<std::string> text = ReadKernelFile(information);
+  if (!text.ok()) return std::nullopt;
+  const std::string key = "Device Minor:";
+  size_t at = text->find(key);
+  if (at == std::string::npos) return std::nullopt;
+  std::vector<std::string> words = Words(text->substr(at + key.size(), 32));
+  uint32_t minor = 0;
+  if (words.empty() || std::from_chars(words[0].data(), words[0].data() + words[0].size(), minor).ec != std::errc()) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return minor;
 }
 
 }  // namespace

@@ -3,20 +3,18 @@
 #include <dirent.h>
 
 #include <charconv>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <string>
+
+#include "worker/tasks/containment/cgroup_fs.h"
 
 namespace gpulse::worker {
 namespace {
 
 std::optional<std::string> ReadWhole(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::nullopt;
-  return text;
+  Result<std::string> text = ReadKernelFile(file);
+  if (!text.ok()) return std::nullopt;
+  return std::move(*text);
 }
 
 template <typename T>
