@@ -16,6 +16,7 @@
 #include "common/posix_error.h"
 #include "common/unique_fd.h"
 #include "worker/tasks/containment/cgroup_fs.h"
+#include "worker/tasks/containment/device_filter.h"
 
 namespace gpulse::worker {
 namespace {
@@ -141,6 +142,10 @@ Status CgroupCell::ApplyV2Limits(const CgroupLayout& layout, const CellLimits& l
     if (std::filesystem::exists(dir / "memory.swap.max")) {
       RETURN_IF_ERROR(WriteCgroupFile(dir / "memory.swap.max", "0"));
     }
+  }
+  if (layout.v2_devices) {
+    ASSIGN_OR_RETURN(UniqueFd filter, LoadGpuDeviceFilter(limits.gpu_minors));
+    RETURN_IF_ERROR(AttachDeviceFilter(dir, filter.get()));
   }
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 
 #include "common/posix_error.h"
 #include "worker/tasks/containment/cgroup_fs.h"
+#include "worker/tasks/containment/device_filter.h"
 
 namespace gpulse::worker {
 namespace {
@@ -74,6 +75,11 @@ Status SetUpV2(const std::vector<CgroupMount>& mounts, const std::vector<CgroupM
   layout.v2_parent = group_dir;
   layout.v2_kill = Exists(group_dir / "cgroup.kill");
   layout.v2_freeze = Exists(group_dir / "cgroup.freeze");
+  if (Status probe = ProbeDeviceFilter(group_dir); probe.ok()) {
+    layout.v2_devices = true;
+  } else {
+    missing["device isolation"] = "cgroup v2 without BPF device filter: " + probe.message();
+  }
 
   Result<std::string> available = ReadKernelFile(own / "cgroup.controllers");
   const std::vector<std::string> offered = available.ok() ? Words(*available) : std::vector<std::string>{};
@@ -166,7 +172,7 @@ Result<CgroupLayout> FindCgroupLayout(const ContainmentOptions& options) {
     if (!layout.v2_cpuset) v1_wanted.push_back("cpuset");
     if (!layout.v2_cpu) v1_wanted.push_back("cpu");
     if (!layout.v2_memory) v1_wanted.push_back("memory");
-    v1_wanted.push_back("devices");
+    if (!layout.v2_devices) v1_wanted.push_back("devices");
   }
   std::map<std::string, std::string> v1_missing;
   for (const std::string& controller : v1_wanted) {
@@ -187,15 +193,12 @@ Result<CgroupLayout> FindCgroupLayout(const ContainmentOptions& options) {
     if (auto it = v1_missing.find(capability); it != v1_missing.end()) {
       why += (why.empty() ? "" : "; ") + it->second;
     }
-    if (capability == "device isolation" && layout.v2_parent) {
-      why = "cgroup v2 without BPF device filter" + (why.empty() ? "" : "; " + why);
-    }
     layout.missing[capability] = why.empty() ? "not available" : why;
   };
   note("cpuset", layout.v2_cpuset || layout.v1_parents.count("cpuset"));
   note("cpu quota", layout.v2_cpu || layout.v1_parents.count("cpu"));
   note("memory limit", layout.v2_memory || layout.v1_parents.count("memory"));
-  note("device isolation", layout.v1_parents.count("devices") != 0);
+  note("device isolation", layout.v2_devices || layout.v1_parents.count("devices"));
   return layout;
 }
 
@@ -205,7 +208,7 @@ ContainmentReport ReportFor(const CgroupLayout& layout) {
   report.cpuset = layout.v2_cpuset || layout.v1_parents.count("cpuset");
   report.cpu_quota = layout.v2_cpu || layout.v1_parents.count("cpu");
   report.memory_limit = layout.v2_memory || layout.v1_parents.count("memory");
-  report.device_isolation = layout.v1_parents.count("devices") != 0;
+  report.device_isolation = layout.v2_devices || layout.v1_parents.count("devices");
 
   std::vector<std::string> parts;
   if (layout.v2_parent) {
@@ -215,6 +218,7 @@ ContainmentReport ReportFor(const CgroupLayout& layout) {
     if (layout.v2_cpuset) part += ", cpuset";
     if (layout.v2_cpu) part += ", cpu";
     if (layout.v2_memory) part += ", memory";
+    if (layout.v2_devices) part += ", BPF device filter";
     parts.push_back(part + ")");
   }
   if (!layout.v1_parents.empty()) {

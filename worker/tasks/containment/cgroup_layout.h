@@ -27,6 +27,7 @@ struct CgroupLayout {
   bool v2_cpuset = false;   // controllers enabled for the cells
   bool v2_cpu = false;
   bool v2_memory = false;
+  bool v2_devices = false;  // BPF device filters can be attached (device_filter.h)
   // cgroup v1: controller ("cpuset", "cpu", "memory", "devices", "freezer",
   // "pids") -> the folder holding the cells in its hierarchy.
   std::map<std::string, std::filesystem::path> v1_parents;

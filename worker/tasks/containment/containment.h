@@ -9,16 +9,16 @@
 //             cgroup.kill kills the whole cell at once, cgroup.events says
 //             when it is empty. Enforces cpuset, cpu.max and memory.max
 //             where those controllers are available to the worker's
-//             subtree; device isolation needs an eBPF program and is not
-//             enforced.
+//             subtree, and GPU device nodes with an eBPF device filter
+//             (device_filter.h) where the worker may attach one.
 //   cgroup1   one group per cell in each v1 hierarchy the host mounts
 //             (cpuset, cpu, memory, devices, freezer, pids). Membership is
 //             kept by the kernel; a kill freezes the cell, SIGKILLs every
 //             member and thaws it. Enforces cpuset, CFS quota,
 //             memory.limit_in_bytes and GPU device nodes (devices.deny).
-//   auto      cgroup v2 for membership and kill where it is writable, plus
-//             the v1 controllers for what v2 lacks (the hybrid layout of
-//             many hosts); else cgroup1; else process.
+//   auto      cgroup v2 where it is writable, plus the v1 controllers for
+//             what v2 lacks (the hybrid layout of many hosts); else
+//             cgroup1; else process.
 //   process   no cgroups: the worker becomes a child subreaper
 //             (PR_SET_CHILD_SUBREAPER), so orphans of a task are re-parented
 //             to it, and a cell is found as the task's process group, its
@@ -62,9 +62,9 @@ struct ContainmentReport {
   bool device_isolation = false;   // GPU device nodes other than the task's cannot be opened
   // Where cells are created, one folder per hierarchy used (empty for process).
   std::vector<std::filesystem::path> cell_parents;
-  // One line for logs and the registration, e.g. "cgroup v2 (membership,
-  // kill) + cgroup v1 cpuset, cpu, memory, devices; enforced: ...; not
-  // enforced: device isolation (cgroup v2 without BPF device filter)".
+  // One line for logs and the registration, e.g. "cgroup v2 at … (membership,
+  // cgroup.kill, BPF device filter) + cgroup v1 cpu, cpuset, memory;
+  // enforced: …; not enforced: memory limit (no memory controller …)".
   std::string summary;
 };
 
