@@ -183,6 +183,7 @@ Status WorkerAgent::Serve(Connection& conn, const Sample& first_sample) {
       u->set_message(ev.message);
       u->set_pid(ev.pid);
       u->set_attempt(ev.attempt);
+      u->set_out_of_memory(ev.out_of_memory);
       out.push_back(std::move(update));
       for (const auto& m : out) {
         if (!conn.stream->Write(m)) {

@@ -87,6 +87,8 @@ struct TaskEvent {
   // sent); 0 if the worker did not say. A report about an earlier attempt
   // is stale and ignored.
   uint32_t attempt = 0;
+  // The task hit its memory limit and the kernel killed a process of it.
+  bool out_of_memory = false;
 };
 
 struct ClusterConfig {

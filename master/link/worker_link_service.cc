@@ -50,6 +50,7 @@ TaskEvent FromProto(const gpulse::v1::TaskUpdate& u) {
   ev.exit_code = u.exit_code();
   ev.message = u.message();
   ev.attempt = u.attempt();
+  ev.out_of_memory = u.out_of_memory();
   switch (u.kind()) {
     case gpulse::v1::TaskUpdate::STARTED: ev.kind = TaskEvent::Kind::kStarted; break;
     case gpulse::v1::TaskUpdate::EXITED: ev.kind = TaskEvent::Kind::kExited; break;

@@ -1,6 +1,9 @@
 #include "worker/tasks/containment/cgroup_layout.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -28,6 +31,58 @@ Status MakeGroupDir(const std::filesystem::path& dir) {
     return PosixError("mkdir '" + dir.string() + "'", errno);
   }
   return Status::Ok();
+}
+
+// Creates `dir` if needed and takes an exclusive flock on it, held as long
+// as the returned descriptor lives.
+Result<UniqueFd> MakeAndLockGroupDir(const std::filesystem::path& dir) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    RETURN_IF_ERROR(MakeGroupDir(dir));
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) {
+      if (errno == ENOENT) continue;
+      return PosixError("open '" + dir.string() + "'", errno);
+    }
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK) {
+        return FailedPrecondition("another gpulse-worker uses " + dir.string() + " (the same --work-dir?)");
+      }
+      return PosixError("flock '" + dir.string() + "'", errno);
+    }
+    // Another worker may have removed it as stale between mkdir and flock.
+    struct stat by_path, by_fd;
+    if (::stat(dir.c_str(), &by_path) == 0 && ::fstat(fd.get(), &by_fd) == 0 && by_path.st_ino == by_fd.st_ino &&
+        by_path.st_dev == by_fd.st_dev) {
+      return fd;
+    }
+  }
+  return Internal("'" + dir.string() + "' keeps disappearing while it is being created");
+}
+
+// "gpulse-" and 16 lower-case hex digits, as CellGroupNameFor makes them.
+bool IsWorkerGroupName(const std::string& name) {
+  const std::string prefix = "gpulse-";
+  return name.size() == prefix.size() + 16 && name.rfind(prefix, 0) == 0 &&
+         std::all_of(name.begin() + prefix.size(), name.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// Groups beside ours of workers that are gone: nobody holds their flock.
+void RemoveGroupsOfGoneWorkers(const std::filesystem::path& parent, const std::string& own_group) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name == own_group || !IsWorkerGroupName(name) || !entry.is_directory(error)) continue;
+    UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // its worker lives
+    std::error_code inner;
+    for (const auto& cell : std::filesystem::directory_iterator(entry.path(), inner)) {
+      if (cell.is_directory(inner)) ::rmdir(cell.path().c_str());
+    }
+    if (::rmdir(entry.path().c_str()) == 0) {
+      spdlog::info("removed {}, the cgroup of a worker that is gone", entry.path().string());
+    }
+  }
 }
 
 // Cells of an earlier run that are empty now; populated ones stay (rmdir
@@ -71,7 +126,9 @@ Status SetUpV2(const std::vector<CgroupMount>& mounts, const std::vector<CgroupM
   if (!mount) return Unavailable("no cgroup2 file system is mounted");
   ASSIGN_OR_RETURN(std::filesystem::path own, OwnGroupDir(*mount, memberships));
   const std::filesystem::path group_dir = own / group;
-  RETURN_IF_ERROR(MakeGroupDir(group_dir));
+  ASSIGN_OR_RETURN(UniqueFd lock, MakeAndLockGroupDir(group_dir));
+  layout.group_locks.push_back(std::move(lock));
+  RemoveGroupsOfGoneWorkers(own, group);
   layout.v2_parent = group_dir;
   layout.v2_kill = Exists(group_dir / "cgroup.kill");
   layout.v2_freeze = Exists(group_dir / "cgroup.freeze");
@@ -124,13 +181,15 @@ Status SetUpV1(const std::vector<CgroupMount>& mounts, const std::vector<CgroupM
   if (!mount) return Unavailable("no cgroup v1 " + controller + " hierarchy is mounted");
   ASSIGN_OR_RETURN(std::filesystem::path own, OwnGroupDir(*mount, memberships));
   const std::filesystem::path group_dir = own / group;
-  RETURN_IF_ERROR(MakeGroupDir(group_dir));
+  ASSIGN_OR_RETURN(UniqueFd lock, MakeAndLockGroupDir(group_dir));
   if (controller == "cpuset") {
     if (Status s = InheritCpuset(group_dir); !s.ok()) {
       ::rmdir(group_dir.c_str());
       return s;
     }
   }
+  layout.group_locks.push_back(std::move(lock));
+  RemoveGroupsOfGoneWorkers(own, group);
   RemoveEmptyCells(group_dir);
   layout.v1_parents[controller] = group_dir;
   return Status::Ok();

@@ -6,6 +6,12 @@
 // own cgroup in each hierarchy it will use, enables the v2 controllers it
 // can for that folder, and removes empty cells left there by an earlier
 // run. Not thread-safe; called once at start-up.
+//
+// The worker holds an exclusive flock on each of its group folders for as
+// long as the layout lives. A folder named like a worker's group
+// (CellGroupNameFor) that nobody holds belongs to a worker that is gone:
+// start-up removes it with its empty cells (cells whose tasks still run
+// stay), so workers that were killed leave nothing behind for long.
 #pragma once
 
 #include <filesystem>
@@ -15,6 +21,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/unique_fd.h"
 #include "worker/tasks/containment/containment.h"
 
 namespace gpulse::worker {
@@ -34,6 +41,8 @@ struct CgroupLayout {
   // Why a capability is missing, for the report: e.g. {"memory limit", "no
   // memory controller in the worker's cgroup v2 subtree"}.
   std::map<std::string, std::string> missing;
+  // The flocked group folders (see above).
+  std::vector<UniqueFd> group_locks;
 };
 
 // The layout for `options.backend` (kAuto, kCgroup2 or kCgroup1). kUnavailable

@@ -5,6 +5,7 @@
 #include "worker/tasks/containment/containment.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -331,6 +332,53 @@ TEST(ContainmentChoiceTest, WithoutCgroupsAutoFallsBackAndSaysWhy) {
   ASSERT_OK(fallback);
   EXPECT_EQ((*fallback)->Report().backend, "process");
   EXPECT_THAT((*fallback)->Report().summary, HasSubstr("no cgroup2 file system is mounted"));
+}
+
+// Workers killed with SIGKILL cannot remove their groups; the next worker
+// to start removes those nobody holds (each worker flocks its own).
+TEST(ContainmentCleanupTest, GroupsOfGoneWorkersAreRemovedAndLiveOnesKept) {
+  ContainmentOptions options;
+  options.group = "gpulse-test-" + std::to_string(::getpid());
+  Result<std::shared_ptr<Containment>> probe = OpenContainment(options);
+  ASSERT_OK(probe);
+  if (!(*probe)->Report().kernel_tracked) GTEST_SKIP() << "no cgroups here: " << (*probe)->Report().summary;
+  const std::vector<std::filesystem::path> parents = (*probe)->Report().cell_parents;
+  probe->reset();
+
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", 0xdead000000000000ull + static_cast<unsigned>(::getpid()));
+  const std::string gone = std::string("gpulse-") + hex;
+  std::snprintf(hex, sizeof hex, "%016llx", 0xa11e000000000000ull + static_cast<unsigned>(::getpid()));
+  const std::string alive = std::string("gpulse-") + hex;
+  std::vector<int> locks;
+  for (const auto& parent : parents) {
+    const std::filesystem::path base = parent.parent_path();
+    ASSERT_EQ(::mkdir((base / gone).c_str(), 0755), 0) << base / gone;
+    ASSERT_EQ(::mkdir((base / gone / "t.1").c_str(), 0755), 0);  // an empty cell
+    ASSERT_EQ(::mkdir((base / alive).c_str(), 0755), 0);
+    locks.push_back(::open((base / alive).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_EQ(::flock(locks.back(), LOCK_EX | LOCK_NB), 0);
+  }
+
+  Result<std::shared_ptr<Containment>> opened = OpenContainment(options);
+  ASSERT_OK(opened);
+  for (const auto& parent : parents) {
+    EXPECT_FALSE(std::filesystem::exists(parent.parent_path() / gone)) << "left: " << parent.parent_path() / gone;
+    EXPECT_TRUE(std::filesystem::exists(parent.parent_path() / alive)) << "removed a live worker's group";
+  }
+  for (int fd : locks) ::close(fd);
+  for (const auto& parent : parents) ::rmdir((parent.parent_path() / alive).c_str());
+}
+
+TEST(ContainmentCleanupTest, TwoWorkersCannotShareAGroup) {
+  ContainmentOptions options;
+  options.backend = Backend::kCgroup2;
+  options.group = "gpulse-test-" + std::to_string(::getpid());
+  Result<std::shared_ptr<Containment>> first = OpenContainment(options);
+  if (!first.ok()) GTEST_SKIP() << first.status().message();
+  Result<std::shared_ptr<Containment>> second = OpenContainment(options);
+  EXPECT_FALSE(second.ok());
+  EXPECT_THAT(second.status().message(), HasSubstr("another gpulse-worker uses"));
 }
 
 TEST(ContainmentChoiceTest, BackendNamesAndGroupNames) {
