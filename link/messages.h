@@ -74,6 +74,9 @@ struct TaskUpdate {
   // 0 if the worker did not say.
   uint32_t attempt = 0;
   int32_t pid = 0;
+  // kExited, kCancelled: the task hit its memory limit and the kernel's OOM
+  // killer killed a process of it.
+  bool out_of_memory = false;
 };
 
 enum class OutputStream { kStdout, kStderr };

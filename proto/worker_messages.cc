@@ -90,6 +90,7 @@ void ToProto(const link::TaskUpdate& in, gpulse::v1::TaskUpdate* out) {
   out->set_message(in.message);
   out->set_pid(in.pid);
   out->set_attempt(in.attempt);
+  out->set_out_of_memory(in.out_of_memory);
 }
 
 link::TaskUpdate FromProto(const gpulse::v1::TaskUpdate& in) {
@@ -98,6 +99,7 @@ link::TaskUpdate FromProto(const gpulse::v1::TaskUpdate& in) {
   u.exit_code = in.exit_code();
   u.message = in.message();
   u.attempt = in.attempt();
+  u.out_of_memory = in.out_of_memory();
   u.pid = in.pid();
   switch (in.kind()) {
     case gpulse::v1::TaskUpdate::STARTED: u.kind = link::TaskUpdate::Kind::kStarted; break;

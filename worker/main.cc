@@ -27,6 +27,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   agent.hostname = Hostname();
   double interval_s = 5;
   std::string token_file;
+  std::string containment = "auto";
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
   app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", agent.id, "this worker's name (default: the hostname)");
@@ -37,6 +38,8 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   app.add_option("--work-dir", agent.work_dir, "where tasks run and keep their output")->capture_default_str();
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
+  app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,6 +61,13 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
     return 2;
   }
   agent.token = *token;
+  auto cells = gpulse::worker::OpenContainmentFor(containment, agent.work_dir);
+  if (!cells.ok()) {
+    spdlog::error("{}", cells.status().message());
+    return 2;
+  }
+  spdlog::info("task containment: {}", (*cells)->Report().summary);
+  options.containment = *cells;
   return std::nullopt;
 }
 

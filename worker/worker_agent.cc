@@ -34,7 +34,7 @@ link::TaskUpdate UpdateFor(const TaskEvent& event) {
     case TaskEvent::Kind::kFailedToStart: kind = link::TaskUpdate::Kind::kFailedToStart; break;
     case TaskEvent::Kind::kCancelled: kind = link::TaskUpdate::Kind::kCancelled; break;
   }
-  return {event.task_id, kind, event.exit_code, event.message, event.attempt, event.pid};
+  return {event.task_id, kind, event.exit_code, event.message, event.attempt, event.pid, event.out_of_memory};
 }
 
 link::OutputStream LinkStream(OutputStream stream) {
@@ -319,6 +319,8 @@ void WorkerAgent::StartTask(const v1::Assign& assign) {
   link::Assignment a = proto::FromProto(assign);
   TaskLaunch launch{std::move(a.task_id), a.attempt,   std::move(a.argv), std::move(a.env), std::move(a.gpu_indices),
                     std::move(a.gpu_uuids)};
+  launch.cpus = a.cpus;
+  launch.memory_bytes = a.memory_bytes;
   spdlog::info("starting task {} (attempt {}) on GPU(s) [{}]", launch.task_id, launch.attempt,
                fmt::join(launch.gpu_indices, ","));
   Status s = runner_.Start(launch);

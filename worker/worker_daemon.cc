@@ -40,6 +40,7 @@ Status WorkerDaemon::StartParts() {
 
   TaskRunnerConfig runner_config;
   runner_config.work_dir = options_.agent.work_dir;
+  runner_config.containment = options_.containment;
   ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
 
   agent_ = std::make_unique<WorkerAgent>(options_.agent, *sampler_, *runner_, [this](const Sample& sample) {

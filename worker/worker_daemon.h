@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "telemetry/sampler.h"
+#include "worker/tasks/containment/containment.h"
 #include "worker/tasks/task_event.h"
 #include "worker/worker_agent.h"
 
@@ -30,6 +31,9 @@ struct WorkerDaemonOptions {
   // free one); empty: no endpoint.
   std::string metrics_listen;
   telemetry::SamplerConfig sampler;
+  // Where tasks' processes are kept and limited (OpenContainment); unset:
+  // the process backend.
+  std::shared_ptr<Containment> containment;
   // Called once, on the agent's thread, when the agent gives up on its own
   // (the master refused the cluster token), with the reason; a daemon's
   // main() uses it to wake up. Not called when Stop() ends the agent.

@@ -2,6 +2,7 @@
 #include "master/core/cluster.h"
 #include "master/core/cluster_impl.h"
 #include "master/core/task_validation.h"
+#include "common/size.h"
 
 namespace gpulse::master {
 
@@ -113,7 +114,12 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
       } else if (event.exit_code == 0) {
         I.Finish(*entry, TaskState::kSucceeded, "", batch);
       } else {
-        I.Finish(*entry, TaskState::kFailed, "exited with code " + std::to_string(event.exit_code), batch);
+        std::string message = "exited with code " + std::to_string(event.exit_code);
+        if (event.out_of_memory) {
+          message += ": it exceeded its memory limit of " + FormatBytes(t.spec.memory_bytes) +
+                     " (the kernel's OOM killer killed a process of it)";
+        }
+        I.Finish(*entry, TaskState::kFailed, message, batch);
       }
       break;
     case link::TaskUpdate::Kind::kFailedToStart:

@@ -113,6 +113,26 @@ TEST_F(ClusterTasksTest, NonZeroExitFailsWithoutRetry) {
   EXPECT_EQ(cluster_->Schedule(), 0u);
 }
 
+TEST_F(ClusterTasksTest, OomKilledTaskFailsSayingItExceededItsMemoryLimit) {
+  Register("w1", 1);
+  TaskSpec spec = MakeSpec(1);
+  spec.memory_bytes = 32 << 20;
+  Task t = Submit(spec);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kStarted).ok());
+  link::TaskUpdate oom;
+  oom.task_id = t.id;
+  oom.kind = Kind::kExited;
+  oom.exit_code = 137;
+  oom.out_of_memory = true;
+  ASSERT_TRUE(cluster_->ApplyTaskEvent("w1", oom).ok());
+  Task failed = Get(t.id);
+  EXPECT_EQ(failed.state, TaskState::kFailed);
+  EXPECT_EQ(failed.message,
+            "exited with code 137: it exceeded its memory limit of 32.0 MiB (the kernel's OOM killer killed a "
+            "process of it)");
+}
+
 TEST_F(ClusterTasksTest, FailureToStartIsRetriedUntilMaxAttempts) {
   Register("w1", 1);
   TaskSpec spec = MakeSpec(1);

@@ -17,7 +17,7 @@ namespace {
 constexpr char kDefaultPath[] = "/usr/local/bin:/usr/bin:/bin";
 
 // The step the child was at when it gave up; sent to the parent with errno.
-enum class ChildStep : int { kSetpgid = 1, kRedirect, kChdir, kExec };
+enum class ChildStep : int { kSetpgid = 1, kRedirect, kChdir, kExec, kJoinCell, kSetAffinity };
 
 struct ChildFailure {
   int step = 0;
@@ -35,6 +35,7 @@ struct ChildPlan {
   int stdout_fd = -1;
   int stderr_fd = -1;
   int report_fd = -1;
+  const CellEntry* cell_entry = nullptr;
 };
 
 // Returns `fd` moved to a number above 2 (close-on-exec), so that dup2()
@@ -93,6 +94,11 @@ void ReportAndExit(int report_fd, ChildStep step, int err) {
   ::sigprocmask(SIG_SETMASK, &empty, nullptr);
 
   if (::setpgid(0, 0) != 0) ReportAndExit(plan.report_fd, ChildStep::kSetpgid, errno);
+  if (plan.cell_entry != nullptr) {
+    const CellEntryFailure entry = EnterCellInChild(*plan.cell_entry);
+    if (entry.step == CellEntryStep::kJoinCgroup) ReportAndExit(plan.report_fd, ChildStep::kJoinCell, entry.err);
+    if (entry.step == CellEntryStep::kSetAffinity) ReportAndExit(plan.report_fd, ChildStep::kSetAffinity, entry.err);
+  }
   if (::dup2(plan.stdin_fd, STDIN_FILENO) < 0 || ::dup2(plan.stdout_fd, STDOUT_FILENO) < 0 ||
       ::dup2(plan.stderr_fd, STDERR_FILENO) < 0) {
     ReportAndExit(plan.report_fd, ChildStep::kRedirect, errno);
@@ -133,6 +139,10 @@ Status DescribeFailure(const ChildFailure& failure, const ChildSpec& spec) {
       return PosixError("chdir '" + spec.working_dir.string() + "'", failure.err);
     case ChildStep::kExec:
       return PosixError("argv[0] '" + spec.argv[0] + "'", failure.err);
+    case ChildStep::kJoinCell:
+      return PosixError("joining the task's cgroups", failure.err);
+    case ChildStep::kSetAffinity:
+      return PosixError("sched_setaffinity to the task's cores", failure.err);
   }
   return Internal("child reported an unknown failure step " + std::to_string(failure.step));
 }
@@ -179,6 +189,7 @@ ChildPlan PlanChild(const ChildSpec& spec, const std::vector<std::string>& exec_
   plan.stdout_fd = fds.stdout_fd.get();
   plan.stderr_fd = fds.stderr_fd.get();
   plan.report_fd = fds.report_write.get();
+  plan.cell_entry = spec.cell_entry;
   return plan;
 }
 

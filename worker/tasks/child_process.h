@@ -8,7 +8,9 @@
 //   - the given working directory and exactly the given environment;
 //   - default signal dispositions and an empty signal mask, whatever the
 //     worker itself blocks or ignores (a daemon often ignores SIGPIPE);
-//   - no file descriptors of the worker other than 0, 1 and 2.
+//   - no file descriptors of the worker other than 0, 1 and 2;
+//   - membership of its task's cell and its cores (ChildSpec::cell_entry),
+//     taken before exec.
 //
 // Exec failures are detected reliably: the child reports errno through a
 // close-on-exec pipe, so "the program could not be run" is an error from
@@ -26,6 +28,7 @@
 
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "worker/tasks/containment/cell_entry.h"
 
 namespace gpulse::worker {
 
@@ -37,6 +40,10 @@ struct ChildSpec {
   std::filesystem::path working_dir;  // must exist
   std::filesystem::path stdout_path;
   std::filesystem::path stderr_path;
+  // When set, the child enters this cell (its cgroups and cores) before it
+  // execs, so no process of the task ever runs outside it. Must outlive the
+  // call.
+  const CellEntry* cell_entry = nullptr;
 };
 
 struct SpawnedChild {

@@ -28,6 +28,9 @@ struct TaskEvent {
   pid_t pid = 0;       // also the process group id; 0 for kFailedToStart
   int exit_code = 0;   // the exit status, or 128+N when killed by signal N
   std::string message; // human-readable detail; may be empty
+  // The task hit its memory limit and the kernel killed a process of it
+  // (kExited, kCancelled); the message says so too.
+  bool out_of_memory = false;
 };
 
 // "started", "exited", "failed_to_start", "cancelled".

@@ -24,6 +24,10 @@ struct TaskLaunch {
   // The task's GPUs: NVML indices and the matching UUIDs, in the same order.
   std::vector<uint32_t> gpu_indices;
   std::vector<std::string> gpu_uuids;
+  // Cores to pin the task to (0: not pinned) and its hard memory limit in
+  // bytes (0: none), enforced as far as the worker's containment can.
+  uint32_t cpus = 0;
+  uint64_t memory_bytes = 0;
 };
 
 }  // namespace gpulse::worker

@@ -12,12 +12,22 @@
 #include <spdlog/spdlog.h>
 
 #include "common/posix_error.h"
+#include "common/size.h"
+#include "worker/tasks/containment/gpu_device_minors.h"
 #include "worker/tasks/task_paths.h"
 
 namespace gpulse::worker {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// How often a draining cell without an emptiness descriptor is looked at,
+// how often cells the kernel does not track are scanned, how often a cell
+// that does not empty is logged, and how long Shutdown waits for cells.
+constexpr auto kDrainPoll = std::chrono::milliseconds(20);
+constexpr auto kTrackPeriod = std::chrono::seconds(1);
+constexpr auto kStuckLogPeriod = std::chrono::seconds(10);
+constexpr auto kShutdownDrain = std::chrono::seconds(5);
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
@@ -65,9 +75,9 @@ std::string DescribeWaitStatus(int wait_status) {
   return "exited with status " + std::to_string(ExitCodeOf(wait_status));
 }
 
-void KillGroup(pid_t pgid, int sig) {
-  if (::kill(-pgid, sig) != 0 && errno != ESRCH) {
-    spdlog::warn("kill(-{}, {}) failed: {}", pgid, sig, ErrnoText(errno));
+void SignalCell(pid_t main_pid, TaskCell& cell, int sig) {
+  if (Status s = cell.Signal(sig); !s.ok()) {
+    spdlog::warn("signal {} to the cell of pid {}: {}", sig, main_pid, s.message());
   }
 }
 
@@ -83,6 +93,11 @@ Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerConfig config, 
   // Without it the reaper cannot be interrupted; nothing sensible can run.
   UniqueFd wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_fd.valid()) return PosixError("the task runner's eventfd", errno);
+  if (!config.containment) {
+    ContainmentOptions options;
+    options.backend = ContainmentOptions::Backend::kProcess;
+    ASSIGN_OR_RETURN(config.containment, OpenContainment(options));
+  }
   return std::unique_ptr<TaskRunner>(new TaskRunner(std::move(config), sink, std::move(wake_fd)));
 }
 
@@ -90,8 +105,11 @@ TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wa
     : work_dir_(std::move(config.work_dir)),
       base_environment_(config.base_environment ? std::move(*config.base_environment)
                                                 : CurrentProcessEnvironment()),
+      containment_(std::move(config.containment)),
+      nvidia_gpus_dir_(std::move(config.nvidia_gpus_dir)),
       sink_(sink),
-      wake_fd_(std::move(wake_fd)) {
+      wake_fd_(std::move(wake_fd)),
+      cpus_(config.cpus.empty() ? CurrentAffinity() : config.cpus) {
   reaper_ = std::thread([this] { ReaperLoop(); });
 }
 
@@ -99,6 +117,11 @@ TaskRunner::~TaskRunner() { Shutdown(/*kill_tasks=*/true); }
 
 Status TaskRunner::Start(const TaskLaunch& launch) {
   RETURN_IF_ERROR(ValidateLaunch(launch));
+  CellSpec cell_spec;
+  cell_spec.name = launch.task_id + "." + std::to_string(launch.attempt);
+  cell_spec.limits.memory_bytes = launch.memory_bytes;
+  cell_spec.limits.gpu_minors = GpuDeviceMinors(launch.gpu_indices, nvidia_gpus_dir_);
+  cell_spec.environment_marker = "GPULSE_TASK_ID=" + launch.task_id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return FailedPrecondition("the task runner is shut down");
@@ -109,10 +132,15 @@ Status TaskRunner::Start(const TaskLaunch& launch) {
     task.attempt = launch.attempt;
     task.gpu_indices = launch.gpu_indices;
     task.gpu_uuids = launch.gpu_uuids;
+    task.memory_bytes = launch.memory_bytes;
+    task.cores = cpus_.Take(launch.cpus);
+    cell_spec.limits.cpus = task.cores;
     ++starting_;
   }
 
-  Result<SpawnedChild> child = Spawn(launch);
+  Result<std::unique_ptr<TaskCell>> cell = containment_->CreateCell(cell_spec);
+  Result<SpawnedChild> child = cell.ok() ? Spawn(launch, **cell) : Result<SpawnedChild>(cell.status());
+  if (child.ok()) (*cell)->SetMainProcess(child->pid);
 
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -124,6 +152,7 @@ Status TaskRunner::Start(const TaskLaunch& launch) {
       task.state = Task::State::kRunning;
       task.pid = child->pid;
       task.pidfd = std::move(child->pidfd);
+      task.cell = std::move(*cell);
       event.kind = TaskEvent::Kind::kStarted;
       event.pid = task.pid;
       if (task.cancel_requested) {
@@ -133,8 +162,9 @@ Status TaskRunner::Start(const TaskLaunch& launch) {
       }
     } else {
       task.state = Task::State::kFinished;
+      cpus_.Give(task.cores);
       event.kind = TaskEvent::Kind::kFailedToStart;
-      event.message = child.status().message();
+      event.message = cell.ok() ? child.status().message() : "containment: " + cell.status().message();
     }
     pending_events_.push_back(std::move(event));
     --starting_;
@@ -144,7 +174,7 @@ Status TaskRunner::Start(const TaskLaunch& launch) {
   return Status::Ok();
 }
 
-Result<SpawnedChild> TaskRunner::Spawn(const TaskLaunch& launch) const {
+Result<SpawnedChild> TaskRunner::Spawn(const TaskLaunch& launch, const TaskCell& cell) const {
   const TaskPaths paths = PathsForTask(work_dir_, launch.task_id);
   std::error_code error;
   std::filesystem::create_directories(paths.dir, error);
@@ -156,6 +186,7 @@ Result<SpawnedChild> TaskRunner::Spawn(const TaskLaunch& launch) const {
   spec.working_dir = paths.dir;
   spec.stdout_path = paths.stdout_log;
   spec.stderr_path = paths.stderr_log;
+  spec.cell_entry = &cell.Entry();
   return SpawnInNewProcessGroup(spec);
 }
 
@@ -171,6 +202,7 @@ Status TaskRunner::Cancel(const std::string& task_id, std::chrono::milliseconds 
         if (!task.cancel_requested || grace < task.grace) task.grace = grace;
         task.cancel_requested = true;
         return Status::Ok();
+      case Task::State::kDraining:
       case Task::State::kFinished:
         return Status::Ok();
       case Task::State::kRunning:
@@ -187,12 +219,12 @@ void TaskRunner::RequestStopLocked(Task& task, std::chrono::milliseconds grace) 
   task.cancel_requested = true;
   if (grace.count() == 0) {
     task.grace = grace;
-    KillGroup(task.pid, SIGKILL);
+    SignalCell(task.pid, *task.cell, SIGKILL);
     task.killed_after_grace = true;
     task.kill_deadline.reset();
     return;
   }
-  KillGroup(task.pid, SIGTERM);
+  SignalCell(task.pid, *task.cell, SIGTERM);
   const auto deadline = SteadyClock::now() + grace;
   if (!task.kill_deadline || deadline < *task.kill_deadline) {
     task.kill_deadline = deadline;
@@ -224,12 +256,18 @@ void TaskRunner::Wake() {
 
 std::optional<SteadyClock::time_point> TaskRunner::NextDeadlineLocked() const {
   std::optional<SteadyClock::time_point> next;
+  auto consider = [&next](SteadyClock::time_point t) {
+    if (!next || t < *next) next = t;
+  };
+  bool tracking = false;
   for (const auto& [id, task] : tasks_) {
-    if (task.state == Task::State::kRunning && task.kill_deadline &&
-        (!next || *task.kill_deadline < *next)) {
-      next = task.kill_deadline;
+    if (task.state == Task::State::kRunning && task.kill_deadline) consider(*task.kill_deadline);
+    if (task.state == Task::State::kDraining && task.cell->EmptinessFd() < 0) {
+      consider(SteadyClock::now() + kDrainPoll);
     }
+    if (task.state == Task::State::kRunning) tracking = true;
   }
+  if (tracking && !containment_->Report().kernel_tracked) consider(next_track_);
   return next;
 }
 
@@ -237,16 +275,24 @@ void TaskRunner::KillOverdueLocked(SteadyClock::time_point now) {
   for (auto& [id, task] : tasks_) {
     if (task.state == Task::State::kRunning && task.kill_deadline && *task.kill_deadline <= now) {
       spdlog::info("task {} outlived its {} ms grace period; sending SIGKILL", id, task.grace.count());
-      KillGroup(task.pid, SIGKILL);
+      SignalCell(task.pid, *task.cell, SIGKILL);
       task.killed_after_grace = true;
       task.kill_deadline.reset();
     }
   }
 }
 
+void TaskRunner::TrackCellsLocked(SteadyClock::time_point now) {
+  if (containment_->Report().kernel_tracked || now < next_track_) return;
+  next_track_ = now + kTrackPeriod;
+  for (auto& [id, task] : tasks_) {
+    if (task.state == Task::State::kRunning) task.cell->Track();
+  }
+}
+
 void TaskRunner::ReapLocked(const std::string& task_id, Task& task) {
   // Look without reaping first: while the exited main process is an unreaped
-  // zombie its pid cannot be reused, so killing its group hits only the task.
+  // zombie its pid cannot be reused, so killing its cell hits only the task.
   siginfo_t info = {};
   if (::waitid(P_PID, static_cast<id_t>(task.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
     if (errno == EINTR) return;
@@ -255,7 +301,7 @@ void TaskRunner::ReapLocked(const std::string& task_id, Task& task) {
   } else if (info.si_pid == 0) {
     return;  // not exited after all
   } else {
-    KillGroup(task.pid, SIGKILL);
+    SignalCell(task.pid, *task.cell, SIGKILL);
   }
 
   int wait_status = 0;
@@ -283,9 +329,44 @@ void TaskRunner::ReapLocked(const std::string& task_id, Task& task) {
   } else {
     event.kind = TaskEvent::Kind::kExited;
   }
-  task.state = Task::State::kFinished;
+  task.state = Task::State::kDraining;
   task.pidfd.Reset();
   task.kill_deadline.reset();
+  task.last_event = std::move(event);
+  task.draining_since = SteadyClock::now();
+  DrainLocked(task_id, task);
+}
+
+void TaskRunner::DrainLocked(const std::string& task_id, Task& task) {
+  // Again each time: a process may have forked while the last kill landed.
+  SignalCell(task.pid, *task.cell, SIGKILL);
+  Result<bool> empty = task.cell->Empty();
+  if (!empty.ok()) {
+    // The cell's membership cannot be read any more (its group was removed
+    // behind the worker's back): nothing is left to wait for.
+    spdlog::error("task {}: {}; treating its cell as empty", task_id, empty.status().message());
+  } else if (!*empty) {
+    const auto now = SteadyClock::now();
+    if (now - *task.draining_since >= kStuckLogPeriod) {
+      spdlog::warn("task {}: processes of its cell survive SIGKILL; its GPUs stay busy until they are gone",
+                   task_id);
+      task.draining_since = now;
+    }
+    return;
+  }
+
+  TaskEvent event = std::move(*task.last_event);
+  task.last_event.reset();
+  if (task.cell->OomKilled()) {
+    event.out_of_memory = true;
+    event.message += "; the task exceeded its memory limit of " + FormatBytes(task.memory_bytes) +
+                     " (the kernel's OOM killer killed a process of it)";
+  }
+  if (Status s = task.cell->Destroy(); !s.ok()) spdlog::warn("task {}: {}", task_id, s.message());
+  task.cell.reset();
+  cpus_.Give(task.cores);
+  task.cores.clear();
+  task.state = Task::State::kFinished;
   pending_events_.push_back(std::move(event));
 }
 
@@ -307,9 +388,13 @@ void TaskRunner::ReaperLoop() {
     poll_fds.assign(1, pollfd{wake_fd_.get(), POLLIN, 0});
     poll_ids.assign(1, std::string());
     for (const auto& [id, task] : tasks_) {
-      if (task.state != Task::State::kRunning) continue;
-      poll_fds.push_back(pollfd{task.pidfd.get(), POLLIN, 0});
-      poll_ids.push_back(id);
+      if (task.state == Task::State::kRunning) {
+        poll_fds.push_back(pollfd{task.pidfd.get(), POLLIN, 0});
+        poll_ids.push_back(id);
+      } else if (task.state == Task::State::kDraining && task.cell->EmptinessFd() >= 0) {
+        poll_fds.push_back(pollfd{task.cell->EmptinessFd(), POLLPRI, 0});
+        poll_ids.push_back(id);
+      }
     }
     timespec timeout = {};
     const timespec* timeout_ptr = nullptr;
@@ -321,8 +406,8 @@ void TaskRunner::ReaperLoop() {
       timeout_ptr = &timeout;
     }
 
-    // Only this thread closes pidfds (or Shutdown after joining it), so the
-    // descriptors stay valid while the lock is released.
+    // Only this thread closes pidfds and cells (or Shutdown after joining
+    // it), so the descriptors stay valid while the lock is released.
     lock.unlock();
     int ready = ::ppoll(poll_fds.data(), poll_fds.size(), timeout_ptr, nullptr);
     const int poll_errno = errno;
@@ -343,7 +428,12 @@ void TaskRunner::ReaperLoop() {
         ReapLocked(it->first, it->second);
       }
     }
-    KillOverdueLocked(SteadyClock::now());
+    for (auto& [id, task] : tasks_) {
+      if (task.state == Task::State::kDraining) DrainLocked(id, task);
+    }
+    const auto now = SteadyClock::now();
+    KillOverdueLocked(now);
+    TrackCellsLocked(now);
   }
 }
 
@@ -361,12 +451,24 @@ void TaskRunner::Shutdown(bool kill_tasks) {
 
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, task] : tasks_) {
-    if (task.state != Task::State::kRunning) continue;
+    if (task.state != Task::State::kRunning && task.state != Task::State::kDraining) continue;
     if (kill_tasks) {
-      KillGroup(task.pid, SIGKILL);
-      ReapBlocking(task.pid);
+      SignalCell(task.pid, *task.cell, SIGKILL);
+      if (task.state == Task::State::kRunning) ReapBlocking(task.pid);
+      const auto deadline = SteadyClock::now() + kShutdownDrain;
+      while (true) {
+        Result<bool> empty = task.cell->Empty();
+        if (!empty.ok() || *empty) break;
+        if (SteadyClock::now() >= deadline) {
+          spdlog::error("task {}: processes of its cell survive SIGKILL; leaving them", id);
+          break;
+        }
+        std::this_thread::sleep_for(kDrainPoll);
+        SignalCell(task.pid, *task.cell, SIGKILL);
+      }
     }
     task.pidfd.Reset();
+    task.cell.reset();  // removes the cell if it is empty; a populated one stays
   }
   tasks_.clear();
   pending_events_.clear();

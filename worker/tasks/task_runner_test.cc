@@ -22,6 +22,13 @@
 namespace gpulse::worker {
 namespace {
 
+TaskRunnerConfig ConfigFor(std::filesystem::path work_dir, std::optional<Environment> base_environment) {
+  TaskRunnerConfig config;
+  config.work_dir = std::move(work_dir);
+  config.base_environment = std::move(base_environment);
+  return config;
+}
+
 using ::testing::HasSubstr;
 using testkit::Eventually;
 using testkit::ReadFileOrEmpty;
@@ -194,7 +201,7 @@ TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsTheWorkersOwn) {
   TempDir other_dir;
   RecordingSink other_sink;
   Result<std::unique_ptr<TaskRunner>> runner =
-      TaskRunner::Create(TaskRunnerConfig{other_dir.path(), std::nullopt}, other_sink);
+      TaskRunner::Create(ConfigFor(other_dir.path(), std::nullopt), other_sink);
   ::unsetenv("GPULSE_RUNNER_TEST_MARKER");
   ASSERT_OK(runner);
 
@@ -444,7 +451,7 @@ TEST(TaskRunnerCreateTest, NoFileDescriptorLeftIsAnErrorNotAnException) {
   none.rlim_cur = 0;  // no new descriptor may be opened
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
   std::optional<Result<std::unique_ptr<TaskRunner>>> runner;
-  EXPECT_NO_THROW(runner.emplace(TaskRunner::Create(TaskRunnerConfig{dir.path(), Environment{}}, sink)));
+  EXPECT_NO_THROW(runner.emplace(TaskRunner::Create(ConfigFor(dir.path(), Environment{}), sink)));
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   ASSERT_TRUE(runner.has_value());
   EXPECT_EQ(runner->status().code(), StatusCode::kResourceExhausted);
