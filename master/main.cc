@@ -4,10 +4,12 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <iostream>
 #include <fstream>
 
 #include "common/posix_error.h"
 #include "common/signals.h"
+#include "config/config_file.h"
 #include "master/master_server.h"
 
 namespace {
@@ -54,11 +56,16 @@ int main(int argc, char** argv) {
   std::string ports_file;
   app.add_option("--ports-file", ports_file,
                  "once both listeners are up, write their ports here as JSON (useful with port 0)");
+  gpulse::config::ConfigFile config(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (config.print_requested()) {
+    std::cout << config.Effective(argc, argv);
+    return 0;
   }
 
   gpulse::master::MasterServer server(opts);

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <optional>
 
 #include "common/signals.h"
+#include "config/config_file.h"
 #include "common/token.h"
 #include "worker/worker_daemon.h"
 
@@ -40,11 +42,16 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
                  "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
   app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
       ->capture_default_str();
+  gpulse::config::ConfigFile config(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (config.print_requested()) {
+    std::cout << config.Effective(argc, argv);
+    return 0;
   }
   if (agent.id.empty()) agent.id = agent.hostname;
   agent.interval = std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000));
