@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "common/posix_error.h"
+#include "common/service_manager.h"
 #include "common/signals.h"
 #include "config/config_file.h"
 #include "master/master_server.h"
@@ -35,6 +36,7 @@ gpulse::Status WritePortsFile(const std::string& path, int grpc_port, int http_p
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
+  gpulse::LogForServiceManager();
   gpulse::master::MasterOptions opts;
   CLI::App app{"gpulse-master: tracks GPU workers, places tasks, serves the API and dashboard"};
   app.add_option("--listen", opts.grpc_listen, "HOST:PORT for worker streams (gRPC)")->capture_default_str();
@@ -80,7 +82,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  gpulse::NotifyReady();
   int sig = gpulse::WaitForStopSignal();
+  gpulse::NotifyStopping();
   spdlog::info("signal {}: stopping", sig);
   server.Stop();
   return 0;

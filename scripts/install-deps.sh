@@ -11,7 +11,7 @@ build_pkgs=(
   g++ make cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libssl-dev
-  libtomlplusplus-dev
+  libtomlplusplus-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # promtool checks /metrics; chromium and node run the dashboard's browser test;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "common/service_manager.h"
 #include "common/signals.h"
 #include "config/config_file.h"
 #include "common/token.h"
@@ -82,6 +83,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
+  gpulse::LogForServiceManager();
   gpulse::worker::WorkerDaemonOptions options;
   if (std::optional<int> exit_code = ParseFlags(argc, argv, options)) return *exit_code;
   // The agent gives up only when the master refuses the token: wake main.
@@ -96,7 +98,9 @@ int main(int argc, char** argv) {
     spdlog::error("{}", s.message());
     return 2;
   }
+  gpulse::NotifyReady();
   int sig = gpulse::WaitForStopSignal();
+  gpulse::NotifyStopping();
   if (!agent_gave_up) spdlog::info("signal {}: stopping (running tasks are killed)", sig);
   return daemon.Stop().ok() ? 0 : 1;
 }
