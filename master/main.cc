@@ -12,6 +12,7 @@
 #include "common/signals.h"
 #include "config/config_file.h"
 #include "master/master_server.h"
+#include "master/store/sqlite_backup.h"
 
 namespace {
 
@@ -58,6 +59,17 @@ int main(int argc, char** argv) {
   std::string ports_file;
   app.add_option("--ports-file", ports_file,
                  "once both listeners are up, write their ports here as JSON (useful with port 0)");
+  // Offline commands on the data dir, e.g. `gpulse-master --config
+  // /etc/gpulse/master.toml backup --to /backups/gpulse-$(date +%F).db`.
+  std::string backup_to, restore_from;
+  CLI::App* backup = app.add_subcommand("backup", "copy the state (tasks, events, workers) to a new file; safe while the "
+                                                  "master runs (SQLite online backup)");
+  backup->add_option("--to", backup_to, "the new file")->required();
+  backup->fallthrough();
+  CLI::App* restore = app.add_subcommand("restore", "make a backup the database of a new --data-dir (master stopped)");
+  restore->add_option("--from", restore_from, "the backup file")->required();
+  restore->fallthrough();
+  app.require_subcommand(0, 1);
   gpulse::config::ConfigFile config(app);
   try {
     app.parse(argc, argv);
@@ -67,6 +79,17 @@ int main(int argc, char** argv) {
   }
   if (config.print_requested()) {
     std::cout << config.Effective(argc, argv);
+    return 0;
+  }
+  if (*backup || *restore) {
+    const std::string db = gpulse::master::DatabasePath(opts.data_dir);
+    gpulse::Status s = *backup ? gpulse::master::BackupDatabase(db, backup_to)
+                               : gpulse::master::RestoreDatabase(restore_from, opts.data_dir);
+    if (!s.ok()) {
+      spdlog::error("{}", s.message());
+      return 1;
+    }
+    std::cout << (*backup ? "backed up " + db + " to " + backup_to : "restored " + restore_from + " as " + db) << "\n";
     return 0;
   }
 
