@@ -4,6 +4,8 @@
 #   make demo    install missing packages, build, run a local cluster
 #   make test    install missing packages, build, run the whole suite,
 #                then again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make install install the build (PREFIX, default /usr/local; DESTDIR too)
+#   make package build the Debian package build/gpulse_<version>_amd64.deb
 #   make bench   run the benchmarks (figures in docs/benchmarks.md)
 #   make mutants plant the curated bugs of scripts/mutants.txt one at a time
 #                and check that the tests catch each (slow; docs/testing.md)
@@ -15,8 +17,9 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 SAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
 
-.PHONY: all deps test-deps configure build demo test test-fast test-sanitize bench mutants clean
+.PHONY: all deps test-deps configure build install package demo test test-fast test-sanitize bench mutants clean
 
 all: build
 
@@ -31,6 +34,12 @@ configure:
 
 build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+package: build
+	@cd $(BUILD) && cpack -G DEB
 
 demo: deps
 	@$(MAKE) --no-print-directory build
