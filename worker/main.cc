@@ -41,6 +41,8 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   app.add_option("--work-dir", agent.work_dir, "where tasks run and keep their output")->capture_default_str();
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT to serve this worker's Prometheus metrics on, e.g. 127.0.0.1:9400 (off by default)");
+  app.add_flag("--log-heartbeats", agent.log_heartbeats,
+               "log every heartbeat at info level (default: the first one; the rest at debug)");
   app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
       ->capture_default_str();
   gpulse::config::ConfigFile config(app);

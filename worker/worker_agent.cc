@@ -239,8 +239,12 @@ Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection
   }
   const std::vector<RunningTaskInfo> running = runner_.Running();
   RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(sample, ++heartbeat_seq_, running)}, "sending a heartbeat"));
-  spdlog::info("Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
-               FormatPercent(sample.host.memory_percent), FormatPercent(sample.gpu_percent), running.size());
+  // The first heartbeat says the link works; the rest only on request (a week
+  // of 5 s heartbeats is 120,000 journal lines).
+  const bool at_info = options_.log_heartbeats || heartbeat_seq_ == 1;
+  spdlog::log(at_info ? spdlog::level::info : spdlog::level::debug, "Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}",
+              FormatPercent(sample.host.cpu_percent), FormatPercent(sample.host.memory_percent),
+              FormatPercent(sample.gpu_percent), running.size());
   conn.next_heartbeat += options_.interval;
   if (conn.next_heartbeat < now) conn.next_heartbeat = now + options_.interval;
   return HeartbeatOutcome::kSent;

@@ -55,6 +55,9 @@ struct WorkerOptions {
   uint64_t memory_bytes = 0;
   // Longest wait between reconnection attempts.
   std::chrono::milliseconds max_backoff{10000};
+  // Every heartbeat's "Heartbeat sent" line at info level; otherwise only the
+  // first one is, and the rest are at debug.
+  bool log_heartbeats = false;
 };
 
 // Called on the agent's thread with every sample it takes, before the sample

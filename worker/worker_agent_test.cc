@@ -6,8 +6,11 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <sstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -135,6 +138,7 @@ class WorkerAgentTest : public ::testing::Test {
     options.cpu_cores = 4;
     options.memory_bytes = uint64_t{16} << 30;
     options.max_backoff = milliseconds(500);
+    options.log_heartbeats = log_heartbeats_;
     telemetry::SamplerConfig sampler_config;
     sampler_config.nvml.library_path = testkit::SimLibraryPath();
     sampler_ = std::make_unique<telemetry::Sampler>(sampler_config, SystemClock::Instance());
@@ -157,9 +161,52 @@ class WorkerAgentTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::unique_ptr<WorkerAgent> agent_;
+  bool log_heartbeats_ = false;
   std::thread runner_;
   Status result_;
 };
+
+// Counts the "Heartbeat sent" lines logged at info level while it lives.
+class HeartbeatLines {
+ public:
+  HeartbeatLines() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    sink_->set_level(spdlog::level::info);
+    previous_ = spdlog::default_logger();
+    auto logger = std::make_shared<spdlog::logger>("heartbeat-lines", sink_);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~HeartbeatLines() { spdlog::set_default_logger(previous_); }
+  size_t count() {
+    sink_->flush();
+    const std::string text = out_.str();
+    size_t n = 0;
+    for (size_t at = text.find("Heartbeat sent"); at != std::string::npos; at = text.find("Heartbeat sent", at + 1)) ++n;
+    return n;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(WorkerAgentTest, OnlyTheFirstHeartbeatIsLoggedAtInfoUnlessAskedFor) {
+  HeartbeatLines lines;
+  StartAgent();
+  ASSERT_TRUE(Eventually([&] { return master_.seqs().size() >= 4; }, seconds(20)));
+  EXPECT_EQ(lines.count(), 1u);
+}
+
+TEST_F(WorkerAgentTest, LogHeartbeatsLogsEveryOneAtInfo) {
+  HeartbeatLines lines;
+  log_heartbeats_ = true;
+  StartAgent();
+  ASSERT_TRUE(Eventually([&] { return master_.seqs().size() >= 4; }, seconds(20)));
+  agent_->Stop();
+  runner_.join();
+  EXPECT_GE(lines.count(), 4u);
+}
 
 TEST_F(WorkerAgentTest, RegistersThenHeartbeatsWithRisingSequenceNumbers) {
   StartAgent();
