@@ -38,6 +38,7 @@ struct Registration {
   std::vector<RunningTask> running_tasks;           // what the worker still runs
   std::chrono::milliseconds heartbeat_interval{0};  // 0: not stated
   std::string version;                              // the worker's, e.g. "0.1.0"
+  uint32_t protocol_version = 0;                    // link/protocol.h; 0: from before the field
 };
 
 // Master -> worker: the answer to a Registration.

@@ -52,6 +52,7 @@ void ToProto(const link::Registration& in, gpulse::v1::Register* out) {
   AddRunningTasks(in.running_tasks, out->mutable_running_tasks());
   out->set_heartbeat_interval_ms(static_cast<uint32_t>(in.heartbeat_interval.count()));
   out->set_version(in.version);
+  out->set_protocol_version(in.protocol_version);
 }
 
 link::Registration FromProto(const gpulse::v1::Register& in) {
@@ -64,6 +65,7 @@ link::Registration FromProto(const gpulse::v1::Register& in) {
   r.running_tasks = RunningTasksFrom(in.running_tasks());
   r.heartbeat_interval = milliseconds(in.heartbeat_interval_ms());
   r.version = in.version();
+  r.protocol_version = in.protocol_version();
   return r;
 }
 

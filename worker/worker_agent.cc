@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "link/messages.h"
+#include "link/protocol.h"
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/worker_messages.h"
 #include "worker/registered_gpus.h"
@@ -55,6 +56,7 @@ WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<Gp
   r.capacity = {options.hostname, options.cpu_cores, options.memory_bytes};
   r.heartbeat_interval = options.interval;
   r.version = "0.1.0";
+  r.protocol_version = link::kProtocolVersion;
   r.gpus = gpus;
   r.running_tasks = LinkRunningTasks(running);
   WorkerMessage reg;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "link/protocol.h"
+
 namespace gpulse::master {
 namespace {
 
@@ -19,6 +21,7 @@ Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
     return InvalidArgument("a stream registers one worker id");
   }
   if (registration.worker_id.empty()) return InvalidArgument("worker id is empty");
+  RETURN_IF_ERROR(link::CheckWorkerProtocol(registration.protocol_version));
   ASSIGN_OR_RETURN(link::Registered reply, cluster_.RegisterWorker(registration, session.channel));
   session.worker_id = registration.worker_id;
   session.heartbeat_interval = registration.heartbeat_interval;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "link/protocol.h"
+
 #include "master/core/cluster_test_util.h"
 #include "testkit/status_matchers.h"
 #include "testkit/temp_dir.h"
@@ -72,6 +74,24 @@ TEST_F(ClusterLinkHandlerTest, AStreamSpeaksForOneWorker) {
   WorkerSession fresh = Session("w3");
   EXPECT_EQ(handler_->OnRegister(fresh, MakeRegister("", 1)).status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(fresh.registered());
+}
+
+// The upgrade order is master first: a worker one version older is served, a
+// newer one is told to wait for the master's upgrade and is not registered.
+TEST_F(ClusterLinkHandlerTest, WorkersOfTheMastersProtocolOrTheOneBeforeAreServed) {
+  WorkerSession older = Session("w1");
+  link::Registration r = MakeRegister("w1", 1);
+  r.protocol_version = link::kProtocolVersion - 1;  // 0 while there is one version: a worker from before the field
+  EXPECT_OK(handler_->OnRegister(older, r));
+
+  WorkerSession newer = Session("w2");
+  link::Registration n = MakeRegister("w2", 1);
+  n.protocol_version = link::kProtocolVersion + 1;
+  auto reply = handler_->OnRegister(newer, n);
+  EXPECT_EQ(reply.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(reply.status().message().find("upgrade the master first"), std::string::npos);
+  EXPECT_FALSE(newer.registered());
+  EXPECT_FALSE(cluster_->GetWorker("w2").has_value());
 }
 
 TEST_F(ClusterLinkHandlerTest, RegistrationBeforeRecoveryIsRetryable) {
