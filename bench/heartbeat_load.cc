@@ -306,6 +306,7 @@ int main(int argc, char** argv) {
   mo.grpc_listen = "127.0.0.1:0";
   mo.http_listen = "127.0.0.1:0";
   mo.data_dir = dir;
+  mo.insecure = true;
   long rss_before = RssKiB();
   gpulse::master::MasterServer master(mo);
   if (auto s = master.Start(); !s.ok()) {
