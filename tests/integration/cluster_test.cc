@@ -357,7 +357,8 @@ TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
     std::ofstream(bad_token) << differing_at(0) << "\n";
   }
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master_->grpc_address(), "--id", "intruder",
-                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder")};
+                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder"),
+                                   "--ca-file", master_->ca_file()};
   Process intruder("intruder", argv,
                    {{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()}}, dir_.File("intruder.log"));
   auto code = intruder.WaitExit(std::chrono::seconds(15));
