@@ -65,6 +65,10 @@ Status MasterClient::ErrorFrom(const httplib::Result& result) const {
                                            : " (its certificate is not from the CA in " + ca_file_) +
                          "; pass --ca-file <the master's data-dir>/pki/ca.crt or set GPULSE_CA_FILE)");
     }
+    if (url_.rfind("http://", 0) == 0 && result.error() == httplib::Error::Read) {
+      return Unavailable("the master at " + url_ + " did not answer plain HTTP: it serves https:// unless started "
+                         "with --insecure");
+    }
     return Unavailable("cannot reach the master at " + url_ + ": " + httplib::to_string(result.error()) +
                        " (is gpulse-master running? set --master or GPULSE_MASTER)");
   }

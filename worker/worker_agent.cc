@@ -76,6 +76,21 @@ WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<Ru
   return hb;
 }
 
+// gRPC's reason a stream ended, with what to do when it is about trust.
+std::string ExplainStreamEnd(const std::string& reason) {
+  if (reason.empty()) return "stream closed";
+  if (reason.find("not in peer certificate") != std::string::npos) {
+    return reason + " — the master's certificate does not name the host in --master: dial a name it holds, or "
+                    "start the master with --tls-san <that host>";
+  }
+  if (reason.find("CERTIFICATE_VERIFY_FAILED") != std::string::npos ||
+      reason.find("certificate verify failed") != std::string::npos) {
+    return reason + " — the master's certificate is not from the cluster CA this worker trusts (another cluster, "
+                    "or someone in between): nothing was sent";
+  }
+  return reason;
+}
+
 }  // namespace
 
 // The per-connection objects: a fresh context and stream each time, over
@@ -193,7 +208,7 @@ Status WorkerAgent::Run() {
     }
     if (result.ok()) backoff = std::chrono::milliseconds(500);  // it had been up; start over
     spdlog::warn("stream to the master at {} ended ({}); reconnecting in about {} ms", options_.master,
-                 final_status.error_message().empty() ? "stream closed" : final_status.error_message(),
+                 ExplainStreamEnd(final_status.error_message()),
                  backoff.count());
     backoff = WaitBeforeRetry(backoff);
   }
