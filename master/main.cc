@@ -80,6 +80,7 @@ int PrintJoin(const gpulse::master::MasterOptions& opts) {
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
+  gpulse::IgnoreBrokenPipes();  // TLS clients that hang up must not end the master
   gpulse::master::MasterOptions opts;
   CLI::App app{"gpulse-master: tracks GPU workers, places tasks, serves the API and dashboard"};
   app.add_option("--listen", opts.grpc_listen, "HOST:PORT for worker streams (gRPC)")->capture_default_str();

@@ -147,6 +147,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
+  gpulse::IgnoreBrokenPipes();  // the CA fetch's TLS writes to a master that hung up: an error, not death
   gpulse::worker::WorkerDaemonOptions options;
   if (std::optional<int> exit_code = ParseFlags(argc, argv, options)) return *exit_code;
   // The agent gives up only when the master refuses the token: wake main.

@@ -1,5 +1,7 @@
 #include "tests/integration/harness.h"
 
+#include "common/signals.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -70,6 +72,7 @@ std::map<int, std::string>& TlsPorts() {
 }
 
 std::unique_ptr<httplib::Client> ClientFor(int port) {
+  IgnoreBrokenPipes();  // a master killed mid-request must fail the call, not end the test
   std::string ca_file;
   {
     std::lock_guard lock(tls_ports_mu);
