@@ -127,7 +127,8 @@ class WorkerAgent final : public TaskEventSink {
   Sample TakeSample();
   // The CA to trust the master by: options_.ca_pem, or the pinned one the
   // master presents, fetched with retries until Stop() (then empty) or a
-  // refusal (PermissionDenied, InvalidArgument).
+  // refusal (PermissionDenied, InvalidArgument). A fetch under way delays
+  // Stop() by at most its 5 s timeout.
   Result<std::string> TrustedCa();
   // Waits `backoff` plus up to a quarter more, or until Stop(); returns the
   // next, doubled backoff (at most max_backoff).
