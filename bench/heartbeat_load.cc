@@ -6,7 +6,11 @@
 // heartbeats back to back with at most --window unacknowledged. Reports
 // heartbeats acknowledged per second and the latency from send to ack
 // (p50/p99). The same load then runs against a bare gRPC service that only
-// acknowledges, in the same process: the ceiling to compare with.
+// acknowledges, in the same process: the ceiling to compare with. The
+// master runs twice in the one process, plaintext (--insecure) and then
+// with TLS as by default, so the two figures and their ratio come from the
+// same run; so does the time a fresh worker connection takes to register
+// (connect, handshake, first stream) with each.
 //
 //   build/bin/gpulse-loadgen --workers 200 --seconds 10 --window 8
 #include <grpcpp/grpcpp.h>
@@ -238,14 +242,15 @@ struct RunResult {
   uint64_t acked = 0;
 };
 
-RunResult Drive(const std::string& address, const std::string& token, const Options& opt) {
+RunResult Drive(const std::string& address, const std::string& token, const Options& opt,
+                const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
   // A few channels, as many machines would have their own connections.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<v1::WorkerLink::Stub>> stubs;
   for (int i = 0; i < 4; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("grpc.channel_id", i);  // distinct channels, not one shared subchannel
-    channels.push_back(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    channels.push_back(grpc::CreateCustomChannel(address, credentials, args));
     stubs.push_back(v1::WorkerLink::NewStub(channels.back()));
   }
   Stats stats;
@@ -278,6 +283,31 @@ RunResult Drive(const std::string& address, const std::string& token, const Opti
   return r;
 }
 
+// Median milliseconds from a new channel to its worker's registration
+// acknowledged: what a worker's first join costs in connection set-up.
+double FirstJoinMs(const std::string& address, const std::string& token, const Options& opt,
+                   const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+  std::vector<double> ms;
+  for (int i = 0; i < 20; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", 1000 + i);
+    auto start = Clock::now();
+    auto channel = grpc::CreateCustomChannel(address, credentials, args);
+    auto stub = v1::WorkerLink::NewStub(channel);
+    Stats stats;
+    Options one = opt;
+    one.window = 1;
+    SimWorker worker(stub.get(), token, 100000 + i, one, stats);
+    while (!worker.registered() && Clock::now() - start < std::chrono::seconds(10)) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    worker.Stop();
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 long RssKiB() {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -302,27 +332,47 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
 
   std::string dir = std::filesystem::temp_directory_path() / ("gpulse-loadgen-" + std::to_string(getpid()));
-  gpulse::master::MasterOptions mo;
-  mo.grpc_listen = "127.0.0.1:0";
-  mo.http_listen = "127.0.0.1:0";
-  mo.data_dir = dir;
-  long rss_before = RssKiB();
-  gpulse::master::MasterServer master(mo);
-  if (auto s = master.Start(); !s.ok()) {
-    std::fprintf(stderr, "cannot start master: %s\n", s.message().c_str());
-    return 1;
-  }
-  auto token = gpulse::ReadToken(dir + "/token");
   auto hb_size = MakeHeartbeat(opt.gpus, "GPU-load-0-").ByteSizeLong();
   std::printf("%d workers, %d GPUs per heartbeat (%zu bytes), window %d, %.0f s per run\n", opt.workers, opt.gpus,
               hb_size, opt.window, opt.seconds);
-  RunResult r = Drive("127.0.0.1:" + std::to_string(master.grpc_port()), *token, opt);
-  long rss_after = RssKiB();
-  std::printf("gpulse master:  %10.0f heartbeats/s  p50 %6.2f ms  p99 %6.2f ms  (%llu acked)\n", r.per_second,
-              r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.acked));
-  std::printf("process RSS growth with %d registered workers: %.1f KiB per worker (master and load clients)\n",
-              opt.workers, static_cast<double>(rss_after - rss_before) / opt.workers);
-  master.Stop();
+  double plaintext_per_second = 0;
+  for (bool tls : {false, true}) {
+    gpulse::master::MasterOptions mo;
+    mo.grpc_listen = "127.0.0.1:0";
+    mo.http_listen = "127.0.0.1:0";
+    mo.data_dir = dir + (tls ? "/tls" : "/plain");
+    mo.insecure = !tls;
+    long rss_before = RssKiB();
+    gpulse::master::MasterServer master(mo);
+    if (auto s = master.Start(); !s.ok()) {
+      std::fprintf(stderr, "cannot start master: %s\n", s.message().c_str());
+      return 1;
+    }
+    auto token = gpulse::ReadToken(mo.data_dir + "/token");
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (tls) {
+      std::ifstream in(master.ca_file());
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      credentials = grpc::SslCredentials(ssl);
+    }
+    const std::string address = "127.0.0.1:" + std::to_string(master.grpc_port());
+    RunResult r = Drive(address, *token, opt, credentials);
+    long rss_after = RssKiB();
+    const double join_ms = FirstJoinMs(address, *token, opt, credentials);
+    std::printf("gpulse master, %s: %10.0f heartbeats/s  p50 %6.2f ms  p99 %6.2f ms  (%llu acked)%s\n",
+                tls ? "TLS      " : "plaintext", r.per_second, r.p50_ms, r.p99_ms,
+                static_cast<unsigned long long>(r.acked),
+                tls && plaintext_per_second > 0
+                    ? (" = " + std::to_string(static_cast<int>(100 * r.per_second / plaintext_per_second + 0.5)) +
+                       "% of plaintext").c_str()
+                    : "");
+    std::printf("  first join (new connection to registration acked): median %.2f ms\n", join_ms);
+    std::printf("  process RSS growth with %d registered workers: %.1f KiB per worker (master and load clients)\n",
+                opt.workers, static_cast<double>(rss_after - rss_before) / opt.workers);
+    if (!tls) plaintext_per_second = r.per_second;
+    master.Stop();
+  }
 
   BareAckService bare;
   grpc::ServerBuilder builder;
@@ -330,7 +380,7 @@ int main(int argc, char** argv) {
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&bare);
   auto server = builder.BuildAndStart();
-  RunResult b = Drive("127.0.0.1:" + std::to_string(port), "unused", opt);
+  RunResult b = Drive("127.0.0.1:" + std::to_string(port), "unused", opt, grpc::InsecureChannelCredentials());
   std::printf("bare gRPC ack:  %10.0f heartbeats/s  p50 %6.2f ms  p99 %6.2f ms  (the ceiling)\n", b.per_second,
               b.p50_ms, b.p99_ms);
   server->Shutdown();

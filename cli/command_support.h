@@ -17,6 +17,7 @@ struct EndpointFlags {
   MasterEndpoint endpoint;
   CLI::Option* url_option = nullptr;
   CLI::Option* token_option = nullptr;
+  CLI::Option* ca_option = nullptr;
 };
 void AddEndpointOptions(CLI::App* command, EndpointFlags& flags);
 

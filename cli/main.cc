@@ -8,8 +8,10 @@
 #include "cli/cluster_commands.h"
 #include "cli/command_exit.h"
 #include "cli/sample_command.h"
+#include "common/signals.h"
 
 int main(int argc, char** argv) {
+  gpulse::IgnoreBrokenPipes();  // a master gone mid-request is an error to report, not death
   // Diagnostics go to stderr; stdout carries command output only.
   spdlog::set_default_logger(spdlog::stderr_color_mt("gpulse"));
   spdlog::set_level(spdlog::level::warn);

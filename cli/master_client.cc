@@ -9,7 +9,14 @@
 
 namespace gpulse::cli {
 
-MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given) {
+MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given, bool ca_given) {
+  if (!ca_given) {
+    if (const char* env = std::getenv("GPULSE_CA_FILE"); env && *env) {
+      given.ca_file = env;
+    } else if (::access("gpulse-data/pki/ca.crt", R_OK) == 0) {
+      given.ca_file = "gpulse-data/pki/ca.crt";
+    }
+  }
   if (!url_given) {
     if (const char* env = std::getenv("GPULSE_MASTER"); env && *env) given.url = env;
   }
@@ -23,24 +30,45 @@ MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_
   return given;
 }
 
-MasterClient::MasterClient(std::string url, std::string token_file)
-    : url_(std::move(url)), token_file_(std::move(token_file)), http_(std::make_unique<httplib::Client>(url_)) {
+MasterClient::MasterClient(std::string url, std::string token_file, const std::string& ca_file)
+    : url_(std::move(url)), token_file_(std::move(token_file)), ca_file_(ca_file),
+      http_(std::make_unique<httplib::Client>(url_)) {
+  if (url_.rfind("https://", 0) == 0) {
+    // Checks the chain and the host name (DNS or IP) of the URL.
+    if (!ca_file.empty()) http_->set_ca_cert_path(ca_file.c_str());
+    http_->enable_server_certificate_verification(true);
+  }
   http_->set_connection_timeout(std::chrono::seconds(3));
   http_->set_read_timeout(std::chrono::seconds(30));
   http_->set_keep_alive(true);
 }
 
 Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const MasterEndpoint& endpoint) {
-  if (endpoint.url.rfind("http://", 0) != 0) {
-    return InvalidArgument("--master must look like http://HOST:PORT, not '" + endpoint.url + "'");
+  const bool https = endpoint.url.rfind("https://", 0) == 0;
+  if (!https && endpoint.url.rfind("http://", 0) != 0) {
+    return InvalidArgument("--master must look like https://HOST:PORT, not '" + endpoint.url + "'");
+  }
+  if (!https && !endpoint.insecure) {
+    return InvalidArgument("'" + endpoint.url + "' is plaintext: the master serves https:// unless started with "
+                           "--insecure; use https://, or pass --insecure for such a master");
   }
   std::string url = endpoint.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
-  return std::unique_ptr<MasterClient>(new MasterClient(url, endpoint.token_file));
+  return std::unique_ptr<MasterClient>(new MasterClient(url, endpoint.token_file, https ? endpoint.ca_file : ""));
 }
 
 Status MasterClient::ErrorFrom(const httplib::Result& result) const {
   if (!result) {
+    if (result.error() == httplib::Error::SSLServerVerification || result.error() == httplib::Error::SSLConnection) {
+      return Unavailable("cannot verify the master at " + url_ + ": " + httplib::to_string(result.error()) +
+                         (ca_file_.empty() ? std::string(" (no CA given")
+                                           : " (its certificate is not from the CA in " + ca_file_) +
+                         "; pass --ca-file <the master's data-dir>/pki/ca.crt or set GPULSE_CA_FILE)");
+    }
+    if (url_.rfind("http://", 0) == 0 && result.error() == httplib::Error::Read) {
+      return Unavailable("the master at " + url_ + " did not answer plain HTTP: it serves https:// unless started "
+                         "with --insecure");
+    }
     return Unavailable("cannot reach the master at " + url_ + ": " + httplib::to_string(result.error()) +
                        " (is gpulse-master running? set --master or GPULSE_MASTER)");
   }

@@ -19,17 +19,25 @@
 namespace gpulse::cli {
 
 struct MasterEndpoint {
-  std::string url = "http://127.0.0.1:8080";  // --master, GPULSE_MASTER
-  std::string token_file;                     // --token-file, GPULSE_TOKEN_FILE
+  std::string url = "https://127.0.0.1:8080";  // --master, GPULSE_MASTER
+  std::string token_file;                      // --token-file, GPULSE_TOKEN_FILE
+  // The CA an https:// master is verified by (--ca-file, GPULSE_CA_FILE);
+  // empty: the system's roots (for a master with an operator's certificate).
+  std::string ca_file;
+  // --insecure: an http:// URL (plaintext) is allowed.
+  bool insecure = false;
 };
 
-// Fills unset fields from GPULSE_MASTER / GPULSE_TOKEN_FILE, and the token
-// file from ./gpulse-data/token when that exists (the master's default).
-MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given);
+// Fills unset fields from GPULSE_MASTER / GPULSE_TOKEN_FILE /
+// GPULSE_CA_FILE, and the token and CA files from ./gpulse-data/token and
+// ./gpulse-data/pki/ca.crt when those exist (the master's default data dir).
+MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given, bool ca_given = false);
 
 class MasterClient {
  public:
-  // InvalidArgument for a URL that is not http://HOST:PORT.
+  // InvalidArgument for a URL that is not https://HOST:PORT (or
+  // http://HOST:PORT with endpoint.insecure). The master's certificate and
+  // name are checked against endpoint.ca_file on every request.
   static Result<std::unique_ptr<MasterClient>> Connect(const MasterEndpoint& endpoint);
 
   Result<nlohmann::json> Get(const std::string& path);
@@ -47,11 +55,12 @@ class MasterClient {
                            uint32_t attempt);
 
  private:
-  MasterClient(std::string url, std::string token_file);
+  MasterClient(std::string url, std::string token_file, const std::string& ca_file);
   Status ErrorFrom(const httplib::Result& result) const;
 
   std::string url_;
   std::string token_file_;
+  std::string ca_file_;
   std::unique_ptr<httplib::Client> http_;
 };
 

@@ -117,6 +117,7 @@ TEST(MasterErrorsTest, MasterClientReportsA503AsUnavailable) {
   {
     MasterEndpoint endpoint;
     endpoint.url = "http://127.0.0.1:" + std::to_string(port);
+    endpoint.insecure = true;
     Result<std::unique_ptr<MasterClient>> client = MasterClient::Connect(endpoint);
     ASSERT_TRUE(client.ok()) << client.status().ToString();
     workers = (*client)->Get("/api/workers");
@@ -127,6 +128,19 @@ TEST(MasterErrorsTest, MasterClientReportsA503AsUnavailable) {
   EXPECT_EQ(workers.status().code(), StatusCode::kUnavailable) << workers.status().ToString();
   EXPECT_THAT(workers.status().message(), HasSubstr("recovering state from the database"));
   EXPECT_EQ(ExitCodeFor(workers.status()), kExitUnavailable);
+}
+
+TEST(MasterErrorsTest, APlaintextUrlNeedsInsecure) {
+  MasterEndpoint endpoint;
+  endpoint.url = "http://127.0.0.1:8080";
+  Result<std::unique_ptr<MasterClient>> refused = MasterClient::Connect(endpoint);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("--insecure"));
+  endpoint.insecure = true;
+  EXPECT_TRUE(MasterClient::Connect(endpoint).ok());
+  endpoint.url = "https://127.0.0.1:8080";
+  endpoint.insecure = false;
+  EXPECT_TRUE(MasterClient::Connect(endpoint).ok());
 }
 
 }  // namespace

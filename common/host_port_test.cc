@@ -22,5 +22,12 @@ TEST(HostPortTest, RejectsMalformedAddresses) {
   }
 }
 
+TEST(HostPortTest, OnlyLoopbackAddressesAreLoopback) {
+  for (const char* local : {"localhost", "127.0.0.1", "127.1.2.3", "::1"}) EXPECT_TRUE(IsLoopbackHost(local)) << local;
+  for (const char* remote : {"0.0.0.0", "::", "10.0.0.7", "128.0.0.1", "gpu-master", "localhost.evil", "::2"}) {
+    EXPECT_FALSE(IsLoopbackHost(remote)) << remote;
+  }
+}
+
 }  // namespace
 }  // namespace gpulse

@@ -27,4 +27,6 @@ int WaitForStopSignal() {
   return sig;
 }
 
+void IgnoreBrokenPipes() { ::signal(SIGPIPE, SIG_IGN); }
+
 }  // namespace gpulse

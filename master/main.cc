@@ -7,12 +7,19 @@
 #include <iostream>
 #include <fstream>
 
+#include <unistd.h>
+
+#include "common/host_port.h"
 #include "common/posix_error.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
+#include "common/token.h"
 #include "config/config_file.h"
 #include "master/master_server.h"
+#include "master/master_tls.h"
 #include "master/store/sqlite_backup.h"
+#include "pki/certificate_info.h"
+#include "pki/join_string.h"
 
 namespace {
 
@@ -33,11 +40,52 @@ gpulse::Status WritePortsFile(const std::string& path, int grpc_port, int http_p
   return gpulse::Status::Ok();
 }
 
+// The address a worker dials: the --listen address, with this host's name
+// in place of a wildcard.
+std::string AdvertisedAddress(const std::string& listen) {
+  auto address = gpulse::SplitHostPort(listen);
+  if (!address.ok()) return listen;
+  std::string host = address->first;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) {
+    char name[256] = {};
+    host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+  }
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(address->second);
+}
+
+// --print-join: the one line an operator pastes on a new worker (it holds
+// the token: printed only when asked, to stdout). Needs the CA and token
+// of an earlier start; does not start a master.
+int PrintJoin(const gpulse::master::MasterOptions& opts) {
+  const std::string ca_file = opts.tls_ca.empty() ? gpulse::master::DefaultCaFile(opts.data_dir) : opts.tls_ca;
+  std::ifstream in(ca_file);
+  if (!in) {
+    spdlog::error("no cluster CA at {}: start the master once with this --data-dir (or pass --tls-ca)", ca_file);
+    return 1;
+  }
+  std::string ca_pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto pin = gpulse::pki::CaPin(ca_pem);
+  auto token = gpulse::ReadToken(opts.token_file.empty() ? opts.data_dir + "/token" : opts.token_file);
+  if (!pin.ok() || !token.ok()) {
+    spdlog::error("{}", (!pin.ok() ? pin.status() : token.status()).message());
+    return 1;
+  }
+  auto join = gpulse::pki::FormatJoinString({AdvertisedAddress(opts.grpc_listen), *pin, *token});
+  if (!join.ok()) {
+    spdlog::error("{}", join.status().message());
+    return 1;
+  }
+  std::printf("gpulse-worker --join '%s'\n", join->c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
   gpulse::LogForServiceManager();
+  gpulse::IgnoreBrokenPipes();  // TLS clients that hang up must not end the master
   gpulse::master::MasterOptions opts;
   CLI::App app{"gpulse-master: tracks GPU workers, places tasks, serves the API and dashboard"};
   app.add_option("--listen", opts.grpc_listen, "HOST:PORT for worker streams (gRPC)")->capture_default_str();
@@ -56,6 +104,17 @@ int main(int argc, char** argv) {
                  "seconds of per-GPU history kept for the dashboard's charts")
       ->check(CLI::Range(10.0, 7 * 86400.0))
       ->capture_default_str();
+  app.add_option("--tls-cert", opts.tls_cert, "the server certificate to serve (PEM; with --tls-key and --tls-ca; "
+                 "default: one issued by the cluster CA in <data-dir>/pki)");
+  app.add_option("--tls-key", opts.tls_key, "its private key (PEM, mode 0600)");
+  app.add_option("--tls-ca", opts.tls_ca, "the CA that issued --tls-cert, which workers trust");
+  app.add_option("--tls-san", opts.tls_sans,
+                 "another DNS name or IP address for the generated server certificate (repeatable)");
+  app.add_flag("--insecure", opts.insecure,
+               "serve plaintext, without TLS (development only; refused unless both listeners are on loopback)");
+  bool print_join = false;
+  app.add_flag("--print-join", print_join,
+               "print the command that joins a worker to this master (with the CA pin and the token), and exit");
   std::string ports_file;
   app.add_option("--ports-file", ports_file,
                  "once both listeners are up, write their ports here as JSON (useful with port 0)");
@@ -92,6 +151,8 @@ int main(int argc, char** argv) {
     std::cout << (*backup ? "backed up " + db + " to " + backup_to : "restored " + restore_from + " as " + db) << "\n";
     return 0;
   }
+
+  if (print_join) return PrintJoin(opts);
 
   gpulse::master::MasterServer server(opts);
   if (gpulse::Status s = server.Start(); !s.ok()) {

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "common/clock.h"
@@ -20,6 +21,7 @@
 #include "master/store/task_store.h"
 #include "master/dashboard/dashboard_routes.h"
 #include "master/link/worker_link_service.h"
+#include "master/master_tls.h"
 
 namespace gpulse::master {
 
@@ -27,7 +29,24 @@ MasterServer::MasterServer(MasterOptions options) : options_(std::move(options))
 
 MasterServer::~MasterServer() { Stop(); }
 
+namespace {
+
+// --insecure serves plaintext: only where no other machine can listen in.
+Status CheckPlaintextAllowed(const std::string& listen, const char* what) {
+  ASSIGN_OR_RETURN(auto address, SplitHostPort(listen));
+  if (IsLoopbackHost(address.first)) return Status::Ok();
+  return InvalidArgument(std::string("--insecure serves plaintext and is refused on the non-loopback ") + what +
+                         " address " + listen + ": the cluster token and every task would cross the network in "
+                         "clear. Drop --insecure (TLS is the default), or listen on 127.0.0.1");
+}
+
+}  // namespace
+
 Status MasterServer::Start() {
+  if (options_.insecure) {
+    RETURN_IF_ERROR(CheckPlaintextAllowed(options_.grpc_listen, "--listen"));
+    RETURN_IF_ERROR(CheckPlaintextAllowed(options_.http_listen, "--http"));
+  }
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + options_.data_dir + ": " + ec.message());
@@ -49,6 +68,12 @@ Status MasterServer::Start() {
 
   ASSIGN_OR_RETURN(auto grpc_addr, SplitHostPort(options_.grpc_listen));
   ASSIGN_OR_RETURN(auto http_addr, SplitHostPort(options_.http_listen));
+  std::optional<MasterTls> tls;
+  if (!options_.insecure) {
+    ASSIGN_OR_RETURN(tls, PrepareMasterTls({options_.data_dir, options_.tls_cert, options_.tls_key, options_.tls_ca,
+                                            options_.tls_sans}));
+    spdlog::info("TLS: {}; certificate valid for {}", tls->note, fmt::join(tls->names, ", "));
+  }
 
   HistoryConfig history_config;
   history_config.window = std::chrono::seconds(static_cast<int64_t>(options_.history_window_seconds));
@@ -56,7 +81,18 @@ Status MasterServer::Start() {
   link_handler_ = std::make_unique<ClusterLinkHandler>(*cluster_, *history_, *logs_, SystemClock::Instance());
   link_service_ = std::make_unique<WorkerLinkService>(*link_handler_, token);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    // Client certificates are not asked for yet: a worker proves itself
+    // with the token, sent only once it has verified this certificate.
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_root_certs = tls->ca_pem;
+    // The chain ends with the CA, so a worker that knows only its pin can
+    // find it (pki/ca_discovery.h).
+    ssl.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_chain_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(options_.grpc_listen, credentials, &grpc_port_);
   builder.RegisterService(link_service_.get());
   builder.SetMaxReceiveMessageSize(8 << 20);
   // gRPC sets SO_REUSEPORT by default: a second process could then bind
@@ -68,7 +104,16 @@ Status MasterServer::Start() {
     return Unavailable("cannot listen for workers on " + options_.grpc_listen + " (address in use?)");
   }
 
-  http_server_ = std::make_unique<httplib::Server>();
+  if (tls) {
+    auto https = std::make_unique<httplib::SSLServer>(tls->cert_file.c_str(), tls->key_file.c_str());
+    if (!https->is_valid()) {
+      grpc_server_->Shutdown();
+      return Internal("HTTP: cannot serve TLS with " + tls->cert_file + " and " + tls->key_file);
+    }
+    http_server_ = std::move(https);
+  } else {
+    http_server_ = std::make_unique<httplib::Server>();
+  }
   http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), token);
   http_api_->Register(*http_server_);
@@ -81,8 +126,18 @@ Status MasterServer::Start() {
   }
   http_port_ = *http_port;
   control_thread_ = std::thread([this] { ControlLoop(); });
-  spdlog::info("master listening: workers on {}:{}, HTTP on http://{}:{}/ , data in {}", grpc_addr.first,
-               grpc_port_, http_addr.first, http_port_, options_.data_dir);
+  spdlog::info("master listening: workers on {}:{}{}, HTTP on {}://{}:{}/ , data in {}", grpc_addr.first, grpc_port_,
+               tls ? " (TLS)" : " (PLAINTEXT, --insecure)", tls ? "https" : "http", http_addr.first, http_port_,
+               options_.data_dir);
+  if (tls) {
+    ca_file_ = tls->ca_file;
+    ca_pin_ = tls->ca_pin;
+    // Nothing secret here: the token stays in its file.
+    spdlog::info("a worker joins with: gpulse-worker --master {}:{} --ca-pin {} --token-file {} "
+                 "(or --ca-file {}; `gpulse-master --print-join` prints it again)",
+                 grpc_addr.first == "0.0.0.0" || grpc_addr.first == "::" ? "<this-host>" : grpc_addr.first, grpc_port_,
+                 ca_pin_, token_file, ca_file_);
+  }
   return Status::Ok();
 }
 

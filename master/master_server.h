@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/status.h"
 
@@ -43,6 +44,18 @@ struct MasterOptions {
   double cancel_grace_seconds = 10;
   // How far back the dashboard's charts reach (per-worker history rings).
   double history_window_seconds = 3600;
+  // TLS is on unless `insecure`: both listeners (worker link and HTTP) are
+  // served with one server certificate, by default issued by the cluster
+  // CA kept in <data_dir>/pki (created on first start, see master_tls.h),
+  // valid for localhost, 127.0.0.1, ::1, the hostname and `tls_sans`; or
+  // the operator's own certificate, key and CA (all three).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  std::vector<std::string> tls_sans;
+  // Plaintext on both listeners, for development: refused unless both
+  // listen on a loopback address.
+  bool insecure = false;
 };
 
 class MasterServer {
@@ -62,6 +75,10 @@ class MasterServer {
   // The bound ports, after a successful Start().
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
+  // After a successful Start() with TLS: the CA file workers and the CLI
+  // trust (--ca-file) and its pin (--ca-pin). Empty with `insecure`.
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& ca_pin() const { return ca_pin_; }
   Cluster& cluster() { return *cluster_; }
 
  private:
@@ -84,6 +101,8 @@ class MasterServer {
   std::atomic<bool> stopping_{false};
   int grpc_port_ = 0;
   int http_port_ = 0;
+  std::string ca_file_;
+  std::string ca_pin_;
 };
 
 }  // namespace gpulse::master

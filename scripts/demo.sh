@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a local gpulse cluster: one master and two workers on loopback, then
 # submits a few GPU tasks. On a machine without an NVIDIA driver the workers
-# use the NVML simulator (2 and 4 simulated GPUs).
+# use the NVML simulator (2 and 4 simulated GPUs). Everything speaks TLS with
+# the cluster CA the master makes in its data dir: the workers trust it by
+# --ca-file, the CLI by GPULSE_CA_FILE.
 #
 #   GPULSE_DEMO_HTTP=127.0.0.1:8080   dashboard/API address
 #   GPULSE_DEMO_GRPC=127.0.0.1:7070   worker listener
@@ -41,28 +43,30 @@ fi
   >"$run_dir/master.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
-  [[ -s "$run_dir/master/token" ]] && "$bin/gpulse" workers --master "http://$http" >/dev/null 2>&1 && break
+  [[ -s "$run_dir/master/token" ]] && "$bin/gpulse" workers --master "https://$http" \
+    --ca-file "$run_dir/master/pki/ca.crt" >/dev/null 2>&1 && break
   if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "The master did not start:"; cat "$run_dir/master.log"; exit 1; fi
   sleep 0.1
 done
 token="$run_dir/master/token"
+ca="$run_dir/master/pki/ca.crt"
 
 start_worker() {  # id scenario
   local id=$1 scenario=$2
   if [[ $sim == 1 ]]; then
     GPULSE_NVML_LIBRARY="$PWD/$lib/libnvidia-ml-sim.so" GPULSE_NVML_SIM_SCENARIO="$scenario" GPULSE_NVML_SIM_SEED="$id" \
       "$bin/gpulse-worker" --master "$grpc" --id "$id" --interval 2 --token-file "$token" \
-      --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
+      --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
   else
     "$bin/gpulse-worker" --master "$grpc" --id "$id" --interval 2 --token-file "$token" \
-      --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
+      --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
   fi
   pids+=($!)
 }
 start_worker demo-a tools/nvml-sim/scenarios/two-gpus.json
 [[ $sim == 1 ]] && start_worker demo-b tools/nvml-sim/scenarios/four-gpus.json
 
-export GPULSE_MASTER="http://$http" GPULSE_TOKEN_FILE="$token"
+export GPULSE_MASTER="https://$http" GPULSE_TOKEN_FILE="$token" GPULSE_CA_FILE="$ca"
 for _ in $(seq 1 100); do
   n=$("$bin/gpulse" workers --json | grep -c '"state": "healthy"' || true)
   [[ $n -ge $(( sim == 1 ? 2 : 1 )) ]] && break
@@ -83,11 +87,13 @@ echo
 cat <<MSG
 
 gpulse is running:
-  dashboard  http://$http/
-  API        http://$http/api/workers   http://$http/api/tasks
-  metrics    http://$http/metrics
-  CLI        export GPULSE_MASTER=http://$http GPULSE_TOKEN_FILE=$token
+  dashboard  https://$http/   (the certificate is from the cluster CA $ca:
+             import it in the browser, or accept the warning once)
+  API        curl --cacert $ca https://$http/api/workers   https://$http/api/tasks
+  metrics    https://$http/metrics
+  CLI        export GPULSE_MASTER=https://$http GPULSE_TOKEN_FILE=$token GPULSE_CA_FILE=$ca
              $bin/gpulse workers | tasks | submit --gpus 1 -- CMD | logs ID | wait ID
+  workers    join more with the line \`$bin/gpulse-master --print-join --data-dir $run_dir/master --listen $grpc\` prints
   logs       $run_dir/
 Press Ctrl-C to stop.
 MSG

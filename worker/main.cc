@@ -5,13 +5,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
+#include "common/host_port.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
-#include "config/config_file.h"
 #include "common/token.h"
+#include "config/config_file.h"
+#include "pki/certificate_info.h"
+#include "pki/join_string.h"
 #include "worker/worker_daemon.h"
 
 namespace {
@@ -20,6 +25,44 @@ std::string Hostname() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "worker";
   return buf;
+}
+
+// How this worker trusts its master (--ca-file, --ca-pin, --join,
+// --insecure), checked and put into `agent`. The error says what to pass.
+gpulse::Status ResolveTrust(gpulse::worker::WorkerOptions& agent, const std::string& ca_file,
+                            const std::string& ca_pin) {
+  if (agent.insecure) {
+    if (!ca_file.empty() || !ca_pin.empty()) {
+      return gpulse::InvalidArgument("--insecure (plaintext) contradicts --ca-file/--ca-pin/--join: choose one");
+    }
+    ASSIGN_OR_RETURN(auto address, gpulse::SplitHostPort(agent.master));
+    if (!gpulse::IsLoopbackHost(address.first)) {
+      return gpulse::InvalidArgument("--insecure is refused for the non-loopback master " + agent.master +
+                                     ": the token would cross the network in clear to whoever answers. Use "
+                                     "--ca-file or --ca-pin (see `gpulse-master --print-join`)");
+    }
+    spdlog::warn("--insecure: the link to the master is PLAINTEXT and the master is not verified");
+    return gpulse::Status::Ok();
+  }
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file);
+    if (!in) return gpulse::NotFound("cannot read the --ca-file " + ca_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    agent.ca_pem = text.str();
+    ASSIGN_OR_RETURN(std::string pin, gpulse::pki::CaPin(agent.ca_pem));
+    if (!ca_pin.empty()) RETURN_IF_ERROR(gpulse::pki::VerifyCaPin(agent.ca_pem, ca_pin));
+    spdlog::info("trusting the cluster CA {} from {}", pin, ca_file);
+    return gpulse::Status::Ok();
+  }
+  if (!ca_pin.empty()) {
+    ASSIGN_OR_RETURN(agent.ca_pin, gpulse::pki::NormalizeCaPin(ca_pin));
+    return gpulse::Status::Ok();
+  }
+  return gpulse::InvalidArgument(
+      "a worker verifies its master before sending the token: pass --ca-file (the master's <data-dir>/pki/ca.crt), "
+      "--ca-pin sha256:... (the master logs it at start-up), or --join '<the line `gpulse-master --print-join` "
+      "prints>'; --insecure only for a plaintext master on loopback");
 }
 
 // Fills `options` from the command line and the token file. Returns the exit
@@ -31,6 +74,9 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   double interval_s = 5;
   std::string token_file;
   std::string containment = "auto";
+  std::string ca_file;
+  std::string ca_pin;
+  std::string join;
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
   app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", agent.id, "this worker's name (default: the hostname)");
@@ -45,6 +91,13 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
                "log every heartbeat at info level (default: the first one; the rest at debug)");
   app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
       ->capture_default_str();
+  app.add_option("--ca-file", ca_file, "the cluster CA to verify the master by (PEM; env GPULSE_CA_FILE)");
+  app.add_option("--ca-pin", ca_pin,
+                 "trust the CA the master presents only if its key has this sha256:<hex> pin (the master logs it)");
+  app.add_option("--join", join,
+                 "gpulse-join://HOST:PORT?ca=sha256:...&token=...: master, CA pin and token in one "
+                 "(`gpulse-master --print-join`)");
+  app.add_flag("--insecure", agent.insecure, "plaintext link, master not verified (a --insecure master on loopback)");
   gpulse::config::ConfigFile config(app);
   try {
     app.parse(argc, argv);
@@ -58,19 +111,38 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   }
   if (agent.id.empty()) agent.id = agent.hostname;
   agent.interval = std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000));
+  if (!join.empty()) {
+    auto parsed = gpulse::pki::ParseJoinString(join);
+    if (!parsed.ok()) {
+      spdlog::error("--join: {}", parsed.status().message());
+      return 2;
+    }
+    agent.master = parsed->master;
+    agent.token = parsed->token;
+    if (ca_pin.empty()) ca_pin = parsed->ca_pin;
+  }
+  if (ca_file.empty() && ca_pin.empty() && !agent.insecure) {
+    if (const char* env = std::getenv("GPULSE_CA_FILE"); env && *env) ca_file = env;
+  }
+  if (gpulse::Status trust = ResolveTrust(agent, ca_file, ca_pin); !trust.ok()) {
+    spdlog::error("{}", trust.message());
+    return 2;
+  }
   if (token_file.empty()) {
     if (const char* env = std::getenv("GPULSE_TOKEN_FILE"); env && *env) token_file = env;
   }
-  if (token_file.empty()) {
+  if (token_file.empty() && agent.token.empty()) {
     spdlog::error("a worker needs the cluster token: pass --token-file (the master keeps it in <data-dir>/token)");
     return 2;
   }
-  auto token = gpulse::ReadToken(token_file);
-  if (!token.ok()) {
-    spdlog::error("{}", token.status().message());
-    return 2;
+  if (!token_file.empty()) {
+    auto token = gpulse::ReadToken(token_file);
+    if (!token.ok()) {
+      spdlog::error("{}", token.status().message());
+      return 2;
+    }
+    agent.token = *token;
   }
-  agent.token = *token;
   auto cells = gpulse::worker::OpenContainmentFor(containment, agent.work_dir);
   if (!cells.ok()) {
     spdlog::error("{}", cells.status().message());
@@ -86,6 +158,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
 int main(int argc, char** argv) {
   gpulse::BlockStopSignals();
   gpulse::LogForServiceManager();
+  gpulse::IgnoreBrokenPipes();  // the CA fetch's TLS writes to a master that hung up: an error, not death
   gpulse::worker::WorkerDaemonOptions options;
   if (std::optional<int> exit_code = ParseFlags(argc, argv, options)) return *exit_code;
   // The agent gives up only when the master refuses the token: wake main.

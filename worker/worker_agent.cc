@@ -8,6 +8,7 @@
 
 #include "link/messages.h"
 #include "link/protocol.h"
+#include "pki/ca_discovery.h"
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/worker_messages.h"
 #include "worker/registered_gpus.h"
@@ -77,6 +78,21 @@ WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<Ru
   return hb;
 }
 
+// gRPC's reason a stream ended, with what to do when it is about trust.
+std::string ExplainStreamEnd(const std::string& reason) {
+  if (reason.empty()) return "stream closed";
+  if (reason.find("not in peer certificate") != std::string::npos) {
+    return reason + " — the master's certificate does not name the host in --master: dial a name it holds, or "
+                    "start the master with --tls-san <that host>";
+  }
+  if (reason.find("CERTIFICATE_VERIFY_FAILED") != std::string::npos ||
+      reason.find("certificate verify failed") != std::string::npos) {
+    return reason + " — the master's certificate is not from the cluster CA this worker trusts (another cluster, "
+                    "or someone in between): nothing was sent";
+  }
+  return reason;
+}
+
 }  // namespace
 
 // The per-connection objects: a fresh context and stream each time, over
@@ -128,11 +144,48 @@ Sample WorkerAgent::TakeSample() {
   return sample;
 }
 
+std::chrono::milliseconds WorkerAgent::WaitBeforeRetry(std::chrono::milliseconds backoff) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng));
+  std::unique_lock lock(mu_);
+  wake_.wait_for(lock, backoff + jitter, [&] { return stopping_.load(); });
+  return std::min(backoff * 2, options_.max_backoff);
+}
+
+Result<std::string> WorkerAgent::TrustedCa() {
+  if (!options_.ca_pem.empty()) return options_.ca_pem;
+  std::chrono::milliseconds backoff{500};
+  while (!stopping_) {
+    auto fetched = pki::FetchPinnedCa(options_.master, options_.ca_pin);
+    if (fetched.ok()) {
+      spdlog::info("the master at {} presents the pinned cluster CA {}", options_.master, options_.ca_pin);
+      return fetched;
+    }
+    if (fetched.status().code() != StatusCode::kUnavailable) {
+      spdlog::error("not trusting the master at {}: {}", options_.master, fetched.status().message());
+      return fetched.status();
+    }
+    spdlog::warn("cannot fetch the cluster CA from {} ({}); retrying", options_.master, fetched.status().message());
+    backoff = WaitBeforeRetry(backoff);
+  }
+  return std::string();
+}
+
 Status WorkerAgent::Run() {
-  auto channel = grpc::CreateChannel(options_.master, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options_.insecure) {
+    ASSIGN_OR_RETURN(std::string ca_pem, TrustedCa());
+    if (stopping_) return Status::Ok();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_pem;  // the cluster CA only, never the system's roots
+    credentials = grpc::SslCredentials(ssl);
+  }
+  // gRPC checks the master's certificate against the host in --master
+  // (DNS name or IP address) during the handshake, before any call
+  // metadata (the token) is written.
+  auto channel = grpc::CreateChannel(options_.master, credentials);
   auto stub = v1::WorkerLink::NewStub(channel);
   std::chrono::milliseconds backoff{500};
-  std::mt19937 rng(std::random_device{}());
   while (!stopping_) {
     Connection conn;
     conn.context.AddMetadata("authorization", "Bearer " + options_.token);
@@ -156,13 +209,10 @@ Status WorkerAgent::Run() {
       return Unauthenticated(final_status.error_message());
     }
     if (result.ok()) backoff = std::chrono::milliseconds(500);  // it had been up; start over
-    auto jitter = std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng);
-    spdlog::warn("stream to the master at {} ended ({}); reconnecting in {} ms", options_.master,
-                 final_status.error_message().empty() ? "stream closed" : final_status.error_message(),
-                 backoff.count() + jitter);
-    std::unique_lock lock(mu_);
-    wake_.wait_for(lock, backoff + std::chrono::milliseconds(jitter), [&] { return stopping_.load(); });
-    backoff = std::min(backoff * 2, options_.max_backoff);
+    spdlog::warn("stream to the master at {} ended ({}); reconnecting in about {} ms", options_.master,
+                 ExplainStreamEnd(final_status.error_message()),
+                 backoff.count());
+    backoff = WaitBeforeRetry(backoff);
   }
   return Status::Ok();
 }

@@ -58,6 +58,16 @@ struct WorkerOptions {
   // Every heartbeat's "Heartbeat sent" line at info level; otherwise only the
   // first one is, and the rest are at debug.
   bool log_heartbeats = false;
+  // How the master is trusted before the token is sent. Unless `insecure`,
+  // the link is TLS with the cluster CA as its only root and the server's
+  // name checked against `master`'s host: the CA is `ca_pem` (--ca-file),
+  // or, when that is empty, the one the master presents whose pin is
+  // `ca_pin` (fetched and checked first, pki/ca_discovery.h). gRPC sends
+  // the token (call metadata) only on a channel whose handshake verified.
+  std::string ca_pem;
+  std::string ca_pin;
+  // Plaintext (a master started with --insecure, on loopback only).
+  bool insecure = false;
 };
 
 // Called on the agent's thread with every sample it takes, before the sample
@@ -74,8 +84,10 @@ class WorkerAgent final : public TaskEventSink {
   ~WorkerAgent() override;
 
   // Connects and serves until Stop(). Returns OK after Stop(), or
-  // Unauthenticated when the master refuses the cluster token (retrying
-  // cannot help then). Call from one thread at a time.
+  // Unauthenticated when the master refuses the cluster token, or
+  // PermissionDenied / InvalidArgument when the master at the address does
+  // not present the pinned CA (retrying cannot help then). Call from one
+  // thread at a time.
   Status Run();
   // Makes Run() return soon. Any thread; safe to call more than once.
   void Stop();
@@ -116,6 +128,14 @@ class WorkerAgent final : public TaskEventSink {
   Status Send(Connection& conn, const std::vector<gpulse::v1::WorkerMessage>& messages,
               const char* doing);
   Sample TakeSample();
+  // The CA to trust the master by: options_.ca_pem, or the pinned one the
+  // master presents, fetched with retries until Stop() (then empty) or a
+  // refusal (PermissionDenied, InvalidArgument). A fetch under way delays
+  // Stop() by at most its 5 s timeout.
+  Result<std::string> TrustedCa();
+  // Waits `backoff` plus up to a quarter more, or until Stop(); returns the
+  // next, doubled backoff (at most max_backoff).
+  std::chrono::milliseconds WaitBeforeRetry(std::chrono::milliseconds backoff);
   void HandleMasterMessages(Connection& conn);
   void StartTask(const gpulse::v1::Assign& assign);
   // Appends output chunks of every task (all of it for `drain_task`) to out.

@@ -133,6 +133,7 @@ class WorkerAgentTest : public ::testing::Test {
     options.id = "agent-1";
     options.hostname = "agent-1.example";
     options.token = "the-token";
+    options.insecure = true;  // the fake master serves plaintext
     options.work_dir = dir_.File("work");
     options.interval = milliseconds(50);
     options.cpu_cores = 4;

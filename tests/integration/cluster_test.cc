@@ -250,7 +250,7 @@ TEST_F(ClusterTest, EachAttemptOfARetriedTaskKeepsItsOwnOutput) {
       "if [ \"$GPULSE_TASK_ATTEMPT\" = 1 ]; then i=0; "
       "while [ ! -e '" + release + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 1; fi";
   std::string id = Submit({{"argv", {"/bin/sh", "-c", script}}, {"gpus", 1}, {"max_attempts", 2}});
-  std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()}};
+  std::map<std::string, std::string> env = master_->cli_env();
   // A follower from the start sees both attempts, in order, and stops at the end.
   CommandResult followed;
   std::jthread follower([&] { followed = RunCommand({BinPath("gpulse"), "logs", "--follow", id}, env, seconds(60)); });
@@ -357,7 +357,8 @@ TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
     std::ofstream(bad_token) << differing_at(0) << "\n";
   }
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master_->grpc_address(), "--id", "intruder",
-                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder")};
+                                   "--interval", "1", "--token-file", bad_token, "--work-dir", dir_.File("intruder"),
+                                   "--ca-file", master_->ca_file()};
   Process intruder("intruder", argv,
                    {{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()}}, dir_.File("intruder.log"));
   auto code = intruder.WaitExit(std::chrono::seconds(15));
@@ -427,8 +428,8 @@ TEST_F(ClusterTest, MalformedRequestsGetClearErrorsAndTheMasterStaysUp) {
 TEST_F(ClusterTest, CliSubmitsWaitsAndShowsWorkers) {
   AddWorker("cli-w", {25, 75});
   ASSERT_TRUE(WaitHealthy("cli-w")) << DiagnosticLogs();
-  std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()},
-                                            {"GPULSE_TOKEN_FILE", master_->token_file()}};
+  std::map<std::string, std::string> env = master_->cli_env();
+  env["GPULSE_TOKEN_FILE"] = master_->token_file();
   CommandResult submit = RunCommand({BinPath("gpulse"), "submit", "--gpus", "1", "--name", "exit7", "--", "/bin/sh",
                                      "-c", "echo out; echo err >&2; exit 7"},
                                     env);

@@ -1,5 +1,7 @@
 #include "tests/integration/harness.h"
 
+#include "common/signals.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -59,6 +62,35 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, st
     _exit(127);
   }
   return pid;
+}
+
+// The CA file of each HTTP port a MasterProcess serves with TLS.
+std::mutex tls_ports_mu;
+std::map<int, std::string>& TlsPorts() {
+  static std::map<int, std::string> ports;
+  return ports;
+}
+
+std::unique_ptr<httplib::Client> ClientFor(int port) {
+  IgnoreBrokenPipes();  // a master killed mid-request must fail the call, not end the test
+  std::string ca_file;
+  {
+    std::lock_guard lock(tls_ports_mu);
+    auto it = TlsPorts().find(port);
+    if (it != TlsPorts().end()) ca_file = it->second;
+  }
+  auto client = std::make_unique<httplib::Client>((ca_file.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+                                                  std::to_string(port));
+  if (!ca_file.empty()) {
+    client->set_ca_cert_path(ca_file.c_str());
+    client->enable_server_certificate_verification(true);
+  }
+  client->set_connection_timeout(std::chrono::seconds(2));
+  return client;
+}
+
+bool HasFlag(const std::vector<std::string>& args, const std::string& flag) {
+  return std::find(args.begin(), args.end(), flag) != args.end();
 }
 
 }  // namespace
@@ -113,20 +145,21 @@ void WriteScenario(const std::string& path, const nlohmann::json& scenario) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
+void UseHttpsForPort(int port, const std::string& ca_file) {
+  std::lock_guard lock(tls_ports_mu);
+  TlsPorts()[port] = ca_file;
+}
+
 HttpReply HttpGet(int port, const std::string& path) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(std::chrono::seconds(2));
-  auto r = client.Get(path);
+  auto r = ClientFor(port)->Get(path);
   if (!r) return {};
   return {r->status, r->body};
 }
 
 HttpReply HttpPost(int port, const std::string& path, const std::string& body, const std::string& token) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(std::chrono::seconds(2));
   httplib::Headers headers;
   if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-  auto r = client.Post(path, headers, body, "application/json");
+  auto r = ClientFor(port)->Post(path, headers, body, "application/json");
   if (!r) return {};
   return {r->status, r->body};
 }
@@ -186,6 +219,12 @@ void MasterProcess::Start() {
   ASSERT_TRUE(listening && ports) << "master did not start:\n" << process_->Log();
   grpc_port_ = ports->first;
   http_port_ = ports->second;
+  if (tls()) {
+    UseHttpsForPort(http_port_, ca_file());
+  } else {
+    std::lock_guard lock(tls_ports_mu);
+    TlsPorts().erase(http_port_);
+  }
   // Both listeners are up once the ports file exists; /healthz proves the
   // HTTP side answers.
   bool up = Eventually([&] { return HttpGet(http_port_, "/healthz").status == 200; }, std::chrono::seconds(20));
@@ -201,6 +240,21 @@ std::string MasterProcess::token_file() const {
   return data_dir_ + "/token";
 }
 
+bool MasterProcess::tls() const { return !HasFlag(extra_args_, "--insecure"); }
+
+std::string MasterProcess::ca_file() const {
+  for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
+    if (extra_args_[i] == "--tls-ca") return extra_args_[i + 1];
+  }
+  return data_dir_ + "/pki/ca.crt";
+}
+
+std::map<std::string, std::string> MasterProcess::cli_env() const {
+  std::map<std::string, std::string> env = {{"GPULSE_MASTER", http_url()}};
+  if (tls()) env["GPULSE_CA_FILE"] = ca_file();
+  return env;
+}
+
 std::string MasterProcess::token() const {
   std::string t = ReadFile(token_file());
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
@@ -213,8 +267,14 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
   WriteScenario(scenario_path_, scenario);
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master.grpc_address(), "--id", id,
                                    "--token-file", master.token_file(), "--work-dir", dir + "/" + id + "-work"};
-  if (std::find(extra_args.begin(), extra_args.end(), "--interval") == extra_args.end()) {
-    argv.insert(argv.end(), {"--interval", "1"});
+  if (!HasFlag(extra_args, "--interval")) argv.insert(argv.end(), {"--interval", "1"});
+  if (!HasFlag(extra_args, "--ca-file") && !HasFlag(extra_args, "--ca-pin") && !HasFlag(extra_args, "--join") &&
+      !HasFlag(extra_args, "--insecure")) {
+    if (master.tls()) {
+      argv.insert(argv.end(), {"--ca-file", master.ca_file()});
+    } else {
+      argv.push_back("--insecure");
+    }
   }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process_ = std::make_unique<Process>(

@@ -52,12 +52,17 @@ std::string BinPath(const std::string& name);  // build/bin/<name>
 // Writes a simulator scenario atomically (temp file + rename).
 void WriteScenario(const std::string& path, const nlohmann::json& scenario);
 
+// HttpGet/HttpPost speak https to a port a MasterProcess serves with TLS
+// (verified with its CA, as the CLI does) and plain http to any other.
 struct HttpReply {
   int status = 0;  // 0 when the connection failed
   std::string body;
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 HttpReply HttpGet(int port, const std::string& path);
+// From now on HttpGet/HttpPost speak https to `port`, verified with the CA
+// in `ca_file` (MasterProcess does this itself; for an in-process master).
+void UseHttpsForPort(int port, const std::string& ca_file);
 HttpReply HttpPost(int port, const std::string& path, const std::string& body, const std::string& token);
 
 // Runs a command to completion; returns exit code and stdout.
@@ -69,7 +74,8 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// A master on loopback with its own data dir. The first start asks for
+// A master on loopback with its own data dir, serving TLS with the cluster
+// CA it creates there unless extra_args has --insecure. The first start asks for
 // port 0 on both listeners and reads the ports the master bound from its
 // --ports-file, so parallel tests never race for a port. A restart asks
 // for the same ports again, so that workers find it where it was; if
@@ -85,7 +91,15 @@ class MasterProcess {
   int http_port() const { return http_port_; }
   int grpc_port() const { return grpc_port_; }
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
-  std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+  std::string http_url() const {
+    return (tls() ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(http_port_);
+  }
+  // Whether it serves TLS (no --insecure), and the CA to trust it by.
+  bool tls() const;
+  std::string ca_file() const;
+  // GPULSE_MASTER and GPULSE_CA_FILE (or nothing) for the CLI, as an
+  // operator would set them.
+  std::map<std::string, std::string> cli_env() const;
   // --token-file when given in extra_args, else <data-dir>/token.
   std::string token_file() const;
   std::string token() const;
@@ -105,7 +119,9 @@ class MasterProcess {
 std::optional<std::pair<int, int>> ReadPortsFile(const std::string& path);
 
 // A worker on the NVML simulator with its own scenario file and work dir,
-// heartbeating every second unless extra_args has an --interval.
+// heartbeating every second unless extra_args has an --interval. It trusts
+// the master by --ca-file (or --insecure for an --insecure master) unless
+// extra_args says how (--ca-file, --ca-pin, --join, --insecure).
 class WorkerProcess {
  public:
   WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,

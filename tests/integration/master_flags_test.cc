@@ -53,7 +53,7 @@ TEST_F(MasterFlagsTest, PortZeroBindsFreePortsAndThePortsFileNamesThem) {
   EXPECT_FALSE(std::filesystem::exists(dir_.File("m") + "/ports.json.tmp"));
   // The log says the same, for people.
   const std::string expected = "master listening: workers on 127.0.0.1:" + std::to_string(master.grpc_port()) +
-                               ", HTTP on http://127.0.0.1:" + std::to_string(master.http_port()) + "/";
+                               " (TLS), HTTP on https://127.0.0.1:" + std::to_string(master.http_port()) + "/";
   EXPECT_NE(master.process().Log().find(expected), std::string::npos) << master.process().Log();
   // A worker reaches it on the port the file names.
   WorkerProcess worker(master, "w", SimScenario("w", {0}), dir_.path());

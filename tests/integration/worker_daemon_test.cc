@@ -29,6 +29,7 @@ class WorkerDaemonTest : public ::testing::Test {
     options.data_dir = dir_.File("master");
     master_ = std::make_unique<master::MasterServer>(options);
     ASSERT_OK(master_->Start());
+    UseHttpsForPort(master_->http_port(), master_->ca_file());
     Result<std::string> token = ReadToken(options.data_dir + "/token");
     ASSERT_OK(token);
     token_ = *token;
@@ -42,6 +43,8 @@ class WorkerDaemonTest : public ::testing::Test {
     options.agent.id = "inproc";
     options.agent.hostname = "inproc-host";
     options.agent.token = token_;
+    // The worker knows only the CA's pin and fetches the CA from the master.
+    options.agent.ca_pin = master_->ca_pin();
     options.agent.work_dir = dir_.File("work");
     options.agent.interval = milliseconds(100);
     options.agent.max_backoff = milliseconds(500);

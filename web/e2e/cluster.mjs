@@ -79,12 +79,15 @@ export class Cluster {
   }
 
   // On port 0: the master picks free ports and names them in its ports
-  // file, so parallel runs never race for one.
+  // file, so parallel runs never race for one. Plaintext (--insecure, on
+  // loopback): the browser test is about the page, and it keeps the
+  // --insecure path of master and worker covered; TLS is the integration
+  // tests' default.
   async startMaster() {
     this.dataDir = join(this.dir, 'master');
     const portsFile = join(this.dir, 'master-ports.json');
     this.spawn('master', [join(BIN, 'gpulse-master'), '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0',
-      '--data-dir', this.dataDir, '--ports-file', portsFile]);
+      '--data-dir', this.dataDir, '--ports-file', portsFile, '--insecure']);
     const ports = await waitFor('the master to listen', () => existsSync(portsFile) && JSON.parse(readFileSync(portsFile, 'utf8')));
     this.grpcAddress = `127.0.0.1:${ports.grpc_port}`;
     this.url = `http://127.0.0.1:${ports.http_port}`;
@@ -104,7 +107,7 @@ export class Cluster {
   startWorker(id, gpus, interval = 1) {
     const scenario = this.writeScenario(id, gpus);
     this.spawn(id, [join(BIN, 'gpulse-worker'), '--master', this.grpcAddress, '--id', id, '--interval', String(interval),
-      '--token-file', join(this.dataDir, 'token'), '--work-dir', join(this.dir, `${id}-work`)],
+      '--token-file', join(this.dataDir, 'token'), '--work-dir', join(this.dir, `${id}-work`), '--insecure'],
     { GPULSE_NVML_LIBRARY: join(LIB, 'libnvidia-ml-sim.so'), GPULSE_NVML_SIM_SCENARIO: scenario });
   }
 
