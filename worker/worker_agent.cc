@@ -208,7 +208,14 @@ Status WorkerAgent::Run() {
       spdlog::error("the master refused this worker: {}", final_status.error_message());
       return Unauthenticated(final_status.error_message());
     }
-    if (result.ok()) backoff = std::chrono::milliseconds(500);  // it had been up; start over
+    const bool id_taken = final_status.error_code() == grpc::StatusCode::ALREADY_EXISTS;
+    if (id_taken) {
+      // Another stream holds this id (a clone with the same --id, or this
+      // worker's previous connection the master has not seen close yet):
+      // keep trying, backing off, until the master releases the id.
+      spdlog::error("the master refused this worker's id: {}", final_status.error_message());
+    }
+    if (result.ok() && !id_taken) backoff = std::chrono::milliseconds(500);  // it had been up; start over
     spdlog::warn("stream to the master at {} ended ({}); reconnecting in about {} ms", options_.master,
                  ExplainStreamEnd(final_status.error_message()),
                  backoff.count());
@@ -297,8 +304,10 @@ Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection
   spdlog::log(at_info ? spdlog::level::info : spdlog::level::debug, "Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}",
               FormatPercent(sample.host.cpu_percent), FormatPercent(sample.host.memory_percent),
               FormatPercent(sample.gpu_percent), running.size());
-  conn.next_heartbeat += options_.interval;
-  if (conn.next_heartbeat < now) conn.next_heartbeat = now + options_.interval;
+  const int64_t granted = granted_interval_ms_.load();
+  const std::chrono::milliseconds interval = granted > 0 ? std::chrono::milliseconds(granted) : options_.interval;
+  conn.next_heartbeat += interval;
+  if (conn.next_heartbeat < now) conn.next_heartbeat = now + interval;
   return HeartbeatOutcome::kSent;
 }
 
@@ -337,13 +346,21 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
   MasterMessage msg;
   while (conn.stream->Read(&msg)) {
     switch (msg.body_case()) {
-      case MasterMessage::kRegistered:
+      case MasterMessage::kRegistered: {
+        const link::Registered registered = proto::FromProto(msg.registered());
         spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
-        for (const auto& id : proto::FromProto(msg.registered()).cancel_task_ids) {
+        const int64_t granted = registered.heartbeat_interval.count();
+        if (granted > 0 && granted_interval_ms_.exchange(granted) != granted &&
+            registered.heartbeat_interval != options_.interval) {
+          spdlog::info("the master grants a heartbeat interval of {} ms (asked for {} ms)", granted,
+                       options_.interval.count());
+        }
+        for (const auto& id : registered.cancel_task_ids) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
           (void)runner_.Cancel(id, kCancelGraceDefault);
         }
         break;
+      }
       case MasterMessage::kAck:
         break;
       case MasterMessage::kAssign:

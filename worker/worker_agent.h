@@ -50,6 +50,8 @@ struct WorkerOptions {
   std::string hostname;
   std::string token;                       // the cluster token itself
   std::string work_dir = "gpulse-work";
+  // The heartbeat interval asked for; the master grants one within its
+  // bounds (Registered) and the agent heartbeats at the granted one.
   std::chrono::milliseconds interval{5000};
   uint32_t cpu_cores = 0;
   uint64_t memory_bytes = 0;
@@ -156,6 +158,9 @@ class WorkerAgent final : public TaskEventSink {
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};
   uint64_t heartbeat_seq_ = 0;  // only Run()'s thread
+  // The interval the master granted in its latest Registered (ms; 0: none
+  // yet, use options_.interval). Set by the reader thread.
+  std::atomic<int64_t> granted_interval_ms_{0};
 };
 
 }  // namespace gpulse::worker

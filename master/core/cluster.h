@@ -33,6 +33,7 @@
 #include "link/messages.h"
 #include "master/model/model.h"
 #include "master/core/placement.h"
+#include "master/core/worker_report_limits.h"
 #include "master/store/task_store.h"
 
 namespace gpulse::master {
@@ -53,6 +54,11 @@ struct ClusterConfig {
   // ...and dead after this many intervals, unless heartbeat_timeout is set.
   uint32_t dead_after_intervals = 3;
   std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  // The heartbeat interval the master grants each worker (sent back in
+  // Registered), whatever the worker asks for: liveness and history are
+  // sized from it, so a worker cannot make itself immortal or the master's
+  // rings huge.
+  HeartbeatIntervalBounds heartbeat_interval_bounds;
   // Grace between SIGTERM and SIGKILL when a task is cancelled.
   std::chrono::milliseconds cancel_grace{10000};
   // Schedule() places at most this many tasks per call, so that the lock is
@@ -96,18 +102,25 @@ class Cluster {
   Status Recover();
 
   // A worker's stream opened (or reopened) and it registered. `channel`
-  // stays valid until DisconnectWorker(id, channel). Takes the worker's
-  // capacity and GPUs as registered (a heartbeat interval of 0 keeps the
-  // one it had, else 5 s). Reconciles the tasks the worker reports:
+  // stays valid until DisconnectWorker(id, channel). Checks the
+  // registration (CheckRegistration: InvalidArgument when it cannot be
+  // true), then takes the worker's capacity and GPUs as registered (a GPU
+  // total memory above the limits is dropped and counted) with the
+  // heartbeat interval GrantHeartbeatInterval grants it. Reconciles the tasks the worker reports:
   // ones this master has as assigned/running on it are kept (assigned ones
   // become running); unknown, finished, cancel-requested or elsewhere-placed
   // ones are returned in cancel_task_ids; ones the master had on it that it
   // no longer reports are requeued (or failed after max_attempts). The
-  // reply echoes the registered heartbeat interval. InvalidArgument for an
-  // empty worker id or a null channel.
+  // reply carries the granted heartbeat interval. InvalidArgument for an
+  // empty worker id or a null channel. AlreadyExists while another
+  // stream (another channel) of the same worker id is connected: an id is
+  // never taken over from a live stream, only registered again once
+  // DisconnectWorker closed the first (the same channel may register again,
+  // e.g. when its GPUs changed).
   Result<link::Registered> RegisterWorker(const link::Registration& registration, WorkerChannel* channel);
-  // The stream carrying `channel` closed. A newer stream of the same worker
-  // is left alone. The worker's tasks stay until liveness declares it dead.
+  // The stream carrying `channel` closed. A stream of the same worker that
+  // is not the current one is ignored. The worker's tasks stay until
+  // liveness declares it dead or it registers again.
   void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
 
   // Hot path: records a heartbeat's figures (no disk writes). Each GPU
@@ -115,9 +128,13 @@ class Cluster {
   // whose sample has an error, or that is missing from the report, becomes
   // unhealthy until kGoodSamplesToRecover good samples in a row. The
   // worker is healthy again. Tasks in running_tasks that this master has
-  // not placed on the worker are sent a Cancel. NotFound if the worker has
-  // not registered on this master.
-  Status IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat);
+  // not placed on the worker are sent a Cancel. GPU samples that match no
+  // registered GPU are ignored and counted in the worker's values_rejected
+  // ("gpu.unregistered"), as is each name in `rejected` (figures the caller
+  // dropped with DropImplausibleFigures). NotFound if the worker has not
+  // registered on this master.
+  Status IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat,
+                         const std::vector<std::string>& rejected = {});
 
   // A worker says a task started, exited, or could not start (`update`'s
   // attempt is Task::attempts when it was assigned; 0 if the worker did not
@@ -129,8 +146,16 @@ class Cluster {
   // report: the task is finished, not placed on this worker (if that worker
   // says it started it, it is told to cancel it), or the report is about an
   // earlier attempt. The new state is kept even if the store fails (that
-  // error is returned).
+  // error is returned). Every refused report is counted in the worker's
+  // messages_refused ("task_update").
   Status ApplyTaskEvent(const std::string& worker_id, const link::TaskUpdate& update);
+
+  // May `worker_id` send output of `task_id`'s attempt `attempt`? OK only
+  // when the task is assigned to or running on that worker and `attempt` is
+  // its current attempt. Otherwise NotFound (unknown worker or task) or
+  // FailedPrecondition (someone else's task, a finished one, another
+  // attempt), counted in the worker's messages_refused ("log_chunk").
+  Status AcceptOutput(const std::string& worker_id, const std::string& task_id, uint32_t attempt);
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
   // with its id ("t-000001", numbered in submission order, continuing

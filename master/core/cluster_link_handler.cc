@@ -24,7 +24,8 @@ Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
   RETURN_IF_ERROR(link::CheckWorkerProtocol(registration.protocol_version));
   ASSIGN_OR_RETURN(link::Registered reply, cluster_.RegisterWorker(registration, session.channel));
   session.worker_id = registration.worker_id;
-  session.heartbeat_interval = registration.heartbeat_interval;
+  session.heartbeat_interval = reply.heartbeat_interval;
+  history_.Register(session.worker_id, reply.heartbeat_interval, registration.gpus);
   spdlog::info("worker {} registered from {}: {} cores, {} GPU(s), {} running task(s)", session.worker_id,
                session.peer, registration.capacity.cpu_cores, registration.gpus.size(),
                registration.running_tasks.size());
@@ -33,8 +34,9 @@ Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
 
 Status ClusterLinkHandler::OnHeartbeat(const WorkerSession& session, link::Heartbeat heartbeat) {
   if (!session.registered()) return NotRegistered();
-  history_.Record(session.worker_id, session.heartbeat_interval, heartbeat.sample, clock_.WallNow());
-  return cluster_.IngestHeartbeat(session.worker_id, std::move(heartbeat));
+  std::vector<std::string> rejected = DropImplausibleFigures(heartbeat.sample);
+  history_.Record(session.worker_id, heartbeat.sample, clock_.WallNow());
+  return cluster_.IngestHeartbeat(session.worker_id, std::move(heartbeat), rejected);
 }
 
 Status ClusterLinkHandler::OnTaskUpdate(const WorkerSession& session, const link::TaskUpdate& update) {
@@ -47,6 +49,10 @@ Status ClusterLinkHandler::OnTaskUpdate(const WorkerSession& session, const link
 
 Status ClusterLinkHandler::OnLogChunk(const WorkerSession& session, const link::LogChunk& chunk) {
   if (!session.registered()) return NotRegistered();
+  if (Status s = cluster_.AcceptOutput(session.worker_id, chunk.task_id, chunk.attempt); !s.ok()) {
+    spdlog::warn("log chunk from {} refused: {}", session.worker_id, s.message());
+    return Status::Ok();
+  }
   if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data); !s.ok()) {
     spdlog::warn("log chunk from {} dropped: {}", session.worker_id, s.ToString());
   }

@@ -22,15 +22,18 @@ class ClusterLinkHandler final : public WorkerLinkHandler {
       : cluster_(cluster), history_(history), logs_(logs), clock_(clock) {}
 
   // Registers the worker with the Cluster (see Cluster::RegisterWorker for
-  // what its errors mean).
+  // what its errors mean) and its GPUs' rings with History, at the
+  // heartbeat interval the Cluster granted (which the reply carries).
   Result<link::Registered> OnRegister(WorkerSession& session, const link::Registration& registration) override;
-  // Records the sample in History at the clock's wall time, then has the
-  // Cluster ingest the heartbeat (its NotFound ends the stream).
+  // Drops implausible figures (DropImplausibleFigures), records the sample
+  // in History at the clock's wall time, then has the Cluster ingest the
+  // heartbeat and count what was dropped (its NotFound ends the stream).
   Status OnHeartbeat(const WorkerSession& session, link::Heartbeat heartbeat) override;
   // Applies the update to the Cluster; a refused (stale) update is logged.
   Status OnTaskUpdate(const WorkerSession& session, const link::TaskUpdate& update) override;
-  // Appends the chunk to its attempt's log in the LogStore; a failed append
-  // is logged.
+  // Appends the chunk to its attempt's log in the LogStore if the Cluster
+  // accepts it (Cluster::AcceptOutput: only the worker's own current
+  // attempts); a refused chunk or a failed append is logged and dropped.
   Status OnLogChunk(const WorkerSession& session, const link::LogChunk& chunk) override;
   // Tells the Cluster the worker's stream closed, if the session registered.
   void OnDisconnect(const WorkerSession& session) override;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "link/protocol.h"
 
 #include "master/core/cluster_test_util.h"
@@ -150,31 +152,179 @@ TEST_F(ClusterLinkHandlerTest, TaskUpdatesAreAppliedAndStaleOnesIgnoredWithoutEn
 }
 
 TEST_F(ClusterLinkHandlerTest, LogChunksAreStoredPerAttemptAndStream) {
-  WorkerSession s = Registered("w1", 0);
-  ASSERT_OK(handler_->OnLogChunk(s, {"t-000001", 1, link::OutputStream::kStdout, 0, "out\n"}));
-  ASSERT_OK(handler_->OnLogChunk(s, {"t-000001", 1, link::OutputStream::kStderr, 0, "err\n"}));
-  ASSERT_OK(handler_->OnLogChunk(s, {"t-000001", 2, link::OutputStream::kStdout, 0, "again\n"}));
-  auto out = logs_->Read("t-000001", 1, LogStream::kStdout, 0, 1024);
-  auto err = logs_->Read("t-000001", 1, LogStream::kStderr, 0, 1024);
-  auto retry = logs_->Read("t-000001", 2, LogStream::kStdout, 0, 1024);
+  WorkerSession s = Registered("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_OK(handler_->OnLogChunk(s, {t.id, 1, link::OutputStream::kStdout, 0, "out\n"}));
+  ASSERT_OK(handler_->OnLogChunk(s, {t.id, 1, link::OutputStream::kStderr, 0, "err\n"}));
+  auto out = logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024);
+  auto err = logs_->Read(t.id, 1, LogStream::kStderr, 0, 1024);
   ASSERT_OK(out);
   ASSERT_OK(err);
-  ASSERT_OK(retry);
   EXPECT_EQ(out->data, "out\n");
   EXPECT_EQ(err->data, "err\n");
-  EXPECT_EQ(retry->data, "again\n");
+  EXPECT_TRUE(GetWorker("w1").messages_refused.empty());
 }
 
-TEST_F(ClusterLinkHandlerTest, DisconnectOfTheCurrentStreamDisconnectsTheWorker) {
-  WorkerSession old_stream = Registered("w1", 1);
-  FakeWorkerChannel newer_channel;
-  WorkerSession newer = Session("w1");
-  newer.channel = &newer_channel;
-  ASSERT_OK(handler_->OnRegister(newer, MakeRegister("w1", 1)));
+// Observation 4 of issue 9: any worker could append to any task's log.
+TEST_F(ClusterLinkHandlerTest, AWorkerMayWriteOnlyTheOutputOfItsOwnCurrentAttempts) {
+  WorkerSession mine = Registered("w1", 1);
+  WorkerSession other = Registered("w2", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  const std::string placed_on = Get(t.id).worker_id;
+  WorkerSession& owner = placed_on == "w1" ? mine : other;
+  WorkerSession& stranger = placed_on == "w1" ? other : mine;
 
-  handler_->OnDisconnect(old_stream);  // the first stream closes late
+  // Someone else's task, a made-up id, another attempt: refused (the stream
+  // stays), nothing stored, each counted.
+  EXPECT_OK(handler_->OnLogChunk(stranger, {t.id, 1, link::OutputStream::kStdout, 0, "forged\n"}));
+  EXPECT_OK(handler_->OnLogChunk(owner, {"t-999999", 1, link::OutputStream::kStdout, 0, "made up\n"}));
+  EXPECT_OK(handler_->OnLogChunk(owner, {t.id, 2, link::OutputStream::kStdout, 0, "later\n"}));
+  EXPECT_FALSE(logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024).ok() &&
+               !logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024)->data.empty());
+  EXPECT_FALSE(logs_->Read("t-999999", 1, LogStream::kStdout, 0, 1024).ok() &&
+               !logs_->Read("t-999999", 1, LogStream::kStdout, 0, 1024)->data.empty());
+  EXPECT_EQ(GetWorker(stranger.worker_id).messages_refused.at("log_chunk"), 1u);
+  EXPECT_EQ(GetWorker(owner.worker_id).messages_refused.at("log_chunk"), 2u);
+
+  // A finished task takes no more output, even from its own worker.
+  ASSERT_OK(handler_->OnLogChunk(owner, {t.id, 1, link::OutputStream::kStdout, 0, "done\n"}));
+  ASSERT_OK(handler_->OnTaskUpdate(owner, {t.id, link::TaskUpdate::Kind::kExited, 0, "", 1, 42}));
+  EXPECT_OK(handler_->OnLogChunk(owner, {t.id, 1, link::OutputStream::kStdout, 5, "more\n"}));
+  EXPECT_EQ(logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024)->data, "done\n");
+  // So does a task update about someone else's task.
+  EXPECT_OK(handler_->OnTaskUpdate(stranger, {t.id, link::TaskUpdate::Kind::kStarted, 0, "", 1, 42}));
+  EXPECT_EQ(GetWorker(stranger.worker_id).messages_refused.at("task_update"), 1u);
+}
+
+// Observation 2 of issue 9: a ring per GPU index a heartbeat mentioned,
+// sized from the interval the worker claimed (1 ms), took 400 MiB for
+// three small heartbeats and then all the master's memory.
+TEST_F(ClusterLinkHandlerTest, HeartbeatsNamingThousandsOfGpusAtAOneMillisecondIntervalAllocateNothing) {
+  WorkerSession s = Session("w1");
+  link::Registration r = MakeRegister("w1", 2);
+  r.heartbeat_interval = 1ms;
+  auto reply = handler_->OnRegister(s, r);
+  ASSERT_OK(reply);
+  EXPECT_EQ(reply->heartbeat_interval, 1000ms);  // granted, not claimed
+  EXPECT_EQ(GetWorker("w1").heartbeat_interval, 1000ms);
+  // The bound: one ring per registered GPU at the granted interval (3,600
+  // points of the default 1 h window at 1 s): 2 GPUs x 3,600 x 20 B plus
+  // the host's 3,600 x 20 B.
+  const size_t registered = history_.BytesHeld();
+  EXPECT_LE(registered, size_t{3 * 3600 * 20});
+
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    link::Heartbeat hb = MakeReport("w1", {40, 60});
+    for (uint32_t i = 2; i < 5000; ++i) hb.sample.gpus.push_back(MakeGpuSample("w1", i, 50));
+    hb.seq = seq;
+    clock_.Advance(1ms);
+    ASSERT_OK(handler_->OnHeartbeat(s, std::move(hb)));
+  }
+  EXPECT_EQ(history_.BytesHeld(), registered);
+  EXPECT_EQ(history_.Get("w1")->gpus.size(), 2u);
+  Worker w = GetWorker("w1");
+  EXPECT_EQ(w.gpus.size(), 2u);
+  EXPECT_EQ(w.gpus[1].live.utilization_gpu, 60.0);
+  // 4,998 extra GPUs per heartbeat: 4,936 beyond the limit of 64 are cut,
+  // 62 more are within it but were never registered.
+  EXPECT_EQ(w.values_rejected.at("gpus"), 3u * (5000 - kMaxGpusPerWorker));
+  EXPECT_EQ(w.values_rejected.at("gpu.unregistered"), 3u * (kMaxGpusPerWorker - 2));
+
+  // Liveness runs on the granted interval: dead 3 s after the last beat.
+  clock_.Advance(3500ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+}
+
+// Observation 4 of issue 9: 2,000 GPUs, 2^32-1 cores, 2^64-1 bytes and
+// -50 % were stored and re-exported.
+TEST_F(ClusterLinkHandlerTest, AbsurdReportsAreRefusedOrDroppedNeverStored) {
+  WorkerSession s = Session("liar");
+  auto refused = handler_->OnRegister(s, MakeRegister("liar", 2000));
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("at most 64"), std::string::npos) << refused.status().message();
+  EXPECT_EQ(handler_->OnRegister(s, MakeRegister("liar", 1, 0xFFFFFFFFu)).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_FALSE(s.registered());
+  EXPECT_FALSE(cluster_->GetWorker("liar").has_value());
+
+  // A worker that claims to wait a day between heartbeats is still dead
+  // after 3 minutes (3 x the 60 s the master grants at most).
+  link::Registration slow = MakeRegister("liar", 1);
+  slow.heartbeat_interval = std::chrono::hours(24);
+  auto reply = handler_->OnRegister(s, slow);
+  ASSERT_OK(reply);
+  EXPECT_EQ(reply->heartbeat_interval, 60000ms);
+
+  link::Heartbeat hb = MakeReport("liar", {-50}, -50);
+  hb.sample.gpus[0].temperature_c = 1e9;
+  hb.sample.gpus[0].memory_used_bytes = ~uint64_t{0};
+  ASSERT_OK(handler_->OnHeartbeat(s, std::move(hb)));
+  Worker w = GetWorker("liar");
+  EXPECT_FALSE(w.host.cpu_percent.has_value());
+  EXPECT_FALSE(w.gpus[0].live.utilization_gpu.has_value());
+  EXPECT_FALSE(w.gpus[0].live.temperature_c.has_value());
+  EXPECT_FALSE(w.gpus[0].live.memory_used_bytes.has_value());
+  EXPECT_EQ(w.values_rejected.at("host.cpu_percent"), 1u);
+  EXPECT_EQ(w.values_rejected.at("gpu.utilization_gpu"), 1u);
+  EXPECT_EQ(w.values_rejected.at("gpu.temperature_c"), 1u);
+  auto history = history_.Get("liar");
+  EXPECT_TRUE(std::isnan(history->cpu_percent[0]));
+  EXPECT_TRUE(std::isnan(history->gpus[0].utilization_gpu[0]));
+
+  clock_.Advance(std::chrono::seconds(181));
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("liar").state, WorkerState::kDead);
+}
+
+// Observation 3 of issue 9: a second stream registering the id of a live
+// worker silently took it over, requeued its tasks onto the impostor and
+// had the real worker's reports ignored as stale.
+TEST_F(ClusterLinkHandlerTest, ASecondStreamCannotTakeTheIdOfAConnectedWorker) {
+  WorkerSession real = Registered("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_OK(handler_->OnTaskUpdate(real, {t.id, link::TaskUpdate::Kind::kStarted, 0, "", 1, 4242}));
+
+  FakeWorkerChannel impostor_channel;
+  WorkerSession impostor = Session("w1");
+  impostor.channel = &impostor_channel;
+  auto refused = handler_->OnRegister(impostor, MakeRegister("w1", 1));  // reports no tasks
+  EXPECT_EQ(refused.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(refused.status().message().find("worker w1 is already connected"), std::string::npos)
+      << refused.status().message();
+  EXPECT_FALSE(impostor.registered());
+  handler_->OnDisconnect(impostor);  // its stream ends; the real one is untouched
+
+  // The task stays with the real worker, whose reports still count.
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
   EXPECT_TRUE(GetWorker("w1").connected);
-  handler_->OnDisconnect(newer);
+  ASSERT_OK(handler_->OnTaskUpdate(real, {t.id, link::TaskUpdate::Kind::kExited, 0, "", 1, 4242}));
+  EXPECT_EQ(Get(t.id).state, TaskState::kSucceeded);
+  EXPECT_TRUE(impostor_channel.assigns.empty());
+  EXPECT_TRUE(impostor_channel.cancels.empty());
+}
+
+TEST_F(ClusterLinkHandlerTest, OnceTheFirstStreamClosedANewOneRegistersAndIsReconciled) {
+  WorkerSession first = Registered("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  handler_->OnDisconnect(first);
+  EXPECT_FALSE(GetWorker("w1").connected);
+
+  FakeWorkerChannel next_channel;
+  WorkerSession next = Session("w1");
+  next.channel = &next_channel;
+  link::Registration r = MakeRegister("w1", 1);
+  r.running_tasks.push_back({t.id, 1, 4242, {GpuUuid("w1", 0)}});
+  ASSERT_OK(handler_->OnRegister(next, r));
+  EXPECT_TRUE(GetWorker("w1").connected);
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);  // it still runs it
+  handler_->OnDisconnect(first);  // a late close of the first stream changes nothing
+  EXPECT_TRUE(GetWorker("w1").connected);
+  handler_->OnDisconnect(next);
   EXPECT_FALSE(GetWorker("w1").connected);
 }
 

@@ -81,11 +81,15 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
   WorkerEntry* w = I.FindWorker(worker_id);
   if (w == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
   TaskEntry* entry = I.FindTask(event.task_id);
-  if (entry == nullptr) return NotFound("no task '" + event.task_id + "'");
+  if (entry == nullptr) {
+    ++w->worker.messages_refused["task_update"];
+    return NotFound("no task '" + event.task_id + "'");
+  }
   Task& t = entry->task;
   bool placed_here = t.worker_id == worker_id &&
                      (t.state == TaskState::kAssigned || t.state == TaskState::kRunning);
   if (!placed_here) {
+    ++w->worker.messages_refused["task_update"];
     if (event.kind == link::TaskUpdate::Kind::kStarted && w->channel != nullptr) {
       w->channel->SendCancel(event.task_id, I.config.cancel_grace);
     }
@@ -94,6 +98,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
                               worker_id + "; ignoring a stale report");
   }
   if (event.attempt != 0 && event.attempt != t.attempts) {
+    ++w->worker.messages_refused["task_update"];
     // Its current attempt runs here too; cancelling by id would stop that one.
     return FailedPrecondition("task " + event.task_id + " is on attempt " + std::to_string(t.attempts) +
                               "; ignoring a stale report about attempt " + std::to_string(event.attempt));
@@ -137,6 +142,26 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
   Status s = I.Persist(batch, "a task update");
   I.Changed();
   return s;
+}
+
+Status Cluster::AcceptOutput(const std::string& worker_id, const std::string& task_id, uint32_t attempt) {
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  WorkerEntry* w = I.FindWorker(worker_id);
+  if (w == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
+  const TaskEntry* entry = I.FindTask(task_id);
+  Status refusal = Status::Ok();
+  if (entry == nullptr) {
+    refusal = NotFound("no task '" + task_id + "'");
+  } else if (const Task& t = entry->task;
+             t.worker_id != worker_id || (t.state != TaskState::kAssigned && t.state != TaskState::kRunning)) {
+    refusal = FailedPrecondition("task " + task_id + " is " + TaskStateName(t.state) + ", not placed on " + worker_id);
+  } else if (attempt != t.attempts) {
+    refusal = FailedPrecondition("task " + task_id + " is on attempt " + std::to_string(t.attempts) +
+                                 ", not attempt " + std::to_string(attempt));
+  }
+  if (!refusal.ok()) ++w->worker.messages_refused["log_chunk"];
+  return refusal;
 }
 
 }  // namespace gpulse::master

@@ -105,13 +105,23 @@ std::vector<std::string> Cluster::Impl::Reconcile(const Worker& w, const std::ve
 }
 
 Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, WorkerChannel* channel) {
-  if (r.worker_id.empty()) return InvalidArgument("worker id is empty");
+  RETURN_IF_ERROR(CheckRegistration(r));
   if (channel == nullptr) return InvalidArgument("a worker registers with a channel to send it tasks");
+  std::vector<GpuIdentity> registered_gpus = r.gpus;
+  const std::vector<std::string> rejected = DropImplausibleIdentities(registered_gpus);
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   if (!I.recovered) return Unavailable("the master has not recovered its state yet; try again");
 
   WorkerEntry* found = I.FindWorker(r.worker_id);
+  if (found != nullptr && found->channel != nullptr && found->channel != channel) {
+    // Another stream speaks for this id and is still open: taking the id
+    // over would requeue its tasks onto whoever registered last.
+    return AlreadyExists("worker " + r.worker_id +
+                         " is already connected to this master on another stream; a second stream may "
+                         "register this id only once the first has closed (two machines with the same "
+                         "--id? give each its own)");
+  }
   bool is_new = found == nullptr;
   WorkerEntry& e = is_new ? I.AddWorker(r.worker_id) : *found;
   Worker& w = e.worker;
@@ -120,14 +130,15 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
 
   TaskStoreBatch batch;
   link::Registered reply;
-  reply.heartbeat_interval = r.heartbeat_interval;
+  reply.heartbeat_interval = GrantHeartbeatInterval(r.heartbeat_interval, I.config.heartbeat_interval_bounds);
   reply.cancel_task_ids = I.Reconcile(w, r.running_tasks, batch);
 
   // Capacity may have changed; rebuild the allocation from what stays.
   w.address = r.address;
   w.capacity = r.capacity;
-  if (r.heartbeat_interval.count() > 0) w.heartbeat_interval = r.heartbeat_interval;
-  w.gpus = GpusFrom(r.gpus, w.gpus);
+  w.heartbeat_interval = reply.heartbeat_interval;
+  w.gpus = GpusFrom(registered_gpus, w.gpus);
+  for (const std::string& field : rejected) ++w.values_rejected[field];
   e.gpu_reported_in.assign(w.gpus.size(), w.heartbeats);
   std::vector<const Task*> staying;
   for (const std::string& id : w.task_ids) {
@@ -157,7 +168,8 @@ void Cluster::DisconnectWorker(const std::string& worker_id, const WorkerChannel
   I.Changed();
 }
 
-Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat) {
+Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat heartbeat,
+                                const std::vector<std::string>& rejected) {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   WorkerEntry* e = I.FindWorker(worker_id);
@@ -170,10 +182,14 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
   w.collector = std::move(sample.collector);
   uint64_t beat = ++w.heartbeats;
   ++I.heartbeats_received;
+  for (const std::string& field : rejected) ++w.values_rejected[field];
 
   for (size_t i = 0; i < sample.gpus.size(); ++i) {
     size_t pos = MatchGpu(w, sample.gpus[i].identity, i);
-    if (pos == kNoGpu) continue;  // not registered; ignored until it re-registers
+    if (pos == kNoGpu) {  // not registered; ignored until it re-registers
+      ++w.values_rejected["gpu.unregistered"];
+      continue;
+    }
     e->gpu_reported_in[pos] = beat;
     WorkerGpu& g = w.gpus[pos];
     bool good = sample.gpus[i].readable();

@@ -248,11 +248,28 @@ TEST_F(ClusterWorkersTest, DisconnectedWorkerKeepsItsTasksButGetsNoNewOnes) {
   EXPECT_EQ(Get(first.id).state, TaskState::kQueued);
 }
 
+TEST_F(ClusterWorkersTest, ASecondStreamIsRefusedWhileTheFirstIsConnected) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  FakeWorkerChannel impostor;
+  auto refused = cluster_->RegisterWorker(MakeRegister("w1", 1), &impostor);
+  EXPECT_EQ(refused.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(refused.status().message().find("w1"), std::string::npos);
+  EXPECT_EQ(Get(t.id).state, TaskState::kAssigned);  // not requeued onto the impostor
+  EXPECT_EQ(Get(t.id).worker_id, "w1");
+  cluster_->DisconnectWorker("w1", &impostor);  // its stream ends: nothing changes
+  EXPECT_TRUE(GetWorker("w1").connected);
+  // The same stream may register again (e.g. when its GPUs changed).
+  EXPECT_TRUE(cluster_->RegisterWorker(MakeRegister("w1", 1), &Channel("w1")).ok());
+}
+
 TEST_F(ClusterWorkersTest, DisconnectOfAnOldStreamIsIgnored) {
   Register("w1", 1);
+  cluster_->DisconnectWorker("w1", &Channel("w1"));
   FakeWorkerChannel newer;
   ASSERT_TRUE(cluster_->RegisterWorker(MakeRegister("w1", 1), &newer).ok());
-  cluster_->DisconnectWorker("w1", &Channel("w1"));  // the first stream closes late
+  cluster_->DisconnectWorker("w1", &Channel("w1"));  // the first stream's close, repeated late
   EXPECT_TRUE(GetWorker("w1").connected);
   Task t = Submit(MakeSpec(1));
   ASSERT_EQ(cluster_->Schedule(), 1u);

@@ -92,14 +92,45 @@ struct History::Ring {
     capacity = new_capacity;
   }
 
-  // The ring of GPU `index`, created (all unknown) if it is new. `hint` is
+  // The ring of GPU `index`, or null when it is not registered. `hint` is
   // where it usually is: heartbeats list GPUs in index order.
-  GpuRing& Gpu(uint32_t index, size_t hint) {
-    if (hint < gpus.size() && gpus[hint].identity.index == index) return gpus[hint];
+  GpuRing* Gpu(uint32_t index, size_t hint) {
+    if (hint < gpus.size() && gpus[hint].identity.index == index) return &gpus[hint];
     auto it = std::lower_bound(gpus.begin(), gpus.end(), index,
                                [](const GpuRing& g, uint32_t i) { return g.identity.index < i; });
-    if (it != gpus.end() && it->identity.index == index) return *it;
-    return *gpus.insert(it, GpuRing(index, capacity));
+    if (it != gpus.end() && it->identity.index == index) return &*it;
+    return nullptr;
+  }
+
+  // Keeps the rings of the GPUs in `registered` (by index), adds rings for
+  // new ones (all unknown), frees the others.
+  void SetGpus(const std::vector<GpuIdentity>& registered) {
+    std::vector<GpuRing> next;
+    next.reserve(registered.size());
+    for (const GpuIdentity& id : registered) {
+      if (GpuRing* old = Gpu(id.index, next.size())) {
+        next.push_back(std::move(*old));
+      } else {
+        next.emplace_back(id.index, capacity);
+      }
+      GpuIdentity& known = next.back().identity;
+      if (!id.uuid.empty()) known.uuid = id.uuid;
+      if (!id.name.empty()) known.name = id.name;
+      if (!id.pci_bus_id.empty()) known.pci_bus_id = id.pci_bus_id;
+      if (id.memory_total_bytes) known.memory_total_bytes = id.memory_total_bytes;
+    }
+    std::sort(next.begin(), next.end(),
+              [](const GpuRing& a, const GpuRing& b) { return a.identity.index < b.identity.index; });
+    next.erase(std::unique(next.begin(), next.end(),
+                           [](const GpuRing& a, const GpuRing& b) { return a.identity.index == b.identity.index; }),
+               next.end());
+    gpus = std::move(next);
+  }
+
+  size_t Bytes() const {
+    size_t per_point = sizeof(int64_t) + 3 * sizeof(float);
+    size_t per_gpu_point = 3 * sizeof(float) + sizeof(double);
+    return capacity * (per_point + gpus.size() * per_gpu_point);
   }
 };
 
@@ -114,27 +145,51 @@ size_t History::CapacityFor(std::chrono::milliseconds interval) const {
   return std::clamp<size_t>(points, 2, std::max<size_t>(config_.max_points, 2));
 }
 
-History::Ring& History::RingFor(const std::string& worker_id) {
-  {
-    std::shared_lock lock(map_mu_);
-    auto it = rings_.find(worker_id);
-    if (it != rings_.end()) return *it->second;
-  }
-  std::unique_lock lock(map_mu_);
-  auto& slot = rings_[worker_id];
-  if (!slot) slot = std::make_unique<Ring>();
-  return *slot;  // rings are never removed, so the reference stays valid
+std::shared_ptr<History::Ring> History::Find(const std::string& worker_id) const {
+  std::shared_lock lock(map_mu_);
+  auto it = rings_.find(worker_id);
+  return it == rings_.end() ? nullptr : it->second;
 }
 
-void History::Record(const std::string& worker_id, std::chrono::milliseconds interval, const Sample& sample,
-                     WallTime at) {
-  const HostSample& host = sample.host;
-  const std::vector<GpuSample>& gpus = sample.gpus;
-  Ring& r = RingFor(worker_id);
+void History::Register(const std::string& worker_id, std::chrono::milliseconds interval,
+                       const std::vector<GpuIdentity>& gpus) {
+  std::shared_ptr<Ring> ring = Find(worker_id);
+  if (!ring) {
+    std::unique_lock lock(map_mu_);
+    auto& slot = rings_[worker_id];
+    if (!slot) slot = std::make_shared<Ring>();
+    ring = slot;
+  }
+  Ring& r = *ring;
   size_t capacity = CapacityFor(interval);
   std::lock_guard lock(r.mu);
   if (r.capacity != capacity) r.Resize(capacity);
   r.interval = interval.count() > 0 ? interval : config_.default_interval;
+  r.SetGpus(gpus);
+}
+
+void History::Forget(const std::string& worker_id) {
+  std::unique_lock lock(map_mu_);
+  rings_.erase(worker_id);
+}
+
+size_t History::BytesHeld() const {
+  std::shared_lock lock(map_mu_);
+  size_t total = 0;
+  for (const auto& [id, ring] : rings_) {
+    std::lock_guard ring_lock(ring->mu);
+    total += ring->Bytes();
+  }
+  return total;
+}
+
+void History::Record(const std::string& worker_id, const Sample& sample, WallTime at) {
+  const HostSample& host = sample.host;
+  const std::vector<GpuSample>& gpus = sample.gpus;
+  std::shared_ptr<Ring> ring = Find(worker_id);
+  if (!ring) return;  // not registered
+  Ring& r = *ring;
+  std::lock_guard lock(r.mu);
 
   const size_t pos = r.head;
   r.t_ms[pos] = ToMillis(at);
@@ -145,7 +200,9 @@ void History::Record(const std::string& worker_id, std::chrono::milliseconds int
   for (size_t i = 0; i < gpus.size(); ++i) {
     const GpuSample& s = gpus[i];
     const GpuIdentity& id = s.identity;
-    Ring::GpuRing& g = r.Gpu(id.index, i);
+    Ring::GpuRing* found = r.Gpu(id.index, i);
+    if (found == nullptr) continue;  // not registered: never allocates
+    Ring::GpuRing& g = *found;
     GpuIdentity& known = g.identity;
     if (!id.uuid.empty() && known.uuid != id.uuid) known.uuid = id.uuid;
     if (!id.name.empty() && known.name != id.name) known.name = id.name;
@@ -162,13 +219,8 @@ void History::Record(const std::string& worker_id, std::chrono::milliseconds int
 }
 
 std::optional<WorkerHistory> History::Get(const std::string& worker_id, std::optional<WallTime> since) const {
-  const Ring* ring = nullptr;
-  {
-    std::shared_lock lock(map_mu_);
-    auto it = rings_.find(worker_id);
-    if (it == rings_.end()) return std::nullopt;
-    ring = it->second.get();
-  }
+  std::shared_ptr<const Ring> ring = Find(worker_id);
+  if (!ring) return std::nullopt;
   const Ring& r = *ring;
   std::lock_guard lock(r.mu);
   const int64_t after = since ? ToMillis(*since) : std::numeric_limits<int64_t>::min();

@@ -5,9 +5,12 @@
 // Each worker's points live in fixed-size rings (one column per figure, all
 // sharing one time column) sized to cover `window` at that worker's
 // heartbeat interval; the oldest point is overwritten once a ring is full.
-// Rings are allocated when a worker is first recorded (and again only if its
-// interval or GPU count changes), so recording allocates nothing. An unknown
-// figure is stored as unknown (NaN) and served as null, never as 0.
+// Rings exist only for registered workers and their registered GPUs: they
+// are allocated by Register (again when a worker registers another interval
+// or other GPUs, keeping the points of GPUs that stay and freeing the rest),
+// so recording allocates nothing, and a heartbeat naming other GPUs cannot
+// make the master allocate. Forget frees a worker's rings. An unknown figure
+// is stored as unknown (NaN) and served as null, never as 0.
 //
 // Thread-safe: the worker map has a reader/writer lock taken shared on the
 // hot path, and each worker's rings have their own mutex, so heartbeats of
@@ -69,12 +72,25 @@ class History {
   History(const History&) = delete;
   History& operator=(const History&) = delete;
 
+  // `worker_id` registered with heartbeat `interval` (0: the default),
+  // which sizes its rings (CapacityFor), and `gpus` (by NVML index; the
+  // caller bounds how many). Creates its rings, or resizes them keeping the
+  // newest points; GPUs no longer registered lose theirs.
+  void Register(const std::string& worker_id, std::chrono::milliseconds interval,
+                const std::vector<GpuIdentity>& gpus);
+  // Frees everything held for `worker_id`; a later Record for it does
+  // nothing until it registers again.
+  void Forget(const std::string& worker_id);
+
   // Appends the figures of one heartbeat's `sample` for `worker_id`,
   // received at `at` (its host, mean GPU and per-GPU figures; the rest of
-  // the sample is not kept). `interval` is the worker's heartbeat interval
-  // (0: the default); it sizes the rings. GPUs missing from this sample get
-  // an unknown point.
-  void Record(const std::string& worker_id, std::chrono::milliseconds interval, const Sample& sample, WallTime at);
+  // the sample is not kept). Registered GPUs missing from this sample get
+  // an unknown point; samples of GPUs it did not register are ignored; a
+  // worker that never registered (or was forgotten) is ignored.
+  void Record(const std::string& worker_id, const Sample& sample, WallTime at);
+
+  // The bytes the rings of every worker hold, for tests and bounds.
+  size_t BytesHeld() const;
 
   // The points of `worker_id` taken strictly after `since` (all when
   // absent), oldest first; nullopt when nothing was ever recorded for it.
@@ -87,11 +103,13 @@ class History {
 
  private:
   struct Ring;
-  Ring& RingFor(const std::string& worker_id);
+  std::shared_ptr<Ring> Find(const std::string& worker_id) const;
 
   const HistoryConfig config_;
   mutable std::shared_mutex map_mu_;  // guards rings_ (the map, not the rings)
-  std::unordered_map<std::string, std::unique_ptr<Ring>> rings_;
+  // shared_ptr: a Record or Get in flight keeps a forgotten worker's rings
+  // alive until it is done.
+  std::unordered_map<std::string, std::shared_ptr<Ring>> rings_;
 };
 
 // The JSON of GET /api/workers/{id}/history (docs/dashboard.md): columns

@@ -39,6 +39,13 @@ Sample Look(const HostSample& host, std::optional<double> gpu_percent, std::vect
   return s;
 }
 
+// The identities of GPUs 0..n-1, as a registration lists them.
+std::vector<GpuIdentity> Gpus(uint32_t n) {
+  std::vector<GpuIdentity> out;
+  for (uint32_t i = 0; i < n; ++i) out.push_back(Gpu(i, std::nullopt).identity);
+  return out;
+}
+
 TEST(HistoryTest, CapacityCoversTheWindowAtTheWorkersInterval) {
   History h(HistoryConfig{seconds(3600), 36000, milliseconds(5000)});
   EXPECT_EQ(h.CapacityFor(milliseconds(5000)), 720u);
@@ -56,8 +63,9 @@ TEST(HistoryTest, UnknownWorkerHasNoHistory) {
 TEST(HistoryTest, RingWrapsAndKeepsTheNewestPointsInOrder) {
   History h(HistoryConfig{seconds(5), 100, milliseconds(1000)});
   ASSERT_EQ(h.CapacityFor(milliseconds(1000)), 5u);
+  h.Register("w", milliseconds(1000), Gpus(1));
   for (int i = 0; i < 12; ++i) {
-    h.Record("w", milliseconds(1000), Look(Host(i), i * 1.0, {Gpu(0, i * 10.0)}), At(i));
+    h.Record("w", Look(Host(i), i * 1.0, {Gpu(0, i * 10.0)}), At(i));
   }
   auto got = h.Get("w");
   ASSERT_TRUE(got.has_value());
@@ -78,7 +86,8 @@ TEST(HistoryTest, UnknownValuesStayUnknownAndAreServedAsNull) {
   lost.error = "GPU is lost";
   GpuSample no_temp = Gpu(0, std::nullopt);
   no_temp.temperature_c.reset();
-  h.Record("w", milliseconds(1000), Look(Host(std::nullopt), std::nullopt, {no_temp, lost}), At(0));
+  h.Register("w", milliseconds(1000), Gpus(2));
+  h.Record("w", Look(Host(std::nullopt), std::nullopt, {no_temp, lost}), At(0));
   auto got = h.Get("w");
   ASSERT_TRUE(got.has_value());
   EXPECT_TRUE(std::isnan(got->cpu_percent[0]));
@@ -110,7 +119,8 @@ TEST(HistoryTest, UnknownValuesStayUnknownAndAreServedAsNull) {
 
 TEST(HistoryTest, SinceReturnsOnlyLaterPoints) {
   History h;
-  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Look(Host(i), std::nullopt, {}), At(i));
+  h.Register("w", milliseconds(1000), {});
+  for (int i = 0; i < 10; ++i) h.Record("w", Look(Host(i), std::nullopt, {}), At(i));
   auto got = h.Get("w", At(6));
   ASSERT_TRUE(got.has_value());
   ASSERT_EQ(got->t_ms.size(), 3u);  // strictly after: 7, 8, 9
@@ -121,23 +131,59 @@ TEST(HistoryTest, SinceReturnsOnlyLaterPoints) {
 
 TEST(HistoryTest, GpuMissingFromAHeartbeatGetsAGapAndANewGpuStartsWithGaps) {
   History h;
-  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(0, 10.0)}), At(0));
-  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(0, 20.0), Gpu(1, 30.0)}), At(1));
-  h.Record("w", milliseconds(1000), Look(Host(1), std::nullopt, {Gpu(1, 40.0)}), At(2));
+  h.Register("w", milliseconds(1000), Gpus(1));
+  h.Record("w", Look(Host(1), std::nullopt, {Gpu(0, 10.0)}), At(0));
+  h.Register("w", milliseconds(1000), Gpus(2));  // it registers a second GPU
+  h.Record("w", Look(Host(1), std::nullopt, {Gpu(0, 20.0), Gpu(1, 30.0)}), At(1));
+  h.Record("w", Look(Host(1), std::nullopt, {Gpu(1, 40.0)}), At(2));
   auto got = h.Get("w");
   ASSERT_EQ(got->gpus.size(), 2u);
   EXPECT_EQ(got->gpus[0].identity.index, 0u);
+  EXPECT_FLOAT_EQ(got->gpus[0].utilization_gpu[0], 10.0f);
   EXPECT_FLOAT_EQ(got->gpus[0].utilization_gpu[1], 20.0f);
   EXPECT_TRUE(std::isnan(got->gpus[0].utilization_gpu[2]));
   EXPECT_TRUE(std::isnan(got->gpus[1].utilization_gpu[0]));
   EXPECT_FLOAT_EQ(got->gpus[1].utilization_gpu[2], 40.0f);
 }
 
+TEST(HistoryTest, OnlyRegisteredWorkersAndGpusGetRings) {
+  History h(HistoryConfig{seconds(3600), 36000, milliseconds(1000)});
+  // A worker that never registered allocates nothing, whatever it reports.
+  h.Record("stranger", Look(Host(1), std::nullopt, {Gpu(0, 10.0)}), At(0));
+  EXPECT_FALSE(h.Get("stranger").has_value());
+  EXPECT_EQ(h.BytesHeld(), 0u);
+
+  h.Register("w", milliseconds(1000), Gpus(2));
+  const size_t registered = h.BytesHeld();
+  EXPECT_GT(registered, 0u);
+  // Thousands of GPU indices in a heartbeat: ignored, nothing allocated.
+  std::vector<GpuSample> many;
+  for (uint32_t i = 0; i < 5000; ++i) many.push_back(Gpu(i, 50.0));
+  for (int i = 0; i < 3; ++i) h.Record("w", Look(Host(1), std::nullopt, many), At(i));
+  EXPECT_EQ(h.BytesHeld(), registered);
+  auto got = h.Get("w");
+  ASSERT_EQ(got->gpus.size(), 2u);
+  EXPECT_FLOAT_EQ(got->gpus[1].utilization_gpu[2], 50.0f);
+
+  // Registering again with fewer GPUs frees the others' rings; forgetting
+  // the worker frees everything.
+  h.Register("w", milliseconds(1000), Gpus(1));
+  EXPECT_LT(h.BytesHeld(), registered);
+  EXPECT_EQ(h.Get("w")->gpus.size(), 1u);
+  h.Forget("w");
+  EXPECT_EQ(h.BytesHeld(), 0u);
+  EXPECT_FALSE(h.Get("w").has_value());
+  h.Record("w", Look(Host(1), std::nullopt, {Gpu(0, 10.0)}), At(9));
+  EXPECT_FALSE(h.Get("w").has_value());
+}
+
 TEST(HistoryTest, ANewIntervalResizesAndKeepsTheNewestPoints) {
   History h(HistoryConfig{seconds(10), 1000, milliseconds(1000)});
-  for (int i = 0; i < 10; ++i) h.Record("w", milliseconds(1000), Look(Host(i), std::nullopt, {Gpu(0, i)}), At(i));
+  h.Register("w", milliseconds(1000), Gpus(1));
+  for (int i = 0; i < 10; ++i) h.Record("w", Look(Host(i), std::nullopt, {Gpu(0, i)}), At(i));
   // The worker re-registers with a 5 s interval: 2 points cover the window.
-  h.Record("w", milliseconds(5000), Look(Host(99), std::nullopt, {Gpu(0, 99.0)}), At(15));
+  h.Register("w", milliseconds(5000), Gpus(1));
+  h.Record("w", Look(Host(99), std::nullopt, {Gpu(0, 99.0)}), At(15));
   auto got = h.Get("w");
   ASSERT_EQ(got->t_ms.size(), 2u);
   EXPECT_FLOAT_EQ(got->cpu_percent[0], 9.0f);
@@ -152,8 +198,9 @@ TEST(HistoryTest, ConcurrentRecordsAndReadsOfManyWorkersAreConsistent) {
   for (int w = 0; w < 4; ++w) {
     threads.emplace_back([&h, w] {
       std::string id = "w" + std::to_string(w);
+      h.Register(id, milliseconds(1000), Gpus(2));
       for (int i = 0; i < 500; ++i) {
-        h.Record(id, milliseconds(1000), Look(Host(i), std::nullopt, {Gpu(0, i), Gpu(1, i)}), At(i));
+        h.Record(id, Look(Host(i), std::nullopt, {Gpu(0, i), Gpu(1, i)}), At(i));
         if (i % 50 == 0) (void)h.Get(id);
       }
     });

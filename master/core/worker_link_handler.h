@@ -32,7 +32,7 @@ struct WorkerSession {
   WorkerChannel* channel = nullptr;  // the stream's downward half; outlives the session's calls
   std::string peer;                  // who is at the other end, for logs ("ipv4:10.0.0.7:51234")
   // Set by a successful OnRegister: the worker this stream speaks for, and
-  // the heartbeat interval it stated (0: not stated).
+  // the heartbeat interval the master granted it.
   std::string worker_id;
   std::chrono::milliseconds heartbeat_interval{0};
 
@@ -46,8 +46,9 @@ class WorkerLinkHandler {
   // The worker registers (first on every stream; again on the same stream
   // only under the same worker id). On success `session` speaks for it and
   // the reply goes back to the worker. InvalidArgument for an empty worker
-  // id or another id than the stream registered before; Unavailable while
-  // the master cannot take registrations yet (the worker should retry).
+  // id or another id than the stream registered before; AlreadyExists
+  // while another open stream speaks for that id; Unavailable while the
+  // master cannot take registrations yet (the worker should retry).
   virtual Result<link::Registered> OnRegister(WorkerSession& session, const link::Registration& registration) = 0;
   // A heartbeat. FailedPrecondition before the session registered.
   virtual Status OnHeartbeat(const WorkerSession& session, link::Heartbeat heartbeat) = 0;

@@ -44,6 +44,15 @@ constexpr MetricFamily kMemoryBytes{"gpulse_worker_memory_bytes", "Host memory o
                                     MetricType::kGauge};
 constexpr MetricFamily kMemoryAllocated{"gpulse_worker_memory_allocated_bytes",
                                         "Host memory of the worker allocated to tasks (bytes).", MetricType::kGauge};
+constexpr MetricFamily kValuesRejected{
+    "gpulse_worker_values_rejected_total",
+    "Values the worker reported that the master did not believe (out of range, or GPUs it did not register), "
+    "by field; they were dropped, never stored.",
+    MetricType::kCounter};
+constexpr MetricFamily kMessagesRefused{
+    "gpulse_worker_messages_refused_total",
+    "Task updates and output the worker sent about tasks that are not its current attempts, by kind.",
+    MetricType::kCounter};
 
 constexpr WorkerState kWorkerStates[] = {WorkerState::kHealthy, WorkerState::kSuspect, WorkerState::kDead};
 constexpr TaskState kTaskStates[] = {TaskState::kQueued,    TaskState::kAssigned, TaskState::kRunning,
@@ -81,6 +90,12 @@ void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
   out.Add(kCpusAllocated, labels, w.cpus_allocated);
   out.Add(kMemoryBytes, labels, static_cast<double>(w.capacity.memory_bytes));
   out.Add(kMemoryAllocated, labels, static_cast<double>(w.memory_allocated));
+  for (const auto& [field, count] : w.values_rejected) {
+    out.Add(kValuesRejected, labels.With("field", field), static_cast<double>(count));
+  }
+  for (const auto& [kind, count] : w.messages_refused) {
+    out.Add(kMessagesRefused, labels.With("kind", kind), static_cast<double>(count));
+  }
   // A dead worker's last figures are history, not the present: its live
   // series stop (so they go stale in Prometheus) while its state says dead.
   const bool live = w.state != WorkerState::kDead;

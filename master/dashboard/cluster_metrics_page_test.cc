@@ -114,6 +114,17 @@ TEST(ClusterMetricsTest, WorkerWithoutHeartbeatHasNoAgeAndADeadWorkerNoLiveFigur
   EXPECT_THAT(page, Not(HasSubstr("gpulse_worker_cpu_percent{worker=\"dead\"}")));
 }
 
+TEST(ClusterMetricsTest, WhatTheMasterDidNotBelieveOrAcceptIsCountedPerWorker) {
+  Worker w = TwoGpuWorker();
+  EXPECT_THAT(RenderClusterMetrics({w}, Counts(), kNow), Not(HasSubstr("gpulse_worker_values_rejected_total{")));
+  w.values_rejected = {{"gpu.utilization_gpu", 3}, {"gpu.unregistered", 62}};
+  w.messages_refused = {{"log_chunk", 2}};
+  std::string page = RenderClusterMetrics({w}, Counts(), kNow);
+  EXPECT_THAT(page, HasSubstr("gpulse_worker_values_rejected_total{worker=\"node-1\",field=\"gpu.utilization_gpu\"} 3\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_worker_values_rejected_total{worker=\"node-1\",field=\"gpu.unregistered\"} 62\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_worker_messages_refused_total{worker=\"node-1\",kind=\"log_chunk\"} 2\n"));
+}
+
 TEST(ClusterMetricsTest, EveryFamilyHeaderAppearsOnce) {
   std::string page = RenderClusterMetrics({TwoGpuWorker(), [] {
                                              Worker w = TwoGpuWorker();

@@ -162,10 +162,11 @@ TEST_F(WebRoutesTest, HistoryEndpointServesColumnsAndFiltersBySince) {
   Register("w1", 1);
   Register("quiet", 0);
   WallTime t0 = WallTime(seconds(1'800'000'000));
+  history_.Register("w1", milliseconds(1000), MakeRegister("w1", 1).gpus);
   for (int i = 0; i < 3; ++i) {
     link::Heartbeat report = MakeReport("w1", {10.0 * (i + 1)});
     if (i == 1) report.sample.gpus[0].utilization_gpu.reset();
-    history_.Record("w1", milliseconds(1000), report.sample, t0 + seconds(i));
+    history_.Record("w1", report.sample, t0 + seconds(i));
   }
   StartServer();
   auto all = Get("/api/workers/w1/history");
@@ -181,7 +182,7 @@ TEST_F(WebRoutesTest, HistoryEndpointServesColumnsAndFiltersBySince) {
   json later = json::parse(Get("/api/workers/w1/history?since=1800000000.5")->body);
   EXPECT_EQ(later["t"], json::parse("[1800000001.0, 1800000002.0]"));
   // A `t` read back from a response names exactly that point.
-  history_.Record("w1", milliseconds(1000), MakeReport("w1", {5}).sample, t0 + milliseconds(3123));
+  history_.Record("w1", MakeReport("w1", {5}).sample, t0 + milliseconds(3123));
   EXPECT_TRUE(json::parse(Get("/api/workers/w1/history?since=1800000003.123")->body)["t"].empty());
   EXPECT_EQ(json::parse(Get("/api/workers/w1/history?since=1800000003.122")->body)["t"].size(), 1u);
 

@@ -17,6 +17,23 @@
 
 namespace gpulse::master {
 
+// The largest message the master accepts from a worker (the gRPC server's
+// max receive size; a larger one ends the stream with RESOURCE_EXHAUSTED).
+// It fits the heartbeat of the largest worker the master accepts
+// (kMaxGpusPerWorker = 64 GPUs), with room:
+//   per GPU: index, UUID (~40 B), name (~40 B), PCI bus id (~16 B), 15
+//     figures (<= 11 B each: 165 B), an error text (<= 256 B) and up to
+//     128 processes (pid + memory, <= 19 B each: 2.4 KiB)  ~ 3 KiB
+//   x 64 GPUs                                             ~ 195 KiB
+//   host figures, NVML state, collector stats              < 2 KiB
+//   running tasks: up to 1,024 (id, attempt, pid ~ 30 B) plus all 64 GPU
+//     UUIDs once                                          ~ 33 KiB
+// about 230 KiB; a log chunk is at most 64 KiB of output (LogTailer) and a
+// registration is smaller than a heartbeat. 1 MiB leaves 4x headroom
+// instead of gRPC's 4 MiB default (or the 8 MiB set before), so one
+// message can no longer make the master parse and hold megabytes.
+constexpr int kMaxWorkerMessageBytes = 1 << 20;
+
 class WorkerLinkService final : public gpulse::v1::WorkerLink::CallbackService {
  public:
   WorkerLinkService(WorkerLinkHandler& handler, std::string token)

@@ -96,6 +96,7 @@ class WorkerLinkServiceTest : public ClusterFixture {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
+    builder.SetMaxReceiveMessageSize(kMaxWorkerMessageBytes);  // as MasterServer does
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_GT(port_, 0);
@@ -241,6 +242,83 @@ TEST_F(WorkerLinkServiceTest, AClosedStreamDisconnectsTheWorkerAndANewOneReconne
   second->Write(RegisterMessage("w2", 1));
   EXPECT_EQ(second->Close().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_FALSE(cluster_->GetWorker("w2").has_value());
+}
+
+// The heartbeat of the largest worker the master accepts, with every field
+// at its largest plausible size (see kMaxWorkerMessageBytes).
+WorkerMessage LargestHeartbeat() {
+  WorkerMessage m;
+  auto* h = m.mutable_heartbeat();
+  h->set_seq(1);
+  h->set_cpu_percent(12.5);
+  h->set_memory_percent(12.5);
+  h->set_gpu_percent(12.5);
+  h->set_nvml_available(true);
+  h->set_driver_version("580.65.06");
+  for (int i = 0; i < static_cast<int>(kMaxGpusPerWorker); ++i) {
+    auto* g = h->add_gpus();
+    g->set_index(i);
+    g->set_uuid("GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc" + std::to_string(10 + i));
+    g->set_name("NVIDIA H100 80GB HBM3 with a long marketing name");
+    g->set_pci_bus_id("00000000:0" + std::to_string(i) + ":00.0");
+    g->set_memory_total_bytes(80 * kGiB);
+    g->set_utilization_gpu(99.5);
+    g->set_utilization_memory(99.5);
+    g->set_memory_used_bytes(80 * kGiB - 1);
+    g->set_memory_free_bytes(80 * kGiB - 1);
+    g->set_temperature_c(85.5);
+    g->set_power_w(699.5);
+    g->set_power_limit_w(700);
+    g->set_clock_sm_mhz(1980);
+    g->set_clock_mem_mhz(2619);
+    g->set_encoder_percent(99.5);
+    g->set_decoder_percent(99.5);
+    g->set_fan_percent(99.5);
+    g->set_pcie_tx_kbps(64'000'000);
+    g->set_pcie_rx_kbps(64'000'000);
+    g->set_error(std::string(256, 'e'));
+    g->set_processes_known(true);
+    for (int p = 0; p < 128; ++p) {
+      auto* proc = g->add_processes();
+      proc->set_pid(4'000'000 + p);
+      proc->set_used_memory_bytes(80 * kGiB - 1);
+    }
+  }
+  for (int t = 0; t < 1024; ++t) {
+    auto* rt = h->add_running_tasks();
+    rt->set_task_id("t-" + std::to_string(100000000 + t));
+    rt->set_attempt(100);
+    rt->set_pid(4'000'000 + t);
+    if (t < 64) rt->add_gpu_uuids(h->gpus(t).uuid());
+  }
+  return m;
+}
+
+TEST_F(WorkerLinkServiceTest, TheLargestAllowedHeartbeatFitsTheMessageLimitAndABiggerMessageIsRefused) {
+  WorkerMessage largest = LargestHeartbeat();
+  EXPECT_LT(largest.ByteSizeLong(), size_t{kMaxWorkerMessageBytes} / 3) << largest.ByteSizeLong();
+  auto w = ConnectAs("w1", static_cast<int>(kMaxGpusPerWorker));
+  ASSERT_TRUE(w->Write(largest));
+  // The master answers with a cancel for each of the 1,024 tasks it never
+  // placed, then the ack.
+  MasterMessage reply = w->Read();
+  int cancels = 0;
+  while (reply.has_cancel()) {
+    ++cancels;
+    reply = w->Read();
+  }
+  EXPECT_EQ(cancels, 1024);
+  EXPECT_TRUE(reply.has_ack()) << reply.DebugString();
+  EXPECT_EQ(GetWorker("w1").heartbeats, 1u);
+
+  // More than the limit (here a heartbeat padded with 8,000 GPUs' worth of
+  // errors) ends the stream before the master parses it.
+  WorkerMessage huge = HeartbeatMessage("w1", 2, 10);
+  for (int i = 0; i < 8000; ++i) huge.mutable_heartbeat()->add_gpus()->set_error(std::string(200, 'x'));
+  ASSERT_GT(huge.ByteSizeLong(), size_t{kMaxWorkerMessageBytes});
+  w->Write(huge);
+  EXPECT_EQ(w->Close().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(GetWorker("w1").heartbeats, 1u);
 }
 
 }  // namespace

@@ -105,6 +105,13 @@ struct Worker {
   NvmlState nvml;
   CollectorStats collector;    // from the latest heartbeat
 
+  // What the master did not believe or accept from this worker since it
+  // started (master/core/worker_report_limits.h): values dropped as
+  // implausible, by field ("gpu.utilization_gpu", "gpu.unregistered", ...),
+  // and messages refused, by kind ("task_update", "log_chunk").
+  std::map<std::string, uint64_t> values_rejected;
+  std::map<std::string, uint64_t> messages_refused;
+
   // The allocation: what is booked for the tasks assigned to or running on
   // it. These, and gpus[].allocated_to, are written only through
   // AllocationLedger (master/core/allocation_ledger.h), which keeps them in

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -140,14 +141,15 @@ class Daemon:
             return f.read()
 
 
-def api(base, path, token, body=None):
+def api(base, path, token, body=None, ca_file=None):
     request = urllib.request.Request(base + path, method="POST" if body is not None else "GET")
     request.add_header("Authorization", "Bearer " + token)
     data = None
     if body is not None:
         data = json.dumps(body).encode()
         request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, data=data, timeout=10) as response:
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(request, data=data, timeout=10, context=context) as response:
         return json.load(response)
 
 
@@ -172,7 +174,9 @@ def run_from_package(root, tmp):
     master, ports = start_master(root, data_dir, tmp, "master")
     worker = None
     try:
-        base = "http://127.0.0.1:%d" % ports["http_port"]
+        # TLS by default: the master made the cluster CA in its data dir.
+        base = "https://127.0.0.1:%d" % ports["http_port"]
+        ca_file = os.path.join(data_dir, "pki", "ca.crt")
         token_file = os.path.join(data_dir, "token")
         token = open(token_file).read().strip()
         env = dict(os.environ,
@@ -180,13 +184,13 @@ def run_from_package(root, tmp):
                    GPULSE_NVML_SIM_SCENARIO=os.path.join(root, "usr/share/gpulse/nvml-sim-scenarios/two-gpus.json"))
         worker = Daemon([os.path.join(root, "usr/bin/gpulse-worker"), "--config",
                          os.path.join(root, "etc/gpulse/worker.toml"), "--master", "127.0.0.1:%d" % ports["grpc_port"],
-                         "--token-file", token_file, "--work-dir", os.path.join(tmp, "work"), "--id", "pkg-worker",
+                         "--token-file", token_file, "--ca-file", ca_file, "--work-dir", os.path.join(tmp, "work"), "--id", "pkg-worker",
                          "--interval", "1"], os.path.join(tmp, "worker.log"), env=env)
         wait_for(lambda: any(w["state"] == "healthy" and len(w["gpus"]) == 2
-                             for w in api(base, "/api/workers", token)), "the packaged worker with 2 simulated GPUs")
-        task = api(base, "/api/tasks", token, {"argv": ["sh", "-c", "echo from the package"], "gpus": 1})
+                             for w in api(base, "/api/workers", token, ca_file=ca_file)), "the packaged worker with 2 simulated GPUs")
+        task = api(base, "/api/tasks", token, {"argv": ["sh", "-c", "echo from the package"], "gpus": 1}, ca_file)
         done = wait_for(lambda: (lambda t: t if t["state"] in ("succeeded", "failed", "cancelled") else None)(
-            api(base, "/api/tasks/" + task["id"], token)), "the task to finish")
+            api(base, "/api/tasks/" + task["id"], token, ca_file=ca_file)), "the task to finish")
         check(done["state"] == "succeeded", "the task ran: %s" % done)
 
         # Back up while the master runs; restore into a new data dir, where a
@@ -198,7 +202,9 @@ def run_from_package(root, tmp):
         second, second_ports = start_master(root, restored, tmp, "restored-master")
         try:
             token2 = open(os.path.join(restored, "token")).read().strip()
-            found = api("http://127.0.0.1:%d" % second_ports["http_port"], "/api/tasks/" + task["id"], token2)
+            # The restored data dir has no CA yet: the second master made its own.
+            found = api("https://127.0.0.1:%d" % second_ports["http_port"], "/api/tasks/" + task["id"], token2,
+                        ca_file=os.path.join(restored, "pki", "ca.crt"))
             check(found["state"] == "succeeded", "the restored master has the task: %s" % found)
         finally:
             second.stop()
