@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "common/status.h"
+#include "master/data_dir_lock.h"
 
 namespace httplib {
 class Server;
@@ -68,6 +70,8 @@ class MasterServer {
   void ControlLoop();
 
   MasterOptions options_;
+  // Held from the start of Start() until this object goes (one master per data dir).
+  std::optional<DataDirLock> data_dir_lock_;
   std::unique_ptr<TaskStore> store_;
   std::unique_ptr<PlacementPolicy> policy_;
   std::unique_ptr<Cluster> cluster_;

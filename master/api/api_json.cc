@@ -113,6 +113,7 @@ json TaskToJson(const Task& t) {
       {"attempts", t.attempts},
       {"exit_code", Opt(t.exit_code)},
       {"message", t.message},
+      {"pending_reason", t.pending_reason.empty() ? json(nullptr) : json(t.pending_reason)},
       {"submitted_at", TimeToJson(t.submitted_at)},
       {"started_at", TimeToJson(t.started_at)},
       {"finished_at", TimeToJson(t.finished_at)},
@@ -121,7 +122,8 @@ json TaskToJson(const Task& t) {
 
 Result<TaskSpec> TaskSpecFromJson(const json& body) {
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
-  static const char* kKnown[] = {"name", "argv", "env", "cpus", "gpus", "memory", "memory_bytes", "max_attempts"};
+  static const char* kKnown[] = {"name",         "argv",          "env",        "cpus", "gpus", "memory",
+                                 "memory_bytes", "max_attempts", "allow_unfit"};
   for (const auto& [key, value] : body.items()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
@@ -168,6 +170,16 @@ Result<TaskSpec> TaskSpecFromJson(const json& body) {
   spec.max_attempts = clamp32(attempts);
   spec.memory_bytes = memory;
   return spec;
+}
+
+Result<SubmitOptions> SubmitOptionsFromJson(const json& body) {
+  SubmitOptions options;
+  if (!body.is_object()) return options;
+  if (auto allow = body.find("allow_unfit"); allow != body.end()) {
+    if (!allow->is_boolean()) return FieldError("allow_unfit", "must be true or false");
+    options.allow_unfit = allow->get<bool>();
+  }
+  return options;
 }
 
 }  // namespace gpulse::master

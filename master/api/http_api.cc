@@ -125,7 +125,9 @@ void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
   if (body.is_discarded()) return ReplyError(res, 400, "the body is not valid JSON");
   auto spec = TaskSpecFromJson(body);
   if (!spec.ok()) return ReplyError(res, 400, spec.status().message());
-  auto task = cluster_.Submit(std::move(*spec));
+  auto options = SubmitOptionsFromJson(body);
+  if (!options.ok()) return ReplyError(res, 400, options.status().message());
+  auto task = cluster_.Submit(std::move(*spec), *options);
   if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
   ReplyJson(res, 201, TaskToJson(*task));
 }

@@ -89,7 +89,10 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   --task_counts[static_cast<int>(old)];
   ++task_counts[static_cast<int>(state)];
   entry.task.state = state;
-  if (old == TaskState::kQueued) queue.erase(entry.order);
+  if (old == TaskState::kQueued) {
+    queue.erase(entry.order);
+    entry.task.pending_reason.clear();
+  }
   if (state == TaskState::kQueued) {
     queue.emplace(entry.order, &entry);
     may_place = true;

@@ -61,6 +61,11 @@ struct ClusterConfig {
   size_t max_placements_per_round = 10000;
 };
 
+struct SubmitOptions {
+  // Queue a task that no registered worker could hold, to wait for one.
+  bool allow_unfit = false;
+};
+
 // A GPU counts as busy when its latest utilization is at least this.
 constexpr double kBusyGpuUtilizationPercent = 50.0;
 
@@ -134,9 +139,13 @@ class Cluster {
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
   // with its id ("t-000001", numbered in submission order, continuing
-  // after the stored tasks). InvalidArgument for an empty argv or absurd
-  // resources; the store's error if it cannot be written (nothing queued).
-  Result<Task> Submit(TaskSpec spec);
+  // after the stored tasks) and its first pending_reason. InvalidArgument
+  // for an empty argv or absurd resources; ResourceExhausted (HTTP 422)
+  // when no registered worker, whatever its state, could ever hold it
+  // (FleetView::Unfit: GPUs, CPUs, memory) unless options.allow_unfit —
+  // with no worker registered at all it is accepted; the store's error if
+  // it cannot be written (nothing queued).
+  Result<Task> Submit(TaskSpec spec, SubmitOptions options = {});
   // Cancels a task: queued ones at once; assigned/running ones by sending
   // Cancel to their worker (it becomes cancelled when the worker reports it
   // stopped), or at once when that worker is disconnected or dead. Asking
@@ -157,7 +166,9 @@ class Cluster {
   // config.max_placements_per_round; when it stops there, call again (the
   // next call does not wait for a change). Cheap when nothing that could
   // make room has happened since the last round (it then reruns at most
-  // once a second, for policies that look at live figures).
+  // once a second, for policies that look at live figures). Rounds also
+  // refresh the queued tasks' pending_reason, bumping the version only
+  // when one changed.
   size_t Schedule();
 
   // Snapshots. Workers() is ordered by id; Tasks() by submission.

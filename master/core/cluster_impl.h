@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "master/core/cluster.h"
+#include "master/core/pending_reason.h"
 
 namespace gpulse::master {
 
@@ -126,9 +127,18 @@ struct Cluster::Impl {
   // when that worker is unknown.
   void RestoreTask(Task task, TaskStoreBatch& batch);
 
+  // The registered workers as pending reasons see them.
+  FleetView MakeFleetView() const;
+  // Sets each queued task's pending_reason from the workers as they are
+  // now; bumps the version only if some reason changed.
+  void UpdatePendingReasons();
+
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;
 };
+
+// Healthy and connected: a worker a task could be placed on (unless it drains).
+bool IsSchedulable(const WorkerEntry& e);
 
 // "t-000042".
 std::string FormatTaskId(uint64_t number);

@@ -6,14 +6,22 @@
 
 namespace gpulse::master {
 
-Result<Task> Cluster::Submit(TaskSpec spec) {
+Result<Task> Cluster::Submit(TaskSpec spec, SubmitOptions options) {
   RETURN_IF_ERROR(ValidateTaskSpec(spec));
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   if (!I.recovered) return Unavailable("the master has not recovered its state yet; try again");
+  FleetView fleet = I.MakeFleetView();
+  if (!options.allow_unfit) {
+    if (std::optional<std::string> unfit = fleet.Unfit(spec)) {
+      return ResourceExhausted(*unfit + "; submit it with allow_unfit (gpulse submit --allow-unfit) to wait for "
+                               "such a worker");
+    }
+  }
 
   Task task;
   task.id = FormatTaskId(I.next_task_number);
+  task.pending_reason = fleet.PendingReason(spec);
   task.spec = std::move(spec);
   task.submitted_at = I.clock.WallNow();
   TaskStoreBatch batch;

@@ -55,6 +55,10 @@ struct Task {
   uint32_t attempts = 0;                // times it was assigned
   std::optional<int> exit_code;
   std::string message;                  // why it failed or was requeued
+  // While queued: why it is not running yet, from the latest scheduling
+  // round (master/core/pending_reason.h); empty otherwise. Derived, not
+  // stored: a recovered master computes it afresh.
+  std::string pending_reason;
   // A cancel was asked for while it was assigned or running; it becomes
   // kCancelled when its worker reports that it stopped.
   bool cancel_requested = false;
@@ -95,6 +99,8 @@ struct Worker {
 
   WorkerState state = WorkerState::kHealthy;
   bool connected = false;
+  // Drained by an operator: keeps its running tasks, gets no new ones.
+  bool draining = false;
   WallTime registered_at{};
   std::optional<WallTime> last_heartbeat;         // wall time, for users
   std::chrono::steady_clock::time_point last_seen{};  // monotonic, for liveness
