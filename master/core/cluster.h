@@ -61,6 +61,9 @@ struct ClusterConfig {
   size_t max_placements_per_round = 10000;
 };
 
+// A task that failed to start this many times because of its workers fails.
+constexpr uint32_t kMaxStartFailures = 10;
+
 struct SubmitOptions {
   // Queue a task that no registered worker could hold, to wait for one.
   bool allow_unfit = false;
@@ -103,14 +106,25 @@ class Cluster {
   // A worker's stream opened (or reopened) and it registered. `channel`
   // stays valid until DisconnectWorker(id, channel). Takes the worker's
   // capacity and GPUs as registered (a heartbeat interval of 0 keeps the
-  // one it had, else 5 s). Reconciles the tasks the worker reports:
+  // one it had, else 5 s). First applies the task updates the registration
+  // carries (as ApplyTaskEvent would; repeats and stale ones are ignored),
+  // acknowledging them in the reply's acked_event_seq. Then reconciles the
+  // tasks the worker reports:
   // ones this master has as assigned/running on it are kept (assigned ones
   // become running); unknown, finished, cancel-requested or elsewhere-placed
   // ones are returned in cancel_task_ids; ones the master had on it that it
   // no longer reports are requeued (or failed after max_attempts). The
-  // reply echoes the registered heartbeat interval. InvalidArgument for an
+  // reply echoes the registered heartbeat interval and says how long the
+  // master waits for the worker when it is gone (reconnect_grace: its dead
+  // timeout, which is also its grace after a restart of the master). InvalidArgument for an
   // empty worker id or a null channel.
   Result<link::Registered> RegisterWorker(const link::Registration& registration, WorkerChannel* channel);
+  // An operator drains a worker (no new placements; its running tasks go
+  // on) or lets it take tasks again. Stored with the worker's record, so a
+  // restarted master keeps it. Returns the worker; NotFound for an unknown
+  // id; the store's error if it cannot be written (nothing changed).
+  Result<Worker> SetDraining(const std::string& worker_id, bool draining);
+
   // The stream carrying `channel` closed. A newer stream of the same worker
   // is left alone. The worker's tasks stay until liveness declares it dead.
   void DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel);
@@ -127,8 +141,11 @@ class Cluster {
   // A worker says a task started, exited, or could not start (`update`'s
   // attempt is Task::attempts when it was assigned; 0 if the worker did not
   // say). Exit 0 ->
-  // succeeded; another exit code -> failed (no retry: the program ran);
-  // could not start -> requeued while attempts < max_attempts, else failed;
+  // succeeded; another exit code -> failed (no retry: the program ran, or
+  // could not be run at all: a report without pid, e.g. exit 127 for a
+  // missing program, whose message is kept); could not start (the worker's
+  // fault) -> requeued without spending an attempt (Task::start_failures),
+  // failed after kMaxStartFailures such starts;
   // an exit or failure of a task with a cancel requested -> cancelled.
   // NotFound for an unknown worker or task; FailedPrecondition for a stale
   // report: the task is finished, not placed on this worker (if that worker

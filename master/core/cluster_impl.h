@@ -109,6 +109,11 @@ struct Cluster::Impl {
   // warning (the worker is served all the same).
   void PutWorkerOrWarn(const Worker& worker);
 
+  // What Cluster::ApplyTaskEvent does for `worker`, without taking the
+  // mutex or bumping the version. A STARTED report of a task not placed on
+  // it is answered with a Cancel through `cancel_via` (when not null).
+  Status ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdate& update, WorkerChannel* cancel_via);
+
   // Registration (Cluster::RegisterWorker): matches the tasks the worker
   // reports running against those placed on it. Reported ones that are not
   // placed here, or have a cancel requested (those are finished as
@@ -137,7 +142,8 @@ struct Cluster::Impl {
   Clock::Duration DeadAfter(const Worker& worker) const;
 };
 
-// Healthy and connected: a worker a task could be placed on (unless it drains).
+// Healthy, connected and passing its self-check: a worker a task could be
+// placed on (unless it drains).
 bool IsSchedulable(const WorkerEntry& e);
 
 // "t-000042".

@@ -220,7 +220,8 @@ class Round {
 }  // namespace
 
 bool IsSchedulable(const WorkerEntry& e) {
-  return e.worker.state == WorkerState::kHealthy && e.worker.connected && e.channel != nullptr;
+  return e.worker.state == WorkerState::kHealthy && e.worker.connected && e.channel != nullptr &&
+         e.worker.unhealthy_reason.empty();
 }
 
 FleetView Cluster::Impl::MakeFleetView() const {

@@ -88,14 +88,22 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
   std::lock_guard lock(I.mu);
   WorkerEntry* w = I.FindWorker(worker_id);
   if (w == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
+  Status s = I.ApplyTaskUpdate(*w, event, w->channel);
+  I.Changed();
+  return s;
+}
+
+Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdate& event, WorkerChannel* cancel_via) {
+  Impl& I = *this;
+  const std::string& worker_id = worker.worker.id;
   TaskEntry* entry = I.FindTask(event.task_id);
   if (entry == nullptr) return NotFound("no task '" + event.task_id + "'");
   Task& t = entry->task;
   bool placed_here = t.worker_id == worker_id &&
                      (t.state == TaskState::kAssigned || t.state == TaskState::kRunning);
   if (!placed_here) {
-    if (event.kind == link::TaskUpdate::Kind::kStarted && w->channel != nullptr) {
-      w->channel->SendCancel(event.task_id, I.config.cancel_grace);
+    if (event.kind == link::TaskUpdate::Kind::kStarted && cancel_via != nullptr) {
+      cancel_via->SendCancel(event.task_id, I.config.cancel_grace);
     }
     return FailedPrecondition("task " + event.task_id + " is " + TaskStateName(t.state) +
                               (t.worker_id.empty() ? std::string() : " on " + t.worker_id) + ", not placed on " +
@@ -123,6 +131,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
         I.Finish(*entry, TaskState::kSucceeded, "", batch);
       } else {
         std::string message = "exited with code " + std::to_string(event.exit_code);
+        if (event.pid == 0 && !event.message.empty()) message += ": " + event.message;  // never ran
         if (event.out_of_memory) {
           message += ": it exceeded its memory limit of " + FormatBytes(t.spec.memory_bytes) +
                      " (the kernel's OOM killer killed a process of it)";
@@ -133,7 +142,13 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
     case link::TaskUpdate::Kind::kFailedToStart:
       if (t.cancel_requested) {
         I.Finish(*entry, TaskState::kCancelled, "never started: " + event.message, batch);
+      } else if (++t.start_failures >= kMaxStartFailures) {
+        I.Finish(*entry, TaskState::kFailed,
+                 "could not be started " + std::to_string(t.start_failures) + " times; the last on " + worker_id +
+                     ": " + event.message,
+                 batch);
       } else {
+        // The worker's fault, not the task's: it keeps its attempts.
         I.Requeue(*entry, "could not start on " + worker_id + ": " + event.message, batch);
       }
       break;
@@ -142,9 +157,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
                t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
       break;
   }
-  Status s = I.Persist(batch, "a task update");
-  I.Changed();
-  return s;
+  return I.Persist(batch, "a task update");
 }
 
 }  // namespace gpulse::master

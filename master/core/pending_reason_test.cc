@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "master/core/cluster_test_util.h"
+#include "testkit/status_matchers.h"
 
 namespace gpulse::master {
 namespace {
