@@ -196,7 +196,8 @@ TEST_F(TaskTrustTest, AWorkerThatCannotCreateTaskDirectoriesTakesNoTasks) {
 // on), says so in the API and `gpulse workers`, and undrain lifts it.
 TEST_F(TaskTrustTest, DrainStopsNewPlacementsAndUndrainLiftsIt) {
   AddWorker("w", {0, 0});
-  ASSERT_TRUE(WaitHealthy("w")) << DiagnosticLogs();
+  AddWorker("cpu-only", {});  // takes the probe below, never a GPU task
+  ASSERT_TRUE(WaitHealthy("w") && WaitHealthy("cpu-only")) << DiagnosticLogs();
   const std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()},
                                                   {"GPULSE_TOKEN_FILE", master_->token_file()}};
   std::string before = Submit({{"argv", {"/bin/sleep", "30"}}, {"gpus", 1}});
@@ -213,6 +214,10 @@ TEST_F(TaskTrustTest, DrainStopsNewPlacementsAndUndrainLiftsIt) {
   ASSERT_TRUE(Eventually([&] { return Task(after)["pending_reason"] == "all fitting workers are draining"; },
                          seconds(10)))
       << Task(after).dump();
+  // A barrier: rounds offer queued tasks in submission order, so once a
+  // later probe has been placed, `after` was offered too and not placed.
+  std::string probe = Submit({{"argv", {"/bin/true"}}, {"cpus", 0}, {"name", "probe"}});
+  ASSERT_TRUE(Eventually([&] { return Task(probe).value("attempts", 0) >= 1; }, seconds(20))) << DiagnosticLogs();
   EXPECT_EQ(Task(after)["attempts"], 0);
   EXPECT_EQ(Task(before)["state"], "running");  // what runs goes on
 
