@@ -32,12 +32,15 @@ std::string GpuList(const json& task) {
   return out.empty() ? "-" : out;
 }
 
+// PENDING is why a queued task is not running yet (its pending_reason).
 void PrintTaskTable(const json& tasks) {
-  std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %s\n", "ID", "NAME", "STATE", "WORKER", "GPUS", "ATTEMPTS", "EXIT");
+  std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %-5s %s\n", "ID", "NAME", "STATE", "WORKER", "GPUS", "ATTEMPTS",
+              "EXIT", "PENDING");
   for (const auto& t : tasks) {
-    std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %s\n", Str(t["id"]).c_str(), Str(t["name"]).c_str(),
+    std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %-5s %s\n", Str(t["id"]).c_str(), Str(t["name"]).c_str(),
                 Str(t["state"]).c_str(), Str(t["worker"]).c_str(), GpuList(t).c_str(),
-                std::to_string(t.value("attempts", 0)).c_str(), Str(t["exit_code"]).c_str());
+                std::to_string(t.value("attempts", 0)).c_str(), Str(t["exit_code"]).c_str(),
+                Str(t.value("pending_reason", json()), "").c_str());
   }
 }
 
@@ -59,6 +62,9 @@ void PrintTask(const json& t) {
             << t.value("max_attempts", 0) << "\n  Exit code: " << Str(t["exit_code"]) << "\n";
   if (t["message"].is_string() && !t["message"].get<std::string>().empty()) {
     std::cout << "  Message:   " << t["message"].get<std::string>() << "\n";
+  }
+  if (t.value("pending_reason", json()).is_string()) {
+    std::cout << "  Pending:   " << t["pending_reason"].get<std::string>() << "\n";
   }
 }
 
@@ -91,6 +97,7 @@ void AddSubmit(CLI::App& app) {
     uint32_t gpus = 0, cpus = 1, max_attempts = 3;
     std::string memory, name;
     std::vector<std::string> env, command;
+    bool allow_unfit = false;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("submit", "Submit a task; prints its id alone on stdout");
@@ -101,9 +108,13 @@ void AddSubmit(CLI::App& app) {
   cmd->add_option("--name", f->name, "a name to recognise the task by");
   cmd->add_option("--max-attempts", f->max_attempts, "runs to try if its worker dies")->capture_default_str();
   cmd->add_option("--env", f->env, "KEY=VALUE added to the task's environment (repeatable)");
+  cmd->add_flag("--allow-unfit", f->allow_unfit,
+                "queue it even if no registered worker could ever hold it (wait for one); "
+                "without it such a task is refused");
   cmd->add_option("command", f->command, "the command and its arguments, after --")->required();
   cmd->callback([f] {
     json body = {{"argv", f->command}, {"gpus", f->gpus}, {"cpus", f->cpus}, {"max_attempts", f->max_attempts}};
+    if (f->allow_unfit) body["allow_unfit"] = true;
     if (!f->name.empty()) body["name"] = f->name;
     if (!f->memory.empty()) {
       auto bytes = ParseByteSize(f->memory);

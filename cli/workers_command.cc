@@ -80,13 +80,36 @@ void PrintWorker(const json& w) {
             << "  GPU Utilization:  " << Utilization(w) << "\n"
             << "  Host:             " << Host(w) << "\n"
             << "  Status:           " << w.value("state", std::string("?"))
-            << (w.value("connected", false) ? "" : ", not connected") << ", last heartbeat "
+            << (w.value("connected", false) ? "" : ", not connected")
+            << (w.value("draining", false) ? ", draining (no new tasks)" : "") << ", last heartbeat "
             << Ago(w["seconds_since_heartbeat"]) << "\n";
+  if (w.value("unhealthy_reason", json()).is_string()) {
+    std::cout << "  Takes no tasks:   " << w["unhealthy_reason"].get<std::string>() << "\n";
+  }
+}
+
+// gpulse drain|undrain WORKER: stop or resume new placements on a worker.
+void AddDrainCommand(CLI::App& app, const std::string& verb, const std::string& help) {
+  struct Flags {
+    EndpointFlags endpoint;
+    std::string id;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand(verb, help);
+  AddEndpointOptions(cmd, f->endpoint);
+  cmd->add_option("worker", f->id, "worker id")->required();
+  cmd->callback([f, verb] {
+    auto client = ConnectOrExit(f->endpoint);
+    json w = ValueOrExit(client->Post("/api/workers/" + f->id + "/" + verb, json::object()));
+    std::cout << w.value("id", f->id) << (w.value("draining", false) ? " draining" : " takes tasks") << "\n";
+  });
 }
 
 }  // namespace
 
 void AddWorkersCommand(CLI::App& app) {
+  AddDrainCommand(app, "drain", "Place no new tasks on a worker (its running tasks go on)");
+  AddDrainCommand(app, "undrain", "Let a drained worker take tasks again");
   struct Flags {
     EndpointFlags endpoint;
     bool json = false;

@@ -28,45 +28,17 @@ struct RunningTask {
   std::vector<std::string> gpu_uuids;
 };
 
-// Worker -> master: the first message on every stream, also after a
-// reconnect.
-struct Registration {
-  std::string worker_id;
-  std::string address;  // may be empty
-  WorkerCapacity capacity;
-  std::vector<GpuIdentity> gpus;
-  std::vector<RunningTask> running_tasks;           // what the worker still runs
-  std::chrono::milliseconds heartbeat_interval{0};  // 0: not stated
-  std::string version;                              // the worker's, e.g. "0.1.0"
-  uint32_t protocol_version = 0;                    // link/protocol.h; 0: from before the field
-};
-
-// Master -> worker: the answer to a Registration.
-struct Registered {
-  std::chrono::milliseconds heartbeat_interval{0};  // as the worker stated it
-  // Tasks the worker reported that the master does not want running
-  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
-  std::vector<std::string> cancel_task_ids;
-};
-
-// Worker -> master, every interval.
-struct Heartbeat {
-  uint64_t seq = 0;
-  std::chrono::system_clock::time_point sent_at{};  // the worker's clock
-  // Host, NVML state, GPUs, mean and collector stats. Its taken_at, host
-  // core count and memory total do not travel (registration has those).
-  Sample sample;
-  std::vector<RunningTask> running_tasks;
-};
-
 // Worker -> master: what became of one attempt of a task.
 struct TaskUpdate {
   enum class Kind {
     kStarted,        // the program was exec'd
-    kExited,         // it ended on its own; exit_code is set
-    kFailedToStart,  // nothing ran; message says why
+    kExited,         // it ended on its own; exit_code is set. With pid 0 the
+                     // program could not be run at all (127: not found, 126:
+                     // not executable), the task's fault; message says why
+    kFailedToStart,  // nothing ran because of the worker; message says why
     kCancelled,      // it ended after a Cancel
   };
+
   std::string task_id;
   Kind kind = Kind::kStarted;
   int exit_code = 0;    // the exit status, or 128+N when killed by signal N
@@ -78,6 +50,57 @@ struct TaskUpdate {
   // kExited, kCancelled: the task hit its memory limit and the kernel's OOM
   // killer killed a process of it.
   bool out_of_memory = false;
+  // The worker's number for the update, from 1; kept and re-sent until the
+  // master acknowledges it. 0: not numbered.
+  uint64_t event_seq = 0;
+};
+
+// Worker -> master: the first message on every stream, also after a
+// reconnect.
+struct Registration {
+  std::string worker_id;
+  std::string address;  // may be empty
+  WorkerCapacity capacity;
+  std::vector<GpuIdentity> gpus;
+  std::vector<RunningTask> running_tasks;           // what the worker still runs
+  std::chrono::milliseconds heartbeat_interval{0};  // 0: not stated
+  std::string version;                              // the worker's, e.g. "0.1.0"
+  uint32_t protocol_version = 0;                    // link/protocol.h; 0: from before the field
+  // Task updates not acknowledged yet, oldest first: applied before
+  // running_tasks is reconciled (see TaskUpdate::event_seq).
+  std::vector<TaskUpdate> task_updates;
+  // Why the worker cannot run tasks now (self-check); empty when it can.
+  std::string unhealthy_reason;
+};
+
+// Master -> worker: the answer to a Registration.
+struct Registered {
+  std::chrono::milliseconds heartbeat_interval{0};  // as the worker stated it
+  // Tasks the worker reported that the master does not want running
+  // (unknown, finished, or cancelled meanwhile): the worker should stop them.
+  std::vector<std::string> cancel_task_ids;
+  // The highest event_seq of the registration's task_updates (0: none).
+  uint64_t acked_event_seq = 0;
+  // How long the master waits for a disconnected worker (also after its
+  // own restart) before declaring it dead; 0 when it did not say.
+  std::chrono::milliseconds reconnect_grace{0};
+};
+
+// Master -> worker: task updates up to `event_seq` are applied (or were
+// repeats); the worker may forget them.
+struct TaskUpdateAck {
+  uint64_t event_seq = 0;
+};
+
+// Worker -> master, every interval.
+struct Heartbeat {
+  uint64_t seq = 0;
+  std::chrono::system_clock::time_point sent_at{};  // the worker's clock
+  // Host, NVML state, GPUs, mean and collector stats. Its taken_at, host
+  // core count and memory total do not travel (registration has those).
+  Sample sample;
+  std::vector<RunningTask> running_tasks;
+  std::string unhealthy_reason;  // as in Registration, checked again
 };
 
 enum class OutputStream { kStdout, kStderr };

@@ -50,6 +50,9 @@ Status MasterServer::Start() {
   std::error_code ec;
   std::filesystem::create_directories(options_.data_dir, ec);
   if (ec) return Unavailable("cannot create data directory " + options_.data_dir + ": " + ec.message());
+  auto lock = DataDirLock::Acquire(options_.data_dir);
+  if (!lock.ok()) return lock.status();
+  data_dir_lock_.emplace(std::move(*lock));
   std::string token_file = options_.token_file.empty() ? options_.data_dir + "/token" : options_.token_file;
   ASSIGN_OR_RETURN(std::string token,
                    options_.token_file.empty() ? LoadOrCreateToken(token_file) : ReadToken(token_file));

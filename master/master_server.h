@@ -9,11 +9,13 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/status.h"
+#include "master/data_dir_lock.h"
 
 namespace httplib {
 class Server;
@@ -85,6 +87,8 @@ class MasterServer {
   void ControlLoop();
 
   MasterOptions options_;
+  // Held from the start of Start() until this object goes (one master per data dir).
+  std::optional<DataDirLock> data_dir_lock_;
   std::unique_ptr<TaskStore> store_;
   std::unique_ptr<PlacementPolicy> policy_;
   std::unique_ptr<Cluster> cluster_;

@@ -53,6 +53,8 @@ void ToProto(const link::Registration& in, gpulse::v1::Register* out) {
   out->set_heartbeat_interval_ms(static_cast<uint32_t>(in.heartbeat_interval.count()));
   out->set_version(in.version);
   out->set_protocol_version(in.protocol_version);
+  for (const link::TaskUpdate& u : in.task_updates) ToProto(u, out->add_task_updates());
+  out->set_unhealthy_reason(in.unhealthy_reason);
 }
 
 link::Registration FromProto(const gpulse::v1::Register& in) {
@@ -66,6 +68,9 @@ link::Registration FromProto(const gpulse::v1::Register& in) {
   r.heartbeat_interval = milliseconds(in.heartbeat_interval_ms());
   r.version = in.version();
   r.protocol_version = in.protocol_version();
+  r.task_updates.reserve(in.task_updates_size());
+  for (const gpulse::v1::TaskUpdate& u : in.task_updates()) r.task_updates.push_back(FromProto(u));
+  r.unhealthy_reason = in.unhealthy_reason();
   return r;
 }
 
@@ -74,6 +79,7 @@ void ToProto(const link::Heartbeat& in, gpulse::v1::Heartbeat* out) {
   out->set_seq(in.seq);
   out->set_sent_at_unix_ms(std::chrono::duration_cast<milliseconds>(in.sent_at.time_since_epoch()).count());
   AddRunningTasks(in.running_tasks, out->mutable_running_tasks());
+  out->set_unhealthy_reason(in.unhealthy_reason);
 }
 
 link::Heartbeat FromProto(const gpulse::v1::Heartbeat& in) {
@@ -82,6 +88,7 @@ link::Heartbeat FromProto(const gpulse::v1::Heartbeat& in) {
   hb.sent_at = std::chrono::system_clock::time_point(milliseconds(in.sent_at_unix_ms()));
   hb.sample = SampleFromHeartbeat(in);
   hb.running_tasks = RunningTasksFrom(in.running_tasks());
+  hb.unhealthy_reason = in.unhealthy_reason();
   return hb;
 }
 
@@ -93,6 +100,7 @@ void ToProto(const link::TaskUpdate& in, gpulse::v1::TaskUpdate* out) {
   out->set_pid(in.pid);
   out->set_attempt(in.attempt);
   out->set_out_of_memory(in.out_of_memory);
+  out->set_event_seq(in.event_seq);
 }
 
 link::TaskUpdate FromProto(const gpulse::v1::TaskUpdate& in) {
@@ -103,6 +111,7 @@ link::TaskUpdate FromProto(const gpulse::v1::TaskUpdate& in) {
   u.attempt = in.attempt();
   u.out_of_memory = in.out_of_memory();
   u.pid = in.pid();
+  u.event_seq = in.event_seq();
   switch (in.kind()) {
     case gpulse::v1::TaskUpdate::STARTED: u.kind = link::TaskUpdate::Kind::kStarted; break;
     case gpulse::v1::TaskUpdate::EXITED: u.kind = link::TaskUpdate::Kind::kExited; break;
@@ -134,11 +143,20 @@ link::LogChunk FromProto(const gpulse::v1::LogChunk& in) {
 void ToProto(const link::Registered& in, gpulse::v1::Registered* out) {
   out->set_heartbeat_interval_ms(static_cast<uint32_t>(in.heartbeat_interval.count()));
   for (const std::string& id : in.cancel_task_ids) out->add_cancel_task_ids(id);
+  out->set_acked_event_seq(in.acked_event_seq);
+  out->set_reconnect_grace_ms(static_cast<uint32_t>(in.reconnect_grace.count()));
 }
 
 link::Registered FromProto(const gpulse::v1::Registered& in) {
-  return {milliseconds(in.heartbeat_interval_ms()), {in.cancel_task_ids().begin(), in.cancel_task_ids().end()}};
+  return {milliseconds(in.heartbeat_interval_ms()),
+          {in.cancel_task_ids().begin(), in.cancel_task_ids().end()},
+          in.acked_event_seq(),
+          milliseconds(in.reconnect_grace_ms())};
 }
+
+void ToProto(const link::TaskUpdateAck& in, gpulse::v1::TaskUpdateAck* out) { out->set_event_seq(in.event_seq); }
+
+link::TaskUpdateAck FromProto(const gpulse::v1::TaskUpdateAck& in) { return {in.event_seq()}; }
 
 void ToProto(const link::Assignment& in, gpulse::v1::Assign* out) {
   out->set_task_id(in.task_id);

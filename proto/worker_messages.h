@@ -36,6 +36,9 @@ link::Registered FromProto(const gpulse::v1::Registered& in);
 void ToProto(const link::Assignment& in, gpulse::v1::Assign* out);
 link::Assignment FromProto(const gpulse::v1::Assign& in);
 
+void ToProto(const link::TaskUpdateAck& in, gpulse::v1::TaskUpdateAck* out);
+link::TaskUpdateAck FromProto(const gpulse::v1::TaskUpdateAck& in);
+
 void ToProto(const link::Cancel& in, gpulse::v1::Cancel* out);
 link::Cancel FromProto(const gpulse::v1::Cancel& in);
 

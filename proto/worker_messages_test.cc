@@ -135,5 +135,34 @@ TEST(WorkerMessagesTest, RegisteredAndCancelRoundTrip) {
   EXPECT_EQ(c.grace, milliseconds(10000));
 }
 
+// Exactly-once delivery rides on these: the event number out, the acks
+// back, and the unacknowledged updates inside a registration.
+TEST(WorkerMessagesTest, EventNumbersAcksAndUpdatesInARegistrationRoundTrip) {
+  link::TaskUpdate u{"t-000009", link::TaskUpdate::Kind::kExited, 7, "exited with code 7", 1, 4242};
+  u.event_seq = 41;
+  EXPECT_EQ(RoundTrip<v1::TaskUpdate>(u).event_seq, 41u);
+
+  link::Registration r;
+  r.worker_id = "w1";
+  r.task_updates = {u, u};
+  r.task_updates[1].event_seq = 42;
+  r.unhealthy_reason = "cannot create task directories under '/w/tasks': Not a directory";
+  link::Registration back = RoundTrip<v1::Register>(r);
+  ASSERT_EQ(back.task_updates.size(), 2u);
+  EXPECT_EQ(back.task_updates[0].event_seq, 41u);
+  EXPECT_EQ(back.task_updates[1].event_seq, 42u);
+  EXPECT_EQ(back.task_updates[1].exit_code, 7);
+  EXPECT_EQ(back.unhealthy_reason, r.unhealthy_reason);
+
+  link::Registered reply = RoundTrip<v1::Registered>(link::Registered{milliseconds(1000), {}, 42, milliseconds(3000)});
+  EXPECT_EQ(reply.acked_event_seq, 42u);
+  EXPECT_EQ(reply.reconnect_grace, milliseconds(3000));
+  EXPECT_EQ(RoundTrip<v1::TaskUpdateAck>(link::TaskUpdateAck{43}).event_seq, 43u);
+
+  link::Heartbeat hb;
+  hb.unhealthy_reason = "broken";
+  EXPECT_EQ(RoundTrip<v1::Heartbeat>(hb).unhealthy_reason, "broken");
+}
+
 }  // namespace
 }  // namespace gpulse::proto

@@ -39,6 +39,12 @@ link::TaskUpdate UpdateFor(const TaskEvent& event) {
   return {event.task_id, kind, event.exit_code, event.message, event.attempt, event.pid, event.out_of_memory};
 }
 
+link::TaskUpdate NumberedUpdate(const TaskEvent& event, uint64_t seq) {
+  link::TaskUpdate update = UpdateFor(event);
+  update.event_seq = seq;
+  return update;
+}
+
 link::OutputStream LinkStream(OutputStream stream) {
   return stream == OutputStream::kStderr ? link::OutputStream::kStderr : link::OutputStream::kStdout;
 }
@@ -50,8 +56,27 @@ std::vector<link::RunningTask> LinkRunningTasks(const std::vector<RunningTaskInf
   return tasks;
 }
 
+// Why this worker cannot run tasks now, or "" (CheckTaskDirectories);
+// logged when it changes.
+std::string SelfCheck(const std::string& work_dir) {
+  static std::mutex mu;
+  static std::string last;
+  Status s = CheckTaskDirectories(work_dir);
+  std::string reason = s.ok() ? "" : s.message();
+  std::lock_guard lock(mu);
+  if (reason != last) {
+    if (reason.empty()) {
+      spdlog::info("self-check passed: this worker can run tasks again");
+    } else {
+      spdlog::error("self-check failed, this worker takes no tasks: {}", reason);
+    }
+    last = reason;
+  }
+  return reason;
+}
+
 WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<GpuIdentity>& gpus,
-                              const std::vector<RunningTaskInfo>& running) {
+                              const std::vector<RunningTaskInfo>& running, std::vector<link::TaskUpdate> updates) {
   link::Registration r;
   r.worker_id = options.id;
   r.capacity = {options.hostname, options.cpu_cores, options.memory_bytes};
@@ -60,19 +85,23 @@ WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<Gp
   r.protocol_version = link::kProtocolVersion;
   r.gpus = gpus;
   r.running_tasks = LinkRunningTasks(running);
+  r.task_updates = std::move(updates);
+  r.unhealthy_reason = SelfCheck(options.work_dir);
   WorkerMessage reg;
   proto::ToProto(r, reg.mutable_register_());
   return reg;
 }
 
-WorkerMessage TaskUpdateMessage(const TaskEvent& ev) {
+WorkerMessage TaskUpdateMessage(const TaskEvent& ev, uint64_t seq) {
   WorkerMessage update;
-  proto::ToProto(UpdateFor(ev), update.mutable_task_update());
+  proto::ToProto(NumberedUpdate(ev, seq), update.mutable_task_update());
   return update;
 }
 
-WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<RunningTaskInfo>& running) {
-  link::Heartbeat heartbeat{seq, std::chrono::system_clock::now(), std::move(sample), LinkRunningTasks(running)};
+WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<RunningTaskInfo>& running,
+                               const std::string& work_dir) {
+  link::Heartbeat heartbeat{seq, std::chrono::system_clock::now(), std::move(sample), LinkRunningTasks(running),
+                            SelfCheck(work_dir)};
   WorkerMessage hb;
   proto::ToProto(heartbeat, hb.mutable_heartbeat());
   return hb;
@@ -128,13 +157,28 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
     tailers_[event.task_id] =
         std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id), event.attempt);
   }
-  pending_events_.push_back(event);
+  outbox_.push_back({next_event_seq_++, event});
   wake_.notify_all();
+}
+
+void WorkerAgent::Acknowledge(uint64_t seq) {
+  std::lock_guard lock(mu_);
+  while (!outbox_.empty() && outbox_.front().seq <= seq) {
+    outbox_.pop_front();
+    if (sent_ > 0) --sent_;
+  }
+}
+
+std::chrono::milliseconds WorkerAgent::MaxBackoff() {
+  std::lock_guard lock(mu_);
+  if (reconnect_grace_.count() <= 0) return options_.max_backoff;
+  // Half the grace, less the jitter (up to a quarter more): 0.4 x grace.
+  return std::max(std::chrono::milliseconds(100), std::min(options_.max_backoff, reconnect_grace_ * 2 / 5));
 }
 
 bool WorkerAgent::WaitForWork(std::chrono::steady_clock::time_point until) {
   std::unique_lock lock(mu_);
-  wake_.wait_until(lock, until, [&] { return stopping_ || stream_broken_ || !pending_events_.empty(); });
+  wake_.wait_until(lock, until, [&] { return stopping_ || stream_broken_ || sent_ < outbox_.size(); });
   return !stopping_ && !stream_broken_;
 }
 
@@ -147,9 +191,11 @@ Sample WorkerAgent::TakeSample() {
 std::chrono::milliseconds WorkerAgent::WaitBeforeRetry(std::chrono::milliseconds backoff) {
   thread_local std::mt19937 rng(std::random_device{}());
   auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, backoff.count() / 4)(rng));
-  std::unique_lock lock(mu_);
-  wake_.wait_for(lock, backoff + jitter, [&] { return stopping_.load(); });
-  return std::min(backoff * 2, options_.max_backoff);
+  {
+    std::unique_lock lock(mu_);
+    wake_.wait_for(lock, backoff + jitter, [&] { return stopping_.load(); });
+  }
+  return std::min(backoff * 2, MaxBackoff());  // takes mu_ itself
 }
 
 Result<std::string> WorkerAgent::TrustedCa() {
@@ -183,7 +229,14 @@ Status WorkerAgent::Run() {
   // gRPC checks the master's certificate against the host in --master
   // (DNS name or IP address) during the handshake, before any call
   // metadata (the token) is written.
-  auto channel = grpc::CreateChannel(options_.master, credentials);
+  // gRPC's own reconnect backoff grows to 120 s by default: a master down
+  // for a minute would then be retried long after its grace ran out.
+  // Keep the channel's under 1 s; the loop below paces the streams.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel = grpc::CreateCustomChannel(options_.master, credentials, args);
   auto stub = v1::WorkerLink::NewStub(channel);
   std::chrono::milliseconds backoff{500};
   while (!stopping_) {
@@ -194,6 +247,7 @@ Status WorkerAgent::Run() {
     {
       std::lock_guard lock(mu_);
       stream_broken_ = false;
+      sent_ = 0;  // a new stream: everything unacknowledged goes out again
     }
     conn.first_sample = TakeSample();
     std::thread reader([&] { HandleMasterMessages(conn); });
@@ -244,32 +298,61 @@ Status WorkerAgent::Register(Connection& conn) {
   // initialised again, and only this thread calls it.
   conn.registered_gpus.emplace(sampler_.GpuInventory(), sampler_.nvml_generation(),
                                conn.first_sample->nvml.available);
-  return Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), runner_.Running())}, "registering");
-}
-
-Status WorkerAgent::ShipTaskEvents(Connection& conn) {
-  std::deque<TaskEvent> events;
+  // Running tasks first, then the outbox: a task that ends in between is
+  // then in the outbox, never in neither.
+  const std::vector<RunningTaskInfo> running = runner_.Running();
+  std::vector<link::TaskUpdate> updates;
+  std::vector<std::string> finished;
+  uint64_t last_seq = 0;
   {
     std::lock_guard lock(mu_);
-    events.swap(pending_events_);
-  }
-  while (!events.empty()) {
-    if (Status sent = ShipTaskEvent(conn, events.front()); !sent.ok()) {
-      std::lock_guard lock(mu_);  // keep what was not sent for the next connection
-      for (auto it = events.rbegin(); it != events.rend(); ++it) pending_events_.push_front(*it);
-      return sent;
+    for (const NumberedEvent& e : outbox_) {
+      updates.push_back(NumberedUpdate(e.event, e.seq));
+      if (e.event.kind != TaskEvent::Kind::kStarted) finished.push_back(e.event.task_id);
+      last_seq = e.seq;
     }
-    events.pop_front();
+  }
+  RETURN_IF_ERROR(Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), running, std::move(updates))},
+                       "registering"));
+  MarkSentUpTo(last_seq);
+  // The output of tasks that ended meanwhile, to its end.
+  for (const std::string& task_id : finished) {
+    std::vector<WorkerMessage> out;
+    CollectOutput(out, task_id);
+    RETURN_IF_ERROR(Send(conn, out, "shipping output"));
+    std::lock_guard lock(mu_);
+    tailers_.erase(task_id);
   }
   return Status::Ok();
 }
 
-Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event) {
+Status WorkerAgent::ShipTaskEvents(Connection& conn) {
+  while (true) {
+    std::optional<NumberedEvent> next;
+    {
+      std::lock_guard lock(mu_);
+      if (sent_ < outbox_.size()) next = outbox_[sent_];
+    }
+    if (!next) return Status::Ok();
+    RETURN_IF_ERROR(ShipTaskEvent(conn, next->event, next->seq));
+    MarkSentUpTo(next->seq);
+  }
+}
+
+void WorkerAgent::MarkSentUpTo(uint64_t seq) {
+  std::lock_guard lock(mu_);
+  // Acks may have removed some meanwhile: count by number, not position.
+  size_t i = 0;
+  while (i < outbox_.size() && outbox_[i].seq <= seq) ++i;
+  sent_ = std::max(sent_, i);
+}
+
+Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
   // A finished task's output all goes before its end.
   const bool last = event.kind != TaskEvent::Kind::kStarted;
   std::vector<WorkerMessage> out;
   CollectOutput(out, last ? event.task_id : std::string());
-  out.push_back(TaskUpdateMessage(event));
+  out.push_back(TaskUpdateMessage(event, seq));
   RETURN_IF_ERROR(Send(conn, out, "reporting tasks"));
   if (last) {
     std::lock_guard lock(mu_);
@@ -297,7 +380,7 @@ Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection
     return HeartbeatOutcome::kGpusChanged;
   }
   const std::vector<RunningTaskInfo> running = runner_.Running();
-  RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(sample, ++heartbeat_seq_, running)}, "sending a heartbeat"));
+  RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(sample, ++heartbeat_seq_, running, options_.work_dir)}, "sending a heartbeat"));
   // The first heartbeat says the link works; the rest only on request (a week
   // of 5 s heartbeats is 120,000 journal lines).
   const bool at_info = options_.log_heartbeats || heartbeat_seq_ == 1;
@@ -355,6 +438,11 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
           spdlog::info("the master grants a heartbeat interval of {} ms (asked for {} ms)", granted,
                        options_.interval.count());
         }
+        Acknowledge(registered.acked_event_seq);
+        {
+          std::lock_guard lock(mu_);
+          if (registered.reconnect_grace.count() > 0) reconnect_grace_ = registered.reconnect_grace;
+        }
         for (const auto& id : registered.cancel_task_ids) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
           (void)runner_.Cancel(id, kCancelGraceDefault);
@@ -362,6 +450,9 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
         break;
       }
       case MasterMessage::kAck:
+        break;
+      case MasterMessage::kTaskUpdateAck:
+        Acknowledge(proto::FromProto(msg.task_update_ack()).event_seq);
         break;
       case MasterMessage::kAssign:
         StartTask(msg.assign());

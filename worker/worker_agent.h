@@ -9,6 +9,16 @@
 // NVML stopped) it ends the stream and registers again, so that the master's
 // idea of its capacity stays right.
 //
+// Task events are delivered exactly once in effect: each gets a number
+// (event_seq) and stays in the outbox until the master acknowledges it
+// (TaskUpdateAck, or Registered.acked_event_seq). A new stream's Register
+// carries every unacknowledged event, oldest first, and the master applies
+// them before it reconciles the running tasks, so a task that ended while
+// the master was away is reported with its exit code and never requeued.
+// The master ignores (and acknowledges) repeats. The reconnect backoff
+// stays below half the master's reconnect grace (Registered), so a worker
+// is back before the master gives up on it.
+//
 // Threads: Run() is the one writer of the stream and the only caller of
 // Sampler::Take(); a reader thread per connection handles assignments,
 // cancels and acks; the TaskRunner's thread delivers task events, which are
@@ -99,6 +109,11 @@ class WorkerAgent final : public TaskEventSink {
   void OnTaskEvent(const TaskEvent& event) override;
 
  private:
+  struct NumberedEvent {
+    uint64_t seq;
+    TaskEvent event;
+  };
+
   struct Connection;
 
   // One connection's life: Register, then rounds of ShipTaskEvents,
@@ -107,14 +122,16 @@ class WorkerAgent final : public TaskEventSink {
   // GPUs: register again), Unavailable when a write failed.
   Status Serve(Connection& conn);
   // Sends the Register message: this worker's capacity, the GPUs NVML lists
-  // now (remembered in `conn`) and the tasks the runner still runs.
-  // Unavailable when the write fails.
+  // now (remembered in `conn`), the tasks the runner still runs and every
+  // task event not acknowledged yet (then their output and, for finished
+  // tasks, the end of their output). Unavailable when the write fails.
   Status Register(Connection& conn);
-  // Sends every queued task event, each after the output of its task (all
-  // of it when the event is the task's last). On a broken stream the events
-  // not sent go back to the queue for the next connection; Unavailable.
+  // Sends every task event not sent on this stream yet, each after the
+  // output of its task (all of it when the event is the task's last).
+  // Sent events stay in the outbox until acknowledged. Unavailable on a
+  // broken stream.
   Status ShipTaskEvents(Connection& conn);
-  Status ShipTaskEvent(Connection& conn, const TaskEvent& event);
+  Status ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq);
   // Sends what running tasks wrote since the last call (at most one chunk
   // per task and stream). Unavailable on a broken stream.
   Status ShipOutput(Connection& conn);
@@ -145,6 +162,13 @@ class WorkerAgent final : public TaskEventSink {
   // Waits until `until`, a task event, a broken stream or Stop(); returns
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);
+  // Forgets the events numbered up to `seq` (the master has them).
+  void Acknowledge(uint64_t seq);
+  // The events numbered up to `seq` went out on the current stream.
+  void MarkSentUpTo(uint64_t seq);
+  // The longest wait between reconnection attempts: options_.max_backoff,
+  // and below half the master's reconnect grace once it has said it.
+  std::chrono::milliseconds MaxBackoff();
 
   WorkerOptions options_;
   telemetry::Sampler& sampler_;
@@ -153,7 +177,12 @@ class WorkerAgent final : public TaskEventSink {
 
   std::mutex mu_;  // guards the members below
   std::condition_variable wake_;
-  std::deque<TaskEvent> pending_events_;  // finished/started tasks not yet reported
+  // Numbered task events the master has not acknowledged, oldest first;
+  // the first `sent_` of them went out on the current stream.
+  std::deque<NumberedEvent> outbox_;
+  size_t sent_ = 0;
+  uint64_t next_event_seq_ = 1;
+  std::chrono::milliseconds reconnect_grace_{0};  // from the latest Registered; 0: unknown
   std::map<std::string, std::unique_ptr<LogTailer>> tailers_;
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};

@@ -72,6 +72,8 @@ json WorkerToJson(const Worker& w, WallTime now) {
       {"address", w.address},
       {"state", WorkerStateName(w.state)},
       {"connected", w.connected},
+      {"draining", w.draining},
+      {"unhealthy_reason", w.unhealthy_reason.empty() ? json(nullptr) : json(w.unhealthy_reason)},
       {"cpu_percent", Opt(w.host.cpu_percent)},
       {"memory_percent", Opt(w.host.memory_percent)},
       {"gpu_percent", Opt(w.gpu_percent)},
@@ -111,8 +113,10 @@ json TaskToJson(const Task& t) {
       {"gpus", gpus},
       {"gpu_indices", t.gpu_indices},
       {"attempts", t.attempts},
+      {"start_failures", t.start_failures},
       {"exit_code", Opt(t.exit_code)},
       {"message", t.message},
+      {"pending_reason", t.pending_reason.empty() ? json(nullptr) : json(t.pending_reason)},
       {"submitted_at", TimeToJson(t.submitted_at)},
       {"started_at", TimeToJson(t.started_at)},
       {"finished_at", TimeToJson(t.finished_at)},
@@ -121,7 +125,8 @@ json TaskToJson(const Task& t) {
 
 Result<TaskSpec> TaskSpecFromJson(const json& body) {
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
-  static const char* kKnown[] = {"name", "argv", "env", "cpus", "gpus", "memory", "memory_bytes", "max_attempts"};
+  static const char* kKnown[] = {"name",         "argv",          "env",        "cpus", "gpus", "memory",
+                                 "memory_bytes", "max_attempts", "allow_unfit"};
   for (const auto& [key, value] : body.items()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
@@ -168,6 +173,16 @@ Result<TaskSpec> TaskSpecFromJson(const json& body) {
   spec.max_attempts = clamp32(attempts);
   spec.memory_bytes = memory;
   return spec;
+}
+
+Result<SubmitOptions> SubmitOptionsFromJson(const json& body) {
+  SubmitOptions options;
+  if (!body.is_object()) return options;
+  if (auto allow = body.find("allow_unfit"); allow != body.end()) {
+    if (!allow->is_boolean()) return FieldError("allow_unfit", "must be true or false");
+    options.allow_unfit = allow->get<bool>();
+  }
+  return options;
 }
 
 }  // namespace gpulse::master

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "master/core/cluster.h"
 #include "master/model/model.h"
 
 namespace gpulse::master {
@@ -16,10 +17,14 @@ nlohmann::json WorkerToJson(const Worker& worker, WallTime now);
 nlohmann::json TaskToJson(const Task& task);
 
 // Parses a submission body. Accepted fields: name, argv (required, non-empty
-// array of strings), env (object of strings), cpus, gpus, max_attempts
+// array of strings), env (object of strings), cpus, gpus, max_attempts,
+// allow_unfit (read by SubmitOptionsFromJson)
 // (non-negative integers), memory (bytes as an integer, or a size string
 // such as "4GiB"). InvalidArgument, with the field named, for anything
 // malformed or unknown. Range checks are Cluster::Submit's.
 Result<TaskSpec> TaskSpecFromJson(const nlohmann::json& body);
+// The submission's options beside the spec: allow_unfit (a boolean,
+// default false). InvalidArgument for a value of another type.
+Result<SubmitOptions> SubmitOptionsFromJson(const nlohmann::json& body);
 
 }  // namespace gpulse::master

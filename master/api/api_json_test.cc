@@ -190,8 +190,12 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
     "argv": ["python", "train.py"], "env": {"SEED": "1"},
     "cpus": 4, "memory_bytes": 17179869184, "gpus_requested": 2, "max_attempts": 5,
     "worker": "w1", "gpus": ["GPU-0", "GPU-3"], "gpu_indices": [0, 3],
-    "attempts": 2, "exit_code": null, "message": "requeued once",
+    "attempts": 2, "start_failures": 0, "exit_code": null, "message": "requeued once", "pending_reason": null,
     "finished": false, "submitted_at": 1.5, "started_at": 2.0, "finished_at": null})"));
+  t.state = TaskState::kQueued;
+  t.pending_reason = "waiting for 2 free GPUs";
+  EXPECT_EQ(TaskToJson(t)["pending_reason"], "waiting for 2 free GPUs");
+  t.state = TaskState::kRunning;
   t.worker_id.clear();
   t.exit_code = 7;
   EXPECT_TRUE(TaskToJson(t)["worker"].is_null());

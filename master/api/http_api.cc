@@ -90,6 +90,7 @@ void HttpApi::Register(httplib::Server& server) {
   server.Get(R"(/api/tasks/([^/]+))", bind(&HttpApi::GetTask));
   server.Get(R"(/api/tasks/([^/]+)/logs)", bind(&HttpApi::GetTaskLogs));
   server.Post(R"(/api/tasks/([^/]+)/cancel)", bind(&HttpApi::CancelTask));
+  server.Post(R"(/api/workers/([^/]+)/(drain|undrain))", bind(&HttpApi::DrainWorker));
 }
 
 bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
@@ -125,7 +126,9 @@ void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
   if (body.is_discarded()) return ReplyError(res, 400, "the body is not valid JSON");
   auto spec = TaskSpecFromJson(body);
   if (!spec.ok()) return ReplyError(res, 400, spec.status().message());
-  auto task = cluster_.Submit(std::move(*spec));
+  auto options = SubmitOptionsFromJson(body);
+  if (!options.ok()) return ReplyError(res, 400, options.status().message());
+  auto task = cluster_.Submit(std::move(*spec), *options);
   if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
   ReplyJson(res, 201, TaskToJson(*task));
 }
@@ -203,6 +206,13 @@ void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
   res.set_header("X-Gpulse-Task-State", TaskStateName(task->state));
   res.status = 200;
   res.set_content(slice.data, "text/plain; charset=utf-8");
+}
+
+void HttpApi::DrainWorker(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(req, res)) return;
+  auto worker = cluster_.SetDraining(req.matches[1], req.matches[2] == "drain");
+  if (!worker.ok()) return ReplyError(res, HttpStatusFor(worker.status()), worker.status().message());
+  ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
 }
 
 void HttpApi::CancelTask(const httplib::Request& req, httplib::Response& res) {

@@ -37,6 +37,7 @@ class HttpApi {
   void GetTask(const httplib::Request& req, httplib::Response& res);
   void GetTaskLogs(const httplib::Request& req, httplib::Response& res);
   void CancelTask(const httplib::Request& req, httplib::Response& res);
+  void DrainWorker(const httplib::Request& req, httplib::Response& res);
 
   Cluster& cluster_;
   LogStore& logs_;

@@ -38,6 +38,7 @@ WorkerRecord RecordOf(const Worker& w) {
   for (const WorkerGpu& g : w.gpus) r.gpus.push_back(g.identity);
   r.registered_at = w.registered_at;
   r.heartbeat_interval = w.heartbeat_interval;
+  r.draining = w.draining;
   return r;
 }
 
@@ -89,7 +90,10 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   --task_counts[static_cast<int>(old)];
   ++task_counts[static_cast<int>(state)];
   entry.task.state = state;
-  if (old == TaskState::kQueued) queue.erase(entry.order);
+  if (old == TaskState::kQueued) {
+    queue.erase(entry.order);
+    entry.task.pending_reason.clear();
+  }
   if (state == TaskState::kQueued) {
     queue.emplace(entry.order, &entry);
     may_place = true;
@@ -122,8 +126,10 @@ void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreB
     Finish(entry, TaskState::kCancelled, "cancelled; meanwhile " + why, batch);
     return;
   }
-  std::string of = " (attempt " + std::to_string(t.attempts) + " of " + std::to_string(t.spec.max_attempts) + ")";
-  if (t.attempts >= t.spec.max_attempts) {
+  // Starts that failed because of their worker are not the task's runs.
+  const uint32_t runs = t.attempts - std::min(t.attempts, t.start_failures);
+  std::string of = " (attempt " + std::to_string(runs) + " of " + std::to_string(t.spec.max_attempts) + ")";
+  if (runs >= t.spec.max_attempts) {
     Finish(entry, TaskState::kFailed, why + of + "; no attempts left", batch);
     return;
   }
@@ -185,6 +191,7 @@ void Cluster::Impl::RestoreWorker(WorkerRecord r) {
   w.capacity = std::move(r.capacity);
   w.registered_at = r.registered_at;
   w.heartbeat_interval = r.heartbeat_interval;
+  w.draining = r.draining;
   w.gpus.reserve(r.gpus.size());
   for (const GpuIdentity& g : r.gpus) w.gpus.push_back(RegisteredGpu(g));
   e.gpu_reported_in.assign(w.gpus.size(), 0);

@@ -67,6 +67,14 @@ struct ClusterConfig {
   size_t max_placements_per_round = 10000;
 };
 
+// A task that failed to start this many times because of its workers fails.
+constexpr uint32_t kMaxStartFailures = 10;
+
+struct SubmitOptions {
+  // Queue a task that no registered worker could hold, to wait for one.
+  bool allow_unfit = false;
+};
+
 // A GPU counts as busy when its latest utilization is at least this.
 constexpr double kBusyGpuUtilizationPercent = 50.0;
 
@@ -106,18 +114,29 @@ class Cluster {
   // registration (CheckRegistration: InvalidArgument when it cannot be
   // true), then takes the worker's capacity and GPUs as registered (a GPU
   // total memory above the limits is dropped and counted) with the
-  // heartbeat interval GrantHeartbeatInterval grants it. Reconciles the tasks the worker reports:
+  // heartbeat interval GrantHeartbeatInterval grants it. First applies the
+  // task updates the registration carries (as ApplyTaskEvent would; repeats
+  // and stale ones are ignored), acknowledging them in the reply's
+  // acked_event_seq. Then reconciles the tasks the worker reports:
   // ones this master has as assigned/running on it are kept (assigned ones
   // become running); unknown, finished, cancel-requested or elsewhere-placed
   // ones are returned in cancel_task_ids; ones the master had on it that it
   // no longer reports are requeued (or failed after max_attempts). The
-  // reply carries the granted heartbeat interval. InvalidArgument for an
-  // empty worker id or a null channel. AlreadyExists while another
-  // stream (another channel) of the same worker id is connected: an id is
-  // never taken over from a live stream, only registered again once
-  // DisconnectWorker closed the first (the same channel may register again,
-  // e.g. when its GPUs changed).
+  // reply carries the granted heartbeat interval and says how long the
+  // master waits for the worker when it is gone (reconnect_grace: its dead
+  // timeout, which is also its grace after a restart of the master).
+  // InvalidArgument for an empty worker id or a null channel. AlreadyExists
+  // while another stream (another channel) of the same worker id is
+  // connected: an id is never taken over from a live stream, only
+  // registered again once DisconnectWorker closed the first (the same
+  // channel may register again, e.g. when its GPUs changed).
   Result<link::Registered> RegisterWorker(const link::Registration& registration, WorkerChannel* channel);
+  // An operator drains a worker (no new placements; its running tasks go
+  // on) or lets it take tasks again. Stored with the worker's record, so a
+  // restarted master keeps it. Returns the worker; NotFound for an unknown
+  // id; the store's error if it cannot be written (nothing changed).
+  Result<Worker> SetDraining(const std::string& worker_id, bool draining);
+
   // The stream carrying `channel` closed. A stream of the same worker that
   // is not the current one is ignored. The worker's tasks stay until
   // liveness declares it dead or it registers again.
@@ -139,8 +158,11 @@ class Cluster {
   // A worker says a task started, exited, or could not start (`update`'s
   // attempt is Task::attempts when it was assigned; 0 if the worker did not
   // say). Exit 0 ->
-  // succeeded; another exit code -> failed (no retry: the program ran);
-  // could not start -> requeued while attempts < max_attempts, else failed;
+  // succeeded; another exit code -> failed (no retry: the program ran, or
+  // could not be run at all: a report without pid, e.g. exit 127 for a
+  // missing program, whose message is kept); could not start (the worker's
+  // fault) -> requeued without spending an attempt (Task::start_failures),
+  // failed after kMaxStartFailures such starts;
   // an exit or failure of a task with a cancel requested -> cancelled.
   // NotFound for an unknown worker or task; FailedPrecondition for a stale
   // report: the task is finished, not placed on this worker (if that worker
@@ -159,9 +181,13 @@ class Cluster {
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
   // with its id ("t-000001", numbered in submission order, continuing
-  // after the stored tasks). InvalidArgument for an empty argv or absurd
-  // resources; the store's error if it cannot be written (nothing queued).
-  Result<Task> Submit(TaskSpec spec);
+  // after the stored tasks) and its first pending_reason. InvalidArgument
+  // for an empty argv or absurd resources; ResourceExhausted (HTTP 422)
+  // when no registered worker, whatever its state, could ever hold it
+  // (FleetView::Unfit: GPUs, CPUs, memory) unless options.allow_unfit —
+  // with no worker registered at all it is accepted; the store's error if
+  // it cannot be written (nothing queued).
+  Result<Task> Submit(TaskSpec spec, SubmitOptions options = {});
   // Cancels a task: queued ones at once; assigned/running ones by sending
   // Cancel to their worker (it becomes cancelled when the worker reports it
   // stopped), or at once when that worker is disconnected or dead. Asking
@@ -182,7 +208,9 @@ class Cluster {
   // config.max_placements_per_round; when it stops there, call again (the
   // next call does not wait for a change). Cheap when nothing that could
   // make room has happened since the last round (it then reruns at most
-  // once a second, for policies that look at live figures).
+  // once a second, for policies that look at live figures). Rounds also
+  // refresh the queued tasks' pending_reason, bumping the version only
+  // when one changed.
   size_t Schedule();
 
   // Snapshots. Workers() is ordered by id; Tasks() by submission.

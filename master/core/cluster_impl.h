@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "master/core/cluster.h"
+#include "master/core/pending_reason.h"
 
 namespace gpulse::master {
 
@@ -108,6 +109,11 @@ struct Cluster::Impl {
   // warning (the worker is served all the same).
   void PutWorkerOrWarn(const Worker& worker);
 
+  // What Cluster::ApplyTaskEvent does for `worker`, without taking the
+  // mutex or bumping the version. A STARTED report of a task not placed on
+  // it is answered with a Cancel through `cancel_via` (when not null).
+  Status ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdate& update, WorkerChannel* cancel_via);
+
   // Registration (Cluster::RegisterWorker): matches the tasks the worker
   // reports running against those placed on it. Reported ones that are not
   // placed here, or have a cancel requested (those are finished as
@@ -126,9 +132,19 @@ struct Cluster::Impl {
   // when that worker is unknown.
   void RestoreTask(Task task, TaskStoreBatch& batch);
 
+  // The registered workers as pending reasons see them.
+  FleetView MakeFleetView() const;
+  // Sets each queued task's pending_reason from the workers as they are
+  // now; bumps the version only if some reason changed.
+  void UpdatePendingReasons();
+
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;
 };
+
+// Healthy, connected and passing its self-check: a worker a task could be
+// placed on (unless it drains).
+bool IsSchedulable(const WorkerEntry& e);
 
 // "t-000042".
 std::string FormatTaskId(uint64_t number);

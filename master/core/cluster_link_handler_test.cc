@@ -7,7 +7,6 @@
 #include <cmath>
 
 #include "link/protocol.h"
-
 #include "master/core/cluster_test_util.h"
 #include "testkit/status_matchers.h"
 #include "testkit/temp_dir.h"

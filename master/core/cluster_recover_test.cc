@@ -37,6 +37,36 @@ TEST_F(ClusterRecoverTest, KnownWorkersComeBackSuspectAndUnschedulable) {
   EXPECT_EQ(cluster_->Schedule(), 1u);
 }
 
+// Observation 2: a task exited while the master was down. The worker's
+// registration carries the unacknowledged EXITED report and no longer lists
+// the task as running; the report is applied first, so the task ends with
+// its exit code instead of being requeued as lost. A repeat (the worker
+// did not get the ack) is acknowledged again and changes nothing.
+TEST_F(ClusterRecoverTest, ExitsReportedAtRegistrationAreAppliedBeforeReconciling) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, link::TaskUpdate::Kind::kStarted).ok());
+  Restart();
+
+  link::Registration again = MakeRegister("w1", 1);
+  link::TaskUpdate exited{t.id, link::TaskUpdate::Kind::kExited, 3, "exited with code 3", 1, 4242};
+  exited.event_seq = 7;
+  again.task_updates = {exited};
+  link::Registered reply = Register(again);
+  EXPECT_EQ(reply.acked_event_seq, 7u);
+  EXPECT_EQ(reply.reconnect_grace, 3000ms);  // 3 heartbeat intervals of 1 s
+  Task done = Get(t.id);
+  EXPECT_EQ(done.state, TaskState::kFailed);
+  EXPECT_EQ(done.exit_code, 3);
+  EXPECT_EQ(done.attempts, 1u);
+  EXPECT_EQ(cluster_->Schedule(), 0u);  // nothing to run again
+
+  reply = Register(again);
+  EXPECT_EQ(reply.acked_event_seq, 7u);
+  EXPECT_EQ(Get(t.id), done);
+}
+
 TEST_F(ClusterRecoverTest, TaskIdsContinueAfterARestart) {
   Submit(MakeSpec(0));
   Submit(MakeSpec(0));

@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <span>
 #include <unordered_map>
 
@@ -127,11 +129,12 @@ class Candidates {
   std::vector<Entry> skipped_;
 };
 
-// The workers a round may place on, in id order: healthy and connected.
+// The workers a round may place on, in id order: healthy, connected and
+// not draining.
 std::vector<WorkerEntry*> SchedulableWorkers(const std::vector<WorkerEntry*>& by_id) {
   std::vector<WorkerEntry*> out;
   for (WorkerEntry* e : by_id) {
-    if (e->worker.state == WorkerState::kHealthy && e->worker.connected && e->channel != nullptr) out.push_back(e);
+    if (IsSchedulable(*e) && !e->worker.draining) out.push_back(e);
   }
   return out;
 }
@@ -153,6 +156,7 @@ Task AssignedCopy(const Task& task, const Worker& worker, std::vector<size_t> po
     t.gpu_uuids.push_back(worker.gpus[p].identity.uuid);
   }
   t.message.clear();
+  t.pending_reason.clear();
   return t;
 }
 
@@ -215,6 +219,41 @@ class Round {
 
 }  // namespace
 
+bool IsSchedulable(const WorkerEntry& e) {
+  return e.worker.state == WorkerState::kHealthy && e.worker.connected && e.channel != nullptr &&
+         e.worker.unhealthy_reason.empty();
+}
+
+FleetView Cluster::Impl::MakeFleetView() const {
+  std::vector<const Worker*> all;
+  std::vector<bool> schedulable;
+  all.reserve(workers_by_id.size());
+  schedulable.reserve(workers_by_id.size());
+  for (const WorkerEntry* e : workers_by_id) {
+    all.push_back(&e->worker);
+    schedulable.push_back(IsSchedulable(*e));
+  }
+  return FleetView(all, schedulable);
+}
+
+void Cluster::Impl::UpdatePendingReasons() {
+  if (queue.empty()) return;
+  FleetView view = MakeFleetView();
+  // Queues hold few distinct shapes: one reason per shape and round.
+  std::map<std::tuple<uint32_t, uint64_t, uint32_t>, std::string> by_shape;
+  bool changed = false;
+  for (auto& [order, entry] : queue) {
+    const TaskSpec& spec = entry->task.spec;
+    auto [it, inserted] = by_shape.try_emplace({spec.cpus, spec.memory_bytes, spec.gpus});
+    if (inserted) it->second = view.PendingReason(spec);
+    if (entry->task.pending_reason != it->second) {
+      entry->task.pending_reason = it->second;
+      changed = true;
+    }
+  }
+  if (changed) Changed();
+}
+
 size_t Cluster::Schedule() {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
@@ -225,7 +264,10 @@ size_t Cluster::Schedule() {
   I.last_round = now;
 
   std::vector<WorkerEntry*> workers = SchedulableWorkers(I.workers_by_id);
-  if (workers.empty()) return 0;
+  if (workers.empty()) {
+    I.UpdatePendingReasons();
+    return 0;
+  }
   Round round(I.policy, std::move(workers), I.clock.WallNow());
   bool capped = false;
   for (const auto& [order, entry] : I.queue) {
@@ -236,7 +278,10 @@ size_t Cluster::Schedule() {
     round.Offer(*entry);
   }
   const std::vector<Pending>& placed = round.placed();
-  if (placed.empty()) return 0;
+  if (placed.empty()) {
+    I.UpdatePendingReasons();
+    return 0;
+  }
   if (capped) I.may_place = true;  // the rest goes in the next call
 
   // Stored first, all or nothing; only then does any assignment take effect.
@@ -252,6 +297,7 @@ size_t Cluster::Schedule() {
     entry.task = std::move(batch.tasks[i]);
     placed[i].worker->channel->SendAssign(entry.task);
   }
+  if (!capped) I.UpdatePendingReasons();  // a capped round's next call does it
   I.Changed();
   return placed.size();
 }

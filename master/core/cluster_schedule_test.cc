@@ -25,7 +25,9 @@ TEST_F(ClusterScheduleTest, NothingToPlaceOrNowhereToPlaceIt) {
 TEST_F(ClusterScheduleTest, ThreeGpuTaskWaitsForAWorkerWithThreeGpus) {
   Register("small-a", 2);
   Register("small-b", 2);
-  Task big = Submit(MakeSpec(3));
+  auto submitted = cluster_->Submit(MakeSpec(3), SubmitOptions{.allow_unfit = true});  // waits for a bigger one
+  ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+  Task big = *submitted;
   EXPECT_EQ(cluster_->Schedule(), 0u);
   clock_.Advance(2s);  // even a periodic round finds no room
   Beat("small-a", {0, 0});
@@ -43,8 +45,9 @@ TEST_F(ClusterScheduleTest, ThreeGpuTaskWaitsForAWorkerWithThreeGpus) {
 
 TEST_F(ClusterScheduleTest, ATaskThatDoesNotFitDoesNotHoldBackSmallerOnes) {
   Register("w1", 2, 8);
-  Task huge = Submit(MakeSpec(4));
-  Task hungry = Submit(MakeSpec(1, 64));  // more CPUs than any worker has
+  const SubmitOptions wait{.allow_unfit = true};  // neither fits any worker: asked to wait
+  Task huge = cluster_->Submit(MakeSpec(4), wait).value();
+  Task hungry = cluster_->Submit(MakeSpec(1, 64), wait).value();  // more CPUs than any worker has
   Task small = Submit(MakeSpec(1));
   Task tiny = Submit(MakeSpec(0));
   EXPECT_EQ(cluster_->Schedule(), 2u);

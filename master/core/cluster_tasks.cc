@@ -6,14 +6,22 @@
 
 namespace gpulse::master {
 
-Result<Task> Cluster::Submit(TaskSpec spec) {
+Result<Task> Cluster::Submit(TaskSpec spec, SubmitOptions options) {
   RETURN_IF_ERROR(ValidateTaskSpec(spec));
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   if (!I.recovered) return Unavailable("the master has not recovered its state yet; try again");
+  FleetView fleet = I.MakeFleetView();
+  if (!options.allow_unfit) {
+    if (std::optional<std::string> unfit = fleet.Unfit(spec)) {
+      return ResourceExhausted(*unfit + "; submit it with allow_unfit (gpulse submit --allow-unfit) to wait for "
+                               "such a worker");
+    }
+  }
 
   Task task;
   task.id = FormatTaskId(I.next_task_number);
+  task.pending_reason = fleet.PendingReason(spec);
   task.spec = std::move(spec);
   task.submitted_at = I.clock.WallNow();
   TaskStoreBatch batch;
@@ -80,18 +88,26 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
   std::lock_guard lock(I.mu);
   WorkerEntry* w = I.FindWorker(worker_id);
   if (w == nullptr) return NotFound("worker " + worker_id + " has not registered with this master");
+  Status s = I.ApplyTaskUpdate(*w, event, w->channel);
+  I.Changed();
+  return s;
+}
+
+Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdate& event, WorkerChannel* cancel_via) {
+  Impl& I = *this;
+  const std::string& worker_id = worker.worker.id;
   TaskEntry* entry = I.FindTask(event.task_id);
   if (entry == nullptr) {
-    ++w->worker.messages_refused["task_update"];
+    ++worker.worker.messages_refused["task_update"];
     return NotFound("no task '" + event.task_id + "'");
   }
   Task& t = entry->task;
   bool placed_here = t.worker_id == worker_id &&
                      (t.state == TaskState::kAssigned || t.state == TaskState::kRunning);
   if (!placed_here) {
-    ++w->worker.messages_refused["task_update"];
-    if (event.kind == link::TaskUpdate::Kind::kStarted && w->channel != nullptr) {
-      w->channel->SendCancel(event.task_id, I.config.cancel_grace);
+    ++worker.worker.messages_refused["task_update"];
+    if (event.kind == link::TaskUpdate::Kind::kStarted && cancel_via != nullptr) {
+      cancel_via->SendCancel(event.task_id, I.config.cancel_grace);
     }
     return FailedPrecondition("task " + event.task_id + " is " + TaskStateName(t.state) +
                               (t.worker_id.empty() ? std::string() : " on " + t.worker_id) + ", not placed on " +
@@ -120,6 +136,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
         I.Finish(*entry, TaskState::kSucceeded, "", batch);
       } else {
         std::string message = "exited with code " + std::to_string(event.exit_code);
+        if (event.pid == 0 && !event.message.empty()) message += ": " + event.message;  // never ran
         if (event.out_of_memory) {
           message += ": it exceeded its memory limit of " + FormatBytes(t.spec.memory_bytes) +
                      " (the kernel's OOM killer killed a process of it)";
@@ -130,7 +147,13 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
     case link::TaskUpdate::Kind::kFailedToStart:
       if (t.cancel_requested) {
         I.Finish(*entry, TaskState::kCancelled, "never started: " + event.message, batch);
+      } else if (++t.start_failures >= kMaxStartFailures) {
+        I.Finish(*entry, TaskState::kFailed,
+                 "could not be started " + std::to_string(t.start_failures) + " times; the last on " + worker_id +
+                     ": " + event.message,
+                 batch);
       } else {
+        // The worker's fault, not the task's: it keeps its attempts.
         I.Requeue(*entry, "could not start on " + worker_id + ": " + event.message, batch);
       }
       break;
@@ -139,9 +162,7 @@ Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpd
                t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
       break;
   }
-  Status s = I.Persist(batch, "a task update");
-  I.Changed();
-  return s;
+  return I.Persist(batch, "a task update");
 }
 
 Status Cluster::AcceptOutput(const std::string& worker_id, const std::string& task_id, uint32_t attempt) {

@@ -133,7 +133,10 @@ TEST_F(ClusterTasksTest, OomKilledTaskFailsSayingItExceededItsMemoryLimit) {
             "process of it)");
 }
 
-TEST_F(ClusterTasksTest, FailureToStartIsRetriedUntilMaxAttempts) {
+// A start that failed because of the worker (not the task) is requeued
+// without spending one of the task's attempts; only after
+// kMaxStartFailures such starts does the task fail.
+TEST_F(ClusterTasksTest, AFailureToStartSpendsNoAttempt) {
   Register("w1", 1);
   TaskSpec spec = MakeSpec(1);
   spec.max_attempts = 2;
@@ -144,12 +147,56 @@ TEST_F(ClusterTasksTest, FailureToStartIsRetriedUntilMaxAttempts) {
   EXPECT_NE(Get(t.id).message.find("could not start on w1: no such file"), std::string::npos);
   EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
 
+  for (uint32_t n = 2; n < kMaxStartFailures; ++n) {
+    ASSERT_EQ(cluster_->Schedule(), 1u);
+    ASSERT_TRUE(Event("w1", t.id, Kind::kFailedToStart).ok());
+    ASSERT_EQ(Get(t.id).state, TaskState::kQueued) << "after " << n << " failed starts";
+  }
+  EXPECT_EQ(Get(t.id).start_failures, kMaxStartFailures - 1);
+  EXPECT_NE(Get(t.id).message.find("(attempt 0 of 2)"), std::string::npos) << Get(t.id).message;
+
   ASSERT_EQ(cluster_->Schedule(), 1u);
-  EXPECT_EQ(Get(t.id).attempts, 2u);
   ASSERT_TRUE(Event("w1", t.id, Kind::kFailedToStart).ok());
   Task failed = Get(t.id);
   EXPECT_EQ(failed.state, TaskState::kFailed);
-  EXPECT_NE(failed.message.find("attempt 2 of 2"), std::string::npos);
+  EXPECT_NE(failed.message.find("could not be started 10 times"), std::string::npos) << failed.message;
+}
+
+// A task that ran and was lost still counts: after a failed start and two
+// lost runs, a max_attempts = 2 task has no attempts left.
+TEST_F(ClusterTasksTest, FailedStartsAndLostRunsAreCountedApart) {
+  Register("w1", 1);
+  TaskSpec spec = MakeSpec(1);
+  spec.max_attempts = 2;
+  Task t = Submit(spec);
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kFailedToStart).ok());
+  for (int run = 1; run <= 2; ++run) {
+    ASSERT_EQ(cluster_->Schedule(), 1u);
+    ASSERT_TRUE(Event("w1", t.id, Kind::kStarted).ok());
+    Register(MakeRegister("w1", 1));  // restarted without it: lost
+  }
+  Task failed = Get(t.id);
+  EXPECT_EQ(failed.state, TaskState::kFailed);
+  EXPECT_EQ(failed.attempts, 3u);
+  EXPECT_NE(failed.message.find("attempt 2 of 2"), std::string::npos) << failed.message;
+}
+
+// A program that could not be run at all (a report without a pid, as the
+// worker sends for a missing binary) fails at once with the worker's words.
+TEST_F(ClusterTasksTest, AProgramThatCannotRunFailsOnceWithItsExitCode) {
+  Register("w1", 1);
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  link::TaskUpdate missing{t.id, Kind::kExited, 127, "cannot run the program: argv[0] '/x': No such file or directory",
+                           1, 0};
+  ASSERT_TRUE(cluster_->ApplyTaskEvent("w1", missing).ok());
+  Task failed = Get(t.id);
+  EXPECT_EQ(failed.state, TaskState::kFailed);
+  EXPECT_EQ(failed.exit_code, 127);
+  EXPECT_EQ(failed.attempts, 1u);
+  EXPECT_EQ(failed.message,
+            "exited with code 127: cannot run the program: argv[0] '/x': No such file or directory");
 }
 
 TEST_F(ClusterTasksTest, StaleReportsAreRefusedAndAStrayStartIsCancelled) {

@@ -163,6 +163,8 @@ class ClusterFixture : public ::testing::Test {
     e.kind = kind;
     e.exit_code = exit_code;
     e.message = "no such file";
+    // A process ran for these (a missing program is reported without one).
+    if (kind != link::TaskUpdate::Kind::kFailedToStart) e.pid = 4242;
     return cluster_->ApplyTaskEvent(worker, e);
   }
 

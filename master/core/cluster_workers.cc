@@ -128,14 +128,27 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
   WorkerRecord before = RecordOf(w);
   if (is_new) w.registered_at = I.clock.WallNow();
 
-  TaskStoreBatch batch;
+  // What ended while the worker was away from this master goes first, so
+  // that a task that exited is closed with its exit code, not requeued as
+  // lost by the reconciliation. Repeats and stale reports are ignored (a
+  // task the worker still runs is settled by the reconciliation).
   link::Registered reply;
+  for (const link::TaskUpdate& update : r.task_updates) {
+    if (Status s = I.ApplyTaskUpdate(e, update, nullptr); !s.ok()) {
+      spdlog::info("worker {}: update of task {} (event {}) at registration ignored: {}", r.worker_id,
+                   update.task_id, update.event_seq, s.message());
+    }
+    reply.acked_event_seq = std::max(reply.acked_event_seq, update.event_seq);
+  }
+
+  TaskStoreBatch batch;
   reply.heartbeat_interval = GrantHeartbeatInterval(r.heartbeat_interval, I.config.heartbeat_interval_bounds);
   reply.cancel_task_ids = I.Reconcile(w, r.running_tasks, batch);
 
   // Capacity may have changed; rebuild the allocation from what stays.
   w.address = r.address;
   w.capacity = r.capacity;
+  w.unhealthy_reason = r.unhealthy_reason;
   w.heartbeat_interval = reply.heartbeat_interval;
   w.gpus = GpusFrom(registered_gpus, w.gpus);
   for (const std::string& field : rejected) ++w.values_rejected[field];
@@ -146,6 +159,7 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
   }
   AllocationLedger(w).Rebuild(staying);
 
+  reply.reconnect_grace = std::chrono::duration_cast<std::chrono::milliseconds>(I.DeadAfter(w));
   w.connected = true;
   e.channel = channel;
   w.state = WorkerState::kHealthy;
@@ -156,6 +170,25 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
   if (is_new || RecordOf(w) != before) I.PutWorkerOrWarn(w);
   I.Changed();
   return reply;
+}
+
+Result<Worker> Cluster::SetDraining(const std::string& worker_id, bool draining) {
+  Impl& I = *impl_;
+  std::lock_guard lock(I.mu);
+  WorkerEntry* e = I.FindWorker(worker_id);
+  if (e == nullptr) return NotFound("no worker '" + worker_id + "'");
+  Worker& w = e->worker;
+  if (w.draining == draining) return w;
+  w.draining = draining;
+  if (Status s = I.store.PutWorker(RecordOf(w)); !s.ok()) {
+    w.draining = !draining;
+    ++I.store_errors;
+    return s;
+  }
+  spdlog::info("worker {} {}", worker_id, draining ? "drains: no new tasks" : "takes tasks again");
+  if (!draining) I.may_place = true;
+  I.Changed();
+  return w;
 }
 
 void Cluster::DisconnectWorker(const std::string& worker_id, const WorkerChannel* channel) {
@@ -206,6 +239,10 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     CountSample(g, false);
   }
 
+  if (heartbeat.unhealthy_reason != w.unhealthy_reason) {
+    if (heartbeat.unhealthy_reason.empty()) I.may_place = true;
+    w.unhealthy_reason = std::move(heartbeat.unhealthy_reason);
+  }
   w.last_seen = I.clock.Now();
   w.last_heartbeat = I.clock.WallNow();
   if (w.state != WorkerState::kHealthy) {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "master/core/cluster_test_util.h"
+#include "testkit/status_matchers.h"
 
 namespace gpulse::master {
 namespace {
@@ -390,7 +391,7 @@ TEST_F(ClusterWorkersTest, CountsSummariseWorkersGpusAndTasks) {
   Beat("b", {100, 49.9});
   Submit(MakeSpec(1));
   Submit(MakeSpec(1));
-  Submit(MakeSpec(8));
+  ASSERT_OK(cluster_->Submit(MakeSpec(8), SubmitOptions{.allow_unfit = true}));  // fits no worker
   ASSERT_EQ(cluster_->Schedule(), 2u);
   clock_.Advance(1600ms);
   Beat("a", {80, 10, 50, 0});
@@ -519,6 +520,49 @@ TEST_F(ClusterWorkersTest, ADeadWorkerThatComesBackGetsWorkAgain) {
   EXPECT_EQ(Get(t.id).attempts, 2u);
   ASSERT_EQ(Channel("w1").assigns.size(), 2u);
   EXPECT_EQ(Channel("w1").assigns[1].attempts, 2u);
+}
+
+// A drained worker keeps what it runs and gets nothing new; the drain is
+// stored, so a restarted master keeps it; undrain lets it take tasks again.
+TEST_F(ClusterWorkersTest, ADrainedWorkerGetsNoNewTasksUntilUndrained) {
+  Register("w1", 2);
+  Task running = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  auto drained = cluster_->SetDraining("w1", true);
+  ASSERT_OK(drained);
+  EXPECT_TRUE(drained->draining);
+  EXPECT_EQ(cluster_->SetDraining("ghost", true).status().code(), StatusCode::kNotFound);
+
+  Task waiting = Submit(MakeSpec(1));
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+  EXPECT_EQ(Get(waiting.id).pending_reason, "all fitting workers are draining");
+  EXPECT_EQ(Get(running.id).state, TaskState::kAssigned);  // untouched
+
+  Restart();
+  link::Registration again = MakeRegister("w1", 2);
+  again.running_tasks = {{running.id, 1, 100, {}}};
+  Register(again);
+  EXPECT_TRUE(GetWorker("w1").draining);
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+
+  ASSERT_OK(cluster_->SetDraining("w1", false));
+  EXPECT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(waiting.id).state, TaskState::kAssigned);
+}
+
+// A worker whose self-check fails gets no task until a heartbeat says it
+// can run tasks again.
+TEST_F(ClusterWorkersTest, AWorkerThatSaysItCannotRunTasksGetsNone) {
+  link::Registration r = MakeRegister("w1", 1);
+  r.unhealthy_reason = "cannot create task directories under '/w/tasks': Not a directory";
+  Register(r);
+  EXPECT_EQ(GetWorker("w1").unhealthy_reason, r.unhealthy_reason);
+  Task t = Submit(MakeSpec(1));
+  EXPECT_EQ(cluster_->Schedule(), 0u);
+  EXPECT_EQ(Get(t.id).pending_reason, "no healthy worker");
+  Beat("w1", {0});  // a heartbeat without a reason: it can again
+  EXPECT_EQ(GetWorker("w1").unhealthy_reason, "");
+  EXPECT_EQ(cluster_->Schedule(), 1u);
 }
 
 }  // namespace

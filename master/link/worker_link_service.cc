@@ -105,7 +105,16 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
         Enqueue(std::move(ack));
         return Status::Ok();
       }
-      case WorkerMessage::kTaskUpdate: return handler_.OnTaskUpdate(session_, proto::FromProto(msg.task_update()));
+      case WorkerMessage::kTaskUpdate: {
+        const link::TaskUpdate update = proto::FromProto(msg.task_update());
+        RETURN_IF_ERROR(handler_.OnTaskUpdate(session_, update));
+        if (update.event_seq > 0) {  // applied or ignored as a repeat: the worker may forget it
+          MasterMessage ack;
+          proto::ToProto(link::TaskUpdateAck{update.event_seq}, ack.mutable_task_update_ack());
+          Enqueue(std::move(ack));
+        }
+        return Status::Ok();
+      }
       case WorkerMessage::kLog: return handler_.OnLogChunk(session_, proto::FromProto(msg.log()));
       default: return InvalidArgument("empty or unknown message");
     }

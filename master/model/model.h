@@ -53,8 +53,15 @@ struct Task {
   std::vector<uint32_t> gpu_indices;    // NVML indices on that worker
   std::vector<std::string> gpu_uuids;   // the same GPUs by UUID
   uint32_t attempts = 0;                // times it was assigned
+  // Of those, the ones that failed to start because of their worker (not
+  // because of the task): they do not count towards max_attempts.
+  uint32_t start_failures = 0;
   std::optional<int> exit_code;
   std::string message;                  // why it failed or was requeued
+  // While queued: why it is not running yet, from the latest scheduling
+  // round (master/core/pending_reason.h); empty otherwise. Derived, not
+  // stored: a recovered master computes it afresh.
+  std::string pending_reason;
   // A cancel was asked for while it was assigned or running; it becomes
   // kCancelled when its worker reports that it stopped.
   bool cancel_requested = false;
@@ -95,6 +102,12 @@ struct Worker {
 
   WorkerState state = WorkerState::kHealthy;
   bool connected = false;
+  // Drained by an operator: keeps its running tasks, gets no new ones.
+  bool draining = false;
+  // Why the worker says it cannot run tasks (its self-check, from the
+  // latest registration or heartbeat); empty when it can. Nothing is
+  // placed on it meanwhile.
+  std::string unhealthy_reason;
   WallTime registered_at{};
   std::optional<WallTime> last_heartbeat;         // wall time, for users
   std::chrono::steady_clock::time_point last_seen{};  // monotonic, for liveness

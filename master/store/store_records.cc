@@ -55,6 +55,7 @@ std::string EncodeTask(const Task& t) {
       {"gpu_indices", t.gpu_indices},
       {"gpu_uuids", t.gpu_uuids},
       {"attempts", t.attempts},
+      {"start_failures", t.start_failures},
       {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
       {"message", t.message},
       {"cancel_requested", t.cancel_requested},
@@ -83,6 +84,7 @@ Result<Task> DecodeTask(std::string_view text) {
     t.gpu_indices = j.at("gpu_indices").get<std::vector<uint32_t>>();
     t.gpu_uuids = j.at("gpu_uuids").get<std::vector<std::string>>();
     t.attempts = j.at("attempts").get<uint32_t>();
+    t.start_failures = j.value("start_failures", 0u);
     if (!j.at("exit_code").is_null()) t.exit_code = j.at("exit_code").get<int>();
     t.message = j.at("message").get<std::string>();
     t.cancel_requested = j.value("cancel_requested", false);
@@ -111,6 +113,7 @@ std::string EncodeWorker(const WorkerRecord& w) {
       {"gpus", gpus},
       {"registered_at", ToUnixNanos(w.registered_at)},
       {"heartbeat_interval_ms", w.heartbeat_interval.count()},
+      {"draining", w.draining},
   };
   return Dump(j);
 }
@@ -134,6 +137,7 @@ Result<WorkerRecord> DecodeWorker(std::string_view text) {
     }
     w.registered_at = FromUnixNanos(j.at("registered_at").get<int64_t>());
     w.heartbeat_interval = std::chrono::milliseconds(j.value("heartbeat_interval_ms", int64_t{5000}));
+    w.draining = j.value("draining", false);
     return w;
   });
 }

@@ -26,6 +26,7 @@ struct WorkerRecord {
   std::vector<GpuIdentity> gpus;
   WallTime registered_at{};
   std::chrono::milliseconds heartbeat_interval{5000};
+  bool draining = false;  // drained by an operator (gpulse drain)
 
   bool operator==(const WorkerRecord&) const = default;
 };

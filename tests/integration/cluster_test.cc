@@ -136,7 +136,11 @@ TEST_F(ClusterTest, CapacityIsRespectedAndBigTasksWaitForABigWorker) {
   AddWorker("small-a", {0, 0});
   AddWorker("small-b", {0, 0});
   ASSERT_TRUE(WaitHealthy("small-a") && WaitHealthy("small-b")) << DiagnosticLogs();
-  std::string big = Submit({{"argv", {"/bin/true"}}, {"gpus", 3}});
+  // No registered worker has 3 GPUs: refused unless it asks to wait.
+  HttpReply refused = HttpPost(master_->http_port(), "/api/tasks",
+                               json({{"argv", {"/bin/true"}}, {"gpus", 3}}).dump(), master_->token());
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  std::string big = Submit({{"argv", {"/bin/true"}}, {"gpus", 3}, {"allow_unfit", true}});
   std::string hold_a = Submit({{"argv", {"/bin/sleep", "30"}}, {"gpus", 2}});
   ASSERT_TRUE(WaitState(hold_a, "running")) << DiagnosticLogs();
   // A 3-GPU task cannot fit any 2-GPU worker: it stays queued.

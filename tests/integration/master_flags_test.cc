@@ -1,7 +1,8 @@
 // gpulse-master's command line end to end: its ports (port 0, the ports
 // file, a port that is taken) and the flags that main() hands to the
 // server (--token-file, --heartbeat-timeout, --cancel-grace,
-// --history-window). Each test starts its own master on ports it picks.
+// --history-window), and the one master per data dir. Each test starts
+// its own master on ports it picks.
 #include <signal.h>
 
 #include <chrono>
@@ -85,6 +86,32 @@ TEST_F(MasterFlagsTest, APortThatIsTakenIsAClearErrorNotASharedPort) {
   WorkerProcess worker(first, "w", SimScenario("w", {0}), dir_.path());
   EXPECT_TRUE(Eventually([&] { return Worker(first, "w").value("heartbeats", 0) >= 1; }, seconds(20)))
       << worker.process().Log();
+}
+
+// Two masters on one data dir would overwrite each other's acknowledged
+// tasks: the second refuses to start, naming the dir and the holder's pid,
+// and touches nothing. kill -9 of the holder frees the dir at once.
+TEST_F(MasterFlagsTest, ASecondMasterOnOneDataDirRefusesAndNamesTheHolder) {
+  MasterProcess first(dir_.File("m"));
+  HttpReply r = HttpPost(first.http_port(), "/api/tasks", R"({"argv": ["/bin/true"]})", first.token());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.json()["id"];
+
+  std::string log;
+  std::optional<int> code =
+      StartFailing({"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", dir_.File("m")}, &log);
+  ASSERT_TRUE(code.has_value()) << "a second master started on the same data dir:\n" << log;
+  EXPECT_EQ(*code, 1) << log;
+  EXPECT_NE(log.find("data directory " + dir_.File("m") + " is in use by another gpulse-master (pid " +
+                     std::to_string(first.process().pid()) + ")"),
+            std::string::npos)
+      << log;
+  // The first one still serves what it acknowledged.
+  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id).json().value("id", ""), id);
+
+  first.Kill9();
+  first.Start();  // the kernel dropped the lock with its holder
+  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id).json().value("id", ""), id);
 }
 
 TEST_F(MasterFlagsTest, TokenFileIsTheClusterToken) {

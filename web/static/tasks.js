@@ -1,5 +1,6 @@
 // The task table: newest first, a row per task kept and updated in place,
-// with its logs and a cancel button for tasks that have not finished.
+// with its logs and a cancel button for tasks that have not finished; a
+// queued task says why it waits (its pending_reason).
 
 import { h, fill, known, duration, clockTime } from './dom.js';
 import { openLogs } from './logs.js';
@@ -57,7 +58,9 @@ function updateRow(row, t) {
   fill(c[1], t.name ? h('span', { class: 'name' }, t.name) : null, h('span', { class: 'mono muted' }, command));
   c[1].title = command;
   fill(c[2], h('span', { class: `pill ${t.state}`, 'data-role': 'task-state' }, t.state),
-    t.message ? h('div', { class: 'task-message' }, t.message) : null);
+    t.message ? h('div', { class: 'task-message' }, t.message) : null,
+    t.pending_reason ? h('div', { class: 'task-message', 'data-role': 'pending-reason' }, `pending: ${t.pending_reason}`)
+      : null);
   fill(c[3], t.worker || h('span', { class: 'muted' }, '—'));
   fill(c[4], t.gpu_indices.length ? t.gpu_indices.join(', ')
     : h('span', { class: 'muted' }, t.gpus_requested ? `${t.gpus_requested} wanted` : '—'));

@@ -100,7 +100,9 @@ function gpuRow(w, g) {
 function updateCard(card, w) {
   card.root.className = `worker ${w.state}`;
   card.pill.className = `pill ${w.state}`;
-  card.pill.textContent = w.state + (w.connected || w.state === 'dead' ? '' : ' · disconnected');
+  card.pill.textContent = w.state + (w.connected || w.state === 'dead' ? '' : ' · disconnected')
+    + (w.draining ? ' · draining' : '') + (w.unhealthy_reason ? ' · takes no tasks' : '');
+  card.pill.title = w.unhealthy_reason || (w.draining ? 'drained: no new tasks are placed here' : '');
   const models = w.gpu_models.map((m) => `${m.count} × ${m.name}`).join(', ') || 'no GPU';
   const parts = [w.hostname !== w.id ? w.hostname : null, models, `${w.cpu_cores} cores`,
     `${bytes(w.memory_total_bytes)} RAM`, w.nvml.driver_version ? `driver ${w.nvml.driver_version}` : null];

@@ -61,6 +61,9 @@ std::string PathOf(const std::vector<std::string>& env) {
   return "";
 }
 
+// How an exec failure's message starts (ShellExitCodeFor looks for it).
+const std::string kExecContext = "argv[0] '";
+
 void ReportAndExit(int report_fd, ChildStep step, int err) {
   ChildFailure failure{static_cast<int>(step), err};
   // Nothing useful can be done if this write fails: the parent then sees
@@ -138,7 +141,7 @@ Status DescribeFailure(const ChildFailure& failure, const ChildSpec& spec) {
     case ChildStep::kChdir:
       return PosixError("chdir '" + spec.working_dir.string() + "'", failure.err);
     case ChildStep::kExec:
-      return PosixError("argv[0] '" + spec.argv[0] + "'", failure.err);
+      return PosixError(kExecContext + spec.argv[0] + "'", failure.err);
     case ChildStep::kJoinCell:
       return PosixError("joining the task's cgroups", failure.err);
     case ChildStep::kSetAffinity:
@@ -250,6 +253,14 @@ std::vector<std::string> ExecCandidates(const std::string& program, const std::s
     begin = end + 1;
   }
   return out;
+}
+
+std::optional<int> ShellExitCodeFor(const Status& spawn_failure) {
+  // Only DescribeFailure's exec step names argv[0] first.
+  if (spawn_failure.message().rfind(kExecContext, 0) != 0) return std::nullopt;
+  if (spawn_failure.code() == StatusCode::kNotFound) return 127;
+  if (spawn_failure.code() == StatusCode::kPermissionDenied) return 126;
+  return std::nullopt;
 }
 
 Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec) {

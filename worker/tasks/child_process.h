@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,12 @@ struct SpawnedChild {
 // "open '/w/stdout.log': Permission denied"; no child is left behind then.
 // The caller must reap the child (waitpid on its pid) once it exits.
 Result<SpawnedChild> SpawnInNewProcessGroup(const ChildSpec& spec);
+
+// For a failure of SpawnInNewProcessGroup: the exit code a shell would give
+// when the fault is the program's own — 127 when argv[0] does not exist, 126
+// when it exists but may not be executed — or nullopt when the failure is
+// the worker's (its files, cells, fork) and another worker may succeed.
+std::optional<int> ShellExitCodeFor(const Status& spawn_failure);
 
 // The paths execve() should try, in order, to run `program` with the search
 // path `path_env` (a PATH value): `program` itself when it contains '/',

@@ -81,6 +81,7 @@ TEST_F(ChildProcessTest, MissingProgramIsReportedNotExitStatus127) {
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(child.status().message(), "argv[0] 'gpulse-no-such-program': No such file or directory");
+  EXPECT_EQ(ShellExitCodeFor(child.status()), 127);
 }
 
 TEST_F(ChildProcessTest, NonExecutableFileIsPermissionDenied) {
@@ -91,6 +92,9 @@ TEST_F(ChildProcessTest, NonExecutableFileIsPermissionDenied) {
   ASSERT_FALSE(child.ok());
   EXPECT_EQ(child.status().code(), StatusCode::kPermissionDenied);
   EXPECT_THAT(child.status().message(), HasSubstr("Permission denied"));
+  EXPECT_EQ(ShellExitCodeFor(child.status()), 126);
+  // The worker's own failures are not the program's.
+  EXPECT_EQ(ShellExitCodeFor(PermissionDenied("open '/w/tasks/t/stdout.log': Permission denied")), std::nullopt);
 }
 
 TEST_F(ChildProcessTest, UnwritableLogIsReportedBeforeForking) {

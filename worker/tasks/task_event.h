@@ -17,8 +17,10 @@ namespace gpulse::worker {
 struct TaskEvent {
   enum class Kind {
     kStarted,        // the program was exec'd; pid is set
-    kExited,         // the main process ended on its own; exit_code is set
-    kFailedToStart,  // nothing ran; message says why
+    kExited,         // the main process ended on its own; exit_code is set.
+                     // With pid 0 the program could not be run at all
+                     // (127: not found, 126: not executable; message says why)
+    kFailedToStart,  // nothing ran because of the worker; message says why
     kCancelled,      // ended after Cancel(); exit_code is set
   };
 

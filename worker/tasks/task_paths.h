@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 
+#include "common/status.h"
+
 namespace gpulse::worker {
 
 struct TaskPaths {
@@ -19,5 +21,12 @@ struct TaskPaths {
 };
 
 TaskPaths PathsForTask(const std::filesystem::path& work_dir, const std::string& task_id);
+
+// The worker's self-check: creates and removes a task directory (and a file
+// in it) as TaskRunner would. OK when that works; otherwise Unavailable
+// "cannot create task directories under '<work_dir>/tasks': <why>" — a
+// worker in that state can run no task and must not be given any.
+// Thread-safe; touches only <work_dir>/tasks/.self-check-<pid>.
+Status CheckTaskDirectories(const std::filesystem::path& work_dir);
 
 }  // namespace gpulse::worker

@@ -160,6 +160,15 @@ Status TaskRunner::Start(const TaskLaunch& launch) {
         task.cancel_requested = false;
         RequestStopLocked(task, task.grace);
       }
+    } else if (std::optional<int> code = cell.ok() ? ShellExitCodeFor(child.status()) : std::nullopt) {
+      // The program itself cannot run (not found, not executable): that is
+      // the task's fault and would be so on any worker. It ends here, like
+      // a shell's `exit 127`, rather than failing to start.
+      task.state = Task::State::kFinished;
+      cpus_.Give(task.cores);
+      event.kind = TaskEvent::Kind::kExited;
+      event.exit_code = *code;
+      event.message = "cannot run the program: " + child.status().message();
     } else {
       task.state = Task::State::kFinished;
       cpus_.Give(task.cores);

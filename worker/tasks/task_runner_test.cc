@@ -241,10 +241,14 @@ TEST_F(TaskRunnerTest, DeathBySignalIs128PlusSignal) {
   EXPECT_THAT(end.message, HasSubstr("SIGUSR1"));
 }
 
-TEST_F(TaskRunnerTest, MissingProgramFailsToStartWithClearMessage) {
+// A missing program is the task's fault, not the worker's: it ends like a
+// shell's `exit 127`, with no process, rather than failing to start (which
+// would send it to another worker to fail again).
+TEST_F(TaskRunnerTest, MissingProgramExits127WithClearMessage) {
   TaskEvent end = RunToEnd(Launch("missing", {"gpulse-no-such-program"}));
-  EXPECT_EQ(end.kind, Kind::kFailedToStart);
-  EXPECT_EQ(end.message, "argv[0] 'gpulse-no-such-program': No such file or directory");
+  EXPECT_EQ(end.kind, Kind::kExited);
+  EXPECT_EQ(end.exit_code, 127);
+  EXPECT_EQ(end.message, "cannot run the program: argv[0] 'gpulse-no-such-program': No such file or directory");
   EXPECT_EQ(end.pid, 0);
   EXPECT_EQ(sink_.EventsFor("missing").size(), 1u);
   EXPECT_TRUE(runner_->Running().empty());  // it never had a process
