@@ -272,6 +272,25 @@ TEST_F(MetricsTest, ScenarioXidAndHealthFiguresReachBothPages) {
   // Delivered once: a later page still counts one XID 79.
   ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= 3; }, seconds(10)));
   EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_xid_errors_total", {"gpu=\"1\"", "xid=\"79\""}), 1);
+  // The master judges GPU 1 unhealthy and schedules around it: a one-GPU
+  // task lands on GPU 0, although GPU 1 is the less loaded one (40 % vs 80 %).
+  json gpu1 = Worker()["gpus"][1];
+  EXPECT_EQ(gpu1["health"], "unhealthy") << gpu1.dump();
+  EXPECT_NE(gpu1["health_reasons"].dump().find("critical XID 79"), std::string::npos) << gpu1.dump();
+  EXPECT_EQ(Worker()["gpus"][0]["health"], "healthy");
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_health_state", {"gpu=\"1\"", "state=\"unhealthy\""}), 2);
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_health_state", {"gpu=\"0\"", "state=\"healthy\""}), 0);
+  HttpReply submitted = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":1})",
+                                 master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string task_id = submitted.json().value("id", "");
+  json task;
+  ASSERT_TRUE(Eventually([&] {
+    task = HttpGet(master_->http_port(), "/api/tasks/" + task_id).json();
+    return task.value("gpu_indices", json::array()).size() == 1;
+  }, seconds(15))) << task.dump() << Logs();
+  EXPECT_EQ(task["gpu_indices"], json::array({0})) << task.dump();
+
   // The remap clears when the scenario clears it (a GPU reset).
   scenario["gpus"][1]["remapped_rows"] = {{"pending", false}};
   WriteScenario(worker_->scenario_path(), scenario);
@@ -281,6 +300,32 @@ TEST_F(MetricsTest, ScenarioXidAndHealthFiguresReachBothPages) {
   if (access(kPromtool, X_OK) == 0) {
     EXPECT_EQ(PromtoolProblems(page), "") << page;
   }
+}
+
+TEST_F(MetricsTest, PendingRowRemapKeepsTheGpuFromTasksUntilTheScenarioClearsIt) {
+  json scenario = SimScenario("m-one", {80, 40});
+  scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", true}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  ASSERT_TRUE(Eventually([&] { return Worker()["gpus"][1].value("health", "") == "unhealthy"; }, seconds(20)))
+      << Worker().dump() << Logs();
+  EXPECT_EQ(Worker()["gpus"][1]["health_reasons"], json::array({"row remap pending"}));
+  // A task that needs both GPUs waits.
+  HttpReply submitted = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":2})",
+                                 master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string task_id = submitted.json().value("id", "");
+  auto task_state = [&] { return HttpGet(master_->http_port(), "/api/tasks/" + task_id).json().value("state", ""); };
+  ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= 4; }, seconds(10)));
+  EXPECT_EQ(task_state(), "queued");
+  // A GPU reset clears the remap: the GPU is healthy and the task runs.
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", false}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  EXPECT_TRUE(Eventually([&] {
+    std::string state = task_state();
+    return state == "assigned" || state == "running";
+  }, seconds(20))) << task_state() << Logs();
+  EXPECT_EQ(Worker()["gpus"][1]["health"], "healthy");
 }
 
 TEST_F(MetricsTest, PagesPassPromtool) {
