@@ -116,10 +116,12 @@ void AppendGpuSeries(PrometheusWriter& out, const HostLabels& host, const GpuSam
   AddKnown(out, kClockThrottleReasons, labels, gpu.clock_event_reasons);
   if (gpu.events) {
     out.Add(kXidErrors, labels, gpu.events->last_xid.value_or(0));
+    // gpulse's own series: its own snake_case labels, as gpulse_worker_gpu_healthy.
+    const Labels own{{"worker", host.worker}, {"gpu", std::to_string(gpu.identity.index)}, {"UUID", gpu.identity.uuid}};
     for (const auto& [xid, count] : gpu.events->xid_counts) {
-      out.Add(kXidErrorsTotal, labels.With("xid", std::to_string(xid)), static_cast<double>(count));
+      out.Add(kXidErrorsTotal, own.With("xid", std::to_string(xid)), static_cast<double>(count));
     }
-    out.Add(kDbeEventsTotal, labels, static_cast<double>(gpu.events->dbe_events));
+    out.Add(kDbeEventsTotal, own, static_cast<double>(gpu.events->dbe_events));
   }
 }
 

@@ -97,10 +97,11 @@ TEST(SampleMetricsTest, HealthAndSlowSeriesHaveDcgmNamesAndExactValues) {
   EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_CLOCKS_EVENT_REASONS" + labels + " 72\n"));
   EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS" + labels + " 72\n"));
   EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_XID_ERRORS" + labels + " 79\n"));
-  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + kGpu1Labels + ",xid=\"13\"} 2\n"));
-  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + kGpu1Labels + ",xid=\"79\"} 1\n"));
+  const std::string own = R"({worker="node-1",gpu="1",UUID="GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43")";
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + own + ",xid=\"13\"} 2\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + own + ",xid=\"79\"} 1\n"));
   EXPECT_THAT(page, HasSubstr("# TYPE gpulse_gpu_xid_errors_total counter\n"));
-  EXPECT_THAT(page, HasSubstr("gpulse_gpu_dbe_events_total" + labels + " 3\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_dbe_events_total" + own + "} 3\n"));
 }
 
 TEST(SampleMetricsTest, WatchedGpuWithoutXidReportsZeroAndUnwatchedReportsNothing) {
