@@ -16,6 +16,37 @@ constexpr MetricFamily kSmClock{"DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in 
 constexpr MetricFamily kMemClock{"DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz).", MetricType::kGauge};
 constexpr MetricFamily kEncUtil{"DCGM_FI_DEV_ENC_UTIL", "Encoder utilization (in %).", MetricType::kGauge};
 constexpr MetricFamily kDecUtil{"DCGM_FI_DEV_DEC_UTIL", "Decoder utilization (in %).", MetricType::kGauge};
+constexpr MetricFamily kPcieTx{"DCGM_FI_DEV_PCIE_TX_THROUGHPUT", "PCIe transmit throughput (in KB/s).",
+                               MetricType::kGauge};
+constexpr MetricFamily kPcieRx{"DCGM_FI_DEV_PCIE_RX_THROUGHPUT", "PCIe receive throughput (in KB/s).",
+                               MetricType::kGauge};
+constexpr MetricFamily kPowerLimit{"DCGM_FI_DEV_POWER_MGMT_LIMIT", "Enforced power limit (in W).",
+                                   MetricType::kGauge};
+constexpr MetricFamily kEnergy{"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+                               "Total energy consumption since the driver loaded (in mJ).", MetricType::kCounter};
+constexpr MetricFamily kEccDbeVolatile{"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+                                       "Total number of double-bit volatile ECC errors.", MetricType::kCounter};
+constexpr MetricFamily kRowRemapPending{"DCGM_FI_DEV_ROW_REMAP_PENDING",
+                                        "1 while a row remap waits for a GPU reset, else 0.", MetricType::kGauge};
+constexpr MetricFamily kRowRemapFailure{"DCGM_FI_DEV_ROW_REMAP_FAILURE",
+                                        "1 when a row remap has failed, else 0.", MetricType::kGauge};
+constexpr MetricFamily kClocksEventReasons{"DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
+                                           "Current clock event reasons (bit mask of NVML's clocks event reasons).",
+                                           MetricType::kGauge};
+// The name DCGM used before 3.3, for dashboards built on it.
+constexpr MetricFamily kClockThrottleReasons{"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS",
+                                             "Current clock throttle reasons (older name of "
+                                             "DCGM_FI_DEV_CLOCKS_EVENT_REASONS).",
+                                             MetricType::kGauge};
+constexpr MetricFamily kXidErrors{"DCGM_FI_DEV_XID_ERRORS",
+                                  "Value of the last XID error seen since the worker started (0: none).",
+                                  MetricType::kGauge};
+constexpr MetricFamily kXidErrorsTotal{"gpulse_gpu_xid_errors_total",
+                                       "XID critical errors reported by the driver since the worker started, by XID.",
+                                       MetricType::kCounter};
+constexpr MetricFamily kDbeEventsTotal{"gpulse_gpu_dbe_events_total",
+                                       "Double-bit ECC error events since the worker started.",
+                                       MetricType::kCounter};
 
 constexpr MetricFamily kGpuHealthy{"gpulse_worker_gpu_healthy",
                                    "1 while the GPU can be read and is schedulable, 0 while its queries fail.",
@@ -74,6 +105,24 @@ void AppendGpuSeries(PrometheusWriter& out, const HostLabels& host, const GpuSam
   AddKnown(out, kMemClock, labels, gpu.clock_mem_mhz);
   AddKnown(out, kEncUtil, labels, gpu.encoder_percent);
   AddKnown(out, kDecUtil, labels, gpu.decoder_percent);
+  AddKnown(out, kPcieTx, labels, gpu.pcie_tx_kbps);
+  AddKnown(out, kPcieRx, labels, gpu.pcie_rx_kbps);
+  AddKnown(out, kPowerLimit, labels, gpu.power_limit_w);
+  AddKnown(out, kEnergy, labels, gpu.energy_mj);
+  AddKnown(out, kEccDbeVolatile, labels, gpu.ecc_dbe_volatile);
+  AddKnown(out, kRowRemapPending, labels, gpu.row_remap_pending);
+  AddKnown(out, kRowRemapFailure, labels, gpu.row_remap_failure);
+  AddKnown(out, kClocksEventReasons, labels, gpu.clock_event_reasons);
+  AddKnown(out, kClockThrottleReasons, labels, gpu.clock_event_reasons);
+  if (gpu.events) {
+    out.Add(kXidErrors, labels, gpu.events->last_xid.value_or(0));
+    // gpulse's own series: its own snake_case labels, as gpulse_worker_gpu_healthy.
+    const Labels own{{"worker", host.worker}, {"gpu", std::to_string(gpu.identity.index)}, {"UUID", gpu.identity.uuid}};
+    for (const auto& [xid, count] : gpu.events->xid_counts) {
+      out.Add(kXidErrorsTotal, own.With("xid", std::to_string(xid)), static_cast<double>(count));
+    }
+    out.Add(kDbeEventsTotal, own, static_cast<double>(gpu.events->dbe_events));
+  }
 }
 
 void AppendGpuHealth(PrometheusWriter& out, const HostLabels& host, const GpuSample& gpu, bool healthy) {

@@ -29,7 +29,14 @@ struct HostLabels {
 // DCGM_FI_DEV_GPU_UTIL, _MEM_COPY_UTIL, _FB_USED, _FB_FREE (MiB),
 // _GPU_TEMP (C), _POWER_USAGE (W), _SM_CLOCK, _MEM_CLOCK (MHz), _ENC_UTIL,
 // _DEC_UTIL (%), each labelled gpu, UUID, pci_bus_id, device ("nvidia<i>"),
-// modelName, Hostname[, DCGM_FI_DRIVER_VERSION], worker. Known values only.
+// modelName, Hostname[, DCGM_FI_DRIVER_VERSION], worker. Also
+// DCGM_FI_DEV_PCIE_TX_THROUGHPUT/_RX_THROUGHPUT (KB/s), _POWER_MGMT_LIMIT (W),
+// _TOTAL_ENERGY_CONSUMPTION (mJ, counter), _ECC_DBE_VOL_TOTAL (counter),
+// _ROW_REMAP_PENDING/_FAILURE (0/1), _CLOCKS_EVENT_REASONS (bit mask; also
+// under its pre-DCGM-3.3 name _CLOCK_THROTTLE_REASONS), and where the GPU's
+// events are watched _XID_ERRORS (last XID, 0 when none),
+// gpulse_gpu_xid_errors_total{xid} and gpulse_gpu_dbe_events_total.
+// Known values only.
 void AppendGpuSeries(PrometheusWriter& out, const HostLabels& host, const GpuSample& gpu);
 
 // gpulse_worker_gpu_healthy{worker,gpu,UUID}: 1 or 0.

@@ -68,6 +68,60 @@ TEST(SampleMetricsTest, UnknownValuesHaveNoSampleNeverZero) {
   EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_GPU_UTIL{"));
 }
 
+const std::string kGpu1Labels =
+    R"({gpu="1",UUID="GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43",pci_bus_id="00000000:3B:00.0",)"
+    R"(device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",)"
+    R"(DCGM_FI_DRIVER_VERSION="580.65.06",worker="node-1")";
+
+TEST(SampleMetricsTest, HealthAndSlowSeriesHaveDcgmNamesAndExactValues) {
+  GpuSample g = FullGpu();
+  g.pcie_tx_kbps = 1500;
+  g.pcie_rx_kbps = 2500;
+  g.power_limit_w = 700;
+  g.energy_mj = 123456789;
+  g.ecc_dbe_volatile = 0;  // a real zero
+  g.row_remap_pending = true;
+  g.row_remap_failure = false;
+  g.clock_event_reasons = 0x48;
+  g.events = GpuEvents{79, {{13, 2}, {79, 1}}, 3};
+  std::string page = Page(g);
+  const std::string labels = kGpu1Labels + "}";
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_PCIE_TX_THROUGHPUT" + labels + " 1500\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_PCIE_RX_THROUGHPUT" + labels + " 2500\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_POWER_MGMT_LIMIT" + labels + " 700\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION" + labels + " 123456789\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL" + labels + " 0\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_ROW_REMAP_PENDING" + labels + " 1\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_ROW_REMAP_FAILURE" + labels + " 0\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_CLOCKS_EVENT_REASONS" + labels + " 72\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS" + labels + " 72\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_XID_ERRORS" + labels + " 79\n"));
+  const std::string own = R"({worker="node-1",gpu="1",UUID="GPU-5b4e07f6-3a86-4340-039d-25f2a83cdc43")";
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + own + ",xid=\"13\"} 2\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_xid_errors_total" + own + ",xid=\"79\"} 1\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE gpulse_gpu_xid_errors_total counter\n"));
+  EXPECT_THAT(page, HasSubstr("gpulse_gpu_dbe_events_total" + own + "} 3\n"));
+}
+
+TEST(SampleMetricsTest, WatchedGpuWithoutXidReportsZeroAndUnwatchedReportsNothing) {
+  GpuSample g = FullGpu();
+  g.events = GpuEvents{};
+  std::string page = Page(g);
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_DEV_XID_ERRORS" + kGpu1Labels + "} 0\n"));
+  EXPECT_THAT(page, Not(HasSubstr("gpulse_gpu_xid_errors_total{")));
+
+  // Health figures unknown (unsupported, or the legacy driver): no sample at all.
+  page = Page(FullGpu());
+  for (const char* family :
+       {"DCGM_FI_DEV_XID_ERRORS", "gpulse_gpu_xid_errors_total", "gpulse_gpu_dbe_events_total",
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "DCGM_FI_DEV_ROW_REMAP_PENDING",
+        "DCGM_FI_DEV_ROW_REMAP_FAILURE", "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", "DCGM_FI_DEV_PCIE_TX_THROUGHPUT",
+        "DCGM_FI_DEV_POWER_MGMT_LIMIT"}) {
+    EXPECT_THAT(page, Not(HasSubstr(family))) << family;
+  }
+}
+
 TEST(SampleMetricsTest, UnreadableGpuHasNoValueSeriesButReportsUnhealthy) {
   GpuSample g = FullGpu();
   g.error = "GPU is lost";

@@ -45,6 +45,17 @@ void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
   GPULSE_TO_PROTO(fan_percent);
   GPULSE_TO_PROTO(pcie_tx_kbps);
   GPULSE_TO_PROTO(pcie_rx_kbps);
+  GPULSE_TO_PROTO(energy_mj);
+  GPULSE_TO_PROTO(ecc_dbe_volatile);
+  GPULSE_TO_PROTO(row_remap_pending);
+  GPULSE_TO_PROTO(row_remap_failure);
+  GPULSE_TO_PROTO(clock_event_reasons);
+  if (gpu.events) {
+    auto* events = out->mutable_events();
+    if (gpu.events->last_xid) events->set_last_xid(*gpu.events->last_xid);
+    for (const auto& [xid, count] : gpu.events->xid_counts) (*events->mutable_xid_counts())[xid] = count;
+    events->set_dbe_events(gpu.events->dbe_events);
+  }
   GPULSE_TO_PROTO(error);
   out->set_processes_known(gpu.processes.has_value());
   if (gpu.processes) {
@@ -77,6 +88,18 @@ GpuSample FromProto(const gpulse::v1::GpuStats& in) {
   GPULSE_FROM_PROTO(fan_percent);
   GPULSE_FROM_PROTO(pcie_tx_kbps);
   GPULSE_FROM_PROTO(pcie_rx_kbps);
+  GPULSE_FROM_PROTO(energy_mj);
+  GPULSE_FROM_PROTO(ecc_dbe_volatile);
+  GPULSE_FROM_PROTO(row_remap_pending);
+  GPULSE_FROM_PROTO(row_remap_failure);
+  GPULSE_FROM_PROTO(clock_event_reasons);
+  if (in.has_events()) {
+    GpuEvents events;
+    if (in.events().has_last_xid()) events.last_xid = in.events().last_xid();
+    for (const auto& [xid, count] : in.events().xid_counts()) events.xid_counts[xid] = count;
+    events.dbe_events = in.events().dbe_events();
+    g.events = std::move(events);
+  }
   GPULSE_FROM_PROTO(error);
   if (in.processes_known()) {
     std::vector<GpuProcess> procs;

@@ -24,6 +24,38 @@ TEST(SampleConvertTest, UnknownFiguresStayUnknownOnTheWire) {
   EXPECT_EQ(back.error.value_or(""), "GPU is lost");
 }
 
+TEST(SampleConvertTest, HealthFiguresRoundTripAndAbsentStaysAbsent) {
+  GpuSample g;
+  g.energy_mj = 987654321;
+  g.ecc_dbe_volatile = 0;  // a real zero
+  g.row_remap_pending = false;
+  g.row_remap_failure = true;
+  g.clock_event_reasons = 0x80;
+  g.events = GpuEvents{79, {{79, 1}, {48, 2}}, 4};
+  v1::GpuStats wire;
+  ToProto(g, &wire);
+  GpuSample back = FromProto(wire);
+  EXPECT_EQ(back.energy_mj, std::optional<uint64_t>(987654321));
+  EXPECT_EQ(back.ecc_dbe_volatile, std::optional<uint64_t>(0));
+  EXPECT_EQ(back.row_remap_pending, std::optional<bool>(false));
+  EXPECT_EQ(back.row_remap_failure, std::optional<bool>(true));
+  EXPECT_EQ(back.clock_event_reasons, std::optional<uint64_t>(0x80));
+  EXPECT_EQ(back.events, g.events);
+
+  GpuSample none;
+  none.events = GpuEvents{};  // watched, nothing seen
+  v1::GpuStats none_wire;
+  ToProto(none, &none_wire);
+  back = FromProto(none_wire);
+  EXPECT_FALSE(back.energy_mj.has_value());
+  EXPECT_FALSE(back.ecc_dbe_volatile.has_value());
+  EXPECT_FALSE(back.row_remap_pending.has_value());
+  EXPECT_FALSE(back.clock_event_reasons.has_value());
+  ASSERT_TRUE(back.events.has_value());
+  EXPECT_FALSE(back.events->last_xid.has_value());
+  EXPECT_FALSE(FromProto(v1::GpuStats{}).events.has_value());
+}
+
 TEST(SampleConvertTest, ProcessListsRoundTripIncludingUnknownMemory) {
   GpuSample g;
   g.processes = std::vector<GpuProcess>{{42, 1024}, {43, std::nullopt}};

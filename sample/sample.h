@@ -23,6 +23,16 @@ struct GpuProcess {
   std::optional<uint64_t> used_memory_bytes;   // absent when NVML cannot tell
 };
 
+// What the worker's event watcher has seen on one GPU since the worker
+// started: critical XID errors and double-bit ECC events.
+struct GpuEvents {
+  std::optional<uint32_t> last_xid;              // absent until the first XID
+  std::map<uint32_t, uint64_t> xid_counts;       // XID -> times seen
+  uint64_t dbe_events = 0;                       // double-bit ECC error events
+
+  bool operator==(const GpuEvents&) const = default;
+};
+
 struct GpuSample {
   // Which GPU this is. Its memory_total_bytes is read with every sample, like
   // the figures below: absent when that read fails or the GPU cannot be read.
@@ -43,6 +53,16 @@ struct GpuSample {
   std::optional<uint64_t> pcie_tx_kbps;  // KB/s, from the slow poller
   std::optional<uint64_t> pcie_rx_kbps;
   std::optional<std::vector<GpuProcess>> processes;  // absent when unknown; empty when none
+
+  // Health, from the slow poller (every few seconds; absent until its first
+  // reading, and for good where NVML lacks the call or says NOT_SUPPORTED).
+  std::optional<uint64_t> energy_mj;            // counter since the driver loaded (mJ)
+  std::optional<uint64_t> ecc_dbe_volatile;     // uncorrected (double-bit) ECC errors since the driver loaded
+  std::optional<bool> row_remap_pending;        // a row remap waits for a GPU reset
+  std::optional<bool> row_remap_failure;        // a row remap has failed
+  std::optional<uint64_t> clock_event_reasons;  // NVML's clocks event reason bits
+  // From the event watcher; absent when this GPU's events cannot be watched.
+  std::optional<GpuEvents> events;
 
   // Set when this GPU could not be read (e.g. "GPU is lost: …"). Its
   // metrics are then absent, and it is left out of the mean.

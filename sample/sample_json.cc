@@ -21,6 +21,14 @@ nlohmann::json ProcessesToJson(const std::optional<std::vector<GpuProcess>>& pro
   return list;
 }
 
+nlohmann::json EventsToJson(const std::optional<GpuEvents>& events) {
+  if (!events) return nullptr;
+  nlohmann::json counts = nlohmann::json::object();
+  for (const auto& [xid, count] : events->xid_counts) counts[std::to_string(xid)] = count;
+  return {{"last_xid", OrNull(events->last_xid)}, {"xid_counts", std::move(counts)},
+          {"dbe_events", events->dbe_events}};
+}
+
 }  // namespace
 
 std::string FormatRfc3339Utc(std::chrono::system_clock::time_point t) {
@@ -64,6 +72,12 @@ nlohmann::json GpuSampleToJson(const GpuSample& g) {
       {"pcie_tx_kbps", OrNull(g.pcie_tx_kbps)},
       {"pcie_rx_kbps", OrNull(g.pcie_rx_kbps)},
       {"processes", ProcessesToJson(g.processes)},
+      {"energy_mj", OrNull(g.energy_mj)},
+      {"ecc_dbe_volatile", OrNull(g.ecc_dbe_volatile)},
+      {"row_remap_pending", OrNull(g.row_remap_pending)},
+      {"row_remap_failure", OrNull(g.row_remap_failure)},
+      {"clock_event_reasons", OrNull(g.clock_event_reasons)},
+      {"events", EventsToJson(g.events)},
       {"error", OrNull(g.error)},
   };
 }

@@ -7,7 +7,10 @@
 // memory_total_bytes, memory_used_bytes, memory_free_bytes, temperature_c,
 // power_w, power_limit_w, clock_sm_mhz, clock_mem_mhz, encoder_percent,
 // decoder_percent, fan_percent, pcie_tx_kbps, pcie_rx_kbps,
-// processes [{pid, used_memory_bytes}], error}]. See docs/telemetry.md.
+// processes [{pid, used_memory_bytes}], energy_mj, ecc_dbe_volatile,
+// row_remap_pending, row_remap_failure, clock_event_reasons,
+// events {last_xid, xid_counts {"79": 1}, dbe_events}, error}].
+// See docs/telemetry.md.
 #pragma once
 
 #include <chrono>

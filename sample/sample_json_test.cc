@@ -28,7 +28,8 @@ TEST(SampleJsonTest, HasExactlyTheDocumentedKeys) {
                 "memory_total_bytes", "memory_used_bytes", "memory_free_bytes", "temperature_c",
                 "power_w", "power_limit_w", "clock_sm_mhz", "clock_mem_mhz", "encoder_percent",
                 "decoder_percent", "fan_percent", "pcie_tx_kbps", "pcie_rx_kbps", "processes",
-                "error"}));
+                "energy_mj", "ecc_dbe_volatile", "row_remap_pending", "row_remap_failure",
+                "clock_event_reasons", "events", "error"}));
   EXPECT_EQ(Keys(j["gpus"][0]["processes"][0]),
             (std::set<std::string>{"pid", "used_memory_bytes"}));
 }
@@ -44,9 +45,31 @@ TEST(SampleJsonTest, UnknownValuesAreNullNeverZero) {
   EXPECT_TRUE(j["nvml"]["driver_version"].is_null());
   for (const char* key : {"pci_bus_id", "utilization_gpu", "memory_used_bytes", "temperature_c",
                           "power_w", "clock_sm_mhz", "fan_percent", "pcie_rx_kbps", "processes",
-                          "error"}) {
+                          "energy_mj", "ecc_dbe_volatile", "row_remap_pending", "row_remap_failure",
+                          "clock_event_reasons", "events", "error"}) {
     EXPECT_TRUE(j["gpus"][0][key].is_null()) << key;
   }
+}
+
+TEST(SampleJsonTest, CarriesHealthFigures) {
+  GpuSample g;
+  g.energy_mj = 123456789;
+  g.ecc_dbe_volatile = 0;  // a real zero
+  g.row_remap_pending = true;
+  g.row_remap_failure = false;
+  g.clock_event_reasons = 0x48;
+  g.events = GpuEvents{79, {{79, 2}, {13, 1}}, 3};
+  const nlohmann::json j = GpuSampleToJson(g);
+  EXPECT_EQ(j["energy_mj"], 123456789);
+  EXPECT_EQ(j["ecc_dbe_volatile"], 0);
+  EXPECT_EQ(j["row_remap_pending"], true);
+  EXPECT_EQ(j["row_remap_failure"], false);
+  EXPECT_EQ(j["clock_event_reasons"], 0x48);
+  EXPECT_EQ(j["events"], nlohmann::json::parse(R"({"last_xid": 79, "xid_counts": {"13": 1, "79": 2},
+                                                    "dbe_events": 3})"));
+  g.events = GpuEvents{};
+  EXPECT_EQ(GpuSampleToJson(g)["events"],
+            nlohmann::json::parse(R"({"last_xid": null, "xid_counts": {}, "dbe_events": 0})"));
 }
 
 TEST(SampleJsonTest, CarriesValues) {

@@ -73,6 +73,12 @@ PYNVML_ROWS = [
     ("power_limit_w", lambda n, h: n.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0, 1),
     ("clock_mem_mhz", lambda n, h: n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_MEM), 50),
     ("fan_percent", lambda n, h: n.nvmlDeviceGetFanSpeed(h), 10),
+    # Health figures (read by gpulse's slow poller): exact. Energy and clock
+    # event reasons move between the two reads, so they are not compared.
+    ("ecc_dbe_volatile", lambda n, h: n.nvmlDeviceGetTotalEccErrors(
+        h, n.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, n.NVML_VOLATILE_ECC), None),
+    ("row_remap_pending", lambda n, h: bool(n.nvmlDeviceGetRemappedRows(h)[2]), None),
+    ("row_remap_failure", lambda n, h: bool(n.nvmlDeviceGetRemappedRows(h)[3]), None),
 ]
 
 

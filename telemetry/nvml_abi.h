@@ -118,6 +118,44 @@ typedef struct nvmlProcessInfo_st {
 } nvmlProcessInfo_t;
 #define NVML_VALUE_NOT_AVAILABLE_ULL (~0ULL)
 
+// ---- Health: energy, ECC, row remapping, clock event reasons, events. ----
+
+typedef enum nvmlMemoryErrorType_enum {
+  NVML_MEMORY_ERROR_TYPE_CORRECTED = 0,    // single-bit ECC errors
+  NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1,  // double-bit ECC errors
+} nvmlMemoryErrorType_t;
+
+typedef enum nvmlEccCounterType_enum {
+  NVML_VOLATILE_ECC = 0,   // reset when the driver loads
+  NVML_AGGREGATE_ECC = 1,  // for the lifetime of the device
+} nvmlEccCounterType_t;
+
+// Bits of nvmlDeviceGetCurrentClocksEventReasons (formerly "throttle reasons").
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_GPU_IDLE 0x0000000000000001ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_APPLICATIONS_CLOCKS_SETTING 0x0000000000000002ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_SW_POWER_CAP 0x0000000000000004ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_HW_SLOWDOWN 0x0000000000000008ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_SYNC_BOOST 0x0000000000000010ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_SW_THERMAL 0x0000000000000020ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_HW_THERMAL 0x0000000000000040ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_HW_POWER_BRAKE 0x0000000000000080ULL
+#define GPULSE_NVML_CLOCKS_EVENT_REASON_DISPLAY_CLOCK_SETTING 0x0000000000000100ULL
+
+// Event types for nvmlDeviceRegisterEvents (a bit mask) and nvmlEventData_t.eventType.
+#define nvmlEventTypeSingleBitEccError 0x0000000000000001ULL
+#define nvmlEventTypeDoubleBitEccError 0x0000000000000002ULL
+#define nvmlEventTypeXidCriticalError 0x0000000000000008ULL
+
+typedef struct nvmlEventSet_st* nvmlEventSet_t;
+
+typedef struct nvmlEventData_st {
+  nvmlDevice_t device;               // the GPU the event happened on
+  unsigned long long eventType;      // one nvmlEventType* bit
+  unsigned long long eventData;      // the XID for nvmlEventTypeXidCriticalError (999: unknown); else 0
+  unsigned int gpuInstanceId;        // MIG instance, or 0xFFFFFFFF
+  unsigned int computeInstanceId;    // MIG compute instance, or 0xFFFFFFFF
+} nvmlEventData_t;
+
 // ---- Function types, one per symbol gpulse resolves. ----
 typedef nvmlReturn_t (*nvmlInit_fn)(void);  // nvmlInit_v2, nvmlInit
 typedef nvmlReturn_t (*nvmlShutdown_fn)(void);
@@ -148,6 +186,24 @@ typedef nvmlReturn_t (*nvmlDeviceGetPcieThroughput_fn)(nvmlDevice_t device, nvml
 // _v3, _v2: infoCount in/out; NVML_ERROR_INSUFFICIENT_SIZE when the array is short.
 typedef nvmlReturn_t (*nvmlDeviceGetComputeRunningProcesses_fn)(nvmlDevice_t device, unsigned int* count,
                                                                 nvmlProcessInfo_t* infos);
+// Millijoules since the driver was last reloaded.
+typedef nvmlReturn_t (*nvmlDeviceGetTotalEnergyConsumption_fn)(nvmlDevice_t device, unsigned long long* energy_mj);
+typedef nvmlReturn_t (*nvmlDeviceGetTotalEccErrors_fn)(nvmlDevice_t device, nvmlMemoryErrorType_t error_type,
+                                                       nvmlEccCounterType_t counter_type,
+                                                       unsigned long long* ecc_counts);
+typedef nvmlReturn_t (*nvmlDeviceGetRemappedRows_fn)(nvmlDevice_t device, unsigned int* corr_rows,
+                                                     unsigned int* unc_rows, unsigned int* is_pending,
+                                                     unsigned int* failure_occurred);
+// nvmlDeviceGetCurrentClocksEventReasons, and its older name
+// nvmlDeviceGetCurrentClocksThrottleReasons (same signature and bits).
+typedef nvmlReturn_t (*nvmlDeviceGetCurrentClocksEventReasons_fn)(nvmlDevice_t device,
+                                                                  unsigned long long* reasons);
+typedef nvmlReturn_t (*nvmlEventSetCreate_fn)(nvmlEventSet_t* set);
+typedef nvmlReturn_t (*nvmlDeviceRegisterEvents_fn)(nvmlDevice_t device, unsigned long long event_types,
+                                                    nvmlEventSet_t set);
+// NVML_ERROR_TIMEOUT when no event arrived within timeout_ms.
+typedef nvmlReturn_t (*nvmlEventSetWait_fn)(nvmlEventSet_t set, nvmlEventData_t* data, unsigned int timeout_ms);
+typedef nvmlReturn_t (*nvmlEventSetFree_fn)(nvmlEventSet_t set);
 
 #ifdef __cplusplus
 }  // extern "C"

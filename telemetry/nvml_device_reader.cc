@@ -234,4 +234,42 @@ PcieReading ReadPcie(const NvmlFunctions& nvml, nvmlDevice_t device) {
   return reading;
 }
 
+bool IsPermanentlyUnsupported(nvmlReturn_t code) {
+  return code == NVML_ERROR_NOT_SUPPORTED || code == NVML_ERROR_FUNCTION_NOT_FOUND;
+}
+
+HealthReading ReadHealth(const NvmlFunctions& nvml, nvmlDevice_t device, HealthFields wanted) {
+  HealthReading r;
+  if (wanted.energy) {
+    unsigned long long mj = 0;
+    r.energy_mj.code = nvml.device_get_total_energy_consumption == nullptr
+                           ? NVML_ERROR_FUNCTION_NOT_FOUND
+                           : nvml.device_get_total_energy_consumption(device, &mj);
+    if (r.energy_mj.code == NVML_SUCCESS) r.energy_mj.value = mj;
+  }
+  if (wanted.ecc) {
+    unsigned long long count = 0;
+    r.ecc_dbe_volatile.code =
+        nvml.device_get_total_ecc_errors == nullptr
+            ? NVML_ERROR_FUNCTION_NOT_FOUND
+            : nvml.device_get_total_ecc_errors(device, NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC, &count);
+    if (r.ecc_dbe_volatile.code == NVML_SUCCESS) r.ecc_dbe_volatile.value = count;
+  }
+  if (wanted.remap) {
+    unsigned int correctable = 0, uncorrectable = 0, pending = 0, failure = 0;
+    r.remap.code = nvml.device_get_remapped_rows == nullptr
+                       ? NVML_ERROR_FUNCTION_NOT_FOUND
+                       : nvml.device_get_remapped_rows(device, &correctable, &uncorrectable, &pending, &failure);
+    if (r.remap.code == NVML_SUCCESS) r.remap.value = RemapState{pending != 0, failure != 0};
+  }
+  if (wanted.clock_event_reasons) {
+    unsigned long long reasons = 0;
+    r.clock_event_reasons.code = nvml.device_get_current_clocks_event_reasons == nullptr
+                                     ? NVML_ERROR_FUNCTION_NOT_FOUND
+                                     : nvml.device_get_current_clocks_event_reasons(device, &reasons);
+    if (r.clock_event_reasons.code == NVML_SUCCESS) r.clock_event_reasons.value = reasons;
+  }
+  return r;
+}
+
 }  // namespace gpulse::telemetry

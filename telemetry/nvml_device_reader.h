@@ -57,6 +57,44 @@ PowerReading ReadPower(const NvmlFunctions& nvml, nvmlDevice_t device);
 // real hardware: call it off the sample path. Absent fields on any error.
 PcieReading ReadPcie(const NvmlFunctions& nvml, nvmlDevice_t device);
 
+// Which health figures ReadHealth() should read; the slow poller turns off
+// those a GPU does not support.
+struct HealthFields {
+  bool energy = true;
+  bool ecc = true;
+  bool remap = true;
+  bool clock_event_reasons = true;
+};
+
+// One health figure: its value, or the NVML code that kept it absent
+// (NVML_ERROR_FUNCTION_NOT_FOUND when the library lacks the call;
+// NVML_SUCCESS with no value when it was not asked for).
+template <typename T>
+struct HealthField {
+  std::optional<T> value;
+  nvmlReturn_t code = NVML_SUCCESS;
+};
+
+struct RemapState {
+  bool pending = false;  // a remap waits for a GPU reset
+  bool failure = false;  // a remap has failed
+};
+
+struct HealthReading {
+  HealthField<uint64_t> energy_mj;            // nvmlDeviceGetTotalEnergyConsumption
+  HealthField<uint64_t> ecc_dbe_volatile;     // nvmlDeviceGetTotalEccErrors(UNCORRECTED, VOLATILE)
+  HealthField<RemapState> remap;              // nvmlDeviceGetRemappedRows
+  HealthField<uint64_t> clock_event_reasons;  // nvmlDeviceGetCurrentClocksEventReasons
+};
+
+// Reads the `wanted` health figures. Never fails as a whole: each figure
+// carries its own outcome.
+HealthReading ReadHealth(const NvmlFunctions& nvml, nvmlDevice_t device, HealthFields wanted);
+
+// True when `code` says a figure can never be read on this GPU with this
+// driver: the library lacks the call, or the GPU does not support it.
+bool IsPermanentlyUnsupported(nvmlReturn_t code);
+
 // Clears every metric of `sample` (total memory included: it is read with
 // them), keeping the rest of its identity and its error.
 void ClearMetrics(GpuSample* sample);

@@ -89,6 +89,15 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Open(const std::string& path) 
   optional(&f.device_get_pcie_throughput, {"nvmlDeviceGetPcieThroughput"});
   optional(&f.device_get_compute_running_processes,
            {"nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetComputeRunningProcesses_v2"});
+  optional(&f.device_get_total_energy_consumption, {"nvmlDeviceGetTotalEnergyConsumption"});
+  optional(&f.device_get_total_ecc_errors, {"nvmlDeviceGetTotalEccErrors"});
+  optional(&f.device_get_remapped_rows, {"nvmlDeviceGetRemappedRows"});
+  optional(&f.device_get_current_clocks_event_reasons,
+           {"nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"});
+  optional(&f.event_set_create, {"nvmlEventSetCreate"});
+  optional(&f.device_register_events, {"nvmlDeviceRegisterEvents"});
+  optional(&f.event_set_wait, {"nvmlEventSetWait_v2", "nvmlEventSetWait"});
+  optional(&f.event_set_free, {"nvmlEventSetFree"});
   return library;
 }
 

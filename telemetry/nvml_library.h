@@ -53,6 +53,16 @@ struct NvmlFunctions {
   nvmlDeviceGetFanSpeed_fn device_get_fan_speed = nullptr;
   nvmlDeviceGetPcieThroughput_fn device_get_pcie_throughput = nullptr;
   nvmlDeviceGetComputeRunningProcesses_fn device_get_compute_running_processes = nullptr;  // _v3 | _v2
+  // Health, read by the slow poller and the event watcher.
+  nvmlDeviceGetTotalEnergyConsumption_fn device_get_total_energy_consumption = nullptr;
+  nvmlDeviceGetTotalEccErrors_fn device_get_total_ecc_errors = nullptr;
+  nvmlDeviceGetRemappedRows_fn device_get_remapped_rows = nullptr;
+  // nvmlDeviceGetCurrentClocksEventReasons | nvmlDeviceGetCurrentClocksThrottleReasons
+  nvmlDeviceGetCurrentClocksEventReasons_fn device_get_current_clocks_event_reasons = nullptr;
+  nvmlEventSetCreate_fn event_set_create = nullptr;
+  nvmlDeviceRegisterEvents_fn device_register_events = nullptr;
+  nvmlEventSetWait_fn event_set_wait = nullptr;  // _v2 | plain (same signature)
+  nvmlEventSetFree_fn event_set_free = nullptr;
 };
 
 class NvmlLibrary {

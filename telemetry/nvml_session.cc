@@ -15,7 +15,19 @@ NvmlSession::NvmlSession(NvmlSessionConfig config, Clock& clock)
 
 NvmlSession::~NvmlSession() {
   std::unique_lock lock(mu_);
+  FreeEventSetLocked();
   if (initialized_) library_->functions().shutdown();
+}
+
+void NvmlSession::FreeEventSetLocked() {
+  std::lock_guard events_lock(events_mu_);
+  if (event_set_ != nullptr && initialized_ && library_->functions().event_set_free != nullptr) {
+    library_->functions().event_set_free(event_set_);
+  }
+  event_set_ = nullptr;
+  event_generation_ = 0;
+  events_unsupported_ = false;
+  watched_.clear();
 }
 
 void NvmlSession::Maintain() {
@@ -41,6 +53,7 @@ void NvmlSession::Maintain() {
 }
 
 void NvmlSession::TearDownLocked(const std::string& reason) {
+  FreeEventSetLocked();
   if (initialized_) {
     library_->functions().shutdown();
     initialized_ = false;
@@ -57,6 +70,7 @@ void NvmlSession::InitLocked() {
   std::vector<GpuIdentity> previous;
   for (Device& d : devices_) previous.push_back(std::move(d.info));
   devices_.clear();
+  FreeEventSetLocked();
   if (initialized_) {
     library_->functions().shutdown();
     initialized_ = false;
@@ -216,6 +230,79 @@ PcieReading NvmlSession::ReadPcie(uint64_t generation, uint32_t index) {
   const Device* d = FindDeviceLocked(generation, index);
   if (d == nullptr) return {};
   return gpulse::telemetry::ReadPcie(library_->functions(), d->handle);
+}
+
+HealthReading NvmlSession::ReadHealth(uint64_t generation, uint32_t index, HealthFields wanted) {
+  std::shared_lock lock(mu_);
+  const Device* d = FindDeviceLocked(generation, index);
+  if (d == nullptr) return {};
+  return gpulse::telemetry::ReadHealth(library_->functions(), d->handle, wanted);
+}
+
+NvmlEventWait NvmlSession::WaitForEvent(std::chrono::milliseconds timeout) {
+  NvmlEventWait out;
+  std::shared_lock lock(mu_);
+  if (!initialized_) return out;
+  const NvmlFunctions& nvml = library_->functions();
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
+  out.generation = generation;
+  std::unique_lock events_lock(events_mu_);
+  if (event_generation_ != generation) {
+    // A new initialisation (its old set was freed at teardown): register.
+    event_generation_ = generation;
+    events_unsupported_ = true;
+    watched_.clear();
+    out.watched_uuids.emplace();
+    if (nvml.event_set_create != nullptr && nvml.device_register_events != nullptr &&
+        nvml.event_set_wait != nullptr && nvml.event_set_free != nullptr &&
+        nvml.event_set_create(&event_set_) == NVML_SUCCESS) {
+      for (const Device& d : devices_) {
+        if (d.handle == nullptr) continue;
+        nvmlReturn_t rc = nvml.device_register_events(
+            d.handle, nvmlEventTypeXidCriticalError | nvmlEventTypeDoubleBitEccError, event_set_);
+        if (rc == NVML_ERROR_NOT_SUPPORTED) {
+          rc = nvml.device_register_events(d.handle, nvmlEventTypeXidCriticalError, event_set_);
+        }
+        if (rc == NVML_SUCCESS) {
+          watched_.push_back({d.handle, d.info.index, d.info.uuid});
+          out.watched_uuids->push_back(d.info.uuid);
+        } else {
+          out.unwatched.push_back("GPU " + std::to_string(d.info.index) + ": " + NvmlReturnName(rc));
+        }
+      }
+      events_unsupported_ = watched_.empty();
+    } else if (nvml.event_set_create == nullptr || nvml.device_register_events == nullptr ||
+               nvml.event_set_wait == nullptr || nvml.event_set_free == nullptr) {
+      out.unwatched.push_back("the NVML library lacks the event functions");
+    } else {
+      out.unwatched.push_back("nvmlEventSetCreate failed");
+    }
+  }
+  if (events_unsupported_) {
+    out.outcome = NvmlEventWait::Outcome::kUnsupported;
+    return out;
+  }
+  // The wait needs only events_mu_: readers go on, and a teardown waits for it.
+  lock.unlock();
+  nvmlEventData_t data{};
+  const nvmlReturn_t rc = nvml.event_set_wait(event_set_, &data, static_cast<unsigned int>(timeout.count()));
+  if (rc != NVML_SUCCESS) {
+    // TIMEOUT: look again; anything else (a lost GPU, a driver failure):
+    // look again later, after the sampler's own reads have noticed it.
+    out.outcome = rc == NVML_ERROR_TIMEOUT ? NvmlEventWait::Outcome::kTimeout : NvmlEventWait::Outcome::kNotReady;
+    return out;
+  }
+  for (const WatchedDevice& w : watched_) {
+    if (w.handle != data.device) continue;
+    out.outcome = NvmlEventWait::Outcome::kEvent;
+    out.gpu_uuid = w.uuid;
+    out.gpu_index = w.index;
+    out.type = data.eventType;
+    out.data = data.eventData;
+    return out;
+  }
+  out.outcome = NvmlEventWait::Outcome::kTimeout;  // a GPU this session does not know
+  return out;
 }
 
 NvmlState NvmlSession::State() const {

@@ -41,6 +41,27 @@ struct NvmlSessionConfig {
   Clock::Duration max_retry_delay = std::chrono::seconds(60);
 };
 
+// One outcome of NvmlSession::WaitForEvent.
+struct NvmlEventWait {
+  enum class Outcome {
+    kEvent,        // `gpu_uuid`, `type` and `data` describe one event
+    kTimeout,      // nothing arrived within the timeout
+    kUnsupported,  // the library has no event functions, or no GPU could be registered
+    kNotReady,     // NVML is not initialised (yet, or any more)
+  };
+  Outcome outcome = Outcome::kNotReady;
+  uint64_t generation = 0;
+  // Set on the call that registered the GPUs of a new initialisation: the
+  // UUIDs of the GPUs whose events are now watched, and what could not be.
+  std::optional<std::vector<std::string>> watched_uuids;
+  std::vector<std::string> unwatched;  // "GPU 1: NVML_ERROR_NOT_SUPPORTED", for the log
+  // kEvent only.
+  std::string gpu_uuid;
+  uint32_t gpu_index = 0;
+  unsigned long long type = 0;  // nvmlEventTypeXidCriticalError or nvmlEventTypeDoubleBitEccError
+  unsigned long long data = 0;  // the XID
+};
+
 // The GPUs read in one pass, tagged with the initialisation they come from.
 struct GpuReadout {
   uint64_t generation = 0;  // 0 when NVML is not initialised
@@ -72,6 +93,17 @@ class NvmlSession {
   // or knows no such GPU.
   PowerReading ReadPower(uint64_t generation, uint32_t index);
   PcieReading ReadPcie(uint64_t generation, uint32_t index);
+  HealthReading ReadHealth(uint64_t generation, uint32_t index, HealthFields wanted);
+
+  // Waits up to `timeout` for the next XID critical error or double-bit ECC
+  // event on a GPU of the current initialisation. The first call of each
+  // initialisation creates an event set and registers every GPU (XID | DBE,
+  // else XID alone), reporting the result in `watched_uuids`. Returns at once
+  // with kNotReady while NVML is down and kUnsupported when events cannot be
+  // watched. For one caller thread at a time (the event watcher). A teardown
+  // or re-initialisation of NVML waits for a wait in progress to end, so
+  // keep `timeout` short (the watcher uses 200 ms).
+  NvmlEventWait WaitForEvent(std::chrono::milliseconds timeout);
 
   // Whether NVML is usable, the driver version, and why not.
   NvmlState State() const;
@@ -96,6 +128,8 @@ class NvmlSession {
   // What Maintain() has to do next. Guarded by retry_mu_.
   enum class Pending { kNothing, kInit, kTeardown };
 
+  // Frees the event set, after any wait in progress. Requires mu_ held exclusively.
+  void FreeEventSetLocked();
   void TearDownLocked(const std::string& reason);  // requires mu_ held exclusively
   void InitLocked();                               // requires mu_ held exclusively
   Status OpenAndInitLocked();                      // requires mu_ held exclusively
@@ -125,6 +159,20 @@ class NvmlSession {
   Clock::Duration retry_delay_;                      // guarded by retry_mu_
   std::atomic<bool> work_pending_{true};             // pending_ != kNothing
   std::atomic<bool> delay_raised_{false};            // retry_delay_ != initial
+
+  // Event watching. Taken after mu_ (shared) and held through a wait; a
+  // teardown (mu_ exclusive) takes it to free the set, so never wait on mu_
+  // while holding it.
+  std::mutex events_mu_;
+  struct WatchedDevice {
+    nvmlDevice_t handle;
+    uint32_t index;
+    std::string uuid;
+  };
+  nvmlEventSet_t event_set_ = nullptr;        // guarded by events_mu_
+  uint64_t event_generation_ = 0;             // generation event_set_ belongs to; guarded by events_mu_
+  bool events_unsupported_ = false;           // for event_generation_; guarded by events_mu_
+  std::vector<WatchedDevice> watched_;        // guarded by events_mu_
 
   mutable std::mutex errors_mu_;                     // never held while acquiring another lock
   std::map<std::string, uint64_t> error_counts_;     // guarded by errors_mu_

@@ -14,10 +14,13 @@ Sampler::Sampler(SamplerConfig config, Clock& clock)
   last_generation_ = session_->generation();
   poller_ = std::make_unique<SlowMetricsPoller>(*session_, config_.slow_metrics, clock_);
   if (config_.run_slow_metrics_thread) poller_->Start();
+  watcher_ = std::make_unique<NvmlEventWatcher>(*session_, config_.events);
+  if (config_.run_event_thread) watcher_->Start();
 }
 
 Sampler::~Sampler() {
-  // The poller reads through the session: stop it first.
+  // The poller and the watcher read through the session: stop them first.
+  watcher_.reset();
   poller_.reset();
   session_.reset();
 }
@@ -71,6 +74,7 @@ Sample Sampler::Read() {
     poller_->Wake();
   }
   poller_->FillCached(readout.generation, &readout.gpus);
+  watcher_->Fill(&readout.gpus);
   sample.gpus = std::move(readout.gpus);
   sample.nvml = session_->State();
   sample.gpu_percent = MeanGpuUtilization(sample.gpus);

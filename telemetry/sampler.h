@@ -6,7 +6,8 @@
 // Take() never sleeps: host CPU % is the delta between this reading and the
 // previous one (the first Take() measures from construction, and its
 // cpu_percent is absent when no jiffy has elapsed since). Power and PCIe come
-// from the slow poller's cache.
+// from the slow poller's cache, XID and ECC event counts from the event
+// watcher's thread.
 //
 // Not thread-safe: Take() must be called from one thread at a time. The
 // inventory accessors (GpuInventory, nvml_state, nvml_generation) are
@@ -24,6 +25,7 @@
 #include "telemetry/nvml_session.h"
 #include "telemetry/proc_stats.h"
 #include "sample/sample.h"
+#include "telemetry/nvml_event_watcher.h"
 #include "telemetry/slow_metrics_poller.h"
 
 namespace gpulse::telemetry {
@@ -38,6 +40,10 @@ struct SamplerConfig {
   // false: no background thread; the caller drives slow_poller().PollDue()
   // (tests with a ManualClock).
   bool run_slow_metrics_thread = true;
+  // false: no event thread (XIDs and double-bit ECC events are not watched,
+  // and samples carry no `events`); tests drive event_watcher()->PollOnce().
+  bool run_event_thread = true;
+  NvmlEventWatcherConfig events;
 };
 
 class Sampler {
@@ -69,6 +75,7 @@ class Sampler {
   // For tests and benchmarks. Null when NVML is disabled.
   NvmlSession* session() { return session_.get(); }
   SlowMetricsPoller* slow_poller() { return poller_.get(); }
+  NvmlEventWatcher* event_watcher() { return watcher_.get(); }
 
  private:
   // Take() without the collector's own figures.
@@ -81,6 +88,7 @@ class Sampler {
   std::optional<CpuTimes> previous_cpu_;
   std::unique_ptr<NvmlSession> session_;
   std::unique_ptr<SlowMetricsPoller> poller_;
+  std::unique_ptr<NvmlEventWatcher> watcher_;
   uint64_t last_generation_ = 0;
   bool host_error_logged_ = false;
 };

@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "testkit/eventually.h"
 #include "testkit/sim_fixture.h"
 
 namespace gpulse::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
+using testkit::Eventually;
 using testkit::ScenarioFile;
 using testkit::SimCounters;
 using namespace std::chrono_literals;
@@ -20,6 +22,7 @@ SamplerConfig SimSamplerConfig(const std::string& library = testkit::SimLibraryP
   SamplerConfig config;
   config.nvml.library_path = library;
   config.run_slow_metrics_thread = false;
+  config.run_event_thread = false;
   return config;
 }
 
@@ -146,6 +149,73 @@ TEST(SamplerTest, LegacyDriverLeavesNewMetricsAbsentAndReadsTheRest) {
   EXPECT_FALSE(g.encoder_percent.has_value());
   EXPECT_FALSE(g.decoder_percent.has_value());
   EXPECT_FALSE(g.fan_percent.has_value());
+  // No health symbols in the legacy library: absent, never 0.
+  EXPECT_FALSE(g.energy_mj.has_value());
+  EXPECT_FALSE(g.ecc_dbe_volatile.has_value());
+  EXPECT_FALSE(g.row_remap_pending.has_value());
+  EXPECT_FALSE(g.row_remap_failure.has_value());
+  EXPECT_FALSE(g.clock_event_reasons.has_value());
+  EXPECT_EQ(sampler.event_watcher()->PollOnce(), NvmlEventWait::Outcome::kUnsupported);
+  EXPECT_FALSE(sampler.Take().gpus[0].events.has_value());
+}
+
+TEST(SamplerTest, HealthFiguresComeFromTheSlowPollerNotTheSample) {
+  nlohmann::json s = testkit::UniformScenario(2, 50);
+  s["gpus"][1]["energy_start_mj"] = 4242000;
+  s["gpus"][1]["power_w"] = 0;  // the counter stays where it starts
+  s["gpus"][1]["ecc_uncorrected_volatile"] = 2;
+  s["gpus"][1]["remapped_rows"] = {{"pending", true}, {"failure", false}};
+  s["gpus"][1]["clock_event_reasons"] = {"hw_power_brake", "sw_thermal"};
+  ScenarioFile scenario(s);
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  // Take() alone never reads them: they wait for the poller.
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.gpus[1].energy_mj.has_value());
+  EXPECT_FALSE(sample.gpus[1].ecc_dbe_volatile.has_value());
+  EXPECT_FALSE(sample.gpus[1].row_remap_pending.has_value());
+  EXPECT_FALSE(sample.gpus[1].clock_event_reasons.has_value());
+
+  sampler.slow_poller()->PollDue();
+  sample = sampler.Take();
+  const GpuSample& g = sample.gpus[1];
+  EXPECT_EQ(g.energy_mj, std::optional<uint64_t>(4242000));
+  EXPECT_EQ(g.ecc_dbe_volatile, std::optional<uint64_t>(2));
+  EXPECT_EQ(g.row_remap_pending, std::optional<bool>(true));
+  EXPECT_EQ(g.row_remap_failure, std::optional<bool>(false));
+  EXPECT_EQ(g.clock_event_reasons, std::optional<uint64_t>(0x80 | 0x20));
+  EXPECT_EQ(sample.gpus[0].ecc_dbe_volatile, std::optional<uint64_t>(0));  // a real zero
+  EXPECT_EQ(sample.gpus[0].row_remap_pending, std::optional<bool>(false));
+
+  // The scenario clears the pending remap (a GPU reset): the next reading says so.
+  s["gpus"][1]["remapped_rows"] = {{"pending", false}, {"failure", false}};
+  scenario.Rewrite(s);
+  EXPECT_TRUE(Eventually([&] {
+    sampler.slow_poller()->Wake();
+    sampler.slow_poller()->PollDue();
+    return sampler.Take().gpus[1].row_remap_pending == false;
+  }));
+}
+
+TEST(SamplerTest, UnsupportedHealthFigureIsAbsentAndNotAskedForAgain) {
+  nlohmann::json s = testkit::UniformScenario(1, 50);
+  s["gpus"][0]["errors"] = {{"nvmlDeviceGetTotalEnergyConsumption", "NOT_SUPPORTED"},
+                            {"nvmlDeviceGetRemappedRows", "NOT_SUPPORTED"}};
+  ScenarioFile scenario(s);
+  SimCounters counters(testkit::SimLibraryPath());
+  ASSERT_TRUE(counters.ok());
+  Sampler sampler(SimSamplerConfig(), SystemClock::Instance());
+  sampler.slow_poller()->PollDue();
+  Sample sample = sampler.Take();
+  EXPECT_FALSE(sample.gpus[0].energy_mj.has_value());
+  EXPECT_FALSE(sample.gpus[0].row_remap_pending.has_value());
+  EXPECT_FALSE(sample.gpus[0].row_remap_failure.has_value());
+  EXPECT_EQ(sample.gpus[0].ecc_dbe_volatile, std::optional<uint64_t>(0));
+  EXPECT_EQ(sample.gpus[0].clock_event_reasons, std::optional<uint64_t>(0));
+  // Next pass: power (2), PCIe (2), and only the two supported health reads.
+  const unsigned long long queries = counters.query_count();
+  sampler.slow_poller()->Wake();
+  sampler.slow_poller()->PollDue();
+  EXPECT_EQ(counters.query_count() - queries, 6u);
 }
 
 TEST(SamplerTest, LoadChangeIsSeenByALaterSample) {

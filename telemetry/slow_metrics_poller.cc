@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
+#include "telemetry/nvml_errors.h"
+
 namespace gpulse::telemetry {
 
 SlowMetricsPoller::SlowMetricsPoller(NvmlSession& session, SlowMetricsConfig config, Clock& clock)
@@ -69,8 +73,9 @@ Clock::TimePoint SlowMetricsPoller::PollDue() {
   const Clock::TimePoint now = clock_.Now();
   const bool power_due = everything_due || now >= next_power_;
   const bool pcie_due = everything_due || now >= next_pcie_;
+  const bool health_due = everything_due || now >= next_health_;
   bool interrupted = false;
-  if (generation != 0 && (power_due || pcie_due)) {
+  if (generation != 0 && (power_due || pcie_due || health_due)) {
     for (const GpuIdentity& gpu : session_.Inventory()) {
       if (StopRequested()) {
         interrupted = true;
@@ -78,30 +83,53 @@ Clock::TimePoint SlowMetricsPoller::PollDue() {
       }
       PowerReading power;
       PcieReading pcie;
+      HealthReading health;
       if (power_due) power = session_.ReadPower(generation, gpu.index);
       if (pcie_due) pcie = session_.ReadPcie(generation, gpu.index);
-      Store(generation, gpu.index, power_due ? &power : nullptr, pcie_due ? &pcie : nullptr);
+      if (health_due) health = ReadHealth(generation, gpu);
+      Store(generation, gpu.index, power_due ? &power : nullptr, pcie_due ? &pcie : nullptr,
+            health_due ? &health : nullptr);
     }
   }
   if (power_due) next_power_ = now + config_.power_interval;
   if (pcie_due) next_pcie_ = now + config_.pcie_interval;
-  if (power_due && pcie_due && !interrupted) {
+  if (health_due) next_health_ = now + config_.health_interval;
+  if (power_due && pcie_due && health_due && !interrupted) {
     {
       std::lock_guard lock(mu_);
       covered_generation_ = generation;
     }
     wake_.notify_all();
   }
-  return std::min(next_power_, next_pcie_);
+  return std::min({next_power_, next_pcie_, next_health_});
+}
+
+HealthReading SlowMetricsPoller::ReadHealth(uint64_t generation, const GpuIdentity& gpu) {
+  HealthFields& wanted = health_fields_[gpu.uuid];
+  HealthReading reading = session_.ReadHealth(generation, gpu.index, wanted);
+  auto disable_if_unsupported = [&](nvmlReturn_t code, bool* field, const char* what, const char* series) {
+    if (!IsPermanentlyUnsupported(code)) return;
+    *field = false;
+    spdlog::info("GPU {} ({}): {} unavailable ({}); {} will not be reported", gpu.index, gpu.uuid, what,
+                 NvmlReturnName(code), series);
+  };
+  disable_if_unsupported(reading.energy_mj.code, &wanted.energy, "energy counter", "its energy");
+  disable_if_unsupported(reading.ecc_dbe_volatile.code, &wanted.ecc, "ECC error counts",
+                         "its uncorrected ECC count");
+  disable_if_unsupported(reading.remap.code, &wanted.remap, "row remapping", "its row remap state");
+  disable_if_unsupported(reading.clock_event_reasons.code, &wanted.clock_event_reasons, "clock event reasons",
+                         "its clock event reasons");
+  return reading;
 }
 
 void SlowMetricsPoller::Store(uint64_t generation, uint32_t index, const PowerReading* power,
-                              const PcieReading* pcie) {
+                              const PcieReading* pcie, const HealthReading* health) {
   std::lock_guard lock(mu_);
   Cached& entry = cache_[index];
-  if (entry.generation != generation) entry = Cached{generation, std::nullopt, std::nullopt};
+  if (entry.generation != generation) entry = Cached{generation, std::nullopt, std::nullopt, std::nullopt};
   if (power != nullptr) entry.power = *power;
   if (pcie != nullptr) entry.pcie = *pcie;
+  if (health != nullptr) entry.health = *health;
 }
 
 bool SlowMetricsPoller::WaitForFirstReadings(std::chrono::milliseconds timeout) {
@@ -124,6 +152,15 @@ void SlowMetricsPoller::FillCached(uint64_t generation, std::vector<GpuSample>* 
     if (entry.pcie) {
       gpu.pcie_tx_kbps = entry.pcie->tx_kbps;
       gpu.pcie_rx_kbps = entry.pcie->rx_kbps;
+    }
+    if (entry.health) {
+      gpu.energy_mj = entry.health->energy_mj.value;
+      gpu.ecc_dbe_volatile = entry.health->ecc_dbe_volatile.value;
+      if (entry.health->remap.value) {
+        gpu.row_remap_pending = entry.health->remap.value->pending;
+        gpu.row_remap_failure = entry.health->remap.value->failure;
+      }
+      gpu.clock_event_reasons = entry.health->clock_event_reasons.value;
     }
   }
 }

@@ -8,6 +8,10 @@
 // here: PCIe every `pcie_interval` (default 5 s), power draw and the enforced
 // limit every `power_interval` (default 1 s; NVML's own power figure is
 // itself averaged over about a second, so reading it faster gains nothing).
+// Health figures — energy, uncorrected ECC count, row remapping, clock event
+// reasons — every `health_interval` (default 5 s). A health figure that the
+// library lacks or the GPU does not support (NOT_SUPPORTED) is not asked for
+// again on that GPU (by UUID), and that is logged once.
 // Until the first reading for a GPU (after each NVML initialisation) its
 // fields are absent.
 //
@@ -21,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -34,6 +39,7 @@ namespace gpulse::telemetry {
 struct SlowMetricsConfig {
   Clock::Duration pcie_interval = std::chrono::seconds(5);
   Clock::Duration power_interval = std::chrono::seconds(1);
+  Clock::Duration health_interval = std::chrono::seconds(5);
 };
 
 class SlowMetricsPoller {
@@ -64,7 +70,7 @@ class SlowMetricsPoller {
   // callers such as the CLI that want power and PCIe in their first sample.
   bool WaitForFirstReadings(std::chrono::milliseconds timeout);
 
-  // Copies the cached power and PCIe values into `gpus` read in
+  // Copies the cached power, PCIe and health values into `gpus` read in
   // `generation`; values from another generation are not used.
   void FillCached(uint64_t generation, std::vector<GpuSample>* gpus) const;
 
@@ -73,11 +79,15 @@ class SlowMetricsPoller {
     uint64_t generation = 0;
     std::optional<PowerReading> power;
     std::optional<PcieReading> pcie;
+    std::optional<HealthReading> health;
   };
 
   void Run();
   void Store(uint64_t generation, uint32_t index, const PowerReading* power,
-             const PcieReading* pcie);
+             const PcieReading* pcie, const HealthReading* health);
+  // Reads the health figures of `gpu` that are still enabled, and disables
+  // (saying so once) those found unsupported.
+  HealthReading ReadHealth(uint64_t generation, const GpuIdentity& gpu);
   bool StopRequested() const;
 
   NvmlSession& session_;
@@ -96,6 +106,8 @@ class SlowMetricsPoller {
   uint64_t polled_generation_ = 0;
   Clock::TimePoint next_power_{};
   Clock::TimePoint next_pcie_{};
+  Clock::TimePoint next_health_{};
+  std::map<std::string, HealthFields> health_fields_;  // by GPU UUID: what is still read
 };
 
 }  // namespace gpulse::telemetry

@@ -67,13 +67,15 @@ TEST_F(SlowMetricsPollerTest, EachMetricFollowsItsOwnCadence) {
   SlowMetricsConfig config;
   config.power_interval = 1s;
   config.pcie_interval = 5s;
+  config.health_interval = 10s;
   poller_ = std::make_unique<SlowMetricsPoller>(*session_, config, clock_);
 
   const Clock::TimePoint start = clock_.Now();
   unsigned long long queries = counters.query_count();
   EXPECT_EQ(poller_->PollDue(), start + 1s);
-  // Both metrics: power usage + limit, PCIe tx + rx, for two GPUs.
-  EXPECT_EQ(counters.query_count() - queries, 8u);
+  // Everything: power usage + limit, PCIe tx + rx, and the four health
+  // reads (energy, ECC, remapped rows, clock event reasons), for two GPUs.
+  EXPECT_EQ(counters.query_count() - queries, 16u);
 
   queries = counters.query_count();
   clock_.Advance(500ms);
@@ -85,9 +87,14 @@ TEST_F(SlowMetricsPollerTest, EachMetricFollowsItsOwnCadence) {
   EXPECT_EQ(counters.query_count() - queries, 4u);  // power only
 
   queries = counters.query_count();
-  clock_.Advance(4s);  // t = 5 s: both due
+  clock_.Advance(4s);  // t = 5 s: power and PCIe due
   EXPECT_EQ(poller_->PollDue(), start + 6s);
   EXPECT_EQ(counters.query_count() - queries, 8u);
+
+  queries = counters.query_count();
+  clock_.Advance(5s);  // t = 10 s: all three due
+  EXPECT_EQ(poller_->PollDue(), start + 11s);
+  EXPECT_EQ(counters.query_count() - queries, 16u);
 }
 
 TEST_F(SlowMetricsPollerTest, ValuesFromAnotherGenerationAreNotUsed) {
@@ -129,7 +136,7 @@ TEST_F(SlowMetricsPollerTest, WakeMakesEverythingDue) {
   const unsigned long long queries = counters.query_count();
   poller_->Wake();
   poller_->PollDue();
-  EXPECT_EQ(counters.query_count() - queries, 8u);
+  EXPECT_EQ(counters.query_count() - queries, 16u);  // power, PCIe and health for two GPUs
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ json GpuToJson(const WorkerGpu& g) {
   out["pci_bus_id"] = g.identity.pci_bus_id;
   if (!g.live.identity.memory_total_bytes) out["memory_total_bytes"] = g.identity.memory_total_bytes.value_or(0);
   out["healthy"] = g.healthy;
+  out["health"] = GpuHealthName(g.health);
+  out["health_reasons"] = g.health_reasons;
   out["allocated_to"] = g.allocated_to.empty() ? json(nullptr) : json(g.allocated_to);
   return out;
 }

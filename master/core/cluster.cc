@@ -290,7 +290,7 @@ ClusterCounts Cluster::Counts() const {
     for (const WorkerGpu& g : w.gpus) {
       ++c.gpus_total;
       if (!g.allocated_to.empty()) ++c.gpus_allocated;
-      if (!g.healthy) ++c.gpus_unhealthy;
+      if (!g.healthy || g.health == GpuHealth::kUnhealthy) ++c.gpus_unhealthy;
       if (g.live.readable() && g.live.utilization_gpu && *g.live.utilization_gpu >= kBusyGpuUtilizationPercent) {
         ++c.gpus_busy;
       }

@@ -8,6 +8,7 @@
 #include "master/core/allocation_ledger.h"
 #include "master/core/cluster.h"
 #include "master/core/cluster_impl.h"
+#include "master/core/gpu_health.h"
 
 namespace gpulse::master {
 namespace {
@@ -228,6 +229,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     bool good = sample.gpus[i].readable();
     g.live = std::move(sample.gpus[i]);
     if (CountSample(g, good)) I.may_place = true;
+    if (UpdateGpuHealth(g)) I.may_place = true;
   }
   for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
     if (e->gpu_reported_in[pos] == beat) continue;
@@ -237,6 +239,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
       g.live.error = "missing from the worker's latest heartbeat";
     }
     CountSample(g, false);
+    UpdateGpuHealth(g);
   }
 
   if (heartbeat.unhealthy_reason != w.unhealthy_reason) {

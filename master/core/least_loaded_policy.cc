@@ -12,6 +12,9 @@ namespace {
 constexpr double kUnknownShare = 0.5;
 // How much a worker's CPU load weighs against its GPUs' cost.
 constexpr double kCpuLoadWeight = 0.01;
+// Added to a degraded GPU's cost (a healthy GPU costs at most 2), so it is
+// chosen only when no healthy one will do.
+constexpr double kDegradedCost = 4.0;
 
 double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
 
@@ -25,7 +28,7 @@ double GpuCost(const WorkerGpu& gpu) {
   if (s.readable() && s.memory_free_bytes && total > 0) {
     memory_used = 1.0 - Clamp01(static_cast<double>(*s.memory_free_bytes) / static_cast<double>(total));
   }
-  return utilization + memory_used;
+  return utilization + memory_used + (gpu.health == GpuHealth::kDegraded ? kDegradedCost : 0.0);
 }
 
 // The larger of the allocated CPU share and the live busy share.

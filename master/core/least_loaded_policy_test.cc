@@ -54,6 +54,19 @@ TEST_F(LeastLoadedPolicyTest, PicksTheLeastUtilizedGpu) {
   EXPECT_EQ(p->gpu_positions, std::vector<size_t>{1});
 }
 
+TEST_F(LeastLoadedPolicyTest, DegradedGpuIsChosenLastAndUnhealthyNever) {
+  Worker w = MakeWorker("w1", {90, 10, 50});
+  w.gpus[1].health = GpuHealth::kDegraded;  // idle, but throttled by heat
+  w.gpus[2].health = GpuHealth::kUnhealthy;
+  auto p = Place(Spec(1), {&w});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->gpu_positions, std::vector<size_t>{0});
+  p = Place(Spec(2), {&w});
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->gpu_positions, (std::vector<size_t>{0, 1}));
+  EXPECT_FALSE(Place(Spec(3), {&w}));  // the unhealthy GPU is not usable
+}
+
 TEST_F(LeastLoadedPolicyTest, MultiGpuTaskGetsTheCheapestSetCheapestFirst) {
   Worker w = MakeWorker("w1", {90, 10, 50, 5});
   auto p = Place(Spec(3), {&w});

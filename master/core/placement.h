@@ -47,8 +47,10 @@ class PlacementPolicy {
   }
 };
 
-// A GPU a new task may get: healthy and not allocated.
-inline bool IsUsable(const WorkerGpu& gpu) { return gpu.healthy && gpu.allocated_to.empty(); }
+// A GPU a new task may get: readable, not unhealthy, and not allocated.
+inline bool IsUsable(const WorkerGpu& gpu) {
+  return gpu.healthy && gpu.health != GpuHealth::kUnhealthy && gpu.allocated_to.empty();
+}
 uint32_t UsableGpuCount(const Worker& worker);
 // Whether the worker's unallocated CPUs and memory cover the request.
 bool HasFreeCpuAndMemory(const TaskSpec& spec, const Worker& worker);

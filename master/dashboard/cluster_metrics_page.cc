@@ -25,6 +25,12 @@ constexpr MetricFamily kStoreErrors{"gpulse_store_errors_total",
                                     "Writes to the master's task store that failed since it started.",
                                     MetricType::kCounter};
 
+constexpr MetricFamily kGpuHealthState{
+    "gpulse_gpu_health_state",
+    "The master's verdict on the GPU: 0 healthy, 1 degraded (chosen last), 2 unhealthy (not scheduled); "
+    "reason lists why.",
+    MetricType::kGauge};
+
 constexpr MetricFamily kWorkerState{"gpulse_worker_state", "1 for the worker's current liveness state, else 0.",
                                     MetricType::kGauge};
 constexpr MetricFamily kWorkerConnected{"gpulse_worker_connected",
@@ -113,6 +119,12 @@ void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
     if (id.pci_bus_id.empty()) id.pci_bus_id = g.identity.pci_bus_id;
     if (live) metrics::AppendGpuSeries(out, host, gpu);
     metrics::AppendGpuHealth(out, host, gpu, g.healthy);
+    std::string reason;
+    for (const std::string& r : g.health_reasons) reason += (reason.empty() ? "" : "; ") + r;
+    out.Add(kGpuHealthState,
+            {{"worker", w.id}, {"gpu", std::to_string(g.identity.index)}, {"UUID", g.identity.uuid},
+             {"state", GpuHealthName(g.health)}, {"reason", reason}},
+            static_cast<double>(g.health));
   }
 }
 

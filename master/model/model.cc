@@ -11,6 +11,15 @@ const char* WorkerStateName(WorkerState s) {
   return "unknown";
 }
 
+const char* GpuHealthName(GpuHealth h) {
+  switch (h) {
+    case GpuHealth::kHealthy: return "healthy";
+    case GpuHealth::kDegraded: return "degraded";
+    case GpuHealth::kUnhealthy: return "unhealthy";
+  }
+  return "unknown";
+}
+
 const char* TaskStateName(TaskState s) {
   switch (s) {
     case TaskState::kQueued: return "queued";

@@ -72,12 +72,21 @@ struct Task {
   bool operator==(const Task&) const = default;
 };
 
+// A GPU's health as the master judges it (master/core/gpu_health.h).
+enum class GpuHealth { kHealthy, kDegraded, kUnhealthy };
+const char* GpuHealthName(GpuHealth h);  // "healthy", "degraded", "unhealthy"
+
 struct WorkerGpu {
   GpuIdentity identity;  // as the worker registered it
   // Unhealthy while its queries fail; healthy again after
   // kGoodSamplesToRecover consecutive good samples.
   bool healthy = true;
   uint32_t good_streak = 0;
+  // From `healthy` and the latest sample's health figures (XIDs, ECC, row
+  // remapping, throttling): an unhealthy GPU gets no new task, a degraded
+  // one is chosen last.
+  GpuHealth health = GpuHealth::kHealthy;
+  std::vector<std::string> health_reasons;
   std::string allocated_to;  // task id, or empty (see Worker::task_ids)
   GpuSample live;            // the latest sample of it
 };

@@ -76,8 +76,10 @@ class MetricsTest : public ::testing::Test {
   std::string Logs() { return "--- master\n" + master_->process().Log() + "--- worker\n" + worker_->process().Log(); }
 
   // Runs promtool on `page`. Empty when it is clean; otherwise what promtool
-  // said. The one lint finding accepted is the camelCase of dcgm-exporter's
-  // own label "modelName", kept so dashboards built for dcgm-exporter work.
+  // said. The lint findings accepted are about dcgm-exporter's own names,
+  // kept so dashboards built for dcgm-exporter work: the camelCase of its
+  // label "modelName", and its counters without a "_total" suffix
+  // (DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION, DCGM_FI_DEV_ECC_DBE_VOL_TOTAL).
   std::string PromtoolProblems(const std::string& page) {
     std::string path = dir_.File("page.prom");
     std::ofstream(path) << page;
@@ -89,8 +91,11 @@ class MetricsTest : public ::testing::Test {
     std::string line, problems;
     static const std::regex kDcgmCamelCase(
         R"(^DCGM_FI_DEV_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'$)");
+    static const std::regex kDcgmCounterSuffix(R"(^DCGM_FI_DEV_[A-Z_]+ counter metrics should have "_total" suffix$)");
     while (std::getline(lines, line)) {
-      if (!line.empty() && !std::regex_match(line, kDcgmCamelCase)) problems += line + "\n";
+      if (!line.empty() && !std::regex_match(line, kDcgmCamelCase) && !std::regex_match(line, kDcgmCounterSuffix)) {
+        problems += line + "\n";
+      }
     }
     return problems;
   }
@@ -221,6 +226,106 @@ TEST_F(MetricsTest, BrokenGpuAndCollectorHealthAreSignalsNotSilence) {
   EXPECT_LT(*duration, 5.0);
   // The healthy worker has had no NVML failure at all.
   EXPECT_FALSE(SampleValue(page, "gpulse_nvml_errors_total", {"worker=\"m-one\""}).has_value());
+}
+
+TEST_F(MetricsTest, ScenarioXidAndHealthFiguresReachBothPages) {
+  // Before: the GPU's events are watched and no XID has happened.
+  ASSERT_TRUE(Eventually([&] {
+    return SampleValue(MasterMetrics(), "DCGM_FI_DEV_XID_ERRORS", {"gpu=\"1\"", "worker=\"m-one\""}) == 0;
+  }, seconds(15))) << MasterMetrics() << Logs();
+  json scenario = SimScenario("m-one", {80, 40});
+  scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"},
+                                   {"nvmlDeviceGetTotalEnergyConsumption", "NOT_SUPPORTED"}};
+  scenario["gpus"][0]["temperature_c"] = 61;
+  scenario["gpus"][0]["power_w"] = 321.5;
+  scenario["gpus"][1]["xids"] = {79};
+  scenario["gpus"][1]["ecc_uncorrected_volatile"] = 2;
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", true}};
+  scenario["gpus"][1]["clock_event_reasons"] = {"hw_slowdown"};
+  WriteScenario(worker_->scenario_path(), scenario);
+  std::string page;
+  ASSERT_TRUE(Eventually([&] {
+    page = MasterMetrics();
+    return SampleValue(page, "DCGM_FI_DEV_XID_ERRORS", {"gpu=\"1\"", "worker=\"m-one\""}) == 79 &&
+           SampleValue(page, "DCGM_FI_DEV_ROW_REMAP_PENDING", {"gpu=\"1\"", "worker=\"m-one\""}) == 1;
+  }, seconds(20))) << page << Logs();
+  EXPECT_EQ(SampleValue(page, "gpulse_gpu_xid_errors_total", {"gpu=\"1\"", "xid=\"79\""}), 1) << page;
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_XID_ERRORS", {"gpu=\"0\"", "worker=\"m-one\""}), 0);
+  EXPECT_FALSE(SampleValue(page, "gpulse_gpu_xid_errors_total", {"gpu=\"0\""}).has_value());
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", {"gpu=\"1\""}), 2);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_CLOCKS_EVENT_REASONS", {"gpu=\"1\""}), 8);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_ROW_REMAP_PENDING", {"gpu=\"0\""}), 0);
+  EXPECT_TRUE(Eventually([&] {
+    return SampleValue(MasterMetrics(), "gpulse_gpu_dbe_events_total", {"gpu=\"1\""}) == 2;
+  }, seconds(10))) << MasterMetrics();
+  // Energy: GPU 0's counter is there, GPU 1 does not support it: no line, never 0.
+  EXPECT_TRUE(SampleValue(page, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", {"gpu=\"0\""}).value_or(0) >= 1e6);
+  EXPECT_FALSE(SampleValue(page, "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", {"gpu=\"1\""}).has_value()) << page;
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_DEV_POWER_MGMT_LIMIT", {"gpu=\"0\""}), 700);
+  EXPECT_TRUE(SampleValue(page, "DCGM_FI_DEV_PCIE_TX_THROUGHPUT", {"gpu=\"0\""}).has_value());
+  // The worker's own page says the same.
+  HttpReply worker_page;
+  EXPECT_TRUE(Eventually([&] {
+    worker_page = HttpGet(worker_port_, "/metrics");
+    return SampleValue(worker_page.body, "gpulse_gpu_xid_errors_total", {"gpu=\"1\"", "xid=\"79\""}) == 1;
+  }, seconds(10))) << worker_page.body;
+  // Delivered once: a later page still counts one XID 79.
+  ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= 3; }, seconds(10)));
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_xid_errors_total", {"gpu=\"1\"", "xid=\"79\""}), 1);
+  // The master judges GPU 1 unhealthy and schedules around it: a one-GPU
+  // task lands on GPU 0, although GPU 1 is the less loaded one (40 % vs 80 %).
+  json gpu1 = Worker()["gpus"][1];
+  EXPECT_EQ(gpu1["health"], "unhealthy") << gpu1.dump();
+  EXPECT_NE(gpu1["health_reasons"].dump().find("critical XID 79"), std::string::npos) << gpu1.dump();
+  EXPECT_EQ(Worker()["gpus"][0]["health"], "healthy");
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_health_state", {"gpu=\"1\"", "state=\"unhealthy\""}), 2);
+  EXPECT_EQ(SampleValue(MasterMetrics(), "gpulse_gpu_health_state", {"gpu=\"0\"", "state=\"healthy\""}), 0);
+  HttpReply submitted = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":1})",
+                                 master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string task_id = submitted.json().value("id", "");
+  json task;
+  ASSERT_TRUE(Eventually([&] {
+    task = HttpGet(master_->http_port(), "/api/tasks/" + task_id).json();
+    return task.value("gpu_indices", json::array()).size() == 1;
+  }, seconds(15))) << task.dump() << Logs();
+  EXPECT_EQ(task["gpu_indices"], json::array({0})) << task.dump();
+
+  // The remap clears when the scenario clears it (a GPU reset).
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", false}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  EXPECT_TRUE(Eventually([&] {
+    return SampleValue(MasterMetrics(), "DCGM_FI_DEV_ROW_REMAP_PENDING", {"gpu=\"1\""}) == 0;
+  }, seconds(20))) << MasterMetrics();
+  if (access(kPromtool, X_OK) == 0) {
+    EXPECT_EQ(PromtoolProblems(page), "") << page;
+  }
+}
+
+TEST_F(MetricsTest, PendingRowRemapKeepsTheGpuFromTasksUntilTheScenarioClearsIt) {
+  json scenario = SimScenario("m-one", {80, 40});
+  scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", true}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  ASSERT_TRUE(Eventually([&] { return Worker()["gpus"][1].value("health", "") == "unhealthy"; }, seconds(20)))
+      << Worker().dump() << Logs();
+  EXPECT_EQ(Worker()["gpus"][1]["health_reasons"], json::array({"row remap pending"}));
+  // A task that needs both GPUs waits.
+  HttpReply submitted = HttpPost(master_->http_port(), "/api/tasks", R"({"argv":["/bin/sleep","30"],"gpus":2})",
+                                 master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  const std::string task_id = submitted.json().value("id", "");
+  auto task_state = [&] { return HttpGet(master_->http_port(), "/api/tasks/" + task_id).json().value("state", ""); };
+  ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= 4; }, seconds(10)));
+  EXPECT_EQ(task_state(), "queued");
+  // A GPU reset clears the remap: the GPU is healthy and the task runs.
+  scenario["gpus"][1]["remapped_rows"] = {{"pending", false}};
+  WriteScenario(worker_->scenario_path(), scenario);
+  EXPECT_TRUE(Eventually([&] {
+    std::string state = task_state();
+    return state == "assigned" || state == "running";
+  }, seconds(20))) << task_state() << Logs();
+  EXPECT_EQ(Worker()["gpus"][1]["health"], "healthy");
 }
 
 TEST_F(MetricsTest, PagesPassPromtool) {

@@ -101,6 +101,14 @@ nvmlReturn_t GetProcesses(SimCall call, nvmlDevice_t device, unsigned int* count
   return NVML_SUCCESS;
 }
 
+[[maybe_unused]] nvmlReturn_t GetClocksEventReasons(SimCall call, nvmlDevice_t device, unsigned long long* reasons) {
+  SimQuery q(call, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (reasons == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *reasons = q.gpu().clock_event_reasons;
+  return NVML_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -284,6 +292,97 @@ GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevic
   return GetProcesses(SimCall::kDeviceGetComputeRunningProcessesV3, device, count, infos);
 }
 
+// ---- Health: energy, ECC, row remapping, clock event reasons, events. ----
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
+                                                                   unsigned long long* energy_mj) {
+  SimQuery q(SimCall::kDeviceGetTotalEnergyConsumption, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (energy_mj == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *energy_mj = Simulator::Instance().health().Energy(q.index(), q.gpu(), q.Value(q.gpu().power_w), q.now_s());
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetTotalEccErrors(nvmlDevice_t device, nvmlMemoryErrorType_t error_type,
+                                                           nvmlEccCounterType_t counter_type,
+                                                           unsigned long long* ecc_counts) {
+  SimQuery q(SimCall::kDeviceGetTotalEccErrors, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (ecc_counts == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (counter_type != NVML_VOLATILE_ECC && counter_type != NVML_AGGREGATE_ECC) return NVML_ERROR_INVALID_ARGUMENT;
+  // The simulator keeps one count per error type: aggregate equals volatile.
+  switch (error_type) {
+    case NVML_MEMORY_ERROR_TYPE_CORRECTED: *ecc_counts = q.gpu().ecc_corrected_volatile; return NVML_SUCCESS;
+    case NVML_MEMORY_ERROR_TYPE_UNCORRECTED: *ecc_counts = q.gpu().ecc_uncorrected_volatile; return NVML_SUCCESS;
+  }
+  return NVML_ERROR_INVALID_ARGUMENT;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetRemappedRows(nvmlDevice_t device, unsigned int* corr_rows,
+                                                         unsigned int* unc_rows, unsigned int* is_pending,
+                                                         unsigned int* failure_occurred) {
+  SimQuery q(SimCall::kDeviceGetRemappedRows, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (corr_rows == nullptr || unc_rows == nullptr || is_pending == nullptr || failure_occurred == nullptr) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  *corr_rows = q.gpu().remapped_rows_correctable;
+  *unc_rows = q.gpu().remapped_rows_uncorrectable;
+  *is_pending = q.gpu().remap_pending ? 1 : 0;
+  *failure_occurred = q.gpu().remap_failure ? 1 : 0;
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(nvmlDevice_t device,
+                                                                      unsigned long long* reasons) {
+  return GetClocksEventReasons(SimCall::kDeviceGetCurrentClocksEventReasons, device, reasons);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetCurrentClocksThrottleReasons(nvmlDevice_t device,
+                                                                         unsigned long long* reasons) {
+  return GetClocksEventReasons(SimCall::kDeviceGetCurrentClocksThrottleReasons, device, reasons);
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlEventSetCreate(nvmlEventSet_t* set) {
+  SimQuery q(SimCall::kEventSetCreate);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (set == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  *set = Simulator::Instance().health().CreateSet();
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t device, unsigned long long event_types,
+                                                        nvmlEventSet_t set) {
+  SimQuery q(SimCall::kDeviceRegisterEvents, device);
+  if (q.status() != NVML_SUCCESS) return q.status();
+  if (!Simulator::Instance().health().Register(set, q.index(), event_types)) return NVML_ERROR_INVALID_ARGUMENT;
+  return NVML_SUCCESS;
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlEventSetWait_v2(nvmlEventSet_t set, nvmlEventData_t* data,
+                                                   unsigned int timeout_ms) {
+  // Events come from scenario changes, which the simulator adopts during
+  // queries: look every few milliseconds until one is due or time is up.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    {
+      SimQuery q(SimCall::kEventSetWait);
+      if (q.status() != NVML_SUCCESS) return q.status();
+      if (data == nullptr || !Simulator::Instance().health().IsLiveSet(set)) return NVML_ERROR_INVALID_ARGUMENT;
+      if (Simulator::Instance().health().TakeEvent(set, q.scenario(), data)) return NVML_SUCCESS;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return NVML_ERROR_TIMEOUT;
+    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now,
+                                                                              std::chrono::milliseconds(10)));
+  }
+}
+
+GPULSE_SIM_EXPORT nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
+  if (!Simulator::Instance().initialized()) return NVML_ERROR_UNINITIALIZED;
+  return Simulator::Instance().health().FreeSet(set) ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
+}
+
 #endif  // GPULSE_NVML_SIM_LEGACY
 
 // ---- Test hooks (not part of NVML). ----
@@ -340,4 +439,16 @@ static_assert(std::is_same_v<decltype(&nvmlDeviceGetDecoderUtilization), nvmlDev
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetFanSpeed), nvmlDeviceGetFanSpeed_fn>);
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetComputeRunningProcesses_v3),
                              nvmlDeviceGetComputeRunningProcesses_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetTotalEnergyConsumption),
+                             nvmlDeviceGetTotalEnergyConsumption_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetTotalEccErrors), nvmlDeviceGetTotalEccErrors_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetRemappedRows), nvmlDeviceGetRemappedRows_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetCurrentClocksEventReasons),
+                             nvmlDeviceGetCurrentClocksEventReasons_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetCurrentClocksThrottleReasons),
+                             nvmlDeviceGetCurrentClocksEventReasons_fn>);
+static_assert(std::is_same_v<decltype(&nvmlEventSetCreate), nvmlEventSetCreate_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceRegisterEvents), nvmlDeviceRegisterEvents_fn>);
+static_assert(std::is_same_v<decltype(&nvmlEventSetWait_v2), nvmlEventSetWait_fn>);
+static_assert(std::is_same_v<decltype(&nvmlEventSetFree), nvmlEventSetFree_fn>);
 #endif

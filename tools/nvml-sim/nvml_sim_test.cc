@@ -64,6 +64,15 @@ struct Api {
     Resolve(lib, "nvmlDeviceGetPcieThroughput", &nvmlDeviceGetPcieThroughput);
     Resolve(lib, "nvmlDeviceGetComputeRunningProcesses_v3", &nvmlDeviceGetComputeRunningProcesses_v3);
     Resolve(lib, "nvmlDeviceGetComputeRunningProcesses_v2", &nvmlDeviceGetComputeRunningProcesses_v2);
+    Resolve(lib, "nvmlDeviceGetTotalEnergyConsumption", &nvmlDeviceGetTotalEnergyConsumption);
+    Resolve(lib, "nvmlDeviceGetTotalEccErrors", &nvmlDeviceGetTotalEccErrors);
+    Resolve(lib, "nvmlDeviceGetRemappedRows", &nvmlDeviceGetRemappedRows);
+    Resolve(lib, "nvmlDeviceGetCurrentClocksEventReasons", &nvmlDeviceGetCurrentClocksEventReasons);
+    Resolve(lib, "nvmlDeviceGetCurrentClocksThrottleReasons", &nvmlDeviceGetCurrentClocksThrottleReasons);
+    Resolve(lib, "nvmlEventSetCreate", &nvmlEventSetCreate);
+    Resolve(lib, "nvmlDeviceRegisterEvents", &nvmlDeviceRegisterEvents);
+    Resolve(lib, "nvmlEventSetWait_v2", &nvmlEventSetWait_v2);
+    Resolve(lib, "nvmlEventSetFree", &nvmlEventSetFree);
     Resolve(lib, "gpulseSimInitCount", &gpulseSimInitCount);
     Resolve(lib, "gpulseSimShutdownCount", &gpulseSimShutdownCount);
     Resolve(lib, "gpulseSimQueryCount", &gpulseSimQueryCount);
@@ -94,6 +103,15 @@ struct Api {
   nvmlDeviceGetPcieThroughput_fn nvmlDeviceGetPcieThroughput;
   nvmlDeviceGetComputeRunningProcesses_fn nvmlDeviceGetComputeRunningProcesses_v3;
   nvmlDeviceGetComputeRunningProcesses_fn nvmlDeviceGetComputeRunningProcesses_v2;
+  nvmlDeviceGetTotalEnergyConsumption_fn nvmlDeviceGetTotalEnergyConsumption;
+  nvmlDeviceGetTotalEccErrors_fn nvmlDeviceGetTotalEccErrors;
+  nvmlDeviceGetRemappedRows_fn nvmlDeviceGetRemappedRows;
+  nvmlDeviceGetCurrentClocksEventReasons_fn nvmlDeviceGetCurrentClocksEventReasons;
+  nvmlDeviceGetCurrentClocksEventReasons_fn nvmlDeviceGetCurrentClocksThrottleReasons;
+  nvmlEventSetCreate_fn nvmlEventSetCreate;
+  nvmlDeviceRegisterEvents_fn nvmlDeviceRegisterEvents;
+  nvmlEventSetWait_fn nvmlEventSetWait_v2;
+  nvmlEventSetFree_fn nvmlEventSetFree;
   unsigned int (*gpulseSimInitCount)(void);
   unsigned int (*gpulseSimShutdownCount)(void);
   unsigned long long (*gpulseSimQueryCount)(void);
@@ -195,7 +213,11 @@ TEST_F(NvmlSimTest, MainLibraryExportsEveryEntryPoint) {
         (const void*)a.nvmlDeviceGetEncoderUtilization, (const void*)a.nvmlDeviceGetDecoderUtilization,
         (const void*)a.nvmlDeviceGetFanSpeed, (const void*)a.nvmlDeviceGetPcieThroughput,
         (const void*)a.nvmlDeviceGetComputeRunningProcesses_v3,
-        (const void*)a.nvmlDeviceGetComputeRunningProcesses_v2, (const void*)a.gpulseSimInitCount,
+        (const void*)a.nvmlDeviceGetComputeRunningProcesses_v2, (const void*)a.nvmlDeviceGetTotalEnergyConsumption,
+        (const void*)a.nvmlDeviceGetTotalEccErrors, (const void*)a.nvmlDeviceGetRemappedRows,
+        (const void*)a.nvmlDeviceGetCurrentClocksEventReasons, (const void*)a.nvmlDeviceGetCurrentClocksThrottleReasons,
+        (const void*)a.nvmlEventSetCreate, (const void*)a.nvmlDeviceRegisterEvents, (const void*)a.nvmlEventSetWait_v2,
+        (const void*)a.nvmlEventSetFree, (const void*)a.gpulseSimInitCount,
         (const void*)a.gpulseSimShutdownCount, (const void*)a.gpulseSimQueryCount}) {
     EXPECT_NE(fn, nullptr);
   }
@@ -628,13 +650,142 @@ TEST_F(NvmlSimTest, QueriesRacingReloadsSeeOnlyPublishedValues) {
   EXPECT_EQ(GpuUtilization(d), 50u);
 }
 
+// ---- Health: energy, ECC, remapped rows, clock event reasons, events. ----
+
+TEST_F(NvmlSimTest, EnergyStartsAtTheScenarioValueAndGrowsWithPower) {
+  UseScenario(R"({"gpus": [{"energy_start_mj": 5000, "power_w": 0}, {"energy_start_mj": 7000, "power_w": 500}]})");
+  Init();
+  unsigned long long idle = 0, busy = 0;
+  ASSERT_EQ(nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(0), &idle), NVML_SUCCESS);
+  ASSERT_EQ(nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(1), &busy), NVML_SUCCESS);
+  EXPECT_EQ(idle, 5000u);
+  EXPECT_EQ(busy, 7000u);
+  // 500 W is 500 mJ per ms: the counter passes 7000 + 10 000 within moments.
+  EXPECT_TRUE(Eventually([&] {
+    unsigned long long now = 0;
+    return nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(1), &now) == NVML_SUCCESS && now > 17000;
+  }));
+  ASSERT_EQ(nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(0), &idle), NVML_SUCCESS);
+  EXPECT_EQ(idle, 5000u);  // no power, no energy
+  EXPECT_EQ(nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(0), nullptr), NVML_ERROR_INVALID_ARGUMENT);
+}
+
+TEST_F(NvmlSimTest, EccCountsRemappedRowsAndClockReasonsFollowTheScenario) {
+  UseScenario(R"({"gpus": [
+    {"ecc_corrected_volatile": 12, "ecc_uncorrected_volatile": 3,
+     "remapped_rows": {"correctable": 4, "uncorrectable": 2, "pending": true, "failure": false},
+     "clock_event_reasons": ["hw_thermal", "sw_power_cap"]},
+    {"clock_event_reasons": "0x88"}]})");
+  Init();
+  unsigned long long count = 0;
+  ASSERT_EQ(nvml_->nvmlDeviceGetTotalEccErrors(Device(0), NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC,
+                                               &count),
+            NVML_SUCCESS);
+  EXPECT_EQ(count, 3u);
+  ASSERT_EQ(nvml_->nvmlDeviceGetTotalEccErrors(Device(0), NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_VOLATILE_ECC,
+                                               &count),
+            NVML_SUCCESS);
+  EXPECT_EQ(count, 12u);
+  unsigned int corr = 0, unc = 0, pending = 0, failure = 9;
+  ASSERT_EQ(nvml_->nvmlDeviceGetRemappedRows(Device(0), &corr, &unc, &pending, &failure), NVML_SUCCESS);
+  EXPECT_EQ(corr, 4u);
+  EXPECT_EQ(unc, 2u);
+  EXPECT_EQ(pending, 1u);
+  EXPECT_EQ(failure, 0u);
+  unsigned long long reasons = 0;
+  ASSERT_EQ(nvml_->nvmlDeviceGetCurrentClocksEventReasons(Device(0), &reasons), NVML_SUCCESS);
+  EXPECT_EQ(reasons, 0x40u | 0x04u);
+  ASSERT_EQ(nvml_->nvmlDeviceGetCurrentClocksThrottleReasons(Device(1), &reasons), NVML_SUCCESS);
+  EXPECT_EQ(reasons, 0x88u);
+}
+
+TEST_F(NvmlSimTest, HealthCallsTakeInjectedErrors) {
+  UseScenario(R"({"gpus": [{"errors": {"nvmlDeviceGetTotalEnergyConsumption": "NOT_SUPPORTED",
+                                       "nvmlDeviceGetTotalEccErrors": "NOT_SUPPORTED",
+                                       "nvmlDeviceGetRemappedRows": "NOT_SUPPORTED",
+                                       "nvmlDeviceGetCurrentClocksEventReasons": "NOT_SUPPORTED",
+                                       "nvmlDeviceRegisterEvents": "NOT_SUPPORTED"}}]})");
+  Init();
+  unsigned long long value = 0;
+  unsigned int a = 0, b = 0, c = 0, d = 0;
+  EXPECT_EQ(nvml_->nvmlDeviceGetTotalEnergyConsumption(Device(0), &value), NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(nvml_->nvmlDeviceGetTotalEccErrors(Device(0), NVML_MEMORY_ERROR_TYPE_UNCORRECTED, NVML_VOLATILE_ECC,
+                                               &value),
+            NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(nvml_->nvmlDeviceGetRemappedRows(Device(0), &a, &b, &c, &d), NVML_ERROR_NOT_SUPPORTED);
+  // The family name covers the older symbol too.
+  EXPECT_EQ(nvml_->nvmlDeviceGetCurrentClocksEventReasons(Device(0), &value), NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(nvml_->nvmlDeviceGetCurrentClocksThrottleReasons(Device(0), &value), NVML_ERROR_NOT_SUPPORTED);
+  nvmlEventSet_t set = nullptr;
+  ASSERT_EQ(nvml_->nvmlEventSetCreate(&set), NVML_SUCCESS);
+  EXPECT_EQ(nvml_->nvmlDeviceRegisterEvents(Device(0), nvmlEventTypeXidCriticalError, set),
+            NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(nvml_->nvmlEventSetFree(set), NVML_SUCCESS);
+}
+
+TEST_F(NvmlSimTest, EachScenarioXidIsDeliveredOnce) {
+  UseScenario(R"({"gpus": [{}, {"xids": [79, 13]}]})");
+  Init();
+  nvmlEventSet_t set = nullptr;
+  ASSERT_EQ(nvml_->nvmlEventSetCreate(&set), NVML_SUCCESS);
+  for (unsigned int i = 0; i < 2; ++i) {
+    ASSERT_EQ(nvml_->nvmlDeviceRegisterEvents(Device(i), nvmlEventTypeXidCriticalError | nvmlEventTypeDoubleBitEccError,
+                                              set),
+              NVML_SUCCESS);
+  }
+  nvmlEventData_t event{};
+  ASSERT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 1000), NVML_SUCCESS);
+  EXPECT_EQ(event.device, Device(1));
+  EXPECT_EQ(event.eventType, nvmlEventTypeXidCriticalError);
+  EXPECT_EQ(event.eventData, 79u);
+  EXPECT_EQ(event.gpuInstanceId, 0xFFFFFFFFu);
+  ASSERT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 1000), NVML_SUCCESS);
+  EXPECT_EQ(event.eventData, 13u);
+  // Both delivered: the next wait times out after about its timeout.
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 50), NVML_ERROR_TIMEOUT);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, 50ms);
+  EXPECT_LT(waited, 2s);
+
+  // An XID appended to the file, and a double-bit ECC error, arrive once each.
+  RewriteScenario(R"({"gpus": [{"ecc_uncorrected_volatile": 1}, {"xids": [79, 13, 48]}]})");
+  std::multiset<std::pair<unsigned long long, unsigned long long>> got;
+  EXPECT_TRUE(Eventually([&] {
+    if (nvml_->nvmlEventSetWait_v2(set, &event, 100) == NVML_SUCCESS) got.insert({event.eventType, event.eventData});
+    return got.size() >= 2;
+  }));
+  EXPECT_EQ(got, (std::multiset<std::pair<unsigned long long, unsigned long long>>{
+                     {nvmlEventTypeDoubleBitEccError, 0}, {nvmlEventTypeXidCriticalError, 48}}));
+  EXPECT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 100), NVML_ERROR_TIMEOUT);
+  EXPECT_EQ(nvml_->nvmlEventSetFree(set), NVML_SUCCESS);
+  EXPECT_EQ(nvml_->nvmlEventSetFree(set), NVML_ERROR_INVALID_ARGUMENT);
+}
+
+TEST_F(NvmlSimTest, EventsGoOnlyToSetsRegisteredForTheirType) {
+  UseScenario(R"({"gpus": [{"xids": [31], "ecc_uncorrected_volatile": 1}]})");
+  Init();
+  nvmlEventSet_t set = nullptr;
+  ASSERT_EQ(nvml_->nvmlEventSetCreate(&set), NVML_SUCCESS);
+  ASSERT_EQ(nvml_->nvmlDeviceRegisterEvents(Device(0), nvmlEventTypeDoubleBitEccError, set), NVML_SUCCESS);
+  nvmlEventData_t event{};
+  ASSERT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 1000), NVML_SUCCESS);
+  EXPECT_EQ(event.eventType, nvmlEventTypeDoubleBitEccError);
+  EXPECT_EQ(nvml_->nvmlEventSetWait_v2(set, &event, 30), NVML_ERROR_TIMEOUT);  // the XID is not for this set
+  EXPECT_EQ(nvml_->nvmlEventSetWait_v2(set, nullptr, 30), NVML_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(nvml_->nvmlEventSetFree(set), NVML_SUCCESS);
+}
+
 TEST_F(NvmlSimTest, LegacyLibraryExportsOnlyTheOlderSymbols) {
   void* lib = LegacyLibrary();
   ASSERT_NE(lib, nullptr);
   for (const char* absent :
        {"nvmlInit_v2", "nvmlDeviceGetCount_v2", "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetMemoryInfo_v2",
         "nvmlDeviceGetTemperatureV", "nvmlDeviceGetComputeRunningProcesses_v3", "nvmlDeviceGetEncoderUtilization",
-        "nvmlDeviceGetDecoderUtilization", "nvmlDeviceGetFanSpeed"}) {
+        "nvmlDeviceGetDecoderUtilization", "nvmlDeviceGetFanSpeed", "nvmlDeviceGetTotalEnergyConsumption",
+        "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetRemappedRows", "nvmlDeviceGetCurrentClocksEventReasons",
+        "nvmlDeviceGetCurrentClocksThrottleReasons", "nvmlEventSetCreate", "nvmlDeviceRegisterEvents",
+        "nvmlEventSetWait_v2", "nvmlEventSetFree"}) {
     EXPECT_EQ(dlsym(lib, absent), nullptr) << absent;
   }
   for (const char* present :

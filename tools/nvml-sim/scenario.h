@@ -56,6 +56,18 @@ struct SimGpu {
   unsigned int pcie_delay_ms = 0;  // how long nvmlDeviceGetPcieThroughput blocks
 
   std::vector<SimProcess> processes;
+
+  // Health (see README.md, "Health and events").
+  uint64_t energy_start_mj = 0;  // nvmlDeviceGetTotalEnergyConsumption at the first query; then grows with power
+  uint64_t ecc_corrected_volatile = 0;    // nvmlDeviceGetTotalEccErrors(CORRECTED, *)
+  uint64_t ecc_uncorrected_volatile = 0;  // (UNCORRECTED, *); each one is also a double-bit ECC event
+  unsigned int remapped_rows_correctable = 0;
+  unsigned int remapped_rows_uncorrectable = 0;
+  bool remap_pending = false;
+  bool remap_failure = false;
+  unsigned long long clock_event_reasons = 0;  // nvmlDeviceGetCurrentClocksEventReasons bit mask
+  std::vector<unsigned long long> xids;        // critical XID events, each delivered once
+
   bool lost = false;  // every query on this GPU returns NVML_ERROR_GPU_IS_LOST
   CallErrors errors = NoCallErrors();  // per-device calls only
 };

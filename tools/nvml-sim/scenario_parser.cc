@@ -98,6 +98,80 @@ Status ReadProcesses(ObjectReader& gpu_reader, std::vector<SimProcess>* out) {
   return Status::Ok();
 }
 
+// Clock event reason names a scenario may list instead of a bit mask.
+constexpr struct {
+  const char* name;
+  unsigned long long bit;
+} kClockEventReasons[] = {
+    {"gpu_idle", GPULSE_NVML_CLOCKS_EVENT_REASON_GPU_IDLE},
+    {"applications_clocks_setting", GPULSE_NVML_CLOCKS_EVENT_REASON_APPLICATIONS_CLOCKS_SETTING},
+    {"sw_power_cap", GPULSE_NVML_CLOCKS_EVENT_REASON_SW_POWER_CAP},
+    {"hw_slowdown", GPULSE_NVML_CLOCKS_EVENT_REASON_HW_SLOWDOWN},
+    {"sync_boost", GPULSE_NVML_CLOCKS_EVENT_REASON_SYNC_BOOST},
+    {"sw_thermal", GPULSE_NVML_CLOCKS_EVENT_REASON_SW_THERMAL},
+    {"hw_thermal", GPULSE_NVML_CLOCKS_EVENT_REASON_HW_THERMAL},
+    {"hw_power_brake", GPULSE_NVML_CLOCKS_EVENT_REASON_HW_POWER_BRAKE},
+    {"display_clock_setting", GPULSE_NVML_CLOCKS_EVENT_REASON_DISPLAY_CLOCK_SETTING},
+};
+
+// "clock_event_reasons": a bit mask (number or "0x..."), or a list of names.
+void ReadClockEventReasons(ObjectReader& r, unsigned long long* out) {
+  const json* value = r.Find("clock_event_reasons");
+  if (value == nullptr) return;
+  if (!value->is_array()) {
+    uint64_t mask = 0;
+    r.ReadUnsigned("clock_event_reasons", std::numeric_limits<uint64_t>::max(), &mask);
+    *out = mask;
+    return;
+  }
+  unsigned long long mask = 0;
+  for (const json& name : *value) {
+    bool found = false;
+    for (const auto& reason : kClockEventReasons) {
+      if (name.is_string() && name.get<std::string>() == reason.name) {
+        mask |= reason.bit;
+        found = true;
+      }
+    }
+    if (!found) {
+      r.Fail("clock_event_reasons",
+             "expected a bit mask or a list of gpu_idle, applications_clocks_setting, sw_power_cap, hw_slowdown, "
+             "sync_boost, sw_thermal, hw_thermal, hw_power_brake, display_clock_setting; got " + name.dump());
+      return;
+    }
+  }
+  *out = mask;
+}
+
+// "remapped_rows": {"correctable", "uncorrectable", "pending", "failure"}.
+Status ReadRemappedRows(ObjectReader& gpu_reader, SimGpu* gpu) {
+  const json* rows = gpu_reader.Find("remapped_rows");
+  if (rows == nullptr) return Status::Ok();
+  ObjectReader reader(*rows, gpu_reader.PathOf("remapped_rows"));
+  uint64_t correctable = 0, uncorrectable = 0;
+  reader.ReadUnsigned("correctable", kMaxUint, &correctable);
+  reader.ReadUnsigned("uncorrectable", kMaxUint, &uncorrectable);
+  reader.ReadBool("pending", &gpu->remap_pending);
+  reader.ReadBool("failure", &gpu->remap_failure);
+  gpu->remapped_rows_correctable = static_cast<unsigned int>(correctable);
+  gpu->remapped_rows_uncorrectable = static_cast<unsigned int>(uncorrectable);
+  return reader.Finish();
+}
+
+// "xids": a list of XID numbers.
+Status ReadXids(ObjectReader& gpu_reader, std::vector<unsigned long long>* out) {
+  const json* list = gpu_reader.Find("xids");
+  if (list == nullptr) return Status::Ok();
+  if (!list->is_array()) return InvalidArgument(gpu_reader.PathOf("xids") + ": expected a list of XID numbers");
+  for (const json& xid : *list) {
+    if (!xid.is_number_unsigned() || xid.get<uint64_t>() == 0 || xid.get<uint64_t>() > kMaxUint) {
+      return InvalidArgument(gpu_reader.PathOf("xids") + ": expected XID numbers above 0; got " + xid.dump());
+    }
+    out->push_back(xid.get<uint64_t>());
+  }
+  return Status::Ok();
+}
+
 // Fills `gpu` from `entry` (already merged with "gpu_defaults").
 Status ReadGpu(const json& entry, size_t index, const std::string& default_model, const std::string& seed,
                SimGpu* gpu) {
@@ -179,8 +253,16 @@ Status ReadGpu(const json& entry, size_t index, const std::string& default_model
   gpu->pcie_delay_ms = static_cast<unsigned int>(delay_ms);
   r.ReadBool("lost", &gpu->lost);
 
+  gpu->energy_start_mj = 1'000'000;  // non-zero, so "missing became 0" shows
+  r.ReadUnsigned("energy_start_mj", std::numeric_limits<uint64_t>::max() / 2, &gpu->energy_start_mj);
+  r.ReadUnsigned("ecc_corrected_volatile", std::numeric_limits<uint64_t>::max(), &gpu->ecc_corrected_volatile);
+  r.ReadUnsigned("ecc_uncorrected_volatile", 1'000'000, &gpu->ecc_uncorrected_volatile);
+  ReadClockEventReasons(r, &gpu->clock_event_reasons);
+
   if (!r.ok()) return r.Finish();
   RETURN_IF_ERROR(ReadProcesses(r, &gpu->processes));
+  RETURN_IF_ERROR(ReadRemappedRows(r, gpu));
+  RETURN_IF_ERROR(ReadXids(r, &gpu->xids));
   RETURN_IF_ERROR(ReadErrors(r, /*per_device=*/true, &gpu->errors));
   return r.Finish();
 }

@@ -168,6 +168,40 @@ TEST(ScenarioParserTest, ReadsEveryGpuField) {
   EXPECT_TRUE(g.lost);
 }
 
+TEST(ScenarioParserTest, ReadsHealthFieldsWithDefaults) {
+  Scenario s = MustParse(R"({"gpus": [
+    {"energy_start_mj": 42, "ecc_corrected_volatile": 5, "ecc_uncorrected_volatile": 2,
+     "remapped_rows": {"correctable": 3, "uncorrectable": 1, "pending": true, "failure": true},
+     "clock_event_reasons": ["hw_thermal", "hw_power_brake"], "xids": [79, 48]},
+    {"clock_event_reasons": "0x20"}, {}]})");
+  const SimGpu& g = s.gpus[0];
+  EXPECT_EQ(g.energy_start_mj, 42u);
+  EXPECT_EQ(g.ecc_corrected_volatile, 5u);
+  EXPECT_EQ(g.ecc_uncorrected_volatile, 2u);
+  EXPECT_EQ(g.remapped_rows_correctable, 3u);
+  EXPECT_EQ(g.remapped_rows_uncorrectable, 1u);
+  EXPECT_TRUE(g.remap_pending);
+  EXPECT_TRUE(g.remap_failure);
+  EXPECT_EQ(g.clock_event_reasons, 0xC0u);
+  EXPECT_EQ(g.xids, (std::vector<unsigned long long>{79, 48}));
+  EXPECT_EQ(s.gpus[1].clock_event_reasons, 0x20u);
+  const SimGpu& d = s.gpus[2];
+  EXPECT_EQ(d.energy_start_mj, 1000000u);
+  EXPECT_EQ(d.ecc_uncorrected_volatile, 0u);
+  EXPECT_FALSE(d.remap_pending);
+  EXPECT_EQ(d.clock_event_reasons, 0u);
+  EXPECT_TRUE(d.xids.empty());
+}
+
+TEST(ScenarioParserTest, HealthFieldErrorsNameTheField) {
+  EXPECT_THAT(ParseError(R"({"gpus": [{"clock_event_reasons": ["hot"]}]})"),
+              HasSubstr("gpus[0].clock_event_reasons"));
+  EXPECT_THAT(ParseError(R"({"gpus": [{"xids": [0]}]})"), HasSubstr("gpus[0].xids"));
+  EXPECT_THAT(ParseError(R"({"gpus": [{"xids": 79}]})"), HasSubstr("gpus[0].xids"));
+  EXPECT_THAT(ParseError(R"({"gpus": [{"remapped_rows": {"pendng": true}}]})"),
+              HasSubstr("gpus[0].remapped_rows"));
+}
+
 TEST(ScenarioParserTest, GraphicsClockDefaultsToSmClock) {
   Scenario s = MustParse(R"({"gpus": [{"clock_sm_mhz": 1234}]})");
   EXPECT_DOUBLE_EQ(s.gpus[0].clock_graphics_mhz.At(0), 1234);

@@ -7,6 +7,8 @@ constexpr SimCallInfo kCalls[] = {
     {SimCall::kSystemGetDriverVersion, "nvmlSystemGetDriverVersion", "nvmlSystemGetDriverVersion", false},
     {SimCall::kDeviceGetCount, "nvmlDeviceGetCount", "nvmlDeviceGetCount", false},
     {SimCall::kDeviceGetCountV2, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount", false},
+    {SimCall::kEventSetCreate, "nvmlEventSetCreate", "nvmlEventSetCreate", false},
+    {SimCall::kEventSetWait, "nvmlEventSetWait_v2", "nvmlEventSetWait", false},
     {SimCall::kDeviceGetHandleByIndex, "nvmlDeviceGetHandleByIndex", "nvmlDeviceGetHandleByIndex", true},
     {SimCall::kDeviceGetHandleByIndexV2, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex", true},
     {SimCall::kDeviceGetName, "nvmlDeviceGetName", "nvmlDeviceGetName", true},
@@ -32,6 +34,15 @@ constexpr SimCallInfo kCalls[] = {
      "nvmlDeviceGetComputeRunningProcesses", true},
     {SimCall::kDeviceGetComputeRunningProcessesV3, "nvmlDeviceGetComputeRunningProcesses_v3",
      "nvmlDeviceGetComputeRunningProcesses", true},
+    {SimCall::kDeviceGetTotalEnergyConsumption, "nvmlDeviceGetTotalEnergyConsumption",
+     "nvmlDeviceGetTotalEnergyConsumption", true},
+    {SimCall::kDeviceGetTotalEccErrors, "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetTotalEccErrors", true},
+    {SimCall::kDeviceGetRemappedRows, "nvmlDeviceGetRemappedRows", "nvmlDeviceGetRemappedRows", true},
+    {SimCall::kDeviceGetCurrentClocksEventReasons, "nvmlDeviceGetCurrentClocksEventReasons",
+     "nvmlDeviceGetCurrentClocksEventReasons", true},
+    {SimCall::kDeviceGetCurrentClocksThrottleReasons, "nvmlDeviceGetCurrentClocksThrottleReasons",
+     "nvmlDeviceGetCurrentClocksEventReasons", true},
+    {SimCall::kDeviceRegisterEvents, "nvmlDeviceRegisterEvents", "nvmlDeviceRegisterEvents", true},
 };
 static_assert(std::size(kCalls) == kSimCallCount, "one table entry per SimCall");
 

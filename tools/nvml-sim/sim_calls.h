@@ -22,6 +22,8 @@ enum class SimCall {
   kSystemGetDriverVersion,
   kDeviceGetCount,
   kDeviceGetCountV2,
+  kEventSetCreate,
+  kEventSetWait,
   // Per-device calls (a GPU's "errors").
   kDeviceGetHandleByIndex,
   kDeviceGetHandleByIndexV2,
@@ -42,6 +44,12 @@ enum class SimCall {
   kDeviceGetPcieThroughput,
   kDeviceGetComputeRunningProcessesV2,
   kDeviceGetComputeRunningProcessesV3,
+  kDeviceGetTotalEnergyConsumption,
+  kDeviceGetTotalEccErrors,
+  kDeviceGetRemappedRows,
+  kDeviceGetCurrentClocksEventReasons,
+  kDeviceGetCurrentClocksThrottleReasons,  // the older name; same family
+  kDeviceRegisterEvents,
   kCount,
 };
 inline constexpr size_t kSimCallCount = static_cast<size_t>(SimCall::kCount);

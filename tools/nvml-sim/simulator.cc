@@ -72,7 +72,12 @@ Simulator& Simulator::Instance() {
 nvmlReturn_t Simulator::Init() {
   std::lock_guard lock(mu_);
   if (refcount_ == 0) {
-    Status opened = source_.Open(ConfigFromEnvironment(), CoarseMonotonicNs());
+    ScenarioSourceConfig config = ConfigFromEnvironment();
+    if (config.path != last_scenario_path_) {
+      health_.Reset();
+      last_scenario_path_ = config.path;
+    }
+    Status opened = source_.Open(std::move(config), CoarseMonotonicNs());
     if (!opened.ok()) {
       std::string message = "Unknown Error (NVML simulator: " + opened.message() + ")";
       if (failure_messages_.empty() || *failure_messages_.back() != message) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "telemetry/nvml_abi.h"
+#include "tools/nvml-sim/health_state.h"
 #include "tools/nvml-sim/scenario.h"
 #include "tools/nvml-sim/scenario_source.h"
 #include "tools/nvml-sim/sim_calls.h"
@@ -58,12 +59,15 @@ class Simulator {
   unsigned int shutdown_count() const { return shutdown_count_.load(std::memory_order_relaxed); }
   unsigned long long query_count() const { return query_count_.load(std::memory_order_relaxed); }
   const ScenarioSource& source() const { return source_; }
+  // Energy counters, delivered events and event sets.
+  HealthState& health() { return health_; }
 
  private:
   Simulator() = default;
 
   std::mutex mu_;          // serialises Init and Shutdown
   int refcount_ = 0;       // guarded by mu_
+  std::string last_scenario_path_;  // guarded by mu_; the file the last first nvmlInit named
   std::vector<std::unique_ptr<const std::string>> failure_messages_;  // guarded by mu_; only grows
   std::atomic<const char*> init_failure_message_{nullptr};
   std::atomic<bool> initialized_{false};
@@ -71,6 +75,7 @@ class Simulator {
   std::atomic<unsigned int> shutdown_count_{0};
   std::atomic<unsigned long long> query_count_{0};
   ScenarioSource source_;
+  HealthState health_;
 };
 
 // The common start of every exported query. Resolves, in NVML's order: not
@@ -97,6 +102,8 @@ class SimQuery {
   // `model` now, rounded to the nearest whole number and clamped to [0, max].
   unsigned int Whole(const ValueModel& model, double max = 4294967295.0) const;
   double Value(const ValueModel& model) const { return model.At(now_s_); }
+  // The time of this query on the monotonic clock, in seconds.
+  double now_s() const { return now_s_; }
 
  private:
   SimQuery() = default;

@@ -16,6 +16,8 @@ NVML_ERROR_NO_PERMISSION = 4
 NVML_ERROR_UNKNOWN = 999
 NVML_TEMPERATURE_GPU = 0
 NVML_CLOCK_GRAPHICS, NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_CLOCK_VIDEO = 0, 1, 2, 3
+NVML_MEMORY_ERROR_TYPE_CORRECTED, NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 0, 1
+NVML_VOLATILE_ECC, NVML_AGGREGATE_ECC = 0, 1
 
 _CODES = {"NOT_SUPPORTED": NVML_ERROR_NOT_SUPPORTED, "NO_PERMISSION": NVML_ERROR_NO_PERMISSION}
 _gpus = None
@@ -107,3 +109,20 @@ def nvmlDeviceGetClockInfo(handle, clock):
 
 def nvmlDeviceGetFanSpeed(handle):
     return int(round(_gpu(handle, "nvmlDeviceGetFanSpeed").value("fan_percent")))
+
+
+def nvmlDeviceGetTotalEccErrors(handle, error_type, counter_type):
+    g = _gpu(handle, "nvmlDeviceGetTotalEccErrors")
+    if counter_type not in (NVML_VOLATILE_ECC, NVML_AGGREGATE_ECC):
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    key = {NVML_MEMORY_ERROR_TYPE_CORRECTED: "ecc_corrected_volatile",
+           NVML_MEMORY_ERROR_TYPE_UNCORRECTED: "ecc_uncorrected_volatile"}.get(error_type)
+    if key is None:
+        raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+    return int(g.fields.get(key, 0))
+
+
+def nvmlDeviceGetRemappedRows(handle):
+    rows = _gpu(handle, "nvmlDeviceGetRemappedRows").fields.get("remapped_rows", {})
+    return (int(rows.get("correctable", 0)), int(rows.get("uncorrectable", 0)),
+            1 if rows.get("pending") else 0, 1 if rows.get("failure") else 0)
