@@ -20,11 +20,14 @@ namespace gpulse::cli {
 
 struct MasterEndpoint {
   std::string url = "http://127.0.0.1:8080";  // --master, GPULSE_MASTER
-  std::string token_file;                     // --token-file, GPULSE_TOKEN_FILE
+  // --token-file, GPULSE_TOKEN_FILE: the admin token (needed to submit and
+  // cancel) or the read token (enough for everything else).
+  std::string token_file;
 };
 
 // Fills unset fields from GPULSE_MASTER / GPULSE_TOKEN_FILE, and the token
-// file from ./gpulse-data/token when that exists (the master's default).
+// file from ./gpulse-data/token, else ./gpulse-data/read-token, when one is
+// readable (the master's defaults).
 MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given);
 
 class MasterClient {
@@ -32,8 +35,9 @@ class MasterClient {
   // InvalidArgument for a URL that is not http://HOST:PORT.
   static Result<std::unique_ptr<MasterClient>> Connect(const MasterEndpoint& endpoint);
 
+  // Every call sends the token (the master needs one for reads too);
+  // NotFound/Unauthenticated/PermissionDenied/… from the API's reply.
   Result<nlohmann::json> Get(const std::string& path);
-  // Sends the token; NotFound/Unauthenticated/… from the API's reply.
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
 
   struct LogSlice {
@@ -49,6 +53,9 @@ class MasterClient {
  private:
   MasterClient(std::string url, std::string token_file);
   Status ErrorFrom(const httplib::Result& result) const;
+  // The Authorization header with the token file's token (none without a
+  // token file); the file's error when it cannot be read.
+  Result<httplib::Headers> AuthHeaders() const;
 
   std::string url_;
   std::string token_file_;

@@ -41,7 +41,8 @@ fi
   >"$run_dir/master.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
-  [[ -s "$run_dir/master/token" ]] && "$bin/gpulse" workers --master "http://$http" >/dev/null 2>&1 && break
+  [[ -s "$run_dir/master/token" ]] && "$bin/gpulse" workers --master "http://$http" \
+    --token-file "$run_dir/master/token" >/dev/null 2>&1 && break
   if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "The master did not start:"; cat "$run_dir/master.log"; exit 1; fi
   sleep 0.1
 done
@@ -83,9 +84,9 @@ echo
 cat <<MSG
 
 gpulse is running:
-  dashboard  http://$http/
+  dashboard  http://$http/   (paste the read token: cat $run_dir/master/read-token)
   API        http://$http/api/workers   http://$http/api/tasks
-  metrics    http://$http/metrics
+  metrics    http://$http/metrics   (with the read token as Authorization: Bearer)
   CLI        export GPULSE_MASTER=http://$http GPULSE_TOKEN_FILE=$token
              $bin/gpulse workers | tasks | submit --gpus 1 -- CMD | logs ID | wait ID
   logs       $run_dir/

@@ -113,10 +113,12 @@ void WriteScenario(const std::string& path, const nlohmann::json& scenario) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
-HttpReply HttpGet(int port, const std::string& path) {
+HttpReply HttpGet(int port, const std::string& path, const std::string& token) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(std::chrono::seconds(2));
-  auto r = client.Get(path);
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = client.Get(path, headers);
   if (!r) return {};
   return {r->status, r->body};
 }
@@ -203,6 +205,19 @@ std::string MasterProcess::token_file() const {
 
 std::string MasterProcess::token() const {
   std::string t = ReadFile(token_file());
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+std::string MasterProcess::read_token_file() const {
+  for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
+    if (extra_args_[i] == "--read-token-file") return extra_args_[i + 1];
+  }
+  return data_dir_ + "/read-token";
+}
+
+std::string MasterProcess::read_token() const {
+  std::string t = ReadFile(read_token_file());
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
   return t;
 }

@@ -57,7 +57,9 @@ struct HttpReply {
   std::string body;
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
-HttpReply HttpGet(int port, const std::string& path);
+// `token` empty: no Authorization header (the API then answers 401, but
+// /healthz and the dashboard page answer).
+HttpReply HttpGet(int port, const std::string& path, const std::string& token = "");
 HttpReply HttpPost(int port, const std::string& path, const std::string& body, const std::string& token);
 
 // Runs a command to completion; returns exit code and stdout.
@@ -88,7 +90,10 @@ class MasterProcess {
   std::string http_url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
   // --token-file when given in extra_args, else <data-dir>/token.
   std::string token_file() const;
-  std::string token() const;
+  std::string token() const;  // the admin (cluster) token
+  // --read-token-file when given in extra_args, else <data-dir>/read-token.
+  std::string read_token_file() const;
+  std::string read_token() const;
   Process& process() { return *process_; }
 
  private:
