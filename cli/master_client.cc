@@ -25,6 +25,8 @@ MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_
       given.token_file = env;
     } else if (::access("gpulse-data/token", R_OK) == 0) {
       given.token_file = "gpulse-data/token";
+    } else if (::access("gpulse-data/read-token", R_OK) == 0) {
+      given.token_file = "gpulse-data/read-token";
     }
   }
   return given;
@@ -77,11 +79,25 @@ Status MasterClient::ErrorFrom(const httplib::Result& result) const {
   if (body.is_object() && body.contains("error") && body["error"].is_string()) {
     api_message = body["error"].get<std::string>();
   }
+  if (result->status == 401 && token_file_.empty()) {
+    return Unauthenticated(
+        "the master needs a token: pass --token-file (or set GPULSE_TOKEN_FILE) with the admin token "
+        "(<data-dir>/token on the master) or, to read only, the read token (<data-dir>/read-token)");
+  }
   return StatusFromHttp(result->status, api_message);
 }
 
+Result<httplib::Headers> MasterClient::AuthHeaders() const {
+  httplib::Headers headers;
+  if (token_file_.empty()) return headers;
+  ASSIGN_OR_RETURN(std::string token, ReadToken(token_file_));
+  headers.emplace("Authorization", "Bearer " + token);
+  return headers;
+}
+
 Result<nlohmann::json> MasterClient::Get(const std::string& path) {
-  auto result = http_->Get(path);
+  ASSIGN_OR_RETURN(httplib::Headers headers, AuthHeaders());
+  auto result = http_->Get(path, headers);
   if (!result || result->status >= 300) return ErrorFrom(result);
   auto body = nlohmann::json::parse(result->body, nullptr, false);
   if (body.is_discarded()) return Internal("the master sent a reply that is not JSON");
@@ -89,17 +105,8 @@ Result<nlohmann::json> MasterClient::Get(const std::string& path) {
 }
 
 Result<nlohmann::json> MasterClient::Post(const std::string& path, const nlohmann::json& body) {
-  httplib::Headers headers;
-  if (!token_file_.empty()) {
-    auto token = ReadToken(token_file_);
-    if (!token.ok()) return token.status();
-    headers.emplace("Authorization", "Bearer " + *token);
-  }
+  ASSIGN_OR_RETURN(httplib::Headers headers, AuthHeaders());
   auto result = http_->Post(path, headers, body.dump(), "application/json");
-  if (result && result->status == 401 && token_file_.empty()) {
-    return Unauthenticated("the master needs the cluster token: pass --token-file (or set GPULSE_TOKEN_FILE); "
-                           "the master keeps it in <data-dir>/token");
-  }
   if (!result || result->status >= 300) return ErrorFrom(result);
   auto reply = nlohmann::json::parse(result->body, nullptr, false);
   if (reply.is_discarded()) return Internal("the master sent a reply that is not JSON");
@@ -113,7 +120,8 @@ Result<MasterClient::LogSlice> MasterClient::GetLogs(const std::string& task_id,
     path += "&attempt=";
     path += std::to_string(attempt);
   }
-  auto result = http_->Get(path);
+  ASSIGN_OR_RETURN(httplib::Headers headers, AuthHeaders());
+  auto result = http_->Get(path, headers);
   if (!result || result->status >= 300) return ErrorFrom(result);
   LogSlice slice;
   slice.data = result->body;

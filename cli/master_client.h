@@ -20,7 +20,9 @@ namespace gpulse::cli {
 
 struct MasterEndpoint {
   std::string url = "https://127.0.0.1:8080";  // --master, GPULSE_MASTER
-  std::string token_file;                      // --token-file, GPULSE_TOKEN_FILE
+  // --token-file, GPULSE_TOKEN_FILE: the admin token (needed to submit and
+  // cancel) or the read token (enough for everything else).
+  std::string token_file;
   // The CA an https:// master is verified by (--ca-file, GPULSE_CA_FILE);
   // empty: the system's roots (for a master with an operator's certificate).
   std::string ca_file;
@@ -29,8 +31,9 @@ struct MasterEndpoint {
 };
 
 // Fills unset fields from GPULSE_MASTER / GPULSE_TOKEN_FILE /
-// GPULSE_CA_FILE, and the token and CA files from ./gpulse-data/token and
-// ./gpulse-data/pki/ca.crt when those exist (the master's default data dir).
+// GPULSE_CA_FILE; the token file from ./gpulse-data/token, else
+// ./gpulse-data/read-token, and the CA from ./gpulse-data/pki/ca.crt, when
+// readable (the master's default data dir).
 MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given, bool ca_given = false);
 
 class MasterClient {
@@ -40,8 +43,9 @@ class MasterClient {
   // name are checked against endpoint.ca_file on every request.
   static Result<std::unique_ptr<MasterClient>> Connect(const MasterEndpoint& endpoint);
 
+  // Every call sends the token (the master needs one for reads too);
+  // NotFound/Unauthenticated/PermissionDenied/… from the API's reply.
   Result<nlohmann::json> Get(const std::string& path);
-  // Sends the token; NotFound/Unauthenticated/… from the API's reply.
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
 
   struct LogSlice {
@@ -57,6 +61,9 @@ class MasterClient {
  private:
   MasterClient(std::string url, std::string token_file, const std::string& ca_file);
   Status ErrorFrom(const httplib::Result& result) const;
+  // The Authorization header with the token file's token (none without a
+  // token file); the file's error when it cannot be read.
+  Result<httplib::Headers> AuthHeaders() const;
 
   std::string url_;
   std::string token_file_;

@@ -93,7 +93,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", opts.data_dir, "where tasks, logs and the cluster token are kept")
       ->capture_default_str();
-  app.add_option("--token-file", opts.token_file, "cluster token file (default: <data-dir>/token, created)");
+  app.add_option("--token-file", opts.token_file,
+                 "admin token file, also the workers' cluster token (default: <data-dir>/token, created)");
+  app.add_option("--read-token-file", opts.read_token_file,
+                 "read-only token file for the API, dashboard and /metrics (default: <data-dir>/read-token, created)");
+  app.add_flag("--public-reads", opts.public_reads,
+               "let anyone read the API, the dashboard's data and /metrics without a token (trusted networks only)");
+  app.add_flag("--public-metrics", opts.public_metrics, "let anyone read /metrics without a token");
   app.add_option("--heartbeat-timeout", opts.heartbeat_timeout_seconds,
                  "seconds without a heartbeat before a worker is dead (default: 3 of its intervals)")
       ->check(CLI::NonNegativeNumber);

@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/host_port.h"
 #include "common/http_listener.h"
+#include "common/private_file.h"
 #include "common/token.h"
 #include "master/core/cluster.h"
 #include "master/core/cluster_link_handler.h"
@@ -47,15 +48,29 @@ Status MasterServer::Start() {
     RETURN_IF_ERROR(CheckPlaintextAllowed(options_.grpc_listen, "--listen"));
     RETURN_IF_ERROR(CheckPlaintextAllowed(options_.http_listen, "--http"));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options_.data_dir, ec);
-  if (ec) return Unavailable("cannot create data directory " + options_.data_dir + ": " + ec.message());
+  // The data dir holds the tokens, the database (every task's command and
+  // environment) and task output: the master's user alone may enter it.
+  if (Status s = EnsurePrivateDir(options_.data_dir); !s.ok()) {
+    return Unavailable("cannot create data directory " + options_.data_dir + ": " + s.message());
+  }
   auto lock = DataDirLock::Acquire(options_.data_dir);
   if (!lock.ok()) return lock.status();
   data_dir_lock_.emplace(std::move(*lock));
   std::string token_file = options_.token_file.empty() ? options_.data_dir + "/token" : options_.token_file;
-  ASSIGN_OR_RETURN(std::string token,
-                   options_.token_file.empty() ? LoadOrCreateToken(token_file) : ReadToken(token_file));
+  // Strict: a token file others may read, or a guessable token, is refused
+  // with the command that fixes it.
+  ASSIGN_OR_RETURN(std::string token, options_.token_file.empty()
+                                          ? LoadOrCreateToken(token_file, TokenFileCheck::kStrict)
+                                          : ReadToken(token_file, TokenFileCheck::kStrict));
+  std::string read_token_file =
+      options_.read_token_file.empty() ? options_.data_dir + "/read-token" : options_.read_token_file;
+  ASSIGN_OR_RETURN(std::string read_token, options_.read_token_file.empty()
+                                               ? LoadOrCreateToken(read_token_file, TokenFileCheck::kStrict)
+                                               : ReadToken(read_token_file, TokenFileCheck::kStrict));
+  if (TokensEqual(read_token, token)) {
+    return InvalidArgument("the read token (" + read_token_file + ") is the admin token (" + token_file +
+                           "): give the read token its own value, e.g. openssl rand -hex 32 > " + read_token_file);
+  }
   ASSIGN_OR_RETURN(store_, OpenSqliteTaskStore(options_.data_dir + "/gpulse.db"));
   ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.data_dir + "/logs"));
 
@@ -65,6 +80,7 @@ Status MasterServer::Start() {
         std::chrono::milliseconds(static_cast<int64_t>(options_.heartbeat_timeout_seconds * 1000));
   }
   config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
+  config.heartbeat_interval_bounds.min = options_.min_heartbeat_interval;
   policy_ = NewLeastLoadedPolicy();
   cluster_ = std::make_unique<Cluster>(*store_, *policy_, SystemClock::Instance(), config);
   RETURN_IF_ERROR(cluster_->Recover());
@@ -97,10 +113,18 @@ Status MasterServer::Start() {
   }
   builder.AddListeningPort(options_.grpc_listen, credentials, &grpc_port_);
   builder.RegisterService(link_service_.get());
-  builder.SetMaxReceiveMessageSize(8 << 20);
+  builder.SetMaxReceiveMessageSize(kMaxWorkerMessageBytes);
   // gRPC sets SO_REUSEPORT by default: a second process could then bind
   // the same port and silently take a share of the workers' connections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A worker id is refused to a second stream while the first is open
+  // (Cluster::RegisterWorker), so a connection that died without a close
+  // (a host that lost power, a cut cable) must be noticed: ping after 20 s
+  // of silence and drop the stream if no answer comes within 10 s. Workers
+  // send a heartbeat at least every 60 s, so healthy streams are rarely
+  // pinged.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   grpc_server_ = builder.BuildAndStart();
   if (!grpc_server_ || grpc_port_ == 0) {
     if (grpc_server_) grpc_server_->Shutdown();
@@ -118,7 +142,9 @@ Status MasterServer::Start() {
     http_server_ = std::make_unique<httplib::Server>();
   }
   http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
-  http_api_ = std::make_unique<HttpApi>(*cluster_, *logs_, SystemClock::Instance(), token);
+  http_api_ = std::make_unique<HttpApi>(
+      *cluster_, *logs_, SystemClock::Instance(),
+      ApiAccessConfig{token, read_token, options_.public_reads, options_.public_metrics});
   http_api_->Register(*http_server_);
   dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
   dashboard_->Register(*http_server_);

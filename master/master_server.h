@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,7 +41,18 @@ struct MasterOptions {
   std::string grpc_listen = "127.0.0.1:7070";
   std::string http_listen = "127.0.0.1:8080";
   std::string data_dir = "./gpulse-data";
-  std::string token_file;  // default: <data_dir>/token, created on first start
+  // The admin token (also the workers' cluster token); default
+  // <data_dir>/token, created on first start.
+  std::string token_file;
+  // The read-only token of the HTTP API (master/api/api_access.h); default
+  // <data_dir>/read-token, created on first start.
+  std::string read_token_file;
+  // Anyone may read the API, the dashboard's data and /metrics without a
+  // token (a trusted network only).
+  bool public_reads = false;
+  // Anyone may read /metrics without a token (for a Prometheus that cannot
+  // send one).
+  bool public_metrics = false;
   // Dead after this long without a heartbeat; default 3 heartbeat intervals.
   double heartbeat_timeout_seconds = 0;
   double cancel_grace_seconds = 10;
@@ -58,6 +70,9 @@ struct MasterOptions {
   // Plaintext on both listeners, for development: refused unless both
   // listen on a loopback address.
   bool insecure = false;
+  // The shortest heartbeat interval granted to a worker (the longest is
+  // 60 s; see HeartbeatIntervalBounds). In-process tests lower it.
+  std::chrono::milliseconds min_heartbeat_interval{1000};
 };
 
 class MasterServer {

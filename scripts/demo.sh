@@ -44,7 +44,7 @@ fi
 pids+=($!)
 for _ in $(seq 1 100); do
   [[ -s "$run_dir/master/token" ]] && "$bin/gpulse" workers --master "https://$http" \
-    --ca-file "$run_dir/master/pki/ca.crt" >/dev/null 2>&1 && break
+    --ca-file "$run_dir/master/pki/ca.crt" --token-file "$run_dir/master/token" >/dev/null 2>&1 && break
   if ! kill -0 "${pids[0]}" 2>/dev/null; then echo "The master did not start:"; cat "$run_dir/master.log"; exit 1; fi
   sleep 0.1
 done
@@ -88,9 +88,10 @@ cat <<MSG
 
 gpulse is running:
   dashboard  https://$http/   (the certificate is from the cluster CA $ca:
-             import it in the browser, or accept the warning once)
-  API        curl --cacert $ca https://$http/api/workers   https://$http/api/tasks
-  metrics    https://$http/metrics
+             import it in the browser, or accept the warning once;
+             then paste the read token: cat $run_dir/master/read-token)
+  API        curl --cacert $ca -H "Authorization: Bearer \$(cat $run_dir/master/read-token)" https://$http/api/workers
+  metrics    https://$http/metrics   (with the read token as Authorization: Bearer)
   CLI        export GPULSE_MASTER=https://$http GPULSE_TOKEN_FILE=$token GPULSE_CA_FILE=$ca
              $bin/gpulse workers | tasks | submit --gpus 1 -- CMD | logs ID | wait ID
   workers    join more with the line \`$bin/gpulse-master --print-join --data-dir $run_dir/master --listen $grpc\` prints

@@ -98,6 +98,8 @@ json WorkerToJson(const Worker& w, WallTime now) {
 }
 
 json TaskToJson(const Task& t) {
+  json env = json::object();
+  for (const auto& [name, value] : t.spec.env) env[name] = kHiddenEnvValue;
   json gpus = json::array();
   for (const auto& u : t.gpu_uuids) gpus.push_back(u);
   return {
@@ -106,7 +108,7 @@ json TaskToJson(const Task& t) {
       {"state", TaskStateName(t.state)},
       {"finished", IsTerminal(t.state)},
       {"argv", t.spec.argv},
-      {"env", t.spec.env},
+      {"env", std::move(env)},
       {"cpus", t.spec.cpus},
       {"memory_bytes", t.spec.memory_bytes},
       {"gpus_requested", t.spec.gpus},

@@ -13,7 +13,13 @@ namespace gpulse::master {
 // Seconds since the epoch with millisecond precision, or null.
 nlohmann::json TimeToJson(const std::optional<WallTime>& t);
 
+// What the API shows instead of each task environment value: values are
+// often secrets (passwords, API keys), so they go to the task's worker and
+// nowhere else; the API, the dashboard and the events show names only.
+inline constexpr const char* kHiddenEnvValue = "<hidden>";
+
 nlohmann::json WorkerToJson(const Worker& worker, WallTime now);
+// The task; its "env" maps each name to kHiddenEnvValue.
 nlohmann::json TaskToJson(const Task& task);
 
 // Parses a submission body. Accepted fields: name, argv (required, non-empty

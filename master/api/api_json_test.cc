@@ -187,7 +187,7 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
   json j = TaskToJson(t);
   EXPECT_EQ(j, json::parse(R"({
     "id": "t-000042", "name": "train", "state": "running",
-    "argv": ["python", "train.py"], "env": {"SEED": "1"},
+    "argv": ["python", "train.py"], "env": {"SEED": "<hidden>"},
     "cpus": 4, "memory_bytes": 17179869184, "gpus_requested": 2, "max_attempts": 5,
     "worker": "w1", "gpus": ["GPU-0", "GPU-3"], "gpu_indices": [0, 3],
     "attempts": 2, "start_failures": 0, "exit_code": null, "message": "requeued once", "pending_reason": null,
@@ -200,6 +200,18 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
   t.exit_code = 7;
   EXPECT_TRUE(TaskToJson(t)["worker"].is_null());
   EXPECT_EQ(TaskToJson(t)["exit_code"], 7);
+}
+
+// Observation 6 of issue 9: a task's environment values (passwords, keys)
+// were served to anyone who could reach the API.
+TEST(TaskToJsonTest, EnvironmentValuesAreNeverServedOnlyTheirNames) {
+  Task t;
+  t.id = "t-000001";
+  t.spec.argv = {"psql"};
+  t.spec.env = {{"DB_PASSWORD", "hunter2-secret"}, {"EMPTY", ""}};
+  json j = TaskToJson(t);
+  EXPECT_EQ(j["env"], json::parse(R"({"DB_PASSWORD": "<hidden>", "EMPTY": "<hidden>"})"));
+  EXPECT_EQ(j.dump().find("hunter2"), std::string::npos) << j.dump();
 }
 
 }  // namespace

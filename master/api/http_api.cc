@@ -49,6 +49,7 @@ int HttpStatusFor(const Status& status) {
 }
 
 void HttpApi::Register(httplib::Server& server) {
+  access_.Install(server);
   server.set_payload_max_length(kMaxRequestBodyBytes);
   server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "internal error";
@@ -93,20 +94,6 @@ void HttpApi::Register(httplib::Server& server) {
   server.Post(R"(/api/workers/([^/]+)/(drain|undrain))", bind(&HttpApi::DrainWorker));
 }
 
-bool HttpApi::Authorized(const httplib::Request& req, httplib::Response& res) const {
-  std::string header = req.get_header_value("Authorization");
-  std::string_view presented = BearerToken(header);
-  if (presented.empty()) {
-    ReplyError(res, 401, "this call needs the cluster token: send 'Authorization: Bearer <token>'");
-    return false;
-  }
-  if (!TokensEqual(presented, token_)) {
-    ReplyError(res, 401, "wrong cluster token");
-    return false;
-  }
-  return true;
-}
-
 void HttpApi::ListWorkers(const httplib::Request&, httplib::Response& res) {
   json out = json::array();
   WallTime now = clock_.WallNow();
@@ -121,7 +108,6 @@ void HttpApi::GetWorker(const httplib::Request& req, httplib::Response& res) {
 }
 
 void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(req, res)) return;
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return ReplyError(res, 400, "the body is not valid JSON");
   auto spec = TaskSpecFromJson(body);
@@ -216,7 +202,6 @@ void HttpApi::DrainWorker(const httplib::Request& req, httplib::Response& res) {
 }
 
 void HttpApi::CancelTask(const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(req, res)) return;
   auto task = cluster_.Cancel(req.matches[1]);
   if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
   ReplyJson(res, 200, TaskToJson(*task));

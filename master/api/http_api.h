@@ -1,7 +1,10 @@
 // HttpApi: the master's HTTP/JSON API (docs/api.md) on an httplib::Server.
 //
-// Read-only calls are open; calls that change anything need the cluster
-// token as "Authorization: Bearer <token>". Every error is a 4xx/5xx with a
+// Every call but /healthz needs a token ("Authorization: Bearer <token>"):
+// the read token or the admin token to read, the admin token to change
+// anything (ApiAccess, master/api/api_access.h, checks each request before
+// it is routed, also for the dashboard's routes on the same server). Every
+// error is a 4xx/5xx with a
 // body {"error": "..."}; no input can bring the master down. Handlers run on
 // httplib's worker threads and only talk to the thread-safe Cluster and
 // LogStore.
@@ -11,6 +14,7 @@
 
 #include <string>
 
+#include "master/api/api_access.h"
 #include "master/core/cluster.h"
 #include "master/store/log_store.h"
 
@@ -20,16 +24,15 @@ constexpr size_t kMaxRequestBodyBytes = 1 << 20;
 
 class HttpApi {
  public:
-  HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, std::string token)
-      : cluster_(cluster), logs_(logs), clock_(clock), token_(std::move(token)) {}
+  HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, ApiAccessConfig access)
+      : cluster_(cluster), logs_(logs), clock_(clock), access_(std::move(access)) {}
 
-  // Adds the /healthz and /api/... routes, the body limit and the JSON
-  // error handlers to `server`.
+  // Adds the /healthz and /api/... routes, the access check of every
+  // request (ApiAccess::Install), the body limit and the JSON error
+  // handlers to `server`.
   void Register(httplib::Server& server);
 
  private:
-  bool Authorized(const httplib::Request& req, httplib::Response& res) const;
-
   void ListWorkers(const httplib::Request& req, httplib::Response& res);
   void GetWorker(const httplib::Request& req, httplib::Response& res);
   void SubmitTask(const httplib::Request& req, httplib::Response& res);
@@ -42,7 +45,7 @@ class HttpApi {
   Cluster& cluster_;
   LogStore& logs_;
   const Clock& clock_;
-  const std::string token_;
+  const ApiAccess access_;
 };
 
 // Writes {"error": message} with `status`.

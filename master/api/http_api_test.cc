@@ -20,6 +20,7 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 const std::string kToken(64, 'a');
+const std::string kReadToken(64, 'r');
 
 // The cluster token with one byte changed at `at`: as long as the real one.
 std::string TokenDifferingAt(size_t at) {
@@ -35,7 +36,7 @@ class HttpApiTest : public ClusterFixture {
     auto logs = LogStore::Open(dir_.File("logs"));
     ASSERT_OK(logs);
     logs_ = std::move(*logs);
-    api_ = std::make_unique<HttpApi>(*cluster_, *logs_, clock_, kToken);
+    api_ = std::make_unique<HttpApi>(*cluster_, *logs_, clock_, ApiAccessConfig{kToken, kReadToken});
     api_->Register(server_);
     auto port = StartHttpListener(server_, "127.0.0.1:0", thread_);
     ASSERT_OK(port);
@@ -53,9 +54,12 @@ class HttpApiTest : public ClusterFixture {
     json Json() const { return json::parse(body, nullptr, false); }
   };
 
-  Reply Get(const std::string& path) {
+  // With the read token; `token` empty: no Authorization header at all.
+  Reply Get(const std::string& path, const std::string& token = kReadToken) {
     httplib::Client client("127.0.0.1", port_);
-    auto r = client.Get(path);
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto r = client.Get(path, headers);
     return r ? Reply{r->status, r->body} : Reply{};
   }
 
@@ -82,7 +86,7 @@ TEST_F(HttpApiTest, SubmitNeedsTheExactToken) {
                                    std::string("short"), kToken + "a"}) {
     Reply r = Post("/api/tasks", body, wrong);
     EXPECT_EQ(r.status, 401) << wrong;
-    EXPECT_EQ(r.Json().value("error", ""), "wrong cluster token");
+    EXPECT_EQ(r.Json().value("error", "").rfind("wrong token", 0), 0u) << r.body;
   }
   Reply none = Post("/api/tasks", body, "");
   EXPECT_EQ(none.status, 401);
@@ -90,6 +94,32 @@ TEST_F(HttpApiTest, SubmitNeedsTheExactToken) {
   EXPECT_TRUE(cluster_->Tasks().empty());
   EXPECT_EQ(Post("/api/tasks", body).status, 201);
   EXPECT_EQ(cluster_->Tasks().size(), 1u);
+}
+
+// Observation 6 of issue 9: anyone who reached the API port could read
+// every task, with its environment.
+TEST_F(HttpApiTest, ReadsNeedTheReadOrTheAdminTokenAndChangesTheAdminOne) {
+  Task t = Submit(MakeSpec(0));
+  for (const std::string& path : {std::string("/api/workers"), std::string("/api/tasks"), "/api/tasks/" + t.id,
+                                   "/api/tasks/" + t.id + "/logs"}) {
+    Reply anonymous = Get(path, "");
+    EXPECT_EQ(anonymous.status, 401) << path;
+    EXPECT_NE(anonymous.Json().value("error", "").find("read token"), std::string::npos) << anonymous.body;
+    EXPECT_EQ(Get(path, TokenDifferingAt(5)).status, 401) << path;
+    EXPECT_NE(Get(path, kReadToken).status, 401) << path;
+    EXPECT_NE(Get(path, kToken).status, 401) << path;
+  }
+  // /healthz stays open for load balancers and probes.
+  EXPECT_EQ(Get("/healthz", "").status, 200);
+
+  // The read token changes nothing: 403, and the task is untouched.
+  Reply submit = Post("/api/tasks", R"({"argv": ["/bin/true"]})", kReadToken);
+  EXPECT_EQ(submit.status, 403);
+  EXPECT_NE(submit.Json().value("error", "").find("admin token"), std::string::npos) << submit.body;
+  Reply cancel = Post("/api/tasks/" + t.id + "/cancel", "{}", kReadToken);
+  EXPECT_EQ(cancel.status, 403);
+  EXPECT_EQ(cluster_->Tasks().size(), 1u);
+  EXPECT_EQ(Get("/api/tasks/" + t.id).Json()["state"], "queued");
 }
 
 TEST_F(HttpApiTest, CancelNeedsTheExactToken) {
@@ -122,7 +152,7 @@ TEST_F(HttpApiTest, SubmittedBodyBecomesTheTask) {
   EXPECT_EQ(t["gpus_requested"], 2);
   EXPECT_EQ(t["cpus"], 4);
   EXPECT_EQ(t["max_attempts"], 5);
-  EXPECT_EQ(t["env"], json({{"SEED", "1"}}));
+  EXPECT_EQ(t["env"], json({{"SEED", "<hidden>"}}));  // names only
   EXPECT_EQ(t["attempts"], 0);
   EXPECT_TRUE(t["worker"].is_null());
   Task stored = ClusterFixture::Get("t-000001");
@@ -208,6 +238,7 @@ TEST_F(HttpApiTest, LogsReadFromAnOffsetAndSayWhereToGoOn) {
   ASSERT_OK(logs_->Append(t.id, 1, LogStream::kStdout, 0, "hello\nworld\n"));
   ASSERT_OK(logs_->Append(t.id, 1, LogStream::kStderr, 0, "oops\n"));
   httplib::Client client("127.0.0.1", port_);
+  client.set_bearer_token_auth(kReadToken);
   auto all = client.Get("/api/tasks/" + t.id + "/logs");
   ASSERT_TRUE(all);
   EXPECT_EQ(all->body, "hello\nworld\n");

@@ -22,7 +22,16 @@ Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
   }
   if (registration.worker_id.empty()) return InvalidArgument("worker id is empty");
   RETURN_IF_ERROR(link::CheckWorkerProtocol(registration.protocol_version));
-  ASSIGN_OR_RETURN(link::Registered reply, cluster_.RegisterWorker(registration, session.channel));
+  Result<link::Registered> registered = cluster_.RegisterWorker(registration, session.channel);
+  if (!registered.ok()) {
+    if (registered.status().code() != StatusCode::kUnavailable) {
+      // The message names the worker once its id has passed the checks; a
+      // raw id could carry anything into the log.
+      spdlog::warn("refused a worker's registration from {}: {}", session.peer, registered.status().message());
+    }
+    return registered.status();
+  }
+  link::Registered reply = std::move(*registered);
   session.worker_id = registration.worker_id;
   session.heartbeat_interval = reply.heartbeat_interval;
   history_.Register(session.worker_id, reply.heartbeat_interval, registration.gpus);

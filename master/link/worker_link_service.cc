@@ -41,10 +41,12 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the worker closed its side, or the connection broke
+      DisconnectOnce();
       FinishOnce(grpc::Status::OK);
       return;
     }
     if (Status problem = Handle(in_); !problem.ok()) {
+      DisconnectOnce();
       FinishOnce(ToGrpcStatus(problem));
       return;
     }
@@ -70,7 +72,7 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
   }
 
   void OnDone() override {
-    handler_.OnDisconnect(session_);
+    DisconnectOnce();
     delete this;
   }
 
@@ -120,6 +122,16 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
     }
   }
 
+  // Tells the handler the stream is over, once: before the final status
+  // goes out when the stream ends from a read (so a worker that reconnects
+  // at once finds its id released, not still held by this stream), else
+  // at OnDone.
+  void DisconnectOnce() {
+    if (disconnected_) return;
+    disconnected_ = true;
+    handler_.OnDisconnect(session_);
+  }
+
   void Enqueue(MasterMessage m) {
     std::lock_guard lock(mu_);
     if (finished_) return;
@@ -145,6 +157,7 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
 
   WorkerLinkHandler& handler_;
   WorkerSession session_;  // touched only by the read callbacks and OnDone
+  bool disconnected_ = false;  // likewise
   WorkerMessage in_;
 
   std::mutex mu_;  // guards the members below

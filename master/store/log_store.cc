@@ -13,6 +13,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/private_file.h"
 #include "common/posix_error.h"
 #include "common/unique_fd.h"
 
@@ -54,7 +55,7 @@ Status WriteAll(int fd, std::string_view bytes, const std::string& path) {
 }
 
 Status AppendToFile(const std::string& path, std::string_view bytes) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return PosixError("open '" + path + "'", errno);
   return WriteAll(fd.get(), bytes, path);
 }
@@ -86,7 +87,7 @@ Result<int64_t> ReadShift(const std::string& shift_path) {
 Status WriteShift(const std::string& shift_path, int64_t shift) {
   const std::string temp = shift_path + ".tmp";
   {
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd.valid()) return PosixError("open '" + temp + "'", errno);
     RETURN_IF_ERROR(WriteAll(fd.get(), std::to_string(shift) + "\n", temp));
   }
@@ -104,9 +105,11 @@ std::string GapNote(uint64_t lost_bytes) {
 }  // namespace
 
 Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Unavailable("cannot create log directory " + dir + ": " + ec.message());
+  // Task output may hold anything a task printed: only the master's user
+  // reads it (folders 0700, files 0600).
+  if (Status s = EnsurePrivateDir(dir); !s.ok()) {
+    return Unavailable("cannot create log directory " + dir + ": " + s.message());
+  }
   return std::unique_ptr<LogStore>(new LogStore(dir));
 }
 
@@ -125,7 +128,7 @@ Status LogStore::Append(const std::string& task_id, uint32_t attempt, LogStream 
   if (attempt == 0) attempt = 1;
   std::lock_guard lock(mu_);
   const std::string task_dir = dir_ + "/" + task_id;
-  if (::mkdir(task_dir.c_str(), 0755) != 0 && errno != EEXIST) return PosixError("mkdir '" + task_dir + "'", errno);
+  if (::mkdir(task_dir.c_str(), 0700) != 0 && errno != EEXIST) return PosixError("mkdir '" + task_dir + "'", errno);
   const std::string path = PathFor(task_id, attempt, stream);
   const std::string shift_path = path + ".shift";
 

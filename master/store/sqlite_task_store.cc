@@ -1,9 +1,14 @@
 #include "master/store/sqlite_task_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <mutex>
 
+#include "common/posix_error.h"
 #include "master/store/sqlite_statement.h"
 #include "master/store/store_records.h"
 
@@ -143,7 +148,31 @@ struct SqliteTaskStore::Db {
   SqliteStatement begin, commit, rollback;
 };
 
+namespace {
+
+// The database holds every task's command line and environment: it and
+// its -wal and -shm files are the master's alone (0600). SQLite creates the
+// -wal and -shm files with the mode of the database file, so creating that
+// one 0600 first is enough for a new store; an older store's files are
+// tightened.
+Status MakeDatabaseFilesPrivate(const std::string& path) {
+  if (path == ":memory:" || path.empty()) return Status::Ok();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Unavailable("cannot open database " + path + ": " + ErrnoText(errno));
+  ::close(fd);
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string file = path + suffix;
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT) {
+      return Unavailable("cannot make " + file + " private (chmod 600): " + ErrnoText(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(const std::string& path) {
+  RETURN_IF_ERROR(MakeDatabaseFilesPrivate(path));
   auto db = std::make_unique<Db>();
   int rc = sqlite3_open_v2(path.c_str(), &db->connection.handle,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

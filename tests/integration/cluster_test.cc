@@ -31,8 +31,8 @@ class ClusterTest : public ::testing::Test {
     return *workers_.back();
   }
 
-  json Worker(const std::string& id) { return HttpGet(master_->http_port(), "/api/workers/" + id).json(); }
-  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id).json(); }
+  json Worker(const std::string& id) { return HttpGet(master_->http_port(), "/api/workers/" + id, master_->read_token()).json(); }
+  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id, master_->read_token()).json(); }
 
   bool WaitHealthy(const std::string& id, seconds timeout = seconds(20)) {
     return Eventually([&] {
@@ -70,7 +70,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   std::string Logs(const std::string& task) {
-    return HttpGet(master_->http_port(), "/api/tasks/" + task + "/logs").body;
+    return HttpGet(master_->http_port(), "/api/tasks/" + task + "/logs", master_->read_token()).body;
   }
 
   std::string DiagnosticLogs() {
@@ -115,7 +115,7 @@ TEST_F(ClusterTest, WorkersRegisterAndReportLiveUtilization) {
   EXPECT_GT(two["memory_percent"].get<double>(), 0.0);
   EXPECT_LE(two["memory_percent"].get<double>(), 100.0);
   EXPECT_NE(workers_[0]->process().Log().find("Heartbeat sent: CPU="), std::string::npos);
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers").json().size(), 2u);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers", master_->read_token()).json().size(), 2u);
 }
 
 TEST_F(ClusterTest, OneGpuTaskSeesExactlyItsGpu) {
@@ -254,13 +254,15 @@ TEST_F(ClusterTest, EachAttemptOfARetriedTaskKeepsItsOwnOutput) {
       "if [ \"$GPULSE_TASK_ATTEMPT\" = 1 ]; then i=0; "
       "while [ ! -e '" + release + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 1; fi";
   std::string id = Submit({{"argv", {"/bin/sh", "-c", script}}, {"gpus", 1}, {"max_attempts", 2}});
+  // Following needs only the read token.
   std::map<std::string, std::string> env = master_->cli_env();
+  env["GPULSE_TOKEN_FILE"] = master_->read_token_file();
   // A follower from the start sees both attempts, in order, and stops at the end.
   CommandResult followed;
   std::jthread follower([&] { followed = RunCommand({BinPath("gpulse"), "logs", "--follow", id}, env, seconds(60)); });
 
   auto stderr_of = [&](const std::string& query) {
-    return HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?stream=stderr" + query).body;
+    return HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?stream=stderr" + query, master_->read_token()).body;
   };
   ASSERT_TRUE(Eventually([&] { return Logs(id) == "out of attempt 1\n" && stderr_of("") == "err of attempt 1\n"; },
                          seconds(20)))
@@ -277,12 +279,12 @@ TEST_F(ClusterTest, EachAttemptOfARetriedTaskKeepsItsOwnOutput) {
   ASSERT_TRUE(Eventually([&] { return Logs(id) == "out of attempt 2\n"; }, seconds(5))) << Logs(id);
   EXPECT_EQ(stderr_of(""), "err of attempt 2\n");
   EXPECT_EQ(stderr_of("&attempt=1"), "err of attempt 1\n");
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=1").body, "out of attempt 1\n");
-  HttpReply none = HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=3");
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=1", master_->read_token()).body, "out of attempt 1\n");
+  HttpReply none = HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=3", master_->read_token());
   EXPECT_EQ(none.status, 404);
   EXPECT_NE(none.json().value("error", "").find("has no attempt 3"), std::string::npos) << none.body;
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=0").status, 404);
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=two").status, 400);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=0", master_->read_token()).status, 404);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs?attempt=two", master_->read_token()).status, 400);
 
   CommandResult latest = RunCommand({BinPath("gpulse"), "logs", id}, env);
   EXPECT_EQ(latest.exit_code, 0) << latest.err;
@@ -322,7 +324,7 @@ TEST_F(ClusterTest, KilledMasterLosesNoAcknowledgedTask) {
   stop = true;
   burst.join();
   master_->Start();
-  json tasks = HttpGet(master_->http_port(), "/api/tasks").json();
+  json tasks = HttpGet(master_->http_port(), "/api/tasks", master_->read_token()).json();
   std::set<std::string> stored;
   for (const auto& t : tasks) stored.insert(t["id"].get<std::string>());
   for (const auto& id : acknowledged) EXPECT_TRUE(stored.count(id)) << "lost acknowledged task " << id;
@@ -378,7 +380,7 @@ TEST_F(ClusterTest, WrongTokenIsRefusedOnBothSides) {
     EXPECT_EQ(r.status, 401) << wrong;
     EXPECT_TRUE(r.json()["error"].is_string());
   }
-  EXPECT_EQ(HttpGet(port, "/api/tasks").json(), json::array());
+  EXPECT_EQ(HttpGet(port, "/api/tasks", master_->read_token()).json(), json::array());
   // Cancel is guarded the same way: the task stays queued and nothing is recorded.
   std::string id = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
   for (const std::string& wrong : {differing_at(0), differing_at(63), std::string()}) {
@@ -419,13 +421,13 @@ TEST_F(ClusterTest, MalformedRequestsGetClearErrorsAndTheMasterStaysUp) {
       EXPECT_TRUE(r.json().is_object() && r.json()["error"].is_string()) << r.body.substr(0, 200);
     }
   }
-  EXPECT_EQ(HttpGet(port, "/api/tasks/nope").status, 404);
-  EXPECT_EQ(HttpGet(port, "/api/workers/nope").status, 404);
-  EXPECT_EQ(HttpGet(port, "/api/tasks?state=bogus").status, 400);
+  EXPECT_EQ(HttpGet(port, "/api/tasks/nope", master_->read_token()).status, 404);
+  EXPECT_EQ(HttpGet(port, "/api/workers/nope", master_->read_token()).status, 404);
+  EXPECT_EQ(HttpGet(port, "/api/tasks?state=bogus", master_->read_token()).status, 400);
   HttpReply health = HttpGet(port, "/healthz");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(health.json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0})")) << health.body;
-  EXPECT_EQ(HttpGet(port, "/api/tasks").json(), json::array());  // nothing malformed got in
+  EXPECT_EQ(HttpGet(port, "/api/tasks", master_->read_token()).json(), json::array());  // nothing malformed got in
   EXPECT_TRUE(master_->process().Running());
 }
 
@@ -473,6 +475,19 @@ TEST_F(ClusterTest, CliSubmitsWaitsAndShowsWorkers) {
   EXPECT_EQ(follow.exit_code, 0) << follow.err;
   EXPECT_EQ(follow.out, "one\ntwo\n");
   EXPECT_EQ(follow.err, "warn\n");
+
+  // With the read token the CLI reads everything and changes nothing.
+  std::map<std::string, std::string> reader = {{"GPULSE_MASTER", master_->http_url()},
+                                               {"GPULSE_TOKEN_FILE", master_->read_token_file()}};
+  CommandResult read_workers = RunCommand({BinPath("gpulse"), "workers"}, reader);
+  EXPECT_EQ(read_workers.exit_code, 0) << read_workers.err;
+  CommandResult read_submit = RunCommand({BinPath("gpulse"), "submit", "--", "/bin/true"}, reader);
+  EXPECT_NE(read_submit.exit_code, 0);
+  EXPECT_NE(read_submit.err.find("admin token"), std::string::npos) << read_submit.err;
+  // Without a token it says which to pass.
+  CommandResult anonymous = RunCommand({BinPath("gpulse"), "workers"}, {{"GPULSE_MASTER", master_->http_url()}});
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_NE(anonymous.err.find("--token-file"), std::string::npos) << anonymous.err;
   EXPECT_EQ(Task(chatty_id)["state"], "succeeded");  // it returned only after the end
 
   // A successful cancel of a running task.

@@ -150,8 +150,10 @@ void UseHttpsForPort(int port, const std::string& ca_file) {
   TlsPorts()[port] = ca_file;
 }
 
-HttpReply HttpGet(int port, const std::string& path) {
-  auto r = ClientFor(port)->Get(path);
+HttpReply HttpGet(int port, const std::string& path, const std::string& token) {
+  httplib::Headers headers;
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  auto r = ClientFor(port)->Get(path, headers);
   if (!r) return {};
   return {r->status, r->body};
 }
@@ -250,13 +252,26 @@ std::string MasterProcess::ca_file() const {
 }
 
 std::map<std::string, std::string> MasterProcess::cli_env() const {
-  std::map<std::string, std::string> env = {{"GPULSE_MASTER", http_url()}};
+  std::map<std::string, std::string> env = {{"GPULSE_MASTER", http_url()}, {"GPULSE_TOKEN_FILE", token_file()}};
   if (tls()) env["GPULSE_CA_FILE"] = ca_file();
   return env;
 }
 
 std::string MasterProcess::token() const {
   std::string t = ReadFile(token_file());
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  return t;
+}
+
+std::string MasterProcess::read_token_file() const {
+  for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
+    if (extra_args_[i] == "--read-token-file") return extra_args_[i + 1];
+  }
+  return data_dir_ + "/read-token";
+}
+
+std::string MasterProcess::read_token() const {
+  std::string t = ReadFile(read_token_file());
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
   return t;
 }

@@ -59,7 +59,9 @@ struct HttpReply {
   std::string body;
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
-HttpReply HttpGet(int port, const std::string& path);
+// `token` empty: no Authorization header (the API then answers 401, but
+// /healthz and the dashboard page answer).
+HttpReply HttpGet(int port, const std::string& path, const std::string& token = "");
 // From now on HttpGet/HttpPost speak https to `port`, verified with the CA
 // in `ca_file` (MasterProcess does this itself; for an in-process master).
 void UseHttpsForPort(int port, const std::string& ca_file);
@@ -97,12 +99,15 @@ class MasterProcess {
   // Whether it serves TLS (no --insecure), and the CA to trust it by.
   bool tls() const;
   std::string ca_file() const;
-  // GPULSE_MASTER and GPULSE_CA_FILE (or nothing) for the CLI, as an
-  // operator would set them.
+  // GPULSE_MASTER, GPULSE_TOKEN_FILE (the admin token) and GPULSE_CA_FILE
+  // (or nothing) for the CLI, as an operator would set them.
   std::map<std::string, std::string> cli_env() const;
   // --token-file when given in extra_args, else <data-dir>/token.
   std::string token_file() const;
-  std::string token() const;
+  std::string token() const;  // the admin (cluster) token
+  // --read-token-file when given in extra_args, else <data-dir>/read-token.
+  std::string read_token_file() const;
+  std::string read_token() const;
   Process& process() { return *process_; }
 
  private:

@@ -35,7 +35,7 @@ class MasterFlagsTest : public ::testing::Test {
   }
 
   json Worker(const MasterProcess& m, const std::string& id) {
-    return HttpGet(m.http_port(), "/api/workers/" + id).json();
+    return HttpGet(m.http_port(), "/api/workers/" + id, m.read_token()).json();
   }
 
   testkit::TempDir dir_{"gpulse-master-flags"};
@@ -120,6 +120,7 @@ TEST_F(MasterFlagsTest, TokenFileIsTheClusterToken) {
   {
     std::ofstream(token_file) << "  " << token << "\n";
   }
+  std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   MasterProcess master(dir_.File("m"), {"--token-file", token_file});
   EXPECT_FALSE(std::filesystem::exists(dir_.File("m") + "/token"));  // none made up beside it
   HttpReply r = HttpPost(master.http_port(), "/api/tasks", R"({"argv": ["/bin/true"]})", token);
@@ -140,6 +141,63 @@ TEST_F(MasterFlagsTest, TokenFileIsTheClusterToken) {
   EXPECT_EQ(*code, 1);
   EXPECT_NE(log.find("missing.token does not exist"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(dir_.File("missing.token")));
+}
+
+// Observation 6 of issue 9: a 1-character token and a 0666 token file were
+// accepted silently.
+TEST_F(MasterFlagsTest, ATokenFileOthersCanReadOrAWeakTokenIsRefusedSayingHowToFixIt) {
+  const std::string open_file = dir_.File("open.token");
+  std::ofstream(open_file) << std::string(64, 'c') << "\n";
+  std::filesystem::permissions(open_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                              std::filesystem::perms::group_read |
+                                              std::filesystem::perms::others_read);
+  std::string log;
+  std::optional<int> code = StartFailing({"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir",
+                                          dir_.File("m1"), "--token-file", open_file},
+                                         &log);
+  ASSERT_TRUE(code.has_value()) << log;
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(log.find("chmod 600 " + open_file), std::string::npos) << log;
+
+  const std::string weak_file = dir_.File("weak.token");
+  std::ofstream(weak_file) << "x\n";
+  std::filesystem::permissions(weak_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  code = StartFailing({"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data-dir", dir_.File("m2"),
+                       "--token-file", weak_file},
+                      &log);
+  ASSERT_TRUE(code.has_value()) << log;
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(log.find("too weak"), std::string::npos) << log;
+  EXPECT_NE(log.find("openssl rand -hex 32"), std::string::npos) << log;
+  EXPECT_EQ(log.find("x\n"), std::string::npos);
+}
+
+// Observation 6 of issue 9: the database, its WAL and the task logs were
+// 0644 in a 0755 folder.
+TEST_F(MasterFlagsTest, TheDataDirAndEverythingSecretInItAreTheMastersAlone) {
+  const std::string data = dir_.File("private");
+  MasterProcess master(data);
+  WorkerProcess worker(master, "w", SimScenario("w", {0}), dir_.path());
+  HttpReply r = HttpPost(master.http_port(), "/api/tasks",
+                         R"({"argv": ["/bin/sh", "-c", "echo hi"], "env": {"DB_PASSWORD": "s3cret"}})", master.token());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.json().value("id", "");
+  ASSERT_TRUE(Eventually([&] { return std::filesystem::exists(data + "/logs/" + id + "/1.stdout"); }, seconds(20)))
+      << worker.process().Log();
+  namespace fs = std::filesystem;
+  auto mode = [](const std::string& path) { return fs::status(path).permissions() & fs::perms::all; };
+  const fs::perms owner_rw = fs::perms::owner_read | fs::perms::owner_write;
+  EXPECT_EQ(mode(data), fs::perms::owner_all);
+  EXPECT_EQ(mode(data + "/logs"), fs::perms::owner_all);
+  EXPECT_EQ(mode(data + "/logs/" + id), fs::perms::owner_all);
+  EXPECT_EQ(mode(data + "/logs/" + id + "/1.stdout"), owner_rw);
+  EXPECT_EQ(mode(data + "/token"), owner_rw);
+  EXPECT_EQ(mode(data + "/gpulse.db"), owner_rw);
+  EXPECT_TRUE(fs::exists(data + "/gpulse.db-wal"));
+  EXPECT_EQ(mode(data + "/gpulse.db-wal"), owner_rw);
+  if (fs::exists(data + "/gpulse.db-shm")) {
+    EXPECT_EQ(mode(data + "/gpulse.db-shm"), owner_rw);
+  }
 }
 
 // With 2 s heartbeats the default would declare the worker dead after 6 s;
@@ -175,12 +233,12 @@ TEST_F(MasterFlagsTest, CancelGraceIsTheWorkersGracePeriod) {
   ASSERT_EQ(r.status, 201) << r.body;
   std::string id = r.json()["id"];
   ASSERT_TRUE(Eventually([&] {
-    return HttpGet(master.http_port(), "/api/tasks/" + id + "/logs").body == "ready\n";
+    return HttpGet(master.http_port(), "/api/tasks/" + id + "/logs", master.read_token()).body == "ready\n";
   }, seconds(20))) << worker.process().Log();  // it runs, and ignores SIGTERM from now on
   r = HttpPost(master.http_port(), "/api/tasks/" + id + "/cancel", "{}", master.token());
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(Eventually([&] {
-    return HttpGet(master.http_port(), "/api/tasks/" + id).json().value("state", "") == "cancelled";
+    return HttpGet(master.http_port(), "/api/tasks/" + id, master.read_token()).json().value("state", "") == "cancelled";
   }, seconds(20))) << worker.process().Log();
   EXPECT_NE(worker.process().Log().find("task " + id + " outlived its 300 ms grace period; sending SIGKILL"),
             std::string::npos)
@@ -192,7 +250,7 @@ TEST_F(MasterFlagsTest, HistoryWindowSizesTheCharts) {
   WorkerProcess worker(master, "w", SimScenario("w", {0}), dir_.path());
   ASSERT_TRUE(Eventually([&] { return Worker(master, "w").value("heartbeats", 0) >= 1; }, seconds(20)))
       << worker.process().Log();
-  json h = HttpGet(master.http_port(), "/api/workers/w/history").json();
+  json h = HttpGet(master.http_port(), "/api/workers/w/history", master.read_token()).json();
   EXPECT_EQ(h["window_seconds"], 120) << h.dump();
   // Out of range is refused by the command line, before anything starts.
   std::string log;

@@ -71,8 +71,8 @@ class MetricsTest : public ::testing::Test {
     ASSERT_TRUE(up) << Logs();
   }
 
-  json Worker() { return HttpGet(master_->http_port(), "/api/workers/m-one").json(); }
-  std::string MasterMetrics() { return HttpGet(master_->http_port(), "/metrics").body; }
+  json Worker() { return HttpGet(master_->http_port(), "/api/workers/m-one", master_->read_token()).json(); }
+  std::string MasterMetrics() { return HttpGet(master_->http_port(), "/metrics", master_->read_token()).body; }
   std::string Logs() { return "--- master\n" + master_->process().Log() + "--- worker\n" + worker_->process().Log(); }
 
   // Runs promtool on `page`. Empty when it is clean; otherwise what promtool
@@ -350,13 +350,13 @@ TEST_F(MetricsTest, PagesPassPromtool) {
 
 TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
   ASSERT_TRUE(Eventually([&] {
-    return HttpGet(master_->http_port(), "/api/workers/m-one/history").json().value("t", json::array()).size() >= 2;
-  }, seconds(10))) << HttpGet(master_->http_port(), "/api/workers/m-one/history").body;
+    return HttpGet(master_->http_port(), "/api/workers/m-one/history", master_->read_token()).json().value("t", json::array()).size() >= 2;
+  }, seconds(10))) << HttpGet(master_->http_port(), "/api/workers/m-one/history", master_->read_token()).body;
   // The link records a heartbeat's point just before the cluster counts it,
   // one message at a time: read between two counts, the history has at
   // least the first count of points and at most one more than the second.
   int beats_before = Worker().value("heartbeats", -1);
-  json h = HttpGet(master_->http_port(), "/api/workers/m-one/history").json();
+  json h = HttpGet(master_->http_port(), "/api/workers/m-one/history", master_->read_token()).json();
   int beats_after = Worker().value("heartbeats", -1);
   EXPECT_GE(static_cast<int>(h["t"].size()), beats_before) << h.dump();
   EXPECT_LE(static_cast<int>(h["t"].size()), beats_after + 1) << h.dump();
@@ -375,8 +375,8 @@ TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
   ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= beats_after + 2; }, seconds(10)));
   char since[32];
   std::snprintf(since, sizeof since, "%.3f", last);
-  json later = HttpGet(master_->http_port(), std::string("/api/workers/m-one/history?since=") + since).json();
-  json all = HttpGet(master_->http_port(), "/api/workers/m-one/history").json();
+  json later = HttpGet(master_->http_port(), std::string("/api/workers/m-one/history?since=") + since, master_->read_token()).json();
+  json all = HttpGet(master_->http_port(), "/api/workers/m-one/history", master_->read_token()).json();
   ASSERT_GE(later["t"].size(), 2u) << later.dump();
   EXPECT_EQ(later["t"].size(), all["t"].size() - points) << later.dump() << "\n" << all.dump();
   double previous = last;
@@ -386,7 +386,7 @@ TEST_F(MetricsTest, HistoryEndpointHasAPointPerHeartbeat) {
   }
   EXPECT_EQ(later["gpus"][0]["utilization_gpu"].size(), later["t"].size());
   EXPECT_EQ(later["host"]["cpu_percent"].size(), later["t"].size());
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers/nobody/history").status, 404);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers/nobody/history", master_->read_token()).status, 404);
 }
 
 }  // namespace

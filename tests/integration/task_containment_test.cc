@@ -48,10 +48,10 @@ class TaskContainmentTest : public ::testing::TestWithParam<const char*> {
     if (worker_) worker_->process().Signal(SIGTERM);
   }
 
-  json Worker() { return HttpGet(master_->http_port(), "/api/workers/w").json(); }
-  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id).json(); }
+  json Worker() { return HttpGet(master_->http_port(), "/api/workers/w", master_->read_token()).json(); }
+  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id, master_->read_token()).json(); }
   std::string Output(const std::string& id) {
-    return HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs").body;
+    return HttpGet(master_->http_port(), "/api/tasks/" + id + "/logs", master_->read_token()).body;
   }
   std::string Logs() {
     return "--- master\n" + master_->process().Log() + "--- worker\n" + worker_->process().Log();

@@ -27,12 +27,16 @@ class WorkerDaemonTest : public ::testing::Test {
     options.grpc_listen = "127.0.0.1:0";
     options.http_listen = "127.0.0.1:0";
     options.data_dir = dir_.File("master");
+    options.min_heartbeat_interval = milliseconds(100);  // the daemon asks for 100 ms
     master_ = std::make_unique<master::MasterServer>(options);
     ASSERT_OK(master_->Start());
     UseHttpsForPort(master_->http_port(), master_->ca_file());
     Result<std::string> token = ReadToken(options.data_dir + "/token");
     ASSERT_OK(token);
     token_ = *token;
+    Result<std::string> read_token = ReadToken(options.data_dir + "/read-token");
+    ASSERT_OK(read_token);
+    read_token_ = *read_token;
   }
 
   // A daemon named "inproc" on the simulator (scenario_ decides its GPUs),
@@ -55,8 +59,8 @@ class WorkerDaemonTest : public ::testing::Test {
     return options;
   }
 
-  json Worker() { return HttpGet(master_->http_port(), "/api/workers/inproc").json(); }
-  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id).json(); }
+  json Worker() { return HttpGet(master_->http_port(), "/api/workers/inproc", read_token_).json(); }
+  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id, read_token_).json(); }
   std::string Submit(const json& body) {
     HttpReply r = HttpPost(master_->http_port(), "/api/tasks", body.dump(), token_);
     EXPECT_EQ(r.status, 201) << r.body;
@@ -70,6 +74,7 @@ class WorkerDaemonTest : public ::testing::Test {
   testkit::ScenarioFile scenario_{SimScenario("inproc", {30, 50})};
   std::unique_ptr<master::MasterServer> master_;
   std::string token_;
+  std::string read_token_;
 };
 
 TEST_F(WorkerDaemonTest, RegistersHeartbeatsRunsATaskAndStopsCleanly) {
@@ -93,7 +98,7 @@ TEST_F(WorkerDaemonTest, RegistersHeartbeatsRunsATaskAndStopsCleanly) {
   std::string hello = Submit({{"argv", {"/bin/sh", "-c", "echo hello from $CUDA_VISIBLE_DEVICES"}}, {"gpus", 1}});
   ASSERT_TRUE(WaitState(hello, "succeeded")) << Task(hello).dump();
   std::string uuid = Task(hello)["gpus"][0].get<std::string>();
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + hello + "/logs").body, "hello from " + uuid + "\n");
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/tasks/" + hello + "/logs", read_token_).body, "hello from " + uuid + "\n");
 
   // Its own metrics endpoint serves the latest sample.
   ASSERT_NE(daemon.metrics_port(), 0);

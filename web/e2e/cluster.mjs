@@ -93,6 +93,7 @@ export class Cluster {
     this.url = `http://127.0.0.1:${ports.http_port}`;
     await waitFor('the master to answer', async () => (await fetch(`${this.url}/healthz`)).ok);
     this.token = readFileSync(join(this.dataDir, 'token'), 'utf8').trim();
+    this.readToken = readFileSync(join(this.dataDir, 'read-token'), 'utf8').trim();
   }
 
   // Writes a scenario the way an operator would change it: a new file renamed
@@ -121,8 +122,9 @@ export class Cluster {
     return (await res.json()).id;
   }
 
+  // With the read token.
   async getJson(path) {
-    return (await fetch(`${this.url}${path}`)).json();
+    return (await fetch(`${this.url}${path}`, { headers: { Authorization: `Bearer ${this.readToken}` } })).json();
   }
 
   // The tail of every process's log, for a failure report.

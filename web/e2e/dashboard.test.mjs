@@ -71,6 +71,7 @@ try {
   await cluster.startMaster();
   const base = cluster.url;
   const token = cluster.token;
+  const readToken = cluster.readToken;
   const alphaGpus = [
     simGpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000001', 30),
     simGpu('NVIDIA H100 80GB HBM3', 'GPU-0a1b2c3d-0000-4000-8000-000000000002',
@@ -96,6 +97,14 @@ try {
   await page.goto(`${base}/`);
 
   const utilOf = (worker, index) => page.locator(`[data-gpu-util="${worker}/${index}"]`).textContent();
+
+  await step('without a token the page shows nothing and asks for one; the read token opens it', async () => {
+    await page.locator('#token-dialog[open]').waitFor({ timeout: 10_000 });
+    await page.locator('#conn[data-mode="offline"]', { hasText: 'needs a token' }).waitFor({ timeout: 5000 });
+    if (await page.locator('[data-worker]').count()) throw new Error('workers shown without a token');
+    await page.locator('#token-input').fill(readToken);
+    await page.locator('#token-form button[value="save"]').click();
+  });
 
   await step('the page shows every worker, healthy, with its GPUs', async () => {
     await page.locator('[data-worker="w-alpha"] [data-role="state"]', { hasText: 'healthy' }).waitFor({ timeout: 15_000 });
@@ -156,14 +165,16 @@ try {
   });
 
   let formTask;
-  await step('the submit form uses the pasted token, and cancel stops the task', async () => {
-    await page.locator('#token-button').click();
-    await page.locator('#token-input').fill(token);
-    await page.locator('#token-form button[value="save"]').click();
+  await step('the read token cannot submit; the admin token can, and cancel stops the task', async () => {
     await page.locator('#submit-toggle').click();
     await page.locator('#submit-form input[name="command"]').fill("/bin/sh -c 'echo started; sleep 60'");
     await page.locator('#submit-form input[name="name"]').fill('long job');
     await page.locator('#submit-form input[name="gpus"]').fill('1');
+    await page.locator('#submit-form button[type="submit"]').click();
+    await page.locator('#submit-result', { hasText: 'read-only token' }).waitFor({ timeout: 5000 });
+    await page.locator('#token-dialog[open]').waitFor({ timeout: 5000 });  // it asks for the admin token
+    await page.locator('#token-input').fill(token);
+    await page.locator('#token-form button[value="save"]').click();
     await page.locator('#submit-form button[type="submit"]').click();
     const result = await waitFor('the submit result', async () => {
       const text = await page.locator('#submit-result').textContent();
@@ -188,8 +199,10 @@ try {
     await page.evaluate(() => localStorage.setItem('gpulse.token', 'not-the-token'));
     await page.locator('#submit-form input[name="command"]').fill('/bin/true');
     await page.locator('#submit-form button[type="submit"]').click();
-    await page.locator('#submit-result', { hasText: 'wrong cluster token' }).waitFor({ timeout: 5000 });
+    await page.locator('#submit-result', { hasText: 'wrong token' }).waitFor({ timeout: 5000 });
     await page.keyboard.press('Escape');  // the token dialog opened for a new one
+    // The pages below read with the read token.
+    await page.evaluate((t) => localStorage.setItem('gpulse.token', t), readToken);
   });
 
   await step('a page that cannot hold a stream polls instead', async () => {

@@ -2,6 +2,8 @@
 // worker as columns over one time axis and topped up with what is new since
 // the last point, for the worker cards' charts.
 
+import { authorizedFetch } from './token.js';
+
 const HISTORY_MIN_GAP_MS = 1000;
 const GPU_SERIES = ['utilization_gpu', 'memory_used_bytes', 'temperature_c', 'power_w'];
 
@@ -67,7 +69,7 @@ export function refreshHistory(w, onMerged) {
   hist.fetchedAt = performance.now();
   const heartbeats = w.heartbeats;
   const since = hist.t.length ? `?since=${hist.t[hist.t.length - 1]}` : '';
-  fetch(`/api/workers/${encodeURIComponent(w.id)}/history${since}`, { cache: 'no-store' })
+  authorizedFetch(`/api/workers/${encodeURIComponent(w.id)}/history${since}`, { cache: 'no-store' })
     .then((res) => (res.ok ? res.json() : Promise.reject(new Error(`HTTP ${res.status}`))))
     .then((data) => {
       mergeHistory(hist, data);

@@ -1,17 +1,26 @@
 // The live connection to the master: it pushes a snapshot (GET /api/events,
 // server-sent events) whenever the cluster changes; if it refuses the stream
-// (too many dashboards open) or the browser cannot hold one, the page polls
+// (too many dashboards open) or the browser cannot read one, the page polls
 // GET /api/dashboard every second instead and tries the stream again later.
 // The badge #conn says which (data-mode: sse, polling, offline).
+//
+// Both need a token (token.js). EventSource cannot send one, so the stream
+// is read with fetch() and parsed here (event and data lines, events ended
+// by a blank line). Without a token, or with one the master refuses, the
+// page says so and waits for the token dialog.
+
+import { authorizedFetch, onTokenChange } from './token.js';
 
 const POLL_MS = 1000;
 const STREAM_RETRY_MS = 30000;
+const RECONNECT_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 
 let onSnapshot = () => {};
 let pollTimer = null;
-let source = null;
+let stream = null;  // the AbortController of the open stream
+let retryTimer = null;
 
 function setMode(mode, text) {
   const el = $('conn');
@@ -19,35 +28,85 @@ function setMode(mode, text) {
   el.textContent = text;
 }
 
-function startStream() {
-  if (!window.EventSource || new URLSearchParams(location.search).get('live') === 'poll') {
+function needsToken(res) {
+  if (res.status !== 401 && res.status !== 403) return false;
+  setMode('offline', 'needs a token (Cluster token)');
+  return true;
+}
+
+// Calls `handle(event, data)` for each event in the text read so far;
+// returns what is left of an event not yet complete.
+function parseEvents(buffer, handle) {
+  let end;
+  while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+    const block = buffer.slice(0, end);
+    buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
+    let event = 'message';
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (data.length) handle(event, data.join('\n'));
+  }
+  return buffer;
+}
+
+function later(fn, ms) {
+  clearTimeout(retryTimer);
+  retryTimer = setTimeout(fn, ms);
+}
+
+async function startStream() {
+  const canStream = window.ReadableStream && window.TextDecoder && window.AbortController;
+  if (!canStream || new URLSearchParams(location.search).get('live') === 'poll') {
     startPolling();
     return;
   }
-  source = new EventSource('/api/events');
-  source.addEventListener('snapshot', (event) => {
-    stopPolling();
-    setMode('sse', 'live');
-    onSnapshot(JSON.parse(event.data));
-  });
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) {
-      // Refused (e.g. 503: too many streams): poll, and try again later.
-      source.close();
-      source = null;
-      startPolling();
-      setTimeout(startStream, STREAM_RETRY_MS);
-    } else {
-      setMode('offline', 'reconnecting…');
+  const controller = new AbortController();
+  stream = controller;
+  try {
+    const res = await authorizedFetch('/api/events', { cache: 'no-store', signal: controller.signal });
+    if (needsToken(res)) {
+      stopPolling();
+      return;  // the token dialog is open; onTokenChange restarts
     }
-  };
+    if (!res.ok || !res.body) {
+      // Refused (e.g. 503: too many streams): poll, and try again later.
+      startPolling();
+      later(startStream, STREAM_RETRY_MS);
+      return;
+    }
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (event, data) => {
+        if (event !== 'snapshot') return;
+        stopPolling();
+        setMode('sse', 'live');
+        onSnapshot(JSON.parse(data));
+      });
+    }
+  } catch (err) {
+    if (controller.signal.aborted) return;
+  }
+  if (stream !== controller) return;
+  setMode('offline', 'reconnecting…');
+  later(startStream, RECONNECT_MS);
 }
 
 function startPolling() {
   if (pollTimer) return;
   const poll = async () => {
     try {
-      const res = await fetch('/api/dashboard', { cache: 'no-store' });
+      const res = await authorizedFetch('/api/dashboard', { cache: 'no-store' });
+      if (needsToken(res)) {
+        stopPolling();
+        return;
+      }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       onSnapshot(await res.json());
       setMode('polling', 'live (polling every second)');
@@ -64,8 +123,17 @@ function stopPolling() {
   pollTimer = null;
 }
 
+function restart() {
+  if (stream) stream.abort();
+  stream = null;
+  stopPolling();
+  clearTimeout(retryTimer);
+  startStream();
+}
+
 // Calls `handler(snapshot)` with every snapshot from now on.
 export function connectLive(handler) {
   onSnapshot = handler;
+  onTokenChange(restart);
   startStream();
 }

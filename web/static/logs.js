@@ -4,6 +4,8 @@
 // output follows a "[gpulse: attempt N]" line once the old one is shown
 // whole.
 
+import { authorizedFetch } from './token.js';
+
 const MAX_SHOWN = 2 * 1024 * 1024;  // characters kept in the viewer
 const FOLLOW_MS = 1000;
 
@@ -39,7 +41,7 @@ async function fetchMore(generation) {
   try {
     // The task as it was before this read: once it had finished (or moved
     // past the attempt shown) and the read brings nothing, that is all.
-    const taskRes = await fetch(path, { cache: 'no-store' });
+    const taskRes = await authorizedFetch(path, { cache: 'no-store' });
     if (generation !== view.generation) return;
     if (!taskRes.ok) {
       status.textContent = await errorOf(taskRes);
@@ -47,7 +49,7 @@ async function fetchMore(generation) {
     }
     const now = await taskRes.json();
     const attempt = view.attempt ? `&attempt=${view.attempt}` : '';
-    const res = await fetch(`${path}/logs?stream=${stream}&offset=${view.offset}${attempt}`, { cache: 'no-store' });
+    const res = await authorizedFetch(`${path}/logs?stream=${stream}&offset=${view.offset}${attempt}`, { cache: 'no-store' });
     if (generation !== view.generation) return;
     if (!res.ok) {
       status.textContent = await errorOf(res);

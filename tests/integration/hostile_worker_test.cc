@@ -1,0 +1,129 @@
+// A worker that lies, against the real gpulse-master (issue 9, observations
+// 2 and 4): a raw gRPC stream with the cluster token registers a plausible
+// worker at a 1 ms interval and then floods heartbeats naming thousands of
+// GPU indices with absurd figures. The master must stay up, keep its memory
+// bounded, and show only what it believes.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+
+#include "proto/gpulse.grpc.pb.h"
+#include "tests/integration/harness.h"
+#include "testkit/temp_dir.h"
+
+namespace gpulse::integration {
+namespace {
+
+using gpulse::v1::MasterMessage;
+using gpulse::v1::WorkerMessage;
+using nlohmann::json;
+using std::chrono::seconds;
+
+// The resident set of process `pid` in KiB, from /proc; 0 if unreadable.
+long RssKiB(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+WorkerMessage Register(const std::string& id, int gpus, uint32_t interval_ms) {
+  WorkerMessage m;
+  auto* r = m.mutable_register_();
+  r->set_worker_id(id);
+  r->set_hostname(id);
+  r->set_cpu_cores(8);
+  r->set_memory_bytes(uint64_t{64} << 30);
+  r->set_heartbeat_interval_ms(interval_ms);
+  for (int i = 0; i < gpus; ++i) {
+    auto* g = r->add_gpus();
+    g->set_index(i);
+    g->set_uuid("GPU-liar-" + std::to_string(i));
+  }
+  return m;
+}
+
+// Names 5,000 GPU indices, each with absurd figures, and -50 % CPU.
+WorkerMessage AbsurdHeartbeat(uint64_t seq) {
+  WorkerMessage m;
+  auto* h = m.mutable_heartbeat();
+  h->set_seq(seq);
+  h->set_cpu_percent(-50);
+  h->set_nvml_available(true);
+  for (int i = 0; i < 5000; ++i) {
+    auto* g = h->add_gpus();
+    g->set_index(i);
+    g->set_utilization_gpu(i < 2 ? 40 : 1e9);
+    g->set_temperature_c(5000);
+  }
+  return m;
+}
+
+TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMasterBoundedAndSane) {
+  testkit::TempDir dir("gpulse-hostile");
+  MasterProcess master(dir.File("m"));
+  auto channel = grpc::CreateChannel(master.grpc_address(), grpc::InsecureChannelCredentials());
+  auto stub = gpulse::v1::WorkerLink::NewStub(channel);
+
+  // Impossible registrations are refused, saying why.
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + master.token());
+    auto stream = stub->Connect(&context);
+    ASSERT_TRUE(stream->Write(Register("liar", 2000, 1000)));
+    stream->WritesDone();
+    MasterMessage ignored;
+    while (stream->Read(&ignored)) {
+    }
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("at most 64"), std::string::npos) << status.error_message();
+  }
+
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + master.token());
+  auto stream = stub->Connect(&context);
+  ASSERT_TRUE(stream->Write(Register("liar", 2, 1)));
+  MasterMessage reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  ASSERT_TRUE(reply.has_registered()) << reply.DebugString();
+  EXPECT_EQ(reply.registered().heartbeat_interval_ms(), 1000u);  // granted, not the 1 ms claimed
+
+  const long before = RssKiB(master.process().pid());
+  ASSERT_GT(before, 0);
+  // Before issue 9, three such heartbeats took about 400 MiB; these 30 would
+  // have taken gigabytes (36,000 points for each of 5,000 GPUs).
+  for (uint64_t seq = 1; seq <= 30; ++seq) {
+    ASSERT_TRUE(stream->Write(AbsurdHeartbeat(seq)));
+    ASSERT_TRUE(stream->Read(&reply));  // its ack
+    ASSERT_TRUE(reply.has_ack()) << reply.DebugString();
+  }
+  const long after = RssKiB(master.process().pid());
+  // The bound: the worker's rings are sized at registration (2 GPUs, 3,600
+  // points at 1 s: well under 1 MiB); allow 32 MiB for allocator slack and
+  // the messages in flight.
+  EXPECT_LT(after - before, 32 * 1024) << "RSS grew from " << before << " to " << after << " KiB";
+  EXPECT_TRUE(master.process().Running());
+
+  json w = HttpGet(master.http_port(), "/api/workers/liar", master.read_token()).json();
+  ASSERT_TRUE(w.is_object()) << w.dump();
+  EXPECT_EQ(w["gpus"].size(), 2u);
+  EXPECT_TRUE(w["cpu_percent"].is_null()) << w.dump();
+  std::string metrics = HttpGet(master.http_port(), "/metrics", master.read_token()).body;
+  EXPECT_NE(metrics.find("gpulse_worker_values_rejected_total{worker=\"liar\",field=\"gpu.unregistered\"} 1860"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("gpulse_worker_values_rejected_total{worker=\"liar\",field=\"host.cpu_percent\"} 30"),
+            std::string::npos);
+  json history = HttpGet(master.http_port(), "/api/workers/liar/history", master.read_token()).json();
+  EXPECT_EQ(history["gpus"].size(), 2u);
+  EXPECT_EQ(history["interval_seconds"], 1.0);
+  stream->WritesDone();
+}
+
+}  // namespace
+}  // namespace gpulse::integration
