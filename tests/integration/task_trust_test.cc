@@ -150,7 +150,7 @@ TEST_F(TaskTrustTest, AnImpossibleRequestIsRefusedAndAWaitingOneSaysWhy) {
 // A program that does not exist fails once, with a shell's exit code 127
 // and a message that says so: no retries on this or another worker.
 TEST_F(TaskTrustTest, AMissingProgramFailsOnceWithExitCode127) {
-  WorkerProcess& worker = AddWorker("w", {0});
+  AddWorker("w", {0});
   ASSERT_TRUE(WaitHealthy("w")) << DiagnosticLogs();
   std::string id = Submit({{"argv", {"/no/such/program", "--flag"}}, {"max_attempts", 3}});
   ASSERT_TRUE(WaitState(id, "failed")) << Task(id).dump() << DiagnosticLogs();
@@ -160,14 +160,13 @@ TEST_F(TaskTrustTest, AMissingProgramFailsOnceWithExitCode127) {
   const std::string message = t.value("message", "");
   EXPECT_NE(message.find("exited with code 127"), std::string::npos) << message;
   EXPECT_NE(message.find("/no/such/program': No such file or directory"), std::string::npos) << message;
-  (void)worker;
 }
 
 // Observation 8: a worker that cannot create task directories says so
 // (worker JSON) and gets no task; a task waits with a reason instead of
 // burning its attempts there, and runs once the worker is fixed.
 TEST_F(TaskTrustTest, AWorkerThatCannotCreateTaskDirectoriesTakesNoTasks) {
-  WorkerProcess& worker = AddWorker("w", {0});
+  AddWorker("w", {0});
   ASSERT_TRUE(WaitHealthy("w")) << DiagnosticLogs();
   // Root ignores permission bits, so break it with a file where the
   // task directories go.
@@ -189,7 +188,6 @@ TEST_F(TaskTrustTest, AWorkerThatCannotCreateTaskDirectoriesTakesNoTasks) {
   ASSERT_TRUE(WaitState(id, "succeeded")) << Task(id).dump() << DiagnosticLogs();
   EXPECT_EQ(Task(id)["attempts"], 1);
   EXPECT_EQ(Worker("w")["unhealthy_reason"], nullptr);
-  (void)worker;
 }
 
 // gpulse drain stops new placements on a worker (its running task goes
