@@ -197,6 +197,8 @@ def compare_pynvml(sample_path):
             for key, read, tolerance in PYNVML_ROWS:
                 try:
                     theirs = read(pynvml, handle)
+                except AttributeError:
+                    continue  # an older nvidia-ml-py without this call: nothing to compare with
                 except pynvml.NVMLError as e:
                     if getattr(e, "value", None) != pynvml.NVML_ERROR_NOT_SUPPORTED:
                         problems.append("GPU %d %s: pynvml failed: %s" % (index, key, e))

@@ -32,12 +32,9 @@ GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable) {
     for (const auto& [xid, count] : live.events->xid_counts) {
       if (count > 0 && IsCriticalXid(xid)) unhealthy.push_back("critical XID " + std::to_string(xid));
     }
-    if (live.events->dbe_events > 0) unhealthy.push_back("double-bit ECC error");
   }
-  if (live.ecc_dbe_volatile.value_or(0) > 0 &&
-      (unhealthy.empty() || unhealthy.back() != "double-bit ECC error")) {
-    unhealthy.push_back("double-bit ECC error");
-  }
+  const bool dbe_event = live.events && live.events->dbe_events > 0;
+  if (dbe_event || live.ecc_dbe_volatile.value_or(0) > 0) unhealthy.push_back("double-bit ECC error");
   if (live.row_remap_pending.value_or(false)) unhealthy.push_back("row remap pending");
   if (live.row_remap_failure.value_or(false)) unhealthy.push_back("row remap failure");
   if (!unhealthy.empty()) {

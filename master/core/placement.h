@@ -65,7 +65,9 @@ bool FitsNow(const TaskSpec& spec, const Worker& worker);
 // A GPU's cost is its utilization (0..1) plus its used-memory share (0..1),
 // from its latest sample; an unknown figure counts as 0.5, so a GPU we
 // cannot see ranks after ones known to be idle and before ones known to be
-// busy. A GPU task goes to the worker whose cheapest usable GPUs sum to the
+// busy. A degraded GPU (throttled by heat or a power brake, see
+// gpu_health.h) costs 4 more, so it is chosen only when no healthy one will
+// do; an unhealthy one is not usable at all (IsUsable). A GPU task goes to the worker whose cheapest usable GPUs sum to the
 // lowest cost, with its CPU load (below) as a small tie-breaker (weight
 // 0.01); a CPU-only task goes to the worker with the lowest CPU load: the
 // larger of its allocated CPU share and its live cpu_percent. Remaining

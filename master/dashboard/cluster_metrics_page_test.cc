@@ -99,6 +99,23 @@ TEST(ClusterMetricsTest, WorkerSeriesAndDcgmSeriesPerGpu) {
   EXPECT_THAT(page, HasSubstr("gpulse_worker_gpu_healthy{worker=\"node-1\",gpu=\"0\",UUID=\"GPU-0\"} 1\n"));
 }
 
+TEST(ClusterMetricsTest, EachGpuHasItsHealthStateWithItsReasons) {
+  Worker w = TwoGpuWorker();
+  w.gpus[0].health = GpuHealth::kDegraded;
+  w.gpus[0].health_reasons = {"HW thermal slowdown"};
+  w.gpus[1].health = GpuHealth::kUnhealthy;
+  w.gpus[1].health_reasons = {"critical XID 79", "row remap pending"};
+  std::string page = RenderClusterMetrics({w}, Counts(), kNow);
+  EXPECT_THAT(page, HasSubstr(R"(gpulse_gpu_health_state{worker="node-1",gpu="0",UUID="GPU-0",state="degraded",)"
+                              R"(reason="HW thermal slowdown"} 1)"));
+  EXPECT_THAT(page, HasSubstr(R"(gpulse_gpu_health_state{worker="node-1",gpu="1",UUID="GPU-1",state="unhealthy",)"
+                              R"(reason="critical XID 79; row remap pending"} 2)"));
+  w.gpus[0].health = GpuHealth::kHealthy;
+  w.gpus[0].health_reasons.clear();
+  EXPECT_THAT(RenderClusterMetrics({w}, Counts(), kNow),
+              HasSubstr(R"(gpulse_gpu_health_state{worker="node-1",gpu="0",UUID="GPU-0",state="healthy",reason=""} 0)"));
+}
+
 TEST(ClusterMetricsTest, WorkerWithoutHeartbeatHasNoAgeAndADeadWorkerNoLiveFigures) {
   Worker fresh = TwoGpuWorker();
   fresh.id = "fresh";
