@@ -114,7 +114,7 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
                               worker_id + "; ignoring a stale report");
   }
   if (event.attempt != 0 && event.attempt != t.attempts) {
-    ++w->worker.messages_refused["task_update"];
+    ++worker.worker.messages_refused["task_update"];
     // Its current attempt runs here too; cancelling by id would stop that one.
     return FailedPrecondition("task " + event.task_id + " is on attempt " + std::to_string(t.attempts) +
                               "; ignoring a stale report about attempt " + std::to_string(event.attempt));

@@ -25,8 +25,12 @@ using testkit::Eventually;
 
 // The first `snapshot` event of GET /api/events (empty if none came within
 // a few seconds), read with `token`.
-std::string FirstEvent(int port, const std::string& token) {
-  httplib::Client client("127.0.0.1", port);
+std::string FirstEvent(const MasterProcess& master, const std::string& token) {
+  httplib::Client client(master.http_url());
+  if (master.tls()) {
+    client.set_ca_cert_path(master.ca_file().c_str());
+    client.enable_server_certificate_verification(true);
+  }
   client.set_read_timeout(seconds(10));
   httplib::Headers headers{{"Authorization", "Bearer " + token}};
   std::string received;
@@ -106,7 +110,7 @@ TEST_F(AccessTest, NoEnvironmentValueAppearsInAnyResponseOrLog) {
     EXPECT_EQ(r.status, 200) << path;
     EXPECT_EQ(r.body.find(secret), std::string::npos) << path;
   }
-  std::string event = FirstEvent(port, reader);
+  std::string event = FirstEvent(master, reader);
   EXPECT_NE(event.find(id), std::string::npos) << event.substr(0, 300);
   EXPECT_EQ(event.find(secret), std::string::npos);
   EXPECT_EQ(master.process().Log().find(secret), std::string::npos);

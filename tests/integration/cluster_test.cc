@@ -477,15 +477,17 @@ TEST_F(ClusterTest, CliSubmitsWaitsAndShowsWorkers) {
   EXPECT_EQ(follow.err, "warn\n");
 
   // With the read token the CLI reads everything and changes nothing.
-  std::map<std::string, std::string> reader = {{"GPULSE_MASTER", master_->http_url()},
-                                               {"GPULSE_TOKEN_FILE", master_->read_token_file()}};
+  std::map<std::string, std::string> reader = master_->cli_env();
+  reader["GPULSE_TOKEN_FILE"] = master_->read_token_file();
   CommandResult read_workers = RunCommand({BinPath("gpulse"), "workers"}, reader);
   EXPECT_EQ(read_workers.exit_code, 0) << read_workers.err;
   CommandResult read_submit = RunCommand({BinPath("gpulse"), "submit", "--", "/bin/true"}, reader);
   EXPECT_NE(read_submit.exit_code, 0);
   EXPECT_NE(read_submit.err.find("admin token"), std::string::npos) << read_submit.err;
   // Without a token it says which to pass.
-  CommandResult anonymous = RunCommand({BinPath("gpulse"), "workers"}, {{"GPULSE_MASTER", master_->http_url()}});
+  std::map<std::string, std::string> no_token = master_->cli_env();
+  no_token.erase("GPULSE_TOKEN_FILE");
+  CommandResult anonymous = RunCommand({BinPath("gpulse"), "workers"}, no_token);
   EXPECT_NE(anonymous.exit_code, 0);
   EXPECT_NE(anonymous.err.find("--token-file"), std::string::npos) << anonymous.err;
   EXPECT_EQ(Task(chatty_id)["state"], "succeeded");  // it returned only after the end

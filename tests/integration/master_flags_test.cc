@@ -107,11 +107,11 @@ TEST_F(MasterFlagsTest, ASecondMasterOnOneDataDirRefusesAndNamesTheHolder) {
             std::string::npos)
       << log;
   // The first one still serves what it acknowledged.
-  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id).json().value("id", ""), id);
+  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id, first.token()).json().value("id", ""), id);
 
   first.Kill9();
   first.Start();  // the kernel dropped the lock with its holder
-  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id).json().value("id", ""), id);
+  EXPECT_EQ(HttpGet(first.http_port(), "/api/tasks/" + id, first.token()).json().value("id", ""), id);
 }
 
 TEST_F(MasterFlagsTest, TokenFileIsTheClusterToken) {

@@ -286,7 +286,7 @@ TEST_F(MetricsTest, ScenarioXidAndHealthFiguresReachBothPages) {
   const std::string task_id = submitted.json().value("id", "");
   json task;
   ASSERT_TRUE(Eventually([&] {
-    task = HttpGet(master_->http_port(), "/api/tasks/" + task_id).json();
+    task = HttpGet(master_->http_port(), "/api/tasks/" + task_id, master_->read_token()).json();
     return task.value("gpu_indices", json::array()).size() == 1;
   }, seconds(15))) << task.dump() << Logs();
   EXPECT_EQ(task["gpu_indices"], json::array({0})) << task.dump();
@@ -315,7 +315,7 @@ TEST_F(MetricsTest, PendingRowRemapKeepsTheGpuFromTasksUntilTheScenarioClearsIt)
                                  master_->token());
   ASSERT_EQ(submitted.status, 201) << submitted.body;
   const std::string task_id = submitted.json().value("id", "");
-  auto task_state = [&] { return HttpGet(master_->http_port(), "/api/tasks/" + task_id).json().value("state", ""); };
+  auto task_state = [&] { return HttpGet(master_->http_port(), "/api/tasks/" + task_id, master_->read_token()).json().value("state", ""); };
   ASSERT_TRUE(Eventually([&] { return Worker().value("heartbeats", 0) >= 4; }, seconds(10)));
   EXPECT_EQ(task_state(), "queued");
   // A GPU reset clears the remap: the GPU is healthy and the task runs.

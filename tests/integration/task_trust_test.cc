@@ -33,8 +33,8 @@ class TaskTrustTest : public ::testing::Test {
     return *workers_.back();
   }
 
-  json Worker(const std::string& id) { return HttpGet(master_->http_port(), "/api/workers/" + id).json(); }
-  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id).json(); }
+  json Worker(const std::string& id) { return HttpGet(master_->http_port(), "/api/workers/" + id, master_->read_token()).json(); }
+  json Task(const std::string& id) { return HttpGet(master_->http_port(), "/api/tasks/" + id, master_->read_token()).json(); }
 
   bool WaitHealthy(const std::string& id) {
     return Eventually([&] {
@@ -120,8 +120,7 @@ TEST_F(TaskTrustTest, AnImpossibleRequestIsRefusedAndAWaitingOneSaysWhy) {
   r = Post({{"argv", {"/bin/true"}}, {"cpus", 4000}});
   EXPECT_EQ(r.status, 422) << r.body;
 
-  const std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()},
-                                                  {"GPULSE_TOKEN_FILE", master_->token_file()}};
+  const std::map<std::string, std::string> env = master_->cli_env();  // with the admin token
   CommandResult cli = RunCommand({BinPath("gpulse"), "submit", "--gpus", "5", "--", "/bin/true"}, env);
   EXPECT_EQ(cli.exit_code, 1) << cli.out << cli.err;
   EXPECT_NE(cli.err.find("no worker has 5 GPUs (largest: 4)"), std::string::npos) << cli.err;
@@ -196,8 +195,7 @@ TEST_F(TaskTrustTest, DrainStopsNewPlacementsAndUndrainLiftsIt) {
   AddWorker("w", {0, 0});
   AddWorker("cpu-only", {});  // takes the probe below, never a GPU task
   ASSERT_TRUE(WaitHealthy("w") && WaitHealthy("cpu-only")) << DiagnosticLogs();
-  const std::map<std::string, std::string> env = {{"GPULSE_MASTER", master_->http_url()},
-                                                  {"GPULSE_TOKEN_FILE", master_->token_file()}};
+  const std::map<std::string, std::string> env = master_->cli_env();  // with the admin token
   std::string before = Submit({{"argv", {"/bin/sleep", "30"}}, {"gpus", 1}});
   ASSERT_TRUE(WaitState(before, "running")) << DiagnosticLogs();
 

@@ -287,10 +287,10 @@ TEST_F(TlsTest, TheDefaultStartServesOnlyTls) {
   // The worker link: a plaintext worker never registers; a verifying one does.
   auto plaintext = StartWorker(master_->grpc_address(), {"--insecure"});
   ASSERT_TRUE(Eventually([&] { return Retried(*plaintext, 2); }, seconds(30))) << plaintext->Log();
-  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers/w").status, 404);
+  EXPECT_EQ(HttpGet(master_->http_port(), "/api/workers/w", master_->read_token()).status, 404);
   plaintext->Signal(SIGKILL);
   auto verified = StartWorker(master_->grpc_address(), {"--ca-file", master_->ca_file()});
-  EXPECT_TRUE(Eventually([&] { return HttpGet(master_->http_port(), "/api/workers/w").status == 200; }, seconds(30)))
+  EXPECT_TRUE(Eventually([&] { return HttpGet(master_->http_port(), "/api/workers/w", master_->read_token()).status == 200; }, seconds(30)))
       << verified->Log();
 }
 
@@ -323,7 +323,7 @@ TEST_F(TlsTest, InsecureStillWorksOnLoopback) {
   MasterProcess plaintext(dir_.File("plain"), {"--insecure"});
   EXPECT_EQ(HttpGet(plaintext.http_port(), "/healthz").status, 200);
   WorkerProcess worker(plaintext, "w", SimScenario("w", {0}), dir_.path());
-  EXPECT_TRUE(Eventually([&] { return HttpGet(plaintext.http_port(), "/api/workers/w").status == 200; }, seconds(30)))
+  EXPECT_TRUE(Eventually([&] { return HttpGet(plaintext.http_port(), "/api/workers/w", plaintext.read_token()).status == 200; }, seconds(30)))
       << worker.process().Log();
   CommandResult cli = RunCommand({BinPath("gpulse"), "workers", "--insecure"}, plaintext.cli_env());
   EXPECT_EQ(cli.exit_code, 0) << cli.err;
@@ -344,7 +344,7 @@ TEST_F(TlsTest, PrintJoinGivesALineThatJoinsAWorker) {
                             dir_.File("j-work"), "--interval", "1", "--containment", "process"},
                  {{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()}, {"GPULSE_NVML_SIM_SCENARIO", scenario}},
                  dir_.File("j.log"));
-  EXPECT_TRUE(Eventually([&] { return HttpGet(master_->http_port(), "/api/workers/j").status == 200; }, seconds(30)))
+  EXPECT_TRUE(Eventually([&] { return HttpGet(master_->http_port(), "/api/workers/j", master_->read_token()).status == 200; }, seconds(30)))
       << worker.Log();
   // The token is in the line the operator asked for, never in a log.
   EXPECT_EQ(worker.Log().find(master_->token()), std::string::npos);
