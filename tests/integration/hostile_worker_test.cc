@@ -108,8 +108,14 @@ TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMa
   const long after = RssKiB(master.process().pid());
   // The bound: the worker's rings are sized at registration (2 GPUs, 3,600
   // points at 1 s: well under 1 MiB); allow 32 MiB for allocator slack and
-  // the messages in flight.
+  // the messages in flight. Under AddressSanitizer freed memory sits in its
+  // quarantine (up to 256 MiB), so RSS says nothing there: the normal build
+  // of `make test` checks the bound.
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(after - before, 32 * 1024) << "RSS grew from " << before << " to " << after << " KiB";
+#else
+  (void)after;
+#endif
   EXPECT_TRUE(master.process().Running());
 
   json w = HttpGet(master.http_port(), "/api/workers/liar", master.read_token()).json();
