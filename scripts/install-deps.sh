@@ -16,8 +16,10 @@ build_pkgs=(
 )
 # promtool checks /metrics; chromium and node run the dashboard's browser test;
 # python3 and git run the architecture check (scripts/check-deps.py); openssl
-# cross-checks the CA pin the way kubeadm's documentation computes it.
-test_pkgs=(prometheus chromium python3 git openssl)
+# cross-checks the CA pin the way kubeadm's documentation computes it; the
+# package test builds the .deb (dpkg-dev's dpkg-shlibdeps, file), verifies
+# its units (systemd-analyze, from systemd) and installs it (adduser).
+test_pkgs=(prometheus chromium python3 git openssl dpkg-dev file systemd adduser)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
