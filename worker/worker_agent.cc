@@ -58,25 +58,9 @@ std::vector<link::RunningTask> LinkRunningTasks(const std::vector<RunningTaskInf
 
 // Why this worker cannot run tasks now, or "" (CheckTaskDirectories);
 // logged when it changes.
-std::string SelfCheck(const std::string& work_dir) {
-  static std::mutex mu;
-  static std::string last;
-  Status s = CheckTaskDirectories(work_dir);
-  std::string reason = s.ok() ? "" : s.message();
-  std::lock_guard lock(mu);
-  if (reason != last) {
-    if (reason.empty()) {
-      spdlog::info("self-check passed: this worker can run tasks again");
-    } else {
-      spdlog::error("self-check failed, this worker takes no tasks: {}", reason);
-    }
-    last = reason;
-  }
-  return reason;
-}
-
 WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<GpuIdentity>& gpus,
-                              const std::vector<RunningTaskInfo>& running, std::vector<link::TaskUpdate> updates) {
+                              const std::vector<RunningTaskInfo>& running, std::vector<link::TaskUpdate> updates,
+                              std::string unhealthy_reason) {
   link::Registration r;
   r.worker_id = options.id;
   r.capacity = {options.hostname, options.cpu_cores, options.memory_bytes};
@@ -86,7 +70,7 @@ WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<Gp
   r.gpus = gpus;
   r.running_tasks = LinkRunningTasks(running);
   r.task_updates = std::move(updates);
-  r.unhealthy_reason = SelfCheck(options.work_dir);
+  r.unhealthy_reason = std::move(unhealthy_reason);
   WorkerMessage reg;
   proto::ToProto(r, reg.mutable_register_());
   return reg;
@@ -99,9 +83,9 @@ WorkerMessage TaskUpdateMessage(const TaskEvent& ev, uint64_t seq) {
 }
 
 WorkerMessage HeartbeatMessage(Sample sample, uint64_t seq, const std::vector<RunningTaskInfo>& running,
-                               const std::string& work_dir) {
+                               std::string unhealthy_reason) {
   link::Heartbeat heartbeat{seq, std::chrono::system_clock::now(), std::move(sample), LinkRunningTasks(running),
-                            SelfCheck(work_dir)};
+                            std::move(unhealthy_reason)};
   WorkerMessage hb;
   proto::ToProto(heartbeat, hb.mutable_heartbeat());
   return hb;
@@ -180,6 +164,20 @@ bool WorkerAgent::WaitForWork(std::chrono::steady_clock::time_point until) {
   std::unique_lock lock(mu_);
   wake_.wait_until(lock, until, [&] { return stopping_ || stream_broken_ || sent_ < outbox_.size(); });
   return !stopping_ && !stream_broken_;
+}
+
+std::string WorkerAgent::SelfCheck() {
+  Status s = CheckTaskDirectories(options_.work_dir);
+  std::string reason = s.ok() ? "" : s.message();
+  if (reason != self_check_reason_) {
+    if (reason.empty()) {
+      spdlog::info("self-check passed: this worker can run tasks again");
+    } else {
+      spdlog::error("self-check failed, this worker takes no tasks: {}", reason);
+    }
+    self_check_reason_ = reason;
+  }
+  return reason;
 }
 
 Sample WorkerAgent::TakeSample() {
@@ -312,7 +310,8 @@ Status WorkerAgent::Register(Connection& conn) {
       last_seq = e.seq;
     }
   }
-  RETURN_IF_ERROR(Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), running, std::move(updates))},
+  RETURN_IF_ERROR(Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), running, std::move(updates),
+                                              SelfCheck())},
                        "registering"));
   MarkSentUpTo(last_seq);
   // The output of tasks that ended meanwhile, to its end.
@@ -380,13 +379,15 @@ Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection
     return HeartbeatOutcome::kGpusChanged;
   }
   const std::vector<RunningTaskInfo> running = runner_.Running();
-  RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(sample, ++heartbeat_seq_, running, options_.work_dir)}, "sending a heartbeat"));
+  const std::string figures = fmt::format("CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
+                                          FormatPercent(sample.host.memory_percent),
+                                          FormatPercent(sample.gpu_percent), running.size());
+  RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(std::move(sample), ++heartbeat_seq_, running, SelfCheck())},
+                       "sending a heartbeat"));
   // The first heartbeat says the link works; the rest only on request (a week
   // of 5 s heartbeats is 120,000 journal lines).
   const bool at_info = options_.log_heartbeats || heartbeat_seq_ == 1;
-  spdlog::log(at_info ? spdlog::level::info : spdlog::level::debug, "Heartbeat sent: CPU={}, Memory={}, GPU={}, Tasks={}",
-              FormatPercent(sample.host.cpu_percent), FormatPercent(sample.host.memory_percent),
-              FormatPercent(sample.gpu_percent), running.size());
+  spdlog::log(at_info ? spdlog::level::info : spdlog::level::debug, "Heartbeat sent: {}", figures);
   const int64_t granted = granted_interval_ms_.load();
   const std::chrono::milliseconds interval = granted > 0 ? std::chrono::milliseconds(granted) : options_.interval;
   conn.next_heartbeat += interval;

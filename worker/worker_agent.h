@@ -168,6 +168,9 @@ class WorkerAgent final : public TaskEventSink {
   void MarkSentUpTo(uint64_t seq);
   // The longest wait between reconnection attempts: options_.max_backoff,
   // and below half the master's reconnect grace once it has said it.
+  // Whether this worker can run tasks now (CheckTaskDirectories): "" or why
+  // not; logs when that changes. Called on the agent's thread only.
+  std::string SelfCheck();
   std::chrono::milliseconds MaxBackoff();
 
   WorkerOptions options_;
@@ -187,6 +190,7 @@ class WorkerAgent final : public TaskEventSink {
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};
   uint64_t heartbeat_seq_ = 0;  // only Run()'s thread
+  std::string self_check_reason_;  // the last SelfCheck() result; agent thread only
   // The interval the master granted in its latest Registered (ms; 0: none
   // yet, use options_.interval). Set by the reader thread.
   std::atomic<int64_t> granted_interval_ms_{0};
