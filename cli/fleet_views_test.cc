@@ -1,0 +1,160 @@
+// Golden tests of the CLI's tables at 80 columns, from fixed API JSON and
+// a fixed clock.
+#include "cli/fleet_views.h"
+
+#include <gtest/gtest.h>
+
+#include "cli/table.h"
+
+namespace gpulse::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr double kNow = 1800000000.0;
+
+json Gpu(int index, std::optional<double> util, const std::string& health, const char* task = nullptr) {
+  return {{"index", index},
+          {"name", "NVIDIA H100 80GB HBM3"},
+          {"uuid", "GPU-" + std::to_string(index)},
+          {"utilization_gpu", util ? json(*util) : json()},
+          {"memory_used_bytes", 34359738368.0},
+          {"memory_total_bytes", 85899345920.0},
+          {"temperature_c", 61},
+          {"power_w", 312.4},
+          {"health", health},
+          {"healthy", health != "unhealthy"},
+          {"error", nullptr},
+          {"allocated_to", task ? json(task) : json()}};
+}
+
+json Fleet() {
+  json live = {{"id", "gpu-node-01"},
+               {"state", "healthy"},
+               {"connected", true},
+               {"draining", false},
+               {"unhealthy_reason", nullptr},
+               {"cpu_percent", 12.4},
+               {"memory_percent", 40.2},
+               {"gpu_percent", 56.5},
+               {"gpu_capacity", 2},
+               {"gpu_allocated", 1},
+               {"gpu_models", {{{"name", "NVIDIA H100 80GB HBM3"}, {"count", 2}}}},
+               {"gpus", {Gpu(0, 95, "healthy", "t-000014"), Gpu(1, 18, "degraded")}},
+               {"nvml", {{"available", true}}},
+               {"seconds_since_heartbeat", 1.7}};
+  json drained = live;
+  drained["id"] = "gpu-node-02-with-a-long-name";
+  drained["draining"] = true;
+  drained["gpu_allocated"] = 0;
+  drained["gpus"] = {Gpu(0, 0, "healthy"), Gpu(1, std::nullopt, "unhealthy")};
+  json dead = live;
+  dead["id"] = "gpu-node-03";
+  dead["state"] = "dead";
+  dead["connected"] = false;
+  dead["seconds_since_heartbeat"] = 600.0;
+  dead["gpus"] = {Gpu(0, 99, "healthy")};
+  dead["gpu_capacity"] = 1;
+  dead["gpu_allocated"] = 0;
+  return {live, drained, dead};
+}
+
+json Tasks() {
+  json running = {{"id", "t-000014"},   {"name", "train"},       {"state", "running"},
+                  {"finished", false},  {"argv", {"python", "train.py"}},
+                  {"gpus_requested", 1}, {"gpu_indices", {0}},   {"gpus", {"GPU-0"}},
+                  {"worker", "gpu-node-01"},                     {"attempts", 1},
+                  {"exit_code", nullptr}, {"message", ""},       {"pending_reason", nullptr},
+                  {"submitted_at", kNow - 400}, {"started_at", kNow - 252}, {"finished_at", nullptr}};
+  json queued = running;
+  queued["id"] = "t-000015";
+  queued["name"] = "";
+  queued["argv"] = {"sh", "-c", "sleep 100 && echo done with a very long command line"};
+  queued["state"] = "queued";
+  queued["gpus_requested"] = 8;
+  queued["gpu_indices"] = json::array();
+  queued["worker"] = nullptr;
+  queued["attempts"] = 0;
+  queued["pending_reason"] = "no worker has 8 free GPUs (largest: 2)";
+  queued["started_at"] = nullptr;
+  queued["submitted_at"] = kNow - 30;
+  json failed = running;
+  failed["id"] = "t-000010";
+  failed["name"] = "eval";
+  failed["state"] = "failed";
+  failed["finished"] = true;
+  failed["exit_code"] = 3;
+  failed["gpu_indices"] = {0, 1};
+  failed["submitted_at"] = kNow - 7300;
+  failed["started_at"] = kNow - 7290;
+  failed["finished_at"] = kNow - 3570;
+  return {queued, running, failed};
+}
+
+void ExpectFits(const std::string& text, size_t width) {
+  for (size_t start = 0, end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    EXPECT_LE(DisplayWidth(text.substr(start, end - start)), width) << text.substr(start, end - start);
+  }
+}
+
+const ViewOptions kView{.now = kNow, .width = 80};
+
+TEST(FleetViewsTest, WorkersOneLineEach) {
+  const std::string out = RenderWorkers(Fleet(), kView);
+  EXPECT_EQ(out, R"(GOLDEN-WORKERS)");
+  ExpectFits(out, 80);
+}
+
+TEST(FleetViewsTest, WorkersWideShowsEachGpu) {
+  ViewOptions wide = kView;
+  wide.wide = true;
+  EXPECT_EQ(RenderWorkers(Fleet(), wide), R"(GOLDEN-WORKERS-WIDE)");
+}
+
+TEST(FleetViewsTest, GpusOneLineEachAcrossTheFleet) {
+  const std::string out = RenderGpus(Fleet(), {}, kView);
+  EXPECT_EQ(out, R"(GOLDEN-GPUS)");
+  ExpectFits(out, 80);
+}
+
+TEST(FleetViewsTest, GpuFiltersPickIdleAndUnhealthyOnes) {
+  EXPECT_EQ(RenderGpus(Fleet(), {.idle = true}, kView), R"(GOLDEN-GPUS-IDLE)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.unhealthy = true}, kView), R"(GOLDEN-GPUS-UNHEALTHY)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "nobody"}, kView), "No GPUs match.\n");
+}
+
+TEST(FleetViewsTest, TasksOneLineEach) {
+  const std::string out = RenderTasks(Tasks(), kView);
+  EXPECT_EQ(out, R"(GOLDEN-TASKS)");
+  ExpectFits(out, 80);
+}
+
+TEST(FleetViewsTest, TasksWideShowIndicesAndAttempts) {
+  ViewOptions wide = kView;
+  wide.wide = true;
+  EXPECT_EQ(RenderTasks(Tasks(), wide), R"(GOLDEN-TASKS-WIDE)");
+}
+
+TEST(FleetViewsTest, StatusShowsTimesTheQuotedCommandAndUsage) {
+  json t = Tasks()[1];
+  t["argv"] = {"python", "train.py", "--note", "it's fine"};
+  t["usage"] = {{"gpu_util_mean", 87.5}};
+  t["idle_since"] = nullptr;
+  EXPECT_EQ(RenderTask(t, kView), R"(GOLDEN-STATUS)");
+}
+
+TEST(FleetViewsTest, ShellQuoteReadsBackAsTheSameWords) {
+  EXPECT_EQ(ShellQuote(json{"echo", "a b", "it's", "x=1", ""}), R"(echo 'a b' 'it'\''s' x=1 '')");
+}
+
+TEST(FleetViewsTest, Durations) {
+  EXPECT_EQ(ShortDuration(42), "42s");
+  EXPECT_EQ(ShortDuration(300), "5m");
+  EXPECT_EQ(ShortDuration(7200), "2h");
+  EXPECT_EQ(ShortDuration(3 * 86400), "3d");
+  EXPECT_EQ(RunDuration(252), "4m12s");
+  EXPECT_EQ(RunDuration(3720), "1h02m");
+}
+
+}  // namespace
+}  // namespace gpulse::cli
