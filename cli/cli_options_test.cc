@@ -70,8 +70,11 @@ TEST(CliOptionsTest, AddressesTakeTheSchemeOptionally) {
   EXPECT_EQ(WithScheme("gpu-master:8080", false), "https://gpu-master:8080");
   EXPECT_EQ(WithScheme("127.0.0.1:8080", true), "http://127.0.0.1:8080");
   EXPECT_EQ(WithScheme("https://m:1", true), "https://m:1");
-  EXPECT_TRUE(MasterClient::Connect({.url = "m:8080"}).ok());
-  EXPECT_FALSE(MasterClient::Connect({.url = "ftp://m:8080"}).ok());
+  MasterEndpoint endpoint;
+  endpoint.url = "m:8080";
+  EXPECT_TRUE(MasterClient::Connect(endpoint).ok());
+  endpoint.url = "ftp://m:8080";
+  EXPECT_FALSE(MasterClient::Connect(endpoint).ok());
 }
 
 TEST(CliOptionsTest, VersionIsTheProjectVersion) {

@@ -32,7 +32,7 @@ void Describe(CLI::App* command, const std::vector<std::string>& examples) {
   command->fallthrough();
   std::string footer = examples.size() == 1 ? "Example:" : "Examples:";
   for (const auto& e : examples) footer += "\n  " + e;
-  footer += "\nGlobal options (before or after the command): --master, --token-file, --ca-file, --insecure, -v";
+  footer += "\nGlobal options (before or after the command): --master, --token-file, --ca-file, --insecure, -v\n";
   command->footer(footer);
 }
 

@@ -97,7 +97,7 @@ void ExpectFits(const std::string& text, size_t width) {
   }
 }
 
-const ViewOptions kView{.now = kNow, .width = 80};
+const ViewOptions kView{.now = kNow, .width = 80, .wide = false, .color = false};
 
 TEST(FleetViewsTest, WorkersOneLineEach) {
   const std::string out = RenderWorkers(Fleet(), kView);
@@ -118,9 +118,9 @@ TEST(FleetViewsTest, GpusOneLineEachAcrossTheFleet) {
 }
 
 TEST(FleetViewsTest, GpuFiltersPickIdleAndUnhealthyOnes) {
-  EXPECT_EQ(RenderGpus(Fleet(), {.idle = true}, kView), R"(GOLDEN-GPUS-IDLE)");
-  EXPECT_EQ(RenderGpus(Fleet(), {.unhealthy = true}, kView), R"(GOLDEN-GPUS-UNHEALTHY)");
-  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "nobody"}, kView), "No GPUs match.\n");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = true, .unhealthy = false}, kView), R"(GOLDEN-GPUS-IDLE)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = false, .unhealthy = true}, kView), R"(GOLDEN-GPUS-UNHEALTHY)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "nobody", .idle = false, .unhealthy = false}, kView), "No GPUs match.\n");
 }
 
 TEST(FleetViewsTest, TasksOneLineEach) {

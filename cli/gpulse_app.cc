@@ -18,6 +18,7 @@ void BuildGpulseApp(CLI::App& app, GlobalOptions& global) {
       "the task's exit code.");
   AddGlobalOptions(app, global);
   AddSampleCommand(app);
+  app.get_subcommand("sample")->footer("Examples:\n  gpulse sample\n  gpulse sample --count 3 --interval 1 --json\n");
   AddWorkersCommand(app, global);
   AddGpusCommand(app, global);
   AddTaskCommands(app, global);

@@ -52,12 +52,18 @@ std::string Table::Render(size_t max_width, bool color) const {
   }
   if (max_width > 0 && n > 0) {
     size_t total = std::accumulate(widths.begin(), widths.end(), size_t{0}) + 2 * (n - 1);
-    for (size_t c = n; c-- > 0 && total > max_width;) {
-      const size_t floor = std::max(columns_[c].shrink_to, DisplayWidth(columns_[c].header));
-      if (columns_[c].shrink_to == 0 || widths[c] <= floor) continue;
-      const size_t give = std::min(widths[c] - floor, total - max_width);
-      widths[c] -= give;
-      total -= give;
+    // One column at a time, the widest that may still give, so the cut is
+    // shared out instead of falling on one column (ties: the later one).
+    while (total > max_width) {
+      size_t widest = n;
+      for (size_t c = 0; c < n; ++c) {
+        const size_t floor = std::max(columns_[c].shrink_to, DisplayWidth(columns_[c].header));
+        if (columns_[c].shrink_to == 0 || widths[c] <= floor) continue;
+        if (widest == n || widths[c] >= widths[widest]) widest = c;
+      }
+      if (widest == n) break;  // nothing can give more: wider than asked
+      --widths[widest];
+      --total;
     }
   }
   std::string out;

@@ -3,8 +3,8 @@
 // aligned, no trailing spaces.
 //
 // Fitting a width: when the natural width is larger than `max_width`, the
-// columns marked shrinkable give up space (the last such column first,
-// each down to its minimum) and their cells are cut with "…". Widths count
+// columns marked shrinkable give up space, the widest first (so the cut is
+// shared), each down to its minimum, and their cells are cut with "…". Widths count
 // UTF-8 code points. Colour (ANSI, only when asked) wraps a cell after it
 // was padded, so it never changes the alignment.
 //

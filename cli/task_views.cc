@@ -6,6 +6,7 @@
 #include <ctime>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "cli/fleet_views.h"
 #include "cli/table.h"

@@ -9,6 +9,11 @@ namespace {
 
 using ClusterPagingTest = ClusterFixture;
 
+Cluster::TaskQuery Query(size_t limit, uint64_t before = 0, std::optional<TaskState> state = std::nullopt,
+                         std::string worker = "") {
+  return Cluster::TaskQuery{.state = state, .worker = std::move(worker), .before = before, .limit = limit};
+}
+
 std::vector<std::string> Ids(const std::vector<Task>& tasks) {
   std::vector<std::string> ids;
   for (const Task& t : tasks) ids.push_back(t.id);
@@ -19,7 +24,7 @@ TEST_F(ClusterPagingTest, PagesWalkEveryTaskOnceNewestFirst) {
   std::vector<std::string> submitted;
   for (int i = 0; i < 7; ++i) submitted.push_back(Submit(MakeSpec(0, 1, kGiB)).id);
   std::vector<std::string> seen;
-  Cluster::TaskQuery q{.limit = 3};
+  Cluster::TaskQuery q = Query(3);
   int pages = 0;
   do {
     Cluster::TaskPage page = cluster_->PageTasks(q);
@@ -35,9 +40,9 @@ TEST_F(ClusterPagingTest, PagesWalkEveryTaskOnceNewestFirst) {
 
 TEST_F(ClusterPagingTest, AFullLastPageSaysThereIsNoNextOne) {
   for (int i = 0; i < 4; ++i) Submit(MakeSpec(0, 1, kGiB));
-  Cluster::TaskPage first = cluster_->PageTasks({.limit = 2});
+  Cluster::TaskPage first = cluster_->PageTasks(Query(2));
   ASSERT_NE(first.next_before, 0u);
-  Cluster::TaskPage second = cluster_->PageTasks({.before = first.next_before, .limit = 2});
+  Cluster::TaskPage second = cluster_->PageTasks(Query(2, first.next_before));
   EXPECT_EQ(second.tasks.size(), 2u);
   EXPECT_EQ(second.next_before, 0u);
 }
@@ -49,11 +54,11 @@ TEST_F(ClusterPagingTest, FiltersByStateAndWorker) {
   Task waits = Submit(MakeSpec(1, 1, kGiB));  // no GPU left
   cluster_->Schedule();
 
-  EXPECT_EQ(Ids(cluster_->PageTasks({.state = TaskState::kQueued}).tasks), std::vector<std::string>{waits.id});
-  EXPECT_EQ(Ids(cluster_->PageTasks({.state = TaskState::kAssigned}).tasks), std::vector<std::string>{runs.id});
-  EXPECT_EQ(Ids(cluster_->PageTasks({.worker = "w1"}).tasks), std::vector<std::string>{runs.id});
-  EXPECT_TRUE(cluster_->PageTasks({.worker = "w2"}).tasks.empty());
-  EXPECT_EQ(Ids(cluster_->PageTasks({}).tasks), (std::vector<std::string>{waits.id, runs.id}));
+  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, TaskState::kQueued)).tasks), std::vector<std::string>{waits.id});
+  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, TaskState::kAssigned)).tasks), std::vector<std::string>{runs.id});
+  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, std::nullopt, "w1")).tasks), std::vector<std::string>{runs.id});
+  EXPECT_TRUE(cluster_->PageTasks(Query(100, 0, std::nullopt, "w2")).tasks.empty());
+  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100)).tasks), (std::vector<std::string>{waits.id, runs.id}));
 }
 
 TEST_F(ClusterPagingTest, WorkerPagesFollowTheIds) {
