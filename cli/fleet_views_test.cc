@@ -101,38 +101,67 @@ const ViewOptions kView{.now = kNow, .width = 80, .wide = false, .color = false}
 
 TEST(FleetViewsTest, WorkersOneLineEach) {
   const std::string out = RenderWorkers(Fleet(), kView);
-  EXPECT_EQ(out, R"(GOLDEN-WORKERS)");
+  EXPECT_EQ(out, R"(WORKER                        STATE     GPUS  UTIL  CPU  MEM  SEEN  HEALTH
+gpu-node-01                   healthy    1/2   57%  12%  40%    1s  1 degraded
+gpu-node-02-with-a-long-name  draining   2/2   57%  12%  40%    1s  1 unhealthy
+gpu-node-03                   dead       1/1     -    -    -   10m  -
+)");
   ExpectFits(out, 80);
 }
 
 TEST(FleetViewsTest, WorkersWideShowsEachGpu) {
   ViewOptions wide = kView;
   wide.wide = true;
-  EXPECT_EQ(RenderWorkers(Fleet(), wide), R"(GOLDEN-WORKERS-WIDE)");
+  EXPECT_EQ(RenderWorkers(Fleet(), wide), R"(WORKER                        STATE     GPUS  UTIL  CPU  MEM  SEEN  HEALTH       MODEL              PER-GPU
+gpu-node-01                   healthy    1/2   57%  12%  40%    1s  1 degraded   2x H100 80GB HBM3  0:95% 1:18%!
+gpu-node-02-with-a-long-name  draining   2/2   57%  12%  40%    1s  1 unhealthy  2x H100 80GB HBM3  0:0% 1:n/a!
+gpu-node-03                   dead       1/1     -    -    -   10m  -            2x H100 80GB HBM3  0:-
+)");
 }
 
 TEST(FleetViewsTest, GpusOneLineEachAcrossTheFleet) {
   const std::string out = RenderGpus(Fleet(), {}, kView);
-  EXPECT_EQ(out, R"(GOLDEN-GPUS)");
+  EXPECT_EQ(out, R"(WORKER         GPU  MODEL         UTIL  MEMORY  TEMP  POWER  HEALTH     TASK
+gpu-node-01      0  H100 80GB H…   95%  32/80G   61C   312W  healthy    t-000014
+gpu-node-01      1  H100 80GB H…   18%  32/80G   61C   312W  degraded   -
+gpu-node-02-…    0  H100 80GB H…    0%  32/80G   61C   312W  healthy    -
+gpu-node-02-…    1  H100 80GB H…   n/a  32/80G   61C   312W  unhealthy  -
+gpu-node-03      0  H100 80GB H…     -       -     -      -  lost       -
+)");
   ExpectFits(out, 80);
 }
 
 TEST(FleetViewsTest, GpuFiltersPickIdleAndUnhealthyOnes) {
-  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = true, .unhealthy = false}, kView), R"(GOLDEN-GPUS-IDLE)");
-  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = false, .unhealthy = true}, kView), R"(GOLDEN-GPUS-UNHEALTHY)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = true, .unhealthy = false}, kView), R"(WORKER           GPU  MODEL           UTIL  MEMORY  TEMP  POWER  HEALTH     TASK
+gpu-node-01        1  H100 80GB HBM3   18%  32/80G   61C   312W  degraded   -
+gpu-node-02-wi…    0  H100 80GB HBM3    0%  32/80G   61C   312W  healthy    -
+gpu-node-02-wi…    1  H100 80GB HBM3   n/a  32/80G   61C   312W  unhealthy  -
+)");
+  EXPECT_EQ(RenderGpus(Fleet(), {.worker = "", .idle = false, .unhealthy = true}, kView), R"(WORKER           GPU  MODEL           UTIL  MEMORY  TEMP  POWER  HEALTH     TASK
+gpu-node-01        1  H100 80GB HBM3   18%  32/80G   61C   312W  degraded   -
+gpu-node-02-wi…    1  H100 80GB HBM3   n/a  32/80G   61C   312W  unhealthy  -
+)");
   EXPECT_EQ(RenderGpus(Fleet(), {.worker = "nobody", .idle = false, .unhealthy = false}, kView), "No GPUs match.\n");
 }
 
 TEST(FleetViewsTest, TasksOneLineEach) {
   const std::string out = RenderTasks(Tasks(), kView);
-  EXPECT_EQ(out, R"(GOLDEN-TASKS)");
+  EXPECT_EQ(out, R"(ID        NAME            STATE    AGE   TIME  GPUS  WORKER       REASON
+t-000015  sh -c sleep 1…  queued   30s      -     8  -            no worker has…
+t-000014  train           running   6m  4m12s     1  gpu-node-01
+t-000010  eval            failed    2h  1h02m     2  gpu-node-01  exit 3
+)");
   ExpectFits(out, 80);
 }
 
 TEST(FleetViewsTest, TasksWideShowIndicesAndAttempts) {
   ViewOptions wide = kView;
   wide.wide = true;
-  EXPECT_EQ(RenderTasks(Tasks(), wide), R"(GOLDEN-TASKS-WIDE)");
+  EXPECT_EQ(RenderTasks(Tasks(), wide), R"(ID        NAME                                                        STATE    AGE   TIME  GPUS  ATTEMPTS  WORKER       REASON
+t-000015  sh -c sleep 100 && echo done with a very long command line  queued   30s      -     8         0  -            no worker has 8 free GPUs (largest: 2)
+t-000014  train                                                       running   6m  4m12s     0         1  gpu-node-01
+t-000010  eval                                                        failed    2h  1h02m   0,1         1  gpu-node-01  exit 3
+)");
 }
 
 TEST(FleetViewsTest, StatusShowsTimesTheQuotedCommandAndUsage) {
@@ -140,7 +169,21 @@ TEST(FleetViewsTest, StatusShowsTimesTheQuotedCommandAndUsage) {
   t["argv"] = {"python", "train.py", "--note", "it's fine"};
   t["usage"] = {{"gpu_util_mean", 87.5}};
   t["idle_since"] = nullptr;
-  EXPECT_EQ(RenderTask(t, kView), R"(GOLDEN-STATUS)");
+  EXPECT_EQ(RenderTask(t, kView), R"(Task t-000014 (train)
+  State:     running
+  Command:   python train.py --note 'it'\''s fine'
+  Submitted: 2027-01-15 07:53:20 UTC (6m ago)
+  Started:   2027-01-15 07:55:48 UTC (4m ago)
+  Finished:  -
+  Run time:  4m12s
+  Requested: 1 GPU(s), 0 CPU(s), 0 B memory
+  Worker:    gpu-node-01
+  GPUs:      0 (GPU-0)
+  Attempts:  1 of 0
+  Exit code: -
+  Usage:
+    gpu_util_mean: 87.5
+)");
 }
 
 TEST(FleetViewsTest, ShellQuoteReadsBackAsTheSameWords) {

@@ -98,7 +98,9 @@ void PrintObject(std::ostringstream& out, const std::string& label, const json& 
     out << "  " << label << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
     return;
   }
-  out << "  " << label << "\n";
+  std::string heading = label;
+  while (!heading.empty() && heading.back() == ' ') heading.pop_back();
+  out << "  " << heading << "\n";
   for (const auto& [key, v] : value.items()) {
     out << "    " << key << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
   }

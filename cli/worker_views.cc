@@ -116,7 +116,8 @@ std::string RenderWorkers(const json& workers, const ViewOptions& view) {
     const std::string state = WorkerState(w);
     const int capacity = w.value("gpu_capacity", 0);
     const int free = capacity - w.value("gpu_allocated", 0);
-    const std::string health = HealthSummary(w);
+    // A dead worker's GPU figures are stale: only a reason the master gave.
+    const std::string health = dead ? Str(w["unhealthy_reason"]) : HealthSummary(w);
     std::vector<Cell> row = {
         Cell(Str(w["id"], "?")),
         Cell(state, StateTone(state)),
@@ -126,7 +127,7 @@ std::string RenderWorkers(const json& workers, const ViewOptions& view) {
         Cell(dead ? "-" : WholePercent(w["memory_percent"])),
         Cell(w["seconds_since_heartbeat"].is_number() ? ShortDuration(w["seconds_since_heartbeat"].get<double>())
                                                       : "-"),
-        Cell(health, health == "ok" ? Tone::kPlain : Tone::kBad),
+        Cell(health, health == "ok" || health == "-" ? Tone::kPlain : Tone::kBad),
     };
     if (view.wide) {
       row.emplace_back(Models(w));
