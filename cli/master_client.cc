@@ -32,6 +32,11 @@ MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_
   return given;
 }
 
+std::string WithScheme(const std::string& address, bool insecure) {
+  if (address.find("://") != std::string::npos || address.empty()) return address;
+  return (insecure ? "http://" : "https://") + address;
+}
+
 MasterClient::MasterClient(std::string url, std::string token_file, const std::string& ca_file)
     : url_(std::move(url)), token_file_(std::move(token_file)), ca_file_(ca_file),
       http_(std::make_unique<httplib::Client>(url_)) {
@@ -46,15 +51,15 @@ MasterClient::MasterClient(std::string url, std::string token_file, const std::s
 }
 
 Result<std::unique_ptr<MasterClient>> MasterClient::Connect(const MasterEndpoint& endpoint) {
-  const bool https = endpoint.url.rfind("https://", 0) == 0;
-  if (!https && endpoint.url.rfind("http://", 0) != 0) {
-    return InvalidArgument("--master must look like https://HOST:PORT, not '" + endpoint.url + "'");
+  std::string url = WithScheme(endpoint.url, endpoint.insecure);
+  const bool https = url.rfind("https://", 0) == 0;
+  if (!https && url.rfind("http://", 0) != 0) {
+    return InvalidArgument("--master must look like HOST:PORT or https://HOST:PORT, not '" + endpoint.url + "'");
   }
   if (!https && !endpoint.insecure) {
-    return InvalidArgument("'" + endpoint.url + "' is plaintext: the master serves https:// unless started with "
+    return InvalidArgument("'" + url + "' is plaintext: the master serves https:// unless started with "
                            "--insecure; use https://, or pass --insecure for such a master");
   }
-  std::string url = endpoint.url;
   while (!url.empty() && url.back() == '/') url.pop_back();
   return std::unique_ptr<MasterClient>(new MasterClient(url, endpoint.token_file, https ? endpoint.ca_file : ""));
 }

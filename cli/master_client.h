@@ -36,10 +36,14 @@ struct MasterEndpoint {
 // readable (the master's default data dir).
 MasterEndpoint ResolveEndpoint(MasterEndpoint given, bool url_given, bool token_given, bool ca_given = false);
 
+// "HOST:PORT" -> "https://HOST:PORT" ("http://" with `insecure`); an
+// address with a scheme is returned as is.
+std::string WithScheme(const std::string& address, bool insecure);
+
 class MasterClient {
  public:
-  // InvalidArgument for a URL that is not https://HOST:PORT (or
-  // http://HOST:PORT with endpoint.insecure). The master's certificate and
+  // InvalidArgument for an address that is not HOST:PORT or
+  // https://HOST:PORT (or http://HOST:PORT with endpoint.insecure). The master's certificate and
   // name are checked against endpoint.ca_file on every request.
   static Result<std::unique_ptr<MasterClient>> Connect(const MasterEndpoint& endpoint);
 

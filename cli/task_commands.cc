@@ -1,4 +1,5 @@
 // gpulse tasks | submit | status | logs | cancel | wait
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -21,138 +22,50 @@ std::string Str(const json& v, const std::string& fallback = "-") {
   return fallback;
 }
 
-std::string GpuList(const json& task) {
-  std::string out;
-  // Appended piece by piece: `"," + std::to_string(...)` trips GCC 12's false
-  // -Wrestrict at -O3.
-  for (const auto& i : task["gpu_indices"]) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(i.get<int>());
-  }
-  return out.empty() ? "-" : out;
+// Up to `limit` tasks (0: all), newest first, a page of the API at a time.
+json FetchTasks(MasterClient& client, const std::string& state, const std::string& worker, size_t limit) {
+  json out = json::array();
+  std::string cursor;
+  do {
+    const size_t want = limit == 0 ? 1000 : std::min<size_t>(1000, limit - out.size());
+    std::string path = "/api/tasks?limit=" + std::to_string(want);
+    if (!state.empty()) path += "&state=" + state;
+    if (!worker.empty()) path += "&worker=" + worker;
+    if (!cursor.empty()) path += "&cursor=" + cursor;
+    json page = ValueOrExit(client.Get(path));
+    if (!page.is_object() || !page["tasks"].is_array()) Fail("the master sent no page of tasks", kExitInternal);
+    for (auto& t : page["tasks"]) out.push_back(std::move(t));
+    cursor = page["next_cursor"].is_string() ? page["next_cursor"].get<std::string>() : "";
+  } while (!cursor.empty() && (limit == 0 || out.size() < limit));
+  return out;
 }
 
-// PENDING is why a queued task is not running yet (its pending_reason).
-void PrintTaskTable(const json& tasks) {
-  std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %-5s %s\n", "ID", "NAME", "STATE", "WORKER", "GPUS", "ATTEMPTS",
-              "EXIT", "PENDING");
-  for (const auto& t : tasks) {
-    std::printf("%-10s %-20s %-10s %-14s %-8s %-8s %-5s %s\n", Str(t["id"]).c_str(), Str(t["name"]).c_str(),
-                Str(t["state"]).c_str(), Str(t["worker"]).c_str(), GpuList(t).c_str(),
-                std::to_string(t.value("attempts", 0)).c_str(), Str(t["exit_code"]).c_str(),
-                Str(t.value("pending_reason", json()), "").c_str());
-  }
-}
-
-void PrintTask(const json& t) {
-  std::cout << "Task " << Str(t["id"]) << (t["name"].is_string() && !t["name"].get<std::string>().empty()
-                                               ? " (" + t["name"].get<std::string>() + ")"
-                                               : "")
-            << "\n  State:     " << Str(t["state"]) << "\n  Command:  ";
-  for (const auto& a : t["argv"]) std::cout << " " << a.get<std::string>();
-  std::cout << "\n  Requested: " << t.value("gpus_requested", 0) << " GPU(s), " << t.value("cpus", 0)
-            << " CPU(s), " << FormatBytes(t.value("memory_bytes", uint64_t{0})) << " memory"
-            << "\n  Worker:    " << Str(t["worker"]) << "\n  GPUs:      ";
-  std::string gpus;
-  for (const auto& u : t["gpus"]) {
-    if (!gpus.empty()) gpus += ", ";
-    gpus += u.get<std::string>();
-  }
-  std::cout << (gpus.empty() ? "-" : gpus) << "\n  Attempts:  " << t.value("attempts", 0) << " of "
-            << t.value("max_attempts", 0) << "\n  Exit code: " << Str(t["exit_code"]) << "\n";
-  if (t["message"].is_string() && !t["message"].get<std::string>().empty()) {
-    std::cout << "  Message:   " << t["message"].get<std::string>() << "\n";
-  }
-  if (t.value("pending_reason", json()).is_string()) {
-    std::cout << "  Pending:   " << t["pending_reason"].get<std::string>() << "\n";
-  }
-}
-
-void AddTasks(CLI::App& app) {
+void AddTasks(CLI::App& app, const GlobalOptions& global) {
   struct Flags {
-    EndpointFlags endpoint;
     bool json = false;
-    std::string state;
+    bool all = false;
+    bool watch = false;
+    size_t limit = 50;
+    std::string state, worker, output;
   };
   auto f = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("tasks", "List tasks");
-  AddEndpointOptions(cmd, f->endpoint);
+  CLI::App* cmd = app.add_subcommand("tasks", "List tasks, newest first");
+  Describe(cmd, {"gpulse tasks", "gpulse tasks --state queued -o wide", "gpulse tasks --all --json > tasks.json"});
   cmd->add_flag("--json", f->json, "print a JSON array of task objects");
   cmd->add_option("--state", f->state, "only tasks in this state")
       ->check(CLI::IsMember({"queued", "assigned", "running", "succeeded", "failed", "cancelled"}));
-  cmd->callback([f] {
-    auto client = ConnectOrExit(f->endpoint);
-    json tasks = ValueOrExit(client->Get(f->state.empty() ? "/api/tasks" : "/api/tasks?state=" + f->state));
-    if (f->json) {
-      std::cout << tasks.dump(2) << "\n";
-    } else {
-      PrintTaskTable(tasks);
-    }
-  });
-}
-
-void AddSubmit(CLI::App& app) {
-  struct Flags {
-    EndpointFlags endpoint;
-    uint32_t gpus = 0, cpus = 1, max_attempts = 3;
-    std::string memory, name;
-    std::vector<std::string> env, command;
-    bool allow_unfit = false;
-  };
-  auto f = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("submit", "Submit a task; prints its id alone on stdout");
-  AddEndpointOptions(cmd, f->endpoint);
-  cmd->add_option("--gpus", f->gpus, "whole GPUs to allocate")->capture_default_str();
-  cmd->add_option("--cpus", f->cpus, "CPU cores to allocate")->capture_default_str();
-  cmd->add_option("--memory", f->memory, "memory to allocate, e.g. 4GiB");
-  cmd->add_option("--name", f->name, "a name to recognise the task by");
-  cmd->add_option("--max-attempts", f->max_attempts, "runs to try if its worker dies")->capture_default_str();
-  cmd->add_option("--env", f->env, "KEY=VALUE added to the task's environment (repeatable)");
-  cmd->add_flag("--allow-unfit", f->allow_unfit,
-                "queue it even if no registered worker could ever hold it (wait for one); "
-                "without it such a task is refused");
-  cmd->add_option("command", f->command, "the command and its arguments, after --")->required();
-  cmd->callback([f] {
-    json body = {{"argv", f->command}, {"gpus", f->gpus}, {"cpus", f->cpus}, {"max_attempts", f->max_attempts}};
-    if (f->allow_unfit) body["allow_unfit"] = true;
-    if (!f->name.empty()) body["name"] = f->name;
-    if (!f->memory.empty()) {
-      auto bytes = ParseByteSize(f->memory);
-      if (!bytes.ok()) Fail("--memory: " + bytes.status().message(), kExitUsage);
-      body["memory_bytes"] = *bytes;
-    }
-    json env = json::object();
-    for (const auto& kv : f->env) {
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) Fail("--env wants KEY=VALUE, not '" + kv + "'", kExitUsage);
-      env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    if (!env.empty()) body["env"] = env;
-    auto client = ConnectOrExit(f->endpoint);
-    json task = ValueOrExit(client->Post("/api/tasks", body));
-    std::cout << task.value("id", std::string()) << "\n";
-  });
-}
-
-void AddStatus(CLI::App& app) {
-  struct Flags {
-    EndpointFlags endpoint;
-    std::string id;
-    bool json = false;
-  };
-  auto f = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("status", "Show one task");
-  AddEndpointOptions(cmd, f->endpoint);
-  cmd->add_option("id", f->id, "task id")->required();
-  cmd->add_flag("--json", f->json, "print the task object as JSON");
-  cmd->callback([f] {
-    auto client = ConnectOrExit(f->endpoint);
-    json task = ValueOrExit(client->Get("/api/tasks/" + f->id));
-    if (f->json) {
-      std::cout << task.dump(2) << "\n";
-    } else {
-      PrintTask(task);
-    }
+  cmd->add_option("--worker", f->worker, "only tasks placed on this worker");
+  cmd->add_option("--limit", f->limit, "show the newest N")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--all", f->all, "show every task (pages through all of them)");
+  cmd->add_option("-o,--output", f->output, "wide: GPU indices and attempts")->check(CLI::IsMember({"wide"}));
+  cmd->add_flag("-w,--watch", f->watch, "redraw every 2 s until interrupted");
+  cmd->callback([&global, f] {
+    auto client = ConnectOrExit(global);
+    PrintMaybeWatching(f->watch, [&] {
+      json tasks = FetchTasks(*client, f->state, f->worker, f->all ? 0 : f->limit);
+      if (f->json) return tasks.dump(2) + "\n";
+      return RenderTasks(tasks, TerminalView(f->output == "wide"));
+    });
   });
 }
 
@@ -183,105 +96,196 @@ Result<bool> PrintNewOutput(MasterClient& client, const std::string& id, LogCurs
   return !out.data.empty() || (same_attempt && !err.data.empty());
 }
 
-void AddLogs(CLI::App& app) {
+// Prints the task's output (of `attempt`, 0: the latest) and, with
+// `follow`, what comes until the task has finished, moving on to each new
+// attempt unless one was pinned.
+void PrintLogs(MasterClient& client, const std::string& id, uint32_t attempt, bool follow) {
+  const bool pinned = attempt > 0;
+  LogCursor cursor{.attempt = attempt};
+  while (true) {
+    // What the task was before this read: once it had finished (or moved
+    // past the attempt shown) and a read after that brings nothing new,
+    // nothing more will come (the last bytes may trail the exit).
+    json task = follow ? ValueOrExit(client.Get("/api/tasks/" + id)) : json::object();
+    auto printed = PrintNewOutput(client, id, cursor);
+    if (!printed.ok()) FailWith(printed.status());
+    if (!follow) break;
+    if (*printed) continue;
+    const uint32_t latest = task.value("attempts", 0u);
+    const bool newer_attempt = cursor.attempt > 0 && latest > cursor.attempt;
+    if (newer_attempt && !pinned) {
+      cursor = LogCursor{.attempt = latest};
+      std::cerr << "[gpulse: attempt " << latest << " of task " << id << "]\n" << std::flush;
+      continue;
+    }
+    if (task.value("finished", false) || newer_attempt) break;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+// Waits until the task has finished (or `timeout_s` > 0 has passed: exit
+// 124), says how it ended on stderr, and ends the command with the task's
+// exit code (0 when it succeeded; 1 when it ended without one).
+void WaitAndExitWithTask(MasterClient& client, const std::string& id, double timeout_s) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    json task = ValueOrExit(client.Get("/api/tasks/" + id));
+    std::string state = task.value("state", std::string());
+    if (task.value("finished", false)) {
+      int code = task["exit_code"].is_number_integer() ? task["exit_code"].get<int>() : 1;
+      if (state == "succeeded") code = 0;
+      std::cerr << id << " " << state
+                << (task["exit_code"].is_number() ? " (exit code " + Str(task["exit_code"]) + ")" : "") << "\n";
+      if (code != 0) throw CLI::RuntimeError(code);
+      return;
+    }
+    if (timeout_s > 0 && std::chrono::steady_clock::now() >= deadline) {
+      Fail("timed out waiting for " + id + " (state " + state + ")", kExitTimeout);
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+void AddSubmit(CLI::App& app, const GlobalOptions& global) {
   struct Flags {
-    EndpointFlags endpoint;
+    uint32_t gpus = 0, cpus = 1, max_attempts = 3;
+    std::string memory, name;
+    std::vector<std::string> env, command;
+    bool allow_unfit = false, wait = false, follow = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand(
+      "submit", "Submit a task; prints its id alone on stdout (with --follow: its output instead)");
+  Describe(cmd, {"gpulse submit --gpus 2 --memory 16GiB --name train -- python train.py --epochs 10",
+                 "gpulse submit --follow --gpus 1 -- nvidia-smi"});
+  cmd->add_option("--gpus", f->gpus, "whole GPUs to allocate")->capture_default_str();
+  cmd->add_option("--cpus", f->cpus, "CPU cores to allocate")->capture_default_str();
+  cmd->add_option("--memory", f->memory, "memory to allocate, e.g. 4GiB");
+  cmd->add_option("--name", f->name, "a name to recognise the task by");
+  cmd->add_option("--max-attempts", f->max_attempts, "runs to try if its worker dies")->capture_default_str();
+  cmd->add_option("--env", f->env, "KEY=VALUE added to the task's environment (repeatable)");
+  cmd->add_flag("--allow-unfit", f->allow_unfit,
+                "queue it even if no registered worker could ever hold it (wait for one); "
+                "without it such a task is refused");
+  cmd->add_flag("--wait", f->wait, "wait until it has finished and exit with its exit code");
+  cmd->add_flag("-f,--follow", f->follow,
+                "print its output as it runs (stdout, stderr) and exit with its exit code; the id goes to stderr");
+  cmd->add_option("command", f->command, "the command and its arguments, after --")->required();
+  cmd->callback([&global, f] {
+    json body = {{"argv", f->command}, {"gpus", f->gpus}, {"cpus", f->cpus}, {"max_attempts", f->max_attempts}};
+    if (f->allow_unfit) body["allow_unfit"] = true;
+    if (!f->name.empty()) body["name"] = f->name;
+    if (!f->memory.empty()) {
+      auto bytes = ParseByteSize(f->memory);
+      if (!bytes.ok()) Fail("--memory: " + bytes.status().message(), kExitUsage);
+      body["memory_bytes"] = *bytes;
+    }
+    json env = json::object();
+    for (const auto& kv : f->env) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) Fail("--env wants KEY=VALUE, not '" + kv + "'", kExitUsage);
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (!env.empty()) body["env"] = env;
+    auto client = ConnectOrExit(global);
+    json task = ValueOrExit(client->Post("/api/tasks", body));
+    const std::string id = task.value("id", std::string());
+    if (f->follow) {
+      std::cerr << "[gpulse: submitted " << id << "]\n" << std::flush;
+      PrintLogs(*client, id, 0, /*follow=*/true);
+    } else {
+      std::cout << id << "\n" << std::flush;
+    }
+    if (f->follow || f->wait) WaitAndExitWithTask(*client, id, 0);
+  });
+}
+
+void AddStatus(CLI::App& app, const GlobalOptions& global) {
+  struct Flags {
+    std::string id;
+    bool json = false;
+  };
+  auto f = std::make_shared<Flags>();
+  CLI::App* cmd = app.add_subcommand("status", "Show one task: times, command, resources, GPUs, why it waits, usage");
+  Describe(cmd, {"gpulse status t-000014"});
+  cmd->add_option("id", f->id, "task id")->required();
+  cmd->add_flag("--json", f->json, "print the task object as JSON");
+  cmd->callback([&global, f] {
+    auto client = ConnectOrExit(global);
+    json task = ValueOrExit(client->Get("/api/tasks/" + f->id));
+    if (f->json) {
+      std::cout << task.dump(2) << "\n";
+    } else {
+      std::cout << RenderTask(task, TerminalView(false));
+    }
+  });
+}
+
+void AddLogs(CLI::App& app, const GlobalOptions& global) {
+  struct Flags {
     std::string id;
     bool follow = false;
     uint32_t attempt = 0;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("logs", "Print a task's stdout (to stdout) and stderr (to stderr)");
-  AddEndpointOptions(cmd, f->endpoint);
+  Describe(cmd, {"gpulse logs -f t-000014", "gpulse logs --attempt 1 t-000014 2>/dev/null"});
   cmd->add_option("id", f->id, "task id")->required();
   cmd->add_flag("-f,--follow", f->follow,
                 "keep printing new output until the task finishes, moving on to each new attempt");
   cmd->add_option("--attempt", f->attempt, "print this attempt's output (1 is the first; default: the latest)")
       ->check(CLI::PositiveNumber);
-  cmd->callback([f] {
-    auto client = ConnectOrExit(f->endpoint);
-    const bool pinned = f->attempt > 0;
-    LogCursor cursor{.attempt = f->attempt};
-    while (true) {
-      // What the task was before this read: once it had finished (or moved
-      // past the attempt shown) and a read after that brings nothing new,
-      // nothing more will come (the last bytes may trail the exit).
-      json task = f->follow ? ValueOrExit(client->Get("/api/tasks/" + f->id)) : json::object();
-      auto printed = PrintNewOutput(*client, f->id, cursor);
-      if (!printed.ok()) FailWith(printed.status());
-      if (!f->follow) break;
-      if (*printed) continue;
-      const uint32_t latest = task.value("attempts", 0u);
-      const bool newer_attempt = cursor.attempt > 0 && latest > cursor.attempt;
-      if (newer_attempt && !pinned) {
-        cursor = LogCursor{.attempt = latest};
-        std::cerr << "[gpulse: attempt " << latest << " of task " << f->id << "]\n" << std::flush;
-        continue;
-      }
-      if (task.value("finished", false) || newer_attempt) break;
-      std::this_thread::sleep_for(kPollInterval);
+  cmd->callback([&global, f] {
+    auto client = ConnectOrExit(global);
+    PrintLogs(*client, f->id, f->attempt, f->follow);
+  });
+}
+
+void AddCancel(CLI::App& app, const GlobalOptions& global) {
+  auto id = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("cancel", "Cancel a task (SIGTERM, then SIGKILL after a grace period)");
+  Describe(cmd, {"gpulse cancel t-000014"});
+  cmd->add_option("id", *id, "task id")->required();
+  cmd->callback([&global, id] {
+    auto client = ConnectOrExit(global);
+    json task = ValueOrExit(client->Post("/api/tasks/" + *id + "/cancel", json::object()));
+    const std::string state = task.value("state", std::string("?"));
+    const std::string shown = task.value("id", *id);
+    if (state == "cancelled") {
+      std::cout << "cancelled " << shown << " (it had not started)\n";
+    } else {
+      std::cout << "cancelling " << shown << " on " << Str(task["worker"], "its worker")
+                << " (SIGTERM, then SIGKILL after the master's cancel grace period)\n";
     }
   });
 }
 
-void AddCancel(CLI::App& app) {
+void AddWait(CLI::App& app, const GlobalOptions& global) {
   struct Flags {
-    EndpointFlags endpoint;
-    std::string id;
-  };
-  auto f = std::make_shared<Flags>();
-  CLI::App* cmd = app.add_subcommand("cancel", "Cancel a task (SIGTERM, then SIGKILL after a grace period)");
-  AddEndpointOptions(cmd, f->endpoint);
-  cmd->add_option("id", f->id, "task id")->required();
-  cmd->callback([f] {
-    auto client = ConnectOrExit(f->endpoint);
-    json task = ValueOrExit(client->Post("/api/tasks/" + f->id + "/cancel", json::object()));
-    std::cout << task.value("id", f->id) << " " << task.value("state", std::string("?")) << "\n";
-  });
-}
-
-void AddWait(CLI::App& app) {
-  struct Flags {
-    EndpointFlags endpoint;
     std::string id;
     double timeout = 0;
   };
   auto f = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand("wait", "Wait for a task to finish; exit with its exit code");
-  AddEndpointOptions(cmd, f->endpoint);
+  Describe(cmd, {"gpulse wait --timeout 3600 t-000014 && echo done"});
   cmd->add_option("id", f->id, "task id")->required();
   cmd->add_option("--timeout", f->timeout, "give up after this many seconds (exit 124)")
       ->check(CLI::NonNegativeNumber);
-  cmd->callback([f] {
-    auto client = ConnectOrExit(f->endpoint);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f->timeout);
-    while (true) {
-      json task = ValueOrExit(client->Get("/api/tasks/" + f->id));
-      std::string state = task.value("state", std::string());
-      if (task.value("finished", false)) {
-        int code = task["exit_code"].is_number_integer() ? task["exit_code"].get<int>() : 1;
-        if (state == "succeeded") code = 0;
-        std::cerr << f->id << " " << state << (task["exit_code"].is_number() ? " (exit code " + Str(task["exit_code"]) + ")" : "") << "\n";
-        if (code != 0) throw CLI::RuntimeError(code);
-        return;
-      }
-      if (f->timeout > 0 && std::chrono::steady_clock::now() >= deadline) {
-        Fail("timed out waiting for " + f->id + " (state " + state + ")", kExitTimeout);
-      }
-      std::this_thread::sleep_for(kPollInterval);
-    }
+  cmd->callback([&global, f] {
+    auto client = ConnectOrExit(global);
+    WaitAndExitWithTask(*client, f->id, f->timeout);
   });
 }
 
 }  // namespace
 
-void AddTaskCommands(CLI::App& app) {
-  AddTasks(app);
-  AddSubmit(app);
-  AddStatus(app);
-  AddLogs(app);
-  AddCancel(app);
-  AddWait(app);
+void AddTaskCommands(CLI::App& app, const GlobalOptions& global) {
+  AddTasks(app, global);
+  AddSubmit(app, global);
+  AddStatus(app, global);
+  AddLogs(app, global);
+  AddCancel(app, global);
+  AddWait(app, global);
 }
 
 }  // namespace gpulse::cli

@@ -10,16 +10,16 @@
 #include <unistd.h>
 
 #include "common/host_port.h"
+#include "common/version.h"
 #include "common/posix_error.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/token.h"
 #include "config/config_file.h"
+#include "master/join_command.h"
 #include "master/master_server.h"
 #include "master/master_tls.h"
 #include "master/store/sqlite_backup.h"
-#include "pki/certificate_info.h"
-#include "pki/join_string.h"
 
 namespace {
 
@@ -40,43 +40,18 @@ gpulse::Status WritePortsFile(const std::string& path, int grpc_port, int http_p
   return gpulse::Status::Ok();
 }
 
-// The address a worker dials: the --listen address, with this host's name
-// in place of a wildcard.
-std::string AdvertisedAddress(const std::string& listen) {
-  auto address = gpulse::SplitHostPort(listen);
-  if (!address.ok()) return listen;
-  std::string host = address->first;
-  if (host == "0.0.0.0" || host == "::" || host.empty()) {
-    char name[256] = {};
-    host = gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
-  }
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return host + ":" + std::to_string(address->second);
-}
-
 // --print-join: the one line an operator pastes on a new worker (it holds
 // the token: printed only when asked, to stdout). Needs the CA and token
 // of an earlier start; does not start a master.
 int PrintJoin(const gpulse::master::MasterOptions& opts) {
   const std::string ca_file = opts.tls_ca.empty() ? gpulse::master::DefaultCaFile(opts.data_dir) : opts.tls_ca;
-  std::ifstream in(ca_file);
-  if (!in) {
-    spdlog::error("no cluster CA at {}: start the master once with this --data-dir (or pass --tls-ca)", ca_file);
+  auto line = gpulse::master::JoinCommandLine(opts.grpc_listen, ca_file,
+                                              opts.token_file.empty() ? opts.data_dir + "/token" : opts.token_file);
+  if (!line.ok()) {
+    spdlog::error("{}", line.status().message());
     return 1;
   }
-  std::string ca_pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto pin = gpulse::pki::CaPin(ca_pem);
-  auto token = gpulse::ReadToken(opts.token_file.empty() ? opts.data_dir + "/token" : opts.token_file);
-  if (!pin.ok() || !token.ok()) {
-    spdlog::error("{}", (!pin.ok() ? pin.status() : token.status()).message());
-    return 1;
-  }
-  auto join = gpulse::pki::FormatJoinString({AdvertisedAddress(opts.grpc_listen), *pin, *token});
-  if (!join.ok()) {
-    spdlog::error("{}", join.status().message());
-    return 1;
-  }
-  std::printf("gpulse-worker --join '%s'\n", join->c_str());
+  std::printf("%s\n", line->c_str());
   return 0;
 }
 
@@ -135,6 +110,7 @@ int main(int argc, char** argv) {
   restore->add_option("--from", restore_from, "the backup file")->required();
   restore->fallthrough();
   app.require_subcommand(0, 1);
+  app.set_version_flag("--version", std::string("gpulse-master ") + gpulse::kVersion)->configurable(false);
   gpulse::config::ConfigFile config(app);
   try {
     app.parse(argc, argv);

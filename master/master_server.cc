@@ -22,6 +22,7 @@
 #include "master/store/task_store.h"
 #include "master/dashboard/dashboard_routes.h"
 #include "master/link/worker_link_service.h"
+#include "master/join_command.h"
 #include "master/master_tls.h"
 
 namespace gpulse::master {
@@ -145,6 +146,12 @@ Status MasterServer::Start() {
   http_api_ = std::make_unique<HttpApi>(
       *cluster_, *logs_, SystemClock::Instance(),
       ApiAccessConfig{token, read_token, options_.public_reads, options_.public_metrics});
+  if (tls) {
+    std::string host = grpc_addr.first.find(':') != std::string::npos ? "[" + grpc_addr.first + "]" : grpc_addr.first;
+    http_api_->SetJoinCommand([listen = host + ":" + std::to_string(grpc_port_), ca = tls->ca_file, token_file] {
+      return JoinCommandLine(listen, ca, token_file);
+    });
+  }
   http_api_->Register(*http_server_);
   dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
   dashboard_->Register(*http_server_);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/host_port.h"
+#include "common/version.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
 #include "common/token.h"
@@ -78,6 +79,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   std::string ca_pin;
   std::string join;
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
+  app.set_version_flag("--version", std::string("gpulse-worker ") + gpulse::kVersion)->configurable(false);
   app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", agent.id, "this worker's name (default: the hostname)");
   app.add_option("--interval", interval_s, "seconds between heartbeats")

@@ -7,6 +7,7 @@ namespace gpulse::master {
 
 ApiNeed ApiAccess::NeedFor(std::string_view method, std::string_view path) {
   if (path == "/metrics") return ApiNeed::kMetrics;
+  if (path == "/api/join") return ApiNeed::kAdmin;  // the join line holds the cluster token
   if (path.substr(0, 5) == "/api/" || path == "/api") {
     return method == "GET" || method == "HEAD" ? ApiNeed::kRead : ApiNeed::kAdmin;
   }

@@ -3,7 +3,8 @@
 // Two tokens, two roles, sent as "Authorization: Bearer <token>":
 //   - the admin token (<data-dir>/token, also the workers' cluster token):
 //     everything, including what changes state (submit, cancel, and any
-//     later drain or forget) — every /api/ call other than GET or HEAD;
+//     later drain or forget) — every /api/ call other than GET or HEAD,
+//     and GET /api/join (the join line holds the cluster token);
 //   - the read token (<data-dir>/read-token): everything else — every GET
 //     under /api/ (workers, tasks, logs, the dashboard's snapshot, events
 //     and history) and /metrics.

@@ -35,6 +35,7 @@ TEST(ApiAccessTest, RoutesNeedWhatTheyDo) {
   EXPECT_EQ(ApiAccess::NeedFor("POST", "/api/tasks/t-000001/cancel"), ApiNeed::kAdmin);
   EXPECT_EQ(ApiAccess::NeedFor("DELETE", "/api/workers/w1"), ApiNeed::kAdmin);
   EXPECT_EQ(ApiAccess::NeedFor("PUT", "/api/anything-new"), ApiNeed::kAdmin);
+  EXPECT_EQ(ApiAccess::NeedFor("GET", "/api/join"), ApiNeed::kAdmin);  // the join line holds the token
 }
 
 TEST(ApiAccessTest, TheReadTokenReadsAndTheAdminTokenDoesEverything) {

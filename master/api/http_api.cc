@@ -7,6 +7,7 @@
 
 #include "common/token.h"
 #include "master/api/api_json.h"
+#include "master/api/page_cursor.h"
 
 namespace gpulse::master {
 namespace {
@@ -85,6 +86,7 @@ void HttpApi::Register(httplib::Server& server) {
     return [this, fn](const httplib::Request& req, httplib::Response& res) { (this->*fn)(req, res); };
   };
   server.Get("/api/workers", bind(&HttpApi::ListWorkers));
+  server.Get("/api/join", bind(&HttpApi::GetJoinCommand));
   server.Get(R"(/api/workers/([^/]+))", bind(&HttpApi::GetWorker));
   server.Post("/api/tasks", bind(&HttpApi::SubmitTask));
   server.Get("/api/tasks", bind(&HttpApi::ListTasks));
@@ -94,11 +96,40 @@ void HttpApi::Register(httplib::Server& server) {
   server.Post(R"(/api/workers/([^/]+)/(drain|undrain))", bind(&HttpApi::DrainWorker));
 }
 
-void HttpApi::ListWorkers(const httplib::Request&, httplib::Response& res) {
-  json out = json::array();
+// Unpaged: the JSON array of every worker, by id. With ?limit= or
+// ?cursor=: {"workers": [...], "next_cursor": "..." or null}, by id.
+void HttpApi::ListWorkers(const httplib::Request& req, httplib::Response& res) {
   WallTime now = clock_.WallNow();
-  for (const Worker& w : cluster_.Workers()) out.push_back(WorkerToJson(w, now));
-  ReplyJson(res, 200, out);
+  if (!req.has_param("limit") && !req.has_param("cursor")) {
+    json out = json::array();
+    for (const Worker& w : cluster_.Workers()) out.push_back(WorkerToJson(w, now));
+    return ReplyJson(res, 200, out);
+  }
+  auto limit = ParsePageLimit(req);
+  if (!limit.ok()) return ReplyError(res, 400, limit.status().message());
+  std::string after;
+  if (req.has_param("cursor") && !req.get_param_value("cursor").empty()) {
+    std::optional<std::string> id = ParseWorkerCursor(req.get_param_value("cursor"));
+    if (!id) return ReplyError(res, 400, "cursor is not one this master gave out (pass next_cursor as is)");
+    after = *id;
+  }
+  Cluster::WorkerPage page = cluster_.PageWorkers(after, *limit);
+  json workers = json::array();
+  for (const Worker& w : page.workers) workers.push_back(WorkerToJson(w, now));
+  json next = page.more && !page.workers.empty() ? json(WorkerCursor(page.workers.back().id)) : json();
+  ReplyJson(res, 200, {{"workers", std::move(workers)}, {"next_cursor", std::move(next)}});
+}
+
+// The join line for a new worker (admin only: it holds the cluster token).
+// Never logged.
+void HttpApi::GetJoinCommand(const httplib::Request&, httplib::Response& res) {
+  if (!join_command_) {
+    return ReplyError(res, 409, "this master has no join command: it serves plaintext (--insecure), so workers "
+                                "join with --master HOST:PORT --insecure --token-file FILE");
+  }
+  auto line = join_command_();
+  if (!line.ok()) return ReplyError(res, HttpStatusFor(line.status()), line.status().message());
+  ReplyJson(res, 200, {{"command", *line}});
 }
 
 void HttpApi::GetWorker(const httplib::Request& req, httplib::Response& res) {
@@ -119,6 +150,9 @@ void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
   ReplyJson(res, 201, TaskToJson(*task));
 }
 
+// Unpaged (neither ?limit= nor ?cursor=): the JSON array of every matching
+// task, oldest first, as before paging existed. Paged: {"tasks": [...],
+// "next_cursor": "..." or null}, newest first (see docs/api.md).
 void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
   std::optional<TaskState> state;
   if (req.has_param("state")) {
@@ -129,9 +163,28 @@ void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
                             "' (queued, assigned, running, succeeded, failed, cancelled)");
     }
   }
-  json out = json::array();
-  for (const Task& t : cluster_.Tasks(state)) out.push_back(TaskToJson(t));
-  ReplyJson(res, 200, out);
+  const std::string worker = req.has_param("worker") ? req.get_param_value("worker") : "";
+  if (!req.has_param("limit") && !req.has_param("cursor")) {
+    json out = json::array();
+    for (const Task& t : cluster_.Tasks(state)) {
+      if (worker.empty() || t.worker_id == worker) out.push_back(TaskToJson(t));
+    }
+    return ReplyJson(res, 200, out);
+  }
+  auto limit = ParsePageLimit(req);
+  if (!limit.ok()) return ReplyError(res, 400, limit.status().message());
+  Cluster::TaskQuery query{.state = state, .worker = worker, .before = 0, .limit = *limit};
+  if (req.has_param("cursor") && !req.get_param_value("cursor").empty()) {
+    std::optional<uint64_t> before = ParseTaskCursor(req.get_param_value("cursor"));
+    if (!before) return ReplyError(res, 400, "cursor is not one this master gave out (pass next_cursor as is)");
+    query.before = *before;
+  }
+  Cluster::TaskPage page = cluster_.PageTasks(query);
+  json tasks = json::array();
+  for (const Task& t : page.tasks) tasks.push_back(TaskToJson(t));
+  ReplyJson(res, 200,
+            {{"tasks", std::move(tasks)},
+             {"next_cursor", page.next_before == 0 ? json() : json(TaskCursor(page.next_before))}});
 }
 
 void HttpApi::GetTask(const httplib::Request& req, httplib::Response& res) {

@@ -12,6 +12,7 @@
 
 #include <httplib.h>
 
+#include <functional>
 #include <string>
 
 #include "master/api/api_access.h"
@@ -27,6 +28,12 @@ class HttpApi {
   HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, ApiAccessConfig access)
       : cluster_(cluster), logs_(logs), clock_(clock), access_(std::move(access)) {}
 
+  // What GET /api/join answers (admin only): the one line that joins a new
+  // worker (master/join_command.h). Unset: 409, the master has none
+  // (--insecure). Call before Register; `fn` is called from the server's
+  // threads.
+  void SetJoinCommand(std::function<Result<std::string>()> fn) { join_command_ = std::move(fn); }
+
   // Adds the /healthz and /api/... routes, the access check of every
   // request (ApiAccess::Install), the body limit and the JSON error
   // handlers to `server`.
@@ -41,11 +48,13 @@ class HttpApi {
   void GetTaskLogs(const httplib::Request& req, httplib::Response& res);
   void CancelTask(const httplib::Request& req, httplib::Response& res);
   void DrainWorker(const httplib::Request& req, httplib::Response& res);
+  void GetJoinCommand(const httplib::Request& req, httplib::Response& res);
 
   Cluster& cluster_;
   LogStore& logs_;
   const Clock& clock_;
   const ApiAccess access_;
+  std::function<Result<std::string>()> join_command_;
 };
 
 // Writes {"error": message} with `status`.

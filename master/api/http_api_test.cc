@@ -37,6 +37,7 @@ class HttpApiTest : public ClusterFixture {
     ASSERT_OK(logs);
     logs_ = std::move(*logs);
     api_ = std::make_unique<HttpApi>(*cluster_, *logs_, clock_, ApiAccessConfig{kToken, kReadToken});
+    api_->SetJoinCommand([] { return Result<std::string>(std::string("gpulse-worker --join 'gpulse-join://m:1'")); });
     api_->Register(server_);
     auto port = StartHttpListener(server_, "127.0.0.1:0", thread_);
     ASSERT_OK(port);
@@ -259,6 +260,65 @@ TEST_F(HttpApiTest, LogsReadFromAnOffsetAndSayWhereToGoOn) {
   EXPECT_EQ(Get("/api/tasks/" + t.id + "/logs?offset=-1").status, 400);
   EXPECT_EQ(Get("/api/tasks/" + t.id + "/logs?stream=stdin").status, 400);
   EXPECT_EQ(Get("/api/tasks/t-404404/logs").status, 404);
+}
+
+TEST_F(HttpApiTest, TaskPagesGoNewestFirstAndTheirCursorsReachEveryTask) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Submit(MakeSpec(0)).id);
+  std::vector<std::string> seen;
+  std::string path = "/api/tasks?limit=2";
+  int pages = 0;
+  while (pages++ < 10) {
+    Reply r = Get(path);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json page = r.Json();
+    ASSERT_LE(page["tasks"].size(), 2u);
+    for (const auto& t : page["tasks"]) seen.push_back(t["id"]);
+    if (page["next_cursor"].is_null()) break;
+    path = "/api/tasks?limit=2&cursor=" + page["next_cursor"].get<std::string>();
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(ids.rbegin(), ids.rend()));
+  // Unpaged callers still get the whole array, oldest first.
+  json all = Get("/api/tasks").Json();
+  ASSERT_TRUE(all.is_array());
+  EXPECT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[0]["id"], ids[0]);
+}
+
+TEST_F(HttpApiTest, TaskPagesFilterByWorkerAndRefuseBadParameters) {
+  Register("w1", 1);
+  Task placed = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  Submit(MakeSpec(0));
+  json page = Get("/api/tasks?limit=10&worker=w1").Json();
+  ASSERT_EQ(page["tasks"].size(), 1u);
+  EXPECT_EQ(page["tasks"][0]["id"], placed.id);
+  EXPECT_TRUE(page["next_cursor"].is_null());
+  EXPECT_EQ(Get("/api/tasks?limit=0").status, 400);
+  EXPECT_EQ(Get("/api/tasks?limit=100000").status, 400);
+  EXPECT_EQ(Get("/api/tasks?cursor=bogus").status, 400);
+  EXPECT_EQ(Get("/api/tasks?limit=1&cursor=t0").status, 400);
+}
+
+TEST_F(HttpApiTest, WorkerPagesFollowIds) {
+  for (const char* id : {"w3", "w1", "w2"}) Register(id, 1);
+  json first = Get("/api/workers?limit=2").Json();
+  ASSERT_EQ(first["workers"].size(), 2u);
+  EXPECT_EQ(first["workers"][1]["id"], "w2");
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  json rest = Get("/api/workers?limit=2&cursor=" + first["next_cursor"].get<std::string>()).Json();
+  ASSERT_EQ(rest["workers"].size(), 1u);
+  EXPECT_EQ(rest["workers"][0]["id"], "w3");
+  EXPECT_TRUE(rest["next_cursor"].is_null());
+  EXPECT_TRUE(Get("/api/workers").Json().is_array());
+}
+
+TEST_F(HttpApiTest, TheJoinCommandIsForTheAdminTokenOnly) {
+  EXPECT_EQ(Get("/api/join").status, 403);  // the read token
+  EXPECT_EQ(Get("/api/join", "").status, 401);
+  Reply r = Get("/api/join", kToken);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["command"], "gpulse-worker --join 'gpulse-join://m:1'");
 }
 
 }  // namespace

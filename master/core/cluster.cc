@@ -270,6 +270,41 @@ std::vector<Task> Cluster::Tasks(std::optional<TaskState> state) const {
   return out;
 }
 
+Cluster::TaskPage Cluster::PageTasks(const TaskQuery& query) const {
+  std::lock_guard lock(impl_->mu);
+  TaskPage page;
+  const auto& source = query.state == TaskState::kQueued ? impl_->queue : impl_->tasks_by_order;
+  auto it = query.before == 0 ? source.end() : source.lower_bound(query.before);
+  uint64_t last_order = 0;
+  while (it != source.begin()) {
+    --it;
+    const Task& t = it->second->task;
+    if (query.state && t.state != *query.state) continue;
+    if (!query.worker.empty() && t.worker_id != query.worker) continue;
+    if (page.tasks.size() == query.limit) {  // one more match: there is a next page
+      page.next_before = last_order;
+      break;
+    }
+    page.tasks.push_back(t);
+    last_order = it->first;
+  }
+  return page;
+}
+
+Cluster::WorkerPage Cluster::PageWorkers(const std::string& after, size_t limit) const {
+  std::lock_guard lock(impl_->mu);
+  WorkerPage page;
+  const auto& ids = impl_->workers_by_id;
+  auto it = after.empty() ? ids.begin()
+                          : std::upper_bound(ids.begin(), ids.end(), after,
+                                             [](const std::string& id, const WorkerEntry* e) {
+                                               return id < e->worker.id;
+                                             });
+  for (; it != ids.end() && page.workers.size() < limit; ++it) page.workers.push_back((*it)->worker);
+  page.more = it != ids.end();
+  return page;
+}
+
 std::optional<Task> Cluster::GetTask(const std::string& id) const {
   std::lock_guard lock(impl_->mu);
   const TaskEntry* e = impl_->FindTask(id);

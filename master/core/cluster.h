@@ -220,6 +220,34 @@ class Cluster {
   std::optional<Task> GetTask(const std::string& id) const;
   ClusterCounts Counts() const;
 
+  // One page of tasks, newest first (by submission), for the API's paging.
+  // Only tasks matching both filters count; `before` is the submission
+  // order at which the previous page stopped (0: start at the newest).
+  // Walks the tasks from `before` down and stops after `limit` matches, so
+  // a page costs O(limit) with no filter or with state=queued, and at most
+  // one pass over the older tasks with a filter that few match; nothing
+  // else is copied.
+  struct TaskQuery {
+    std::optional<TaskState> state;
+    std::string worker;  // empty: any
+    uint64_t before = 0;
+    size_t limit = 100;
+  };
+  struct TaskPage {
+    std::vector<Task> tasks;
+    // The order to pass as `before` for the next page; 0 when this page
+    // holds the oldest match.
+    uint64_t next_before = 0;
+  };
+  TaskPage PageTasks(const TaskQuery& query) const;
+  // Workers in id order after `after` (empty: from the first), at most
+  // `limit`; `more` says whether others follow the last one.
+  struct WorkerPage {
+    std::vector<Worker> workers;
+    bool more = false;
+  };
+  WorkerPage PageWorkers(const std::string& after, size_t limit) const;
+
   // Bumped on every change; WaitForChange blocks until it exceeds `seen` or
   // the deadline passes, and returns the current version.
   uint64_t Version() const;
