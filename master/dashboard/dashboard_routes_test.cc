@@ -246,8 +246,9 @@ TEST_F(WebRoutesTest, EventStreamPushesASnapshotAtOnceAndThenOnlyWhatChanged) {
   EXPECT_EQ(reader.EventName(2), "delta");
   EXPECT_EQ(second["base"], first["version"]);
   EXPECT_GT(second["version"].get<uint64_t>(), first["version"].get<uint64_t>());
-  ASSERT_EQ(second["workers"].size(), 1u);
-  EXPECT_EQ(second["workers"][0]["gpus"][0]["utilization_gpu"], 95.0);
+  // Only what changed: the GPU's figure (a patch by position), not the worker.
+  EXPECT_FALSE(second.contains("workers"));
+  EXPECT_EQ(second["worker_patches"]["w1"]["gpus"]["0"]["utilization_gpu"], 95.0);
   EXPECT_FALSE(second.contains("tasks"));  // no task changed
 }
 

@@ -31,7 +31,7 @@ TEST(LiveDeltaTest, FirstEventIsTheWholeSnapshot) {
   EXPECT_EQ(event->data, snap);
 }
 
-TEST(LiveDeltaTest, OnlyTheWorkerThatChangedIsSentWithTheVersionItAppliesTo) {
+TEST(LiveDeltaTest, OnlyTheFigureThatChangedIsSentWithTheVersionItAppliesTo) {
   LiveDelta sent;
   sent.Next(Snapshot(7, 1.0, {Worker("a", 10), Worker("b", 20)}, {Task("t-1", "queued")}));
   std::optional<LiveEvent> event = sent.Next(Snapshot(9, 2.0, {Worker("a", 10), Worker("b", 85)}, {Task("t-1", "queued")}));
@@ -40,8 +40,8 @@ TEST(LiveDeltaTest, OnlyTheWorkerThatChangedIsSentWithTheVersionItAppliesTo) {
   EXPECT_EQ(event->data["base"], 7);
   EXPECT_EQ(event->data["version"], 9);
   EXPECT_EQ(event->data["now"], 2.0);
-  ASSERT_EQ(event->data["workers"].size(), 1u);
-  EXPECT_EQ(event->data["workers"][0], Worker("b", 85));
+  EXPECT_FALSE(event->data.contains("workers"));  // nothing whole
+  EXPECT_EQ(event->data["worker_patches"], json::parse(R"({"b": {"gpus": {"0": {"utilization_gpu": 85}}}})"));
   EXPECT_FALSE(event->data.contains("tasks"));
   EXPECT_FALSE(event->data.contains("summary"));
   EXPECT_FALSE(event->data.contains("tasks_total"));
@@ -65,7 +65,8 @@ TEST(LiveDeltaTest, TasksAndWorkersThatLeftAreNamedAndNewOnesSentWhole) {
   ASSERT_TRUE(event);
   EXPECT_EQ(event->data["workers_removed"], json::array({"b"}));
   EXPECT_EQ(event->data["tasks_removed"], json::array({"t-1"}));
-  EXPECT_EQ(event->data["tasks"], json::array({Task("t-2", "running"), Task("t-3", "queued")}));
+  EXPECT_EQ(event->data["tasks"], json::array({Task("t-3", "queued")}));
+  EXPECT_EQ(event->data["task_patches"], json::parse(R"({"t-2": {"state": "running"}})"));
   EXPECT_EQ(event->data["summary"]["tasks"]["queued"], 1);
 }
 
@@ -77,6 +78,25 @@ TEST(LiveDeltaTest, ManyUnchangedTasksCostNothingInADelta) {
   std::optional<LiveEvent> event = sent.Next(Snapshot(2, 2.0, {Worker("a", 11)}, tasks));
   ASSERT_TRUE(event);
   EXPECT_LT(event->data.dump().size(), 200u);
+}
+
+TEST(LiveDeltaTest, AnItemThatLostAKeyIsSentWhole) {
+  LiveDelta sent;
+  json before = Task("t-1", "running");
+  before["usage"] = {{"gpu_percent", 50}};
+  sent.Next(Snapshot(1, 1.0, {}, {before}));
+  std::optional<LiveEvent> event = sent.Next(Snapshot(2, 2.0, {}, {Task("t-1", "running")}));
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->data["tasks"], json::array({Task("t-1", "running")}));
+  EXPECT_FALSE(event->data.contains("task_patches"));
+}
+
+TEST(MakePatchTest, PatchesNestedObjectsAndArraysOfTheSameLengthByPosition) {
+  json patch;
+  ASSERT_TRUE(MakePatch(json::parse(R"({"a": 1, "b": {"c": [1, 2, 3], "d": null}, "e": [1]})"),
+                        json::parse(R"({"a": 1, "b": {"c": [1, 5, 3], "d": {"x": 1}}, "e": [1, 2]})"), patch));
+  EXPECT_EQ(patch, json::parse(R"({"b": {"c": {"1": 5}, "d": {"x": 1}}, "e": [1, 2]})"));
+  EXPECT_FALSE(MakePatch(json::parse(R"([1, 2])"), json::parse(R"({"0": 1})"), patch));
 }
 
 }  // namespace
