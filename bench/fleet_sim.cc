@@ -329,10 +329,10 @@ int Run(const Options& opt) {
   auto interval = std::chrono::duration<double>(opt.interval_s);
   while (!g_stop) {
     auto start = std::chrono::steady_clock::now();
-    scenario.Reload();
     int registered = 0;
     for (auto& w : workers) {
       if (g_stop) break;
+      scenario.Reload();  // a stat(); the file is read only when it changed
       w->Beat();
       registered += w->registered() ? 1 : 0;
       // Spread the beats over the interval, as independent workers would.

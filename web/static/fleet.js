@@ -64,6 +64,10 @@ function createGroup(id) {
 function updateCell(cell, w, g) {
   const state = gpuState(w, g);
   const util = g.error ? null : g.utilization_gpu;
+  // Most cells do not change between two events: touch only those that do.
+  const signature = `${state}|${util}|${g.allocated_to}|${g.error}|${selected}`;
+  if (cell.signature === signature) return;
+  cell.signature = signature;
   const key = `${w.id}/${g.index}`;
   if (cell.dataset.state !== state) cell.dataset.state = state;
   const bucket = known(util) ? String(Math.round(util / 10) * 10) : 'na';
@@ -92,8 +96,8 @@ function showInfo() {
   }
   box.hidden = false;
   fill(box, h('span', {}, describe(w, g)), ' ',
-    h('a', { href: `#worker=${encodeURIComponent(w.id)}`, class: 'button small' }, 'Worker'), ' ',
-    g.allocated_to ? h('a', { href: `#task=${encodeURIComponent(g.allocated_to)}`, class: 'button small' }, 'Task') : null);
+    h('a', { href: `#worker=${encodeURIComponent(w.id)}`, class: 'button small worker-go' }, 'Worker'), ' ',
+    g.allocated_to ? h('a', { href: `#task=${encodeURIComponent(g.allocated_to)}`, class: 'button small task-go' }, 'Task') : null);
 }
 
 // Shows `workers` (the snapshot's worker objects).

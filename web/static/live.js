@@ -26,6 +26,9 @@ let pollTimer = null;
 let stream = null;  // the AbortController of the open stream
 let retryTimer = null;
 let current = null;  // the snapshot the page holds, deltas applied
+// What the stream has cost so far (read by the browser tests).
+const liveCost = { events: 0, bytes: 0, ms: 0 };
+window.gpulseLiveCost = liveCost;
 
 function setMode(mode, text) {
   const el = $('conn');
@@ -92,6 +95,7 @@ async function startStream() {
       buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (event, data) => {
         if (missed) return;
         let next;
+        const started = performance.now();
         if (event === 'snapshot') next = JSON.parse(data);
         else if (event === 'delta') next = applyDelta(current, JSON.parse(data));
         else return;
@@ -100,6 +104,9 @@ async function startStream() {
           return;
         }
         current = next;
+        liveCost.events += 1;
+        liveCost.bytes += data.length;
+        liveCost.ms += performance.now() - started;
         stopPolling();
         setMode('sse', 'live');
         onSnapshot(current);

@@ -45,8 +45,20 @@ function compare(a, b) {
   return sortDescending ? -order : order;
 }
 
-export function renderWorkerTable(workers) {
+// The table is rebuilt at most once a second (and at once after a click on
+// a header): with hundreds of workers, every event would be too often.
+const MIN_REBUILD_MS = 1000;
+let builtAt = -Infinity;
+let pending = null;
+
+export function renderWorkerTable(workers, now = false) {
   lastWorkers = workers;
+  const wait = builtAt + MIN_REBUILD_MS - performance.now();
+  if (!now && wait > 0) {
+    if (!pending) pending = setTimeout(() => { pending = null; renderWorkerTable(lastWorkers, true); }, wait);
+    return;
+  }
+  builtAt = performance.now();
   const head = $('worker-table').tHead.rows[0];
   if (!head.cells.length) {
     COLUMNS.forEach(([title], i) => {
@@ -54,7 +66,7 @@ export function renderWorkerTable(workers) {
       th.addEventListener('click', () => {
         if (sortColumn === i) sortDescending = !sortDescending;
         else { sortColumn = i; sortDescending = i >= 3; }
-        renderWorkerTable(lastWorkers);
+        renderWorkerTable(lastWorkers, true);
       });
       head.append(th);
     });
