@@ -115,9 +115,16 @@ export function renderFleet(workers) {
       groups.set(w.id, group);
     }
     if (container.children[i] !== group.root) container.insertBefore(group.root, container.children[i] || null);
-    group.root.className = `fleet-node ${w.state}`;
-    group.root.hidden = !matches(w);
-    group.name.title = `${w.id} · ${w.state} · ${w.gpu_allocated}/${w.gpu_capacity} GPUs allocated`;
+    // Attributes are written only when they change: a write, even of the
+    // same value, makes the browser recompute the group's style.
+    const hidden = !matches(w);
+    const look = `${w.state}|${hidden}|${w.gpu_allocated}/${w.gpu_capacity}`;
+    if (group.look !== look) {
+      group.look = look;
+      group.root.className = `fleet-node ${w.state}`;
+      group.root.hidden = hidden;
+      group.name.title = `${w.id} · ${w.state} · ${w.gpu_allocated}/${w.gpu_capacity} GPUs allocated`;
+    }
     while (group.cells.length < w.gpus.length) {
       const cell = h('button', { class: 'gpu-cell', type: 'button' });
       group.cells.push(cell);

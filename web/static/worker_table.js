@@ -45,9 +45,9 @@ function compare(a, b) {
   return sortDescending ? -order : order;
 }
 
-// The table is rebuilt at most once a second (and at once after a click on
-// a header): with hundreds of workers, every event would be too often.
-const MIN_REBUILD_MS = 1000;
+// The table is rebuilt at most every 2 s (and at once after a click on a
+// header): with hundreds of workers, every event would be too often.
+const MIN_REBUILD_MS = 2000;
 let builtAt = -Infinity;
 let pending = null;
 
