@@ -55,10 +55,10 @@ start_worker() {  # id scenario
   local id=$1 scenario=$2
   if [[ $sim == 1 ]]; then
     GPULSE_NVML_LIBRARY="$PWD/$lib/libnvidia-ml-sim.so" GPULSE_NVML_SIM_SCENARIO="$scenario" GPULSE_NVML_SIM_SEED="$id" \
-      "$bin/gpulse-worker" --master "$grpc" --id "$id" --interval 2 --token-file "$token" \
+      "$bin/gpulse-worker" --master "$grpc" --id "$id" --hostname "$id" --interval 2 --token-file "$token" \
       --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
   else
-    "$bin/gpulse-worker" --master "$grpc" --id "$id" --interval 2 --token-file "$token" \
+    "$bin/gpulse-worker" --master "$grpc" --id "$id" --hostname "$id" --interval 2 --token-file "$token" \
       --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
   fi
   pids+=($!)

@@ -82,6 +82,10 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   app.set_version_flag("--version", std::string("gpulse-worker ") + gpulse::kVersion)->configurable(false);
   app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
   app.add_option("--id", agent.id, "this worker's name (default: the hostname)");
+  app.add_option("--hostname", agent.hostname,
+                 "the hostname reported to the master and put in the Hostname label of GPU series "
+                 "(default: this machine's; set it when several workers share one machine)")
+      ->capture_default_str();
   app.add_option("--interval", interval_s, "seconds between heartbeats")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();

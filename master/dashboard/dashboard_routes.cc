@@ -8,6 +8,7 @@
 #include "master/api/api_json.h"
 #include "master/api/http_api.h"
 #include "master/dashboard/cluster_metrics_page.h"
+#include "master/dashboard/live_delta.h"
 #include "metrics/prometheus_writer.h"
 #include "web/web_assets.h"
 
@@ -37,13 +38,17 @@ void ServeAsset(const web::Asset& asset, httplib::Response& res) {
   res.set_content(asset.body.data(), asset.body.size(), std::string(asset.content_type).c_str());
 }
 
-// The tasks a snapshot carries: every unfinished one, and the newest ones up
-// to `limit` in all; in submission order.
+// The tasks a snapshot carries: every assigned or running one (bounded by
+// the fleet's capacity), and the newest ones of any state up to `limit` in
+// all; in submission order. Queued tasks beyond the newest are counted in
+// the summary, not carried: 10,000 of them would make every snapshot
+// megabytes long.
 std::vector<const Task*> SnapshotTasks(const std::vector<Task>& tasks, size_t limit) {
   std::vector<const Task*> picked;
   size_t newest_from = tasks.size() > limit ? tasks.size() - limit : 0;
   for (size_t i = 0; i < tasks.size(); ++i) {
-    if (i >= newest_from || !IsTerminal(tasks[i].state)) picked.push_back(&tasks[i]);
+    bool placed = tasks[i].state == TaskState::kAssigned || tasks[i].state == TaskState::kRunning;
+    if (i >= newest_from || placed) picked.push_back(&tasks[i]);
   }
   return picked;
 }
@@ -59,6 +64,7 @@ std::string LiteralPattern(std::string_view path) {
 }
 
 struct EventStream {
+  LiveDelta sent;
   uint64_t seen = 0;
   bool first = true;
   SteadyTime last_snapshot{};
@@ -169,7 +175,12 @@ void DashboardRoutes::ServeEvents(const httplib::Request&, httplib::Response& re
         json snapshot = Snapshot();
         stream->seen = snapshot["version"].get<uint64_t>();
         stream->last_snapshot = std::chrono::steady_clock::now();
-        return write("event: snapshot\ndata: " + snapshot.dump() + "\n\n");
+        std::optional<LiveEvent> event = stream->sent.Next(snapshot);
+        if (!event) {
+          if (stream->last_snapshot - stream->last_write >= config_.keepalive) return write(": keepalive\n\n");
+          return true;
+        }
+        return write("event: " + event->name + "\ndata: " + event->data.dump() + "\n\n");
       },
       [this](bool) { active_streams_.fetch_sub(1); });
 }

@@ -5,8 +5,9 @@
 //   GET /<asset>                         its scripts and styles
 //   GET /metrics                         Prometheus text format (master/dashboard/cluster_metrics_page.h)
 //   GET /api/dashboard                   one snapshot: summary, workers, recent tasks
-//   GET /api/events                      the same snapshot pushed as server-sent
-//                                        events whenever the cluster changes
+//   GET /api/events                      server-sent events: that snapshot first,
+//                                        then deltas (master/dashboard/live_delta.h)
+//                                        whenever the cluster changes
 //   GET /api/workers/{id}/history[?since=UNIX_SECONDS]
 //                                        the worker's recent figures (master/core/history.h)
 //
@@ -36,14 +37,14 @@ namespace gpulse::master {
 struct DashboardConfig {
   // Concurrent /api/events streams; the pool has 16 threads in all.
   size_t max_event_streams = 4;
-  // Snapshots on one stream are at least this far apart, however often the
+  // Events on one stream are at least this far apart, however often the
   // cluster changes (every heartbeat changes it).
   std::chrono::milliseconds min_event_gap{500};
   // A comment line is sent after this much silence, so proxies keep the
   // stream open and a vanished browser is noticed.
   std::chrono::milliseconds keepalive{10000};
-  // Tasks in a snapshot: every unfinished one plus the newest finished ones
-  // up to this many in all.
+  // Tasks in a snapshot: every assigned or running one, plus the newest of
+  // any state up to this many in all.
   size_t snapshot_tasks = 200;
 };
 
@@ -58,7 +59,7 @@ class DashboardRoutes {
   // server's own stop()).
   void Stop() { stopping_ = true; }
 
-  // The snapshot that /api/dashboard serves and /api/events pushes.
+  // The snapshot that /api/dashboard serves and /api/events starts with.
   nlohmann::json Snapshot() const;
 
   size_t active_event_streams() const { return active_streams_.load(); }

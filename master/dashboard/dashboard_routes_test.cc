@@ -76,7 +76,9 @@ class EventReader {
           std::string event = buffer_.substr(0, end);
           buffer_.erase(0, end + 2);
           auto data_at = event.find("data: ");
-          if (event.starts_with("event: snapshot") && data_at != std::string::npos) {
+          if ((event.starts_with("event: snapshot") || event.starts_with("event: delta")) &&
+              data_at != std::string::npos) {
+            events_.push_back(event.substr(7, event.find('\n') - 7));
             snapshots_.push_back(json::parse(event.substr(data_at + 6)));
           }
         }
@@ -97,7 +99,12 @@ class EventReader {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  // Waits for the n-th snapshot (1-based) and returns it; null on timeout.
+  // The name of the n-th event (1-based): "snapshot" or "delta".
+  std::string EventName(size_t n) {
+    std::lock_guard lock(mu_);
+    return events_.size() >= n ? events_[n - 1] : "";
+  }
+  // Waits for the n-th event (1-based) and returns its data; null on timeout.
   json WaitSnapshot(size_t n, milliseconds timeout) {
     std::unique_lock lock(mu_);
     changed_.wait_for(lock, timeout, [&] { return snapshots_.size() >= n || done_; });
@@ -115,6 +122,7 @@ class EventReader {
   std::condition_variable changed_;
   std::string buffer_;
   std::vector<json> snapshots_;
+  std::vector<std::string> events_;
   bool stop_ = false;
   bool done_ = false;
   int status_ = 0;
@@ -213,16 +221,15 @@ TEST_F(WebRoutesTest, SnapshotHasSummaryWorkersAndTheNewestTasks) {
   EXPECT_EQ(snap["summary"]["tasks"]["queued"], 2);
   ASSERT_EQ(snap["workers"].size(), 1u);
   EXPECT_EQ(snap["workers"][0]["gpus"][0]["utilization_gpu"], 60.0);
-  // Unfinished tasks always; finished ones only among the newest.
-  ASSERT_EQ(snap["tasks"].size(), 2u);
-  EXPECT_EQ(snap["tasks"][0]["id"], ids[3]);
-  EXPECT_EQ(snap["tasks"][1]["id"], ids[4]);
+  // Only the newest: queued tasks beyond them are counted, not carried.
+  ASSERT_EQ(snap["tasks"].size(), 1u);
+  EXPECT_EQ(snap["tasks"][0]["id"], ids[4]);
   EXPECT_EQ(snap["tasks_total"], 5);
   EXPECT_TRUE(snap["now"].is_number());
   EXPECT_GT(snap["version"].get<uint64_t>(), 0u);
 }
 
-TEST_F(WebRoutesTest, EventStreamPushesASnapshotAtOnceAndAfterEachChange) {
+TEST_F(WebRoutesTest, EventStreamPushesASnapshotAtOnceAndThenOnlyWhatChanged) {
   Register("w1", 1);
   Beat("w1", {10});
   StartServer();
@@ -235,8 +242,14 @@ TEST_F(WebRoutesTest, EventStreamPushesASnapshotAtOnceAndAfterEachChange) {
   json second = reader.WaitSnapshot(2, seconds(5));
   ASSERT_FALSE(second.is_null());
   EXPECT_LT(std::chrono::steady_clock::now() - beat_at, seconds(2));
-  EXPECT_EQ(second["workers"][0]["gpus"][0]["utilization_gpu"], 95.0);
+  EXPECT_EQ(reader.EventName(1), "snapshot");
+  EXPECT_EQ(reader.EventName(2), "delta");
+  EXPECT_EQ(second["base"], first["version"]);
   EXPECT_GT(second["version"].get<uint64_t>(), first["version"].get<uint64_t>());
+  // Only what changed: the GPU's figure (a patch by position), not the worker.
+  EXPECT_FALSE(second.contains("workers"));
+  EXPECT_EQ(second["worker_patches"]["w1"]["gpus"]["0"]["utilization_gpu"], 95.0);
+  EXPECT_FALSE(second.contains("tasks"));  // no task changed
 }
 
 TEST_F(WebRoutesTest, EventStreamsAreCappedAndTheSlotIsFreedWhenAClientLeaves) {

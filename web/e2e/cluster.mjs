@@ -112,6 +112,27 @@ export class Cluster {
     { GPULSE_NVML_LIBRARY: join(LIB, 'libnvidia-ml-sim.so'), GPULSE_NVML_SIM_SCENARIO: scenario });
   }
 
+  // Many simulated workers in one process (bench/fleet_sim.cc): `count`
+  // workers of `gpus` GPUs each, ids sim-0000, sim-0001, …, figures from
+  // the scenario `fleet` (writeFleetScenario). Resolves once all registered.
+  async startFleet(count, gpus = 8, scenario = {}, interval = 1) {
+    const path = this.writeFleetScenario(scenario);
+    const child = this.spawn('fleet', [join(BIN, 'gpulse-fleet-sim'), '--master', this.grpcAddress,
+      '--token-file', join(this.dataDir, 'token'), '--insecure', '--workers', String(count), '--gpus', String(gpus),
+      '--interval', String(interval), '--scenario', path]);
+    await waitFor(`${count} simulated workers to register`, () =>
+      readFileSync(join(this.dir, 'fleet.log'), 'utf8').includes(`ready ${count}`), 30_000);
+    return child;
+  }
+
+  // The fleet simulator's scenario, renamed over the old one.
+  writeFleetScenario(scenario) {
+    const path = join(this.dir, 'fleet.json');
+    writeFileSync(`${path}.tmp`, JSON.stringify(scenario));
+    renameSync(`${path}.tmp`, path);
+    return path;
+  }
+
   async submit(body) {
     const res = await fetch(`${this.url}/api/tasks`, {
       method: 'POST',

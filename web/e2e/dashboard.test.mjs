@@ -96,35 +96,45 @@ try {
   page.on('request', (request) => { if (!request.url().startsWith(base)) foreign.push(request.url()); });
   await page.goto(`${base}/`);
 
-  const utilOf = (worker, index) => page.locator(`[data-gpu-util="${worker}/${index}"]`).textContent();
+  // A GPU's utilization as its fleet-view cell shows it.
+  const utilOf = (worker, index) => page.locator(`[data-gpu-cell="${worker}/${index}"]`).getAttribute('data-pct');
 
   await step('without a token the page shows nothing and asks for one; the read token opens it', async () => {
     await page.locator('#token-dialog[open]').waitFor({ timeout: 10_000 });
     await page.locator('#conn[data-mode="offline"]', { hasText: 'needs a token' }).waitFor({ timeout: 5000 });
-    if (await page.locator('[data-worker]').count()) throw new Error('workers shown without a token');
+    if (await page.locator('[data-gpu-cell]').count()) throw new Error('workers shown without a token');
     await page.locator('#token-input').fill(readToken);
     await page.locator('#token-form button[value="save"]').click();
   });
 
-  await step('the page shows every worker, healthy, with its GPUs', async () => {
-    await page.locator('[data-worker="w-alpha"] [data-role="state"]', { hasText: 'healthy' }).waitFor({ timeout: 15_000 });
-    await page.locator('[data-worker="w-beta"] [data-role="state"]', { hasText: 'healthy' }).waitFor({ timeout: 15_000 });
-    const cards = await page.locator('[data-worker]').count();
-    if (cards !== 2) throw new Error(`${cards} worker cards, expected 2`);
+  await step('the page shows every worker, healthy, with its GPUs; a worker\'s page has its card', async () => {
+    await page.locator('[data-worker-row="w-alpha"] .pill', { hasText: 'healthy' }).waitFor({ timeout: 15_000 });
+    await page.locator('[data-worker-row="w-beta"] .pill', { hasText: 'healthy' }).waitFor({ timeout: 15_000 });
+    const rows = await page.locator('[data-worker-row]').count();
+    if (rows !== 2) throw new Error(`${rows} worker rows, expected 2`);
+    const cells = await page.locator('[data-gpu-cell]').count();
+    if (cells !== 3) throw new Error(`${cells} GPU cells, expected 3`);
+    if (await page.locator('[data-worker]').count()) throw new Error('worker cards on the main page');
+    await page.locator('[data-worker-row="w-alpha"] a').click();
+    await page.locator('[data-worker="w-alpha"] [data-role="state"]', { hasText: 'healthy' }).waitFor({ timeout: 5000 });
     const sub = await page.locator('[data-worker="w-alpha"] .worker-sub').textContent();
     if (!sub.includes('2 × NVIDIA H100 80GB HBM3')) throw new Error(`capacity line: ${sub}`);
   });
 
   await step('a GPU\'s utilization is shown live, pushed over server-sent events', async () => {
+    await waitFor('w-alpha GPU 0 at 30% on its card',
+      async () => (await page.locator('[data-gpu-util="w-alpha/0"]').textContent()) === '30%');
+    const age = await page.locator('[data-worker="w-alpha"] [data-role="age"]').textContent();
+    if (!/last heartbeat [\d.]+ s ago/.test(age)) throw new Error(`heartbeat age: ${age}`);
+    await page.goto(`${base}/#`);
     await waitFor('w-alpha GPU 0 at 30%', async () => (await utilOf('w-alpha', 0)) === '30%');
     await waitFor('w-beta GPU 0 at 10%', async () => (await utilOf('w-beta', 0)) === '10%');
     const mode = await page.locator('#conn').getAttribute('data-mode');
     if (mode !== 'sse') throw new Error(`connection mode ${mode}`);
-    const age = await page.locator('[data-worker="w-alpha"] [data-role="age"]').textContent();
-    if (!/last heartbeat [\d.]+ s ago/.test(age)) throw new Error(`heartbeat age: ${age}`);
   });
 
   await step('charts of the last hour are drawn from the history endpoint', async () => {
+    await page.goto(`${base}/#worker=w-alpha`);
     await waitFor('utilization lines', async () =>
       (await page.locator('[data-worker="w-alpha"] .chart path.series').count()) >= 8);
     const titles = await page.locator('[data-worker="w-alpha"] .chart-head > span:first-child').allTextContents();
@@ -132,7 +142,8 @@ try {
       if (!titles.includes(want)) throw new Error(`no chart "${want}" in ${titles.join(', ')}`);
     }
   });
-  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-initial.png'), fullPage: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-worker.png'), fullPage: true });
+  await page.goto(`${base}/#`);
 
   await step('the figure follows the simulator\'s load within a few seconds', async () => {
     alphaGpus[0].utilization_gpu = 85;
@@ -208,7 +219,7 @@ try {
   await step('a page that cannot hold a stream polls instead', async () => {
     const polling = await context.newPage();
     await polling.goto(`${base}/?live=poll`);
-    await polling.locator('[data-worker="w-beta"] [data-gpu-util="w-beta/0"]', { hasText: '10%' }).waitFor({ timeout: 10_000 });
+    await polling.locator('[data-gpu-cell="w-beta/0"][data-pct="10%"]').waitFor({ timeout: 10_000 });
     const mode = await polling.locator('#conn').getAttribute('data-mode');
     if (mode !== 'polling') throw new Error(`connection mode ${mode}`);
     await polling.close();
@@ -221,7 +232,7 @@ try {
     for (let i = 0; i < 4; i++) {
       const p = await context.newPage();
       await p.goto(`${base}/`);
-      await p.locator('[data-gpu-util="w-beta/0"]').waitFor({ timeout: 10_000 });
+      await p.locator('[data-gpu-cell="w-beta/0"]').waitFor({ timeout: 10_000 });
       extra.push(p);
     }
     const modes = await Promise.all(extra.map((p) => p.locator('#conn').getAttribute('data-mode')));

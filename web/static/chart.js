@@ -42,6 +42,14 @@ function seriesPath(t, values, x, y) {
   return { d, dots };
 }
 
+// A legend swatch; coloured through the CSSOM, which the page's
+// Content-Security-Policy allows (a style attribute it would not).
+function swatch(color) {
+  const el = h('i');
+  el.style.background = color;
+  return el;
+}
+
 // Builds a chart element. spec: {title, unit, format(v) -> text, t: [unix s],
 // tMin, tMax, yMax (fixed top, e.g. 100 for %) or undefined for automatic,
 // series: [{label, color, values}]}.
@@ -49,7 +57,9 @@ export function lineChart(spec) {
   const readout = h('span', { class: 'readout' });
   const head = h('div', { class: 'chart-head' }, h('span', {}, spec.title), readout);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': spec.title });
-  const root = h('div', { class: 'chart' }, head, svg);
+  const legend = h('div', { class: 'chart-legend' }, spec.series.map((series) =>
+    h('span', {}, swatch(series.color), series.label)));
+  const root = h('div', { class: 'chart' }, head, svg, legend);
 
   const { t, tMin, tMax } = spec;
   let top = spec.yMax;
@@ -69,7 +79,8 @@ export function lineChart(spec) {
       shortNumber(top * fraction)));
   }
   const minutes = Math.round(span / 60);
-  svg.append(s('text', { class: 'axis-label', x: PAD.left, y: H - 3 }, minutes >= 1 ? `-${minutes} min` : `-${Math.round(span)} s`));
+  const spanText = minutes >= 120 ? `-${Math.round(minutes / 60)} h` : minutes >= 1 ? `-${minutes} min` : `-${Math.round(span)} s`;
+  svg.append(s('text', { class: 'axis-label', x: PAD.left, y: H - 3 }, spanText));
   svg.append(s('text', { class: 'axis-label', x: W - PAD.right, y: H - 3, 'text-anchor': 'end' }, 'now'));
 
   let anyData = false;

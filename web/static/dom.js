@@ -90,6 +90,22 @@ export function clockTime(unixSeconds) {
   return new Date(unixSeconds * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+// "Nov 29, 22:38:02": the day as well, for anything that can be older than today.
+export function dateTime(unixSeconds) {
+  if (!known(unixSeconds)) return 'n/a';
+  return new Date(unixSeconds * 1000).toLocaleString([], {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+// "2 GPU · 4 CPU · 16.0 GiB": what a task asked for.
+export function requested(t) {
+  const parts = [];
+  if (t.gpus_requested) parts.push(`${t.gpus_requested} GPU`);
+  parts.push(`${t.cpus ?? 1} CPU`);
+  if (known(t.memory_bytes) && t.memory_bytes > 0) parts.push(bytes(t.memory_bytes));
+  return parts.join(' · ');
+}
+
 // A width for a bar from a percentage; unknown -> empty.
 export function setBar(bar, percent) {
   const inner = bar.firstChild;

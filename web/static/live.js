@@ -1,5 +1,8 @@
-// The live connection to the master: it pushes a snapshot (GET /api/events,
-// server-sent events) whenever the cluster changes; if it refuses the stream
+// The live connection to the master: GET /api/events (server-sent events)
+// starts with a snapshot and then pushes only what changed (`delta` events,
+// delta.js); a delta that does not fit the page's copy (a missed event)
+// makes the page reconnect, which starts with a fresh snapshot. If the
+// master refuses the stream
 // (too many dashboards open) or the browser cannot read one, the page polls
 // GET /api/dashboard every second instead and tries the stream again later.
 // The badge #conn says which (data-mode: sse, polling, offline).
@@ -9,6 +12,7 @@
 // by a blank line). Without a token, or with one the master refuses, the
 // page says so and waits for the token dialog.
 
+import { applyDelta } from './delta.js';
 import { authorizedFetch, onTokenChange } from './token.js';
 
 const POLL_MS = 1000;
@@ -21,6 +25,10 @@ let onSnapshot = () => {};
 let pollTimer = null;
 let stream = null;  // the AbortController of the open stream
 let retryTimer = null;
+let current = null;  // the snapshot the page holds, deltas applied
+// What the stream has cost so far (read by the browser tests).
+const liveCost = { events: 0, bytes: 0, ms: 0 };
+window.gpulseLiveCost = liveCost;
 
 function setMode(mode, text) {
   const el = $('conn');
@@ -83,12 +91,31 @@ async function startStream() {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      let missed = false;
       buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (event, data) => {
-        if (event !== 'snapshot') return;
+        if (missed) return;
+        let next;
+        const started = performance.now();
+        if (event === 'snapshot') next = JSON.parse(data);
+        else if (event === 'delta') next = applyDelta(current, JSON.parse(data));
+        else return;
+        if (!next) {
+          missed = true;  // start again from a snapshot
+          return;
+        }
+        current = next;
+        liveCost.events += 1;
+        liveCost.bytes += data.length;
+        liveCost.ms += performance.now() - started;
         stopPolling();
         setMode('sse', 'live');
-        onSnapshot(JSON.parse(data));
+        onSnapshot(current);
       });
+      if (missed) {
+        controller.abort();
+        if (stream === controller) later(startStream, 0);
+        return;
+      }
     }
   } catch (err) {
     if (controller.signal.aborted) return;
@@ -108,7 +135,8 @@ function startPolling() {
         return;
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      onSnapshot(await res.json());
+      current = await res.json();
+      onSnapshot(current);
       setMode('polling', 'live (polling every second)');
     } catch (err) {
       setMode('offline', `master unreachable (${err.message})`);

@@ -1,8 +1,13 @@
-// The task table: newest first, a row per task kept and updated in place,
-// with its logs and a cancel button for tasks that have not finished; a
-// queued task says why it waits (its pending_reason).
+// The task table: newest first, 50 to a page, a row per task kept and
+// updated in place, with its logs and a cancel button for tasks that have
+// not finished; a queued task says why it waits (its pending_reason). The
+// task's id opens its page (#task=ID).
+//
+// Paging is over the tasks the live snapshot carries (every placed task and
+// the newest 200); older ones are listed by `gpulse tasks` and
+// GET /api/tasks.
 
-import { h, fill, known, duration, clockTime } from './dom.js';
+import { h, fill, known, duration, dateTime, requested } from './dom.js';
 import { openLogs } from './logs.js';
 import { serverNow } from './snapshot.js';
 import { alertResult } from './submit.js';
@@ -11,11 +16,15 @@ import { authorizedPost } from './token.js';
 const $ = (id) => document.getElementById(id);
 const rows = new Map();  // task id -> table row parts
 let rowOrder = '';
+const PAGE_SIZE = 50;
+let page = 0;
+let lastTasks = [];
+let lastTotal = 0;
 
 function createRow(t) {
   const row = {
     root: h('tr', { 'data-task': t.id }),
-    cells: Array.from({ length: 9 }, () => h('td')),
+    cells: Array.from({ length: 10 }, () => h('td')),
     logs: h('button', { class: 'button small', type: 'button' }, 'Logs'),
     cancel: h('button', { class: 'button small danger', type: 'button', 'data-role': 'cancel' }, 'Cancel'),
     armed: null,
@@ -53,7 +62,7 @@ function updateRow(row, t) {
   row.task = t;
   const c = row.cells;
   const now = serverNow();
-  fill(c[0], h('span', { class: 'mono' }, t.id));
+  fill(c[0], h('a', { class: 'mono', href: `#task=${encodeURIComponent(t.id)}` }, t.id));
   const command = t.argv.join(' ');
   fill(c[1], t.name ? h('span', { class: 'name' }, t.name) : null, h('span', { class: 'mono muted' }, command));
   c[1].title = command;
@@ -61,13 +70,13 @@ function updateRow(row, t) {
     t.message ? h('div', { class: 'task-message' }, t.message) : null,
     t.pending_reason ? h('div', { class: 'task-message', 'data-role': 'pending-reason' }, `pending: ${t.pending_reason}`)
       : null);
-  fill(c[3], t.worker || h('span', { class: 'muted' }, '—'));
-  fill(c[4], t.gpu_indices.length ? t.gpu_indices.join(', ')
-    : h('span', { class: 'muted' }, t.gpus_requested ? `${t.gpus_requested} wanted` : '—'));
-  fill(c[5], `${t.attempts} / ${t.max_attempts}`);
-  fill(c[6], clockTime(t.submitted_at));
-  fill(c[7], known(t.started_at) ? duration((known(t.finished_at) ? t.finished_at : now) - t.started_at) : '');
-  fill(c[8], known(t.exit_code) ? String(t.exit_code) : '');
+  fill(c[3], requested(t));
+  fill(c[4], t.worker ? h('a', { href: `#worker=${encodeURIComponent(t.worker)}` }, t.worker) : h('span', { class: 'muted' }, '—'));
+  fill(c[5], t.gpu_indices.length ? t.gpu_indices.join(', ') : h('span', { class: 'muted' }, '—'));
+  fill(c[6], `${t.attempts} / ${t.max_attempts}`);
+  fill(c[7], dateTime(t.submitted_at));
+  fill(c[8], known(t.started_at) ? duration((known(t.finished_at) ? t.finished_at : now) - t.started_at) : '');
+  fill(c[9], known(t.exit_code) ? String(t.exit_code) : '');
   if (t.finished) {
     row.cancel.hidden = true;
   } else {
@@ -78,8 +87,12 @@ function updateRow(row, t) {
 
 // Shows `tasks` (the snapshot's task objects, oldest first) out of `total`.
 export function renderTasks(tasks, total) {
+  lastTasks = tasks;
+  lastTotal = total;
   const body = $('tasks').tBodies[0];
-  const ordered = [...tasks].reverse();  // newest first
+  const pages = Math.max(1, Math.ceil(tasks.length / PAGE_SIZE));
+  page = Math.min(page, pages - 1);
+  const ordered = [...tasks].reverse().slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);  // newest first
   const seen = new Set();
   for (const t of ordered) {
     seen.add(t.id);
@@ -106,5 +119,14 @@ export function renderTasks(tasks, total) {
   $('tasks-count').textContent = total ? `· ${total}` : '';
   const more = $('tasks-more');
   more.hidden = total <= tasks.length;
-  more.textContent = `Showing the ${tasks.length} newest and unfinished of ${total} tasks; gpulse tasks --json lists all.`;
+  more.textContent = `The page holds the ${tasks.length} newest and running of ${total} tasks; gpulse tasks --all lists all.`;
+  $('tasks-page').textContent = `page ${page + 1} of ${pages}`;
+  $('tasks-prev').disabled = page === 0;
+  $('tasks-next').disabled = page >= pages - 1;
+  $('tasks-pager').hidden = pages <= 1;
+}
+
+export function initTasks() {
+  $('tasks-prev').addEventListener('click', () => { page = Math.max(0, page - 1); renderTasks(lastTasks, lastTotal); });
+  $('tasks-next').addEventListener('click', () => { page += 1; renderTasks(lastTasks, lastTotal); });
 }

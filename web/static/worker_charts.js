@@ -10,6 +10,12 @@ import { serverNow } from './snapshot.js';
 export const PALETTE = ['#58a6ff', '#7ee787', '#f778ba', '#ffa657', '#d2a8ff', '#56d4dd', '#e3b341', '#ff7b72'];
 const CHART_MIN_SPAN_S = 300;
 
+// The time range the charts span (the page's 15 min / 1 h / 6 h choice),
+// at most what the master keeps (its --history-window).
+let rangeSeconds = 3600;
+export function setChartRange(seconds) { rangeSeconds = seconds; }
+export function chartRange() { return rangeSeconds; }
+
 // The color of GPU `index` in every chart and table.
 export const color = (index) => PALETTE[index % PALETTE.length];
 
@@ -17,15 +23,24 @@ export const color = (index) => PALETTE[index % PALETTE.length];
 // every 15 s so the time axis moves.
 export function drawCharts(card, w) {
   const hist = historyOf(w.id);
-  if (card.chartsDrawn === hist.version && performance.now() - card.chartsAt < 15000) return;
+  if (card.chartsDrawn === hist.version && card.chartsRange === rangeSeconds && performance.now() - card.chartsAt < 15000) {
+    return;
+  }
   card.chartsDrawn = hist.version;
+  card.chartsRange = rangeSeconds;
   card.chartsAt = performance.now();
   // The last hour (the history window); while there is less than that, the
   // last 5 minutes or since the first point, so a new worker's lines are
   // not squeezed against the right edge.
   const tMax = serverNow();
   const first = hist.t.length ? hist.t[0] : tMax;
-  const tMin = Math.max(tMax - hist.window, Math.min(first, tMax - CHART_MIN_SPAN_S));
+  const span = Math.min(rangeSeconds, hist.window);
+  const tMin = Math.max(tMax - span, Math.min(first, tMax - CHART_MIN_SPAN_S));
+  if (card.rangeNote) {
+    card.rangeNote.hidden = rangeSeconds <= hist.window;
+    card.rangeNote.textContent = `The master keeps ${Math.round(hist.window / 60)} min of history `
+      + '(gpulse-master --history-window; docs/dashboard.md states the memory per GPU).';
+  }
   const base = { t: hist.t, tMin, tMax };
   const gpus = [...hist.gpus.values()].sort((a, b) => a.index - b.index);
   if (gpus.length === 0) {

@@ -1,5 +1,5 @@
-// The worker cards: one per worker with its state, capacity, live gauges, a
-// row per GPU and charts of the last hour. Cards are kept and updated in
+// The worker card of the worker page (#worker=ID): its state, capacity,
+// live gauges, a row per GPU and charts of the chosen time range. Cards are kept and updated in
 // place from each snapshot, so nothing flickers.
 
 import { h, fill, known, pct, bytes, gib, celsius, watts, duration, bar, setBar } from './dom.js';
@@ -55,6 +55,7 @@ function createCard(id) {
     gpuBody: h('tbody'),
     gpuTable: null,
     charts: h('div', { class: 'charts' }),
+    rangeNote: h('p', { class: 'muted small', hidden: true }),
     chartsDrawn: -1,
     chartsAt: 0,
   };
@@ -66,7 +67,7 @@ function createCard(id) {
     h('div', { class: 'worker-head' }, card.pill, card.name, card.age),
     card.sub, card.notice,
     h('div', { class: 'gauges' }, card.cpu.root, card.mem.root, card.gpu.root, card.alloc.root),
-    card.gpuTable, card.charts);
+    h('div', { class: 'table-scroll' }, card.gpuTable), card.rangeNote, card.charts);
   card.root.card = card;
   onScreen.observe(card.root);
   return card;
@@ -89,7 +90,9 @@ function gpuRow(w, g) {
   }
   const memory = known(g.memory_used_bytes)
     ? `${gib(g.memory_used_bytes)} / ${gib(g.memory_total_bytes)}` : (known(g.memory_total_bytes) ? `n/a / ${gib(g.memory_total_bytes)}` : 'n/a');
-  const task = g.allocated_to ? h('span', { class: 'task-link mono' }, g.allocated_to) : h('span', { class: 'muted' }, 'free');
+  const task = g.allocated_to
+    ? h('a', { class: 'task-link mono', href: `#task=${encodeURIComponent(g.allocated_to)}` }, g.allocated_to)
+    : h('span', { class: 'muted' }, 'free');
   const health = g.healthy ? null : h('span', { class: 'pill dead', title: 'recovering: not scheduled yet' }, 'unhealthy');
   return h('tr', { 'data-gpu': `${w.id}/${g.index}` }, first,
     h('td', { class: 'util-cell' }, h('div', { class: 'util' }, utilBar, utilText)),
@@ -153,7 +156,6 @@ export function renderWorkers(workers) {
       cards.delete(id);
     }
   }
-  $('no-workers').hidden = workers.length > 0;
   tickAges();
   for (const w of workers) maybeRefreshHistory(w);
 }
