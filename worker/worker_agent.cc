@@ -305,6 +305,8 @@ Status WorkerAgent::Register(Connection& conn) {
   {
     std::lock_guard lock(mu_);
     for (const NumberedEvent& e : outbox_) {
+      // The rest go out one by one after this (ShipTaskEvents).
+      if (updates.size() == link::kMaxTaskUpdatesPerRegister) break;
       updates.push_back(NumberedUpdate(e.event, e.seq));
       if (e.event.kind != TaskEvent::Kind::kStarted) finished.push_back(e.event.task_id);
       last_seq = e.seq;
