@@ -70,6 +70,10 @@ struct WorkerOptions {
   // Every heartbeat's "Heartbeat sent" line at info level; otherwise only the
   // first one is, and the rest are at debug.
   bool log_heartbeats = false;
+  // Each stream (stdout, stderr) of a task attempt ships at most this many
+  // bytes; the rest is dropped and the master told how much (LogTailer). 0:
+  // no cap.
+  uint64_t max_task_output_bytes = uint64_t{100} << 20;
   // How the master is trusted before the token is sent. Unless `insecure`,
   // the link is TLS with the cluster CA as its only root and the server's
   // name checked against `master`'s host: the CA is `ca_pem` (--ca-file),
@@ -157,8 +161,14 @@ class WorkerAgent final : public TaskEventSink {
   std::chrono::milliseconds WaitBeforeRetry(std::chrono::milliseconds backoff);
   void HandleMasterMessages(Connection& conn);
   void StartTask(const gpulse::v1::Assign& assign);
-  // Appends output chunks of every task (all of it for `drain_task`) to out.
-  void CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
+  // Appends output chunks of every task to out: one round of reads for
+  // each, and for `drain_task` (a task that ended) up to kDrainRounds rounds
+  // (at most about 1 MiB). Returns true when `drain_task` has more, so the
+  // caller sends `out` and calls again: a task's output is never all in
+  // memory at once.
+  bool CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
+  // Sends all the output of `task_id`, which ended, in bounded batches.
+  Status ShipAllOutput(Connection& conn, const std::string& task_id);
   // Waits until `until`, a task event, a broken stream or Stop(); returns
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);

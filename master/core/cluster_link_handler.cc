@@ -65,7 +65,9 @@ Status ClusterLinkHandler::OnLogChunk(const WorkerSession& session, const link::
     spdlog::warn("log chunk from {} refused: {}", session.worker_id, s.message());
     return Status::Ok();
   }
-  if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data); !s.ok()) {
+  if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data,
+                             chunk.dropped_bytes);
+      !s.ok()) {
     spdlog::warn("log chunk from {} dropped: {}", session.worker_id, s.ToString());
   }
   return Status::Ok();
