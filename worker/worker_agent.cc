@@ -319,7 +319,7 @@ Status WorkerAgent::Register(Connection& conn) {
   MarkSentUpTo(last_seq);
   // The output of tasks that ended meanwhile, to its end.
   for (const std::string& task_id : finished) {
-    RETURN_IF_ERROR(ShipAllOutput(conn, task_id));
+    RETURN_IF_ERROR(ShipAllOutput(conn, task_id).status());
     std::lock_guard lock(mu_);
     tailers_.erase(task_id);
   }
@@ -334,7 +334,8 @@ Status WorkerAgent::ShipTaskEvents(Connection& conn) {
       if (sent_ < outbox_.size()) next = outbox_[sent_];
     }
     if (!next) return Status::Ok();
-    RETURN_IF_ERROR(ShipTaskEvent(conn, next->event, next->seq));
+    ASSIGN_OR_RETURN(const bool sent, ShipTaskEvent(conn, next->event, next->seq));
+    if (!sent) return Status::Ok();  // a heartbeat is due; the rest next round
     MarkSentUpTo(next->seq);
   }
 }
@@ -347,10 +348,13 @@ void WorkerAgent::MarkSentUpTo(uint64_t seq) {
   sent_ = std::max(sent_, i);
 }
 
-Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
+Result<bool> WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
   // A finished task's output all goes before its end.
   const bool last = event.kind != TaskEvent::Kind::kStarted;
-  if (last) RETURN_IF_ERROR(ShipAllOutput(conn, event.task_id));
+  if (last) {
+    ASSIGN_OR_RETURN(const bool all, ShipAllOutput(conn, event.task_id, conn.next_heartbeat));
+    if (!all) return false;
+  }
   std::vector<WorkerMessage> out;
   out.push_back(TaskUpdateMessage(event, seq));
   RETURN_IF_ERROR(Send(conn, out, "reporting tasks"));
@@ -358,17 +362,18 @@ Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint
     std::lock_guard lock(mu_);
     tailers_.erase(event.task_id);
   }
-  return Status::Ok();
+  return true;
 }
 
-Status WorkerAgent::ShipAllOutput(Connection& conn, const std::string& task_id) {
-  bool more = true;
-  while (more) {
+Result<bool> WorkerAgent::ShipAllOutput(Connection& conn, const std::string& task_id,
+                                        std::chrono::steady_clock::time_point until) {
+  while (true) {
     std::vector<WorkerMessage> out;
-    more = CollectOutput(out, task_id);
+    const bool more = CollectOutput(out, task_id);
     RETURN_IF_ERROR(Send(conn, out, "shipping output"));
+    if (!more) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
   }
-  return Status::Ok();
 }
 
 Status WorkerAgent::ShipOutput(Connection& conn) {

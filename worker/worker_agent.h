@@ -135,7 +135,11 @@ class WorkerAgent final : public TaskEventSink {
   // Sent events stay in the outbox until acknowledged. Unavailable on a
   // broken stream.
   Status ShipTaskEvents(Connection& conn);
-  Status ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq);
+  // Sends `event` after its task's output. A task's last event waits until
+  // all its output went out; when a heartbeat falls due first, returns
+  // false with the event unsent (the next round goes on where this one
+  // stopped), so a task's large output never starves heartbeats.
+  Result<bool> ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq);
   // Sends what running tasks wrote since the last call (at most one chunk
   // per task and stream). Unavailable on a broken stream.
   Status ShipOutput(Connection& conn);
@@ -167,8 +171,11 @@ class WorkerAgent final : public TaskEventSink {
   // caller sends `out` and calls again: a task's output is never all in
   // memory at once.
   bool CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
-  // Sends all the output of `task_id`, which ended, in bounded batches.
-  Status ShipAllOutput(Connection& conn, const std::string& task_id);
+  // Sends the output of `task_id`, which ended, in bounded batches: all of
+  // it (returns true), or until `until` has passed (returns false when
+  // there is more).
+  Result<bool> ShipAllOutput(Connection& conn, const std::string& task_id,
+                             std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max());
   // Waits until `until`, a task event, a broken stream or Stop(); returns
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);
