@@ -112,6 +112,9 @@ struct LogChunk {
   OutputStream stream = OutputStream::kStdout;
   uint64_t offset = 0;  // where `data` starts in that stream
   std::string data;     // raw bytes
+  // Stream bytes right after `data` that the worker dropped (its output
+  // cap); the stream goes on at offset + data.size() + dropped_bytes.
+  uint64_t dropped_bytes = 0;
 };
 
 // Master -> worker: run one attempt of a task.

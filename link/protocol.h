@@ -12,6 +12,7 @@
 // version before.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -20,6 +21,11 @@
 namespace gpulse::link {
 
 inline constexpr uint32_t kProtocolVersion = 1;
+
+// At most this many task updates travel in one Register; a master refuses
+// a registration with more. A worker with more unacknowledged updates sends
+// the oldest this many in its Register and the rest afterwards, one by one.
+inline constexpr size_t kMaxTaskUpdatesPerRegister = 4096;
 
 // What a registration's protocol_version field means.
 inline uint32_t SpokenVersion(uint32_t field) { return field == 0 ? 1 : field; }

@@ -14,6 +14,7 @@
 #include "common/posix_error.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
+#include "common/size.h"
 #include "common/token.h"
 #include "config/config_file.h"
 #include "master/join_command.h"
@@ -93,6 +94,11 @@ int main(int argc, char** argv) {
                  "another DNS name or IP address for the generated server certificate (repeatable)");
   app.add_flag("--insecure", opts.insecure,
                "serve plaintext, without TLS (development only; refused unless both listeners are on loopback)");
+  std::string max_task_log = "100MiB";
+  app.add_option("--max-task-log", max_task_log,
+                 "cap on each stream (stdout, stderr) of each task attempt's stored log, e.g. 100MiB; past it output "
+                 "is dropped and one line says how many bytes (0: no cap)")
+      ->capture_default_str();
   bool print_join = false;
   app.add_flag("--print-join", print_join,
                "print the command that joins a worker to this master (with the CA pin and the token), and exit");
@@ -121,6 +127,12 @@ int main(int argc, char** argv) {
   if (config.print_requested()) {
     std::cout << config.Effective(argc, argv);
     return 0;
+  }
+  if (auto bytes = gpulse::ParseByteSize(max_task_log); bytes.ok()) {
+    opts.max_task_log_bytes = *bytes;
+  } else {
+    std::cerr << "--max-task-log: " << bytes.status().message() << "\n";
+    return 2;
   }
   if (*backup || *restore) {
     const std::string db = gpulse::master::DatabasePath(opts.data_dir);

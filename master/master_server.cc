@@ -73,7 +73,7 @@ Status MasterServer::Start() {
                            "): give the read token its own value, e.g. openssl rand -hex 32 > " + read_token_file);
   }
   ASSIGN_OR_RETURN(store_, OpenSqliteTaskStore(options_.data_dir + "/gpulse.db"));
-  ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.data_dir + "/logs"));
+  ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.data_dir + "/logs", options_.max_task_log_bytes));
 
   ClusterConfig config;
   if (options_.heartbeat_timeout_seconds > 0) {

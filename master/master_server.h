@@ -70,6 +70,9 @@ struct MasterOptions {
   // Plaintext on both listeners, for development: refused unless both
   // listen on a loopback address.
   bool insecure = false;
+  // Each stream of each task attempt's stored log is capped at this many
+  // bytes (master/store/log_store.h); 0: no cap.
+  uint64_t max_task_log_bytes = uint64_t{100} << 20;
   // The shortest heartbeat interval granted to a worker (the longest is
   // 60 s; see HeartbeatIntervalBounds). In-process tests lower it.
   std::chrono::milliseconds min_heartbeat_interval{1000};

@@ -132,12 +132,13 @@ void ToProto(const link::LogChunk& in, gpulse::v1::LogChunk* out) {
                                                            : gpulse::v1::LogChunk::STDOUT);
   out->set_offset(in.offset);
   out->set_data(in.data);
+  out->set_dropped_bytes(in.dropped_bytes);
 }
 
 link::LogChunk FromProto(const gpulse::v1::LogChunk& in) {
   return {in.task_id(), in.attempt(),
           in.stream() == gpulse::v1::LogChunk::STDERR ? link::OutputStream::kStderr : link::OutputStream::kStdout,
-          in.offset(), in.data()};
+          in.offset(), in.data(), in.dropped_bytes()};
 }
 
 void ToProto(const link::Registered& in, gpulse::v1::Registered* out) {

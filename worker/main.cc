@@ -14,6 +14,7 @@
 #include "common/version.h"
 #include "common/service_manager.h"
 #include "common/signals.h"
+#include "common/size.h"
 #include "common/token.h"
 #include "config/config_file.h"
 #include "pki/certificate_info.h"
@@ -71,6 +72,7 @@ gpulse::Status ResolveTrust(gpulse::worker::WorkerOptions& agent, const std::str
 // token: 2), nullopt when it may.
 std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemonOptions& options) {
   gpulse::worker::WorkerOptions& agent = options.agent;
+  options.task_user = "nobody";
   agent.hostname = Hostname();
   double interval_s = 5;
   std::string token_file;
@@ -97,6 +99,15 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
                "log every heartbeat at info level (default: the first one; the rest at debug)");
   app.add_option("--containment", containment, "how tasks are kept apart: auto, cgroup2, cgroup1 or process (docs/tasks.md)")
       ->capture_default_str();
+  app.add_option("--task-user", options.task_user,
+                 "when the worker runs as root, the unprivileged user tasks run as; --task-user=root runs them as "
+                 "root (a warning is logged). A worker that is not root runs tasks as itself")
+      ->capture_default_str();
+  std::string max_task_output = "100MiB";
+  app.add_option("--max-task-output", max_task_output,
+                 "cap on what each stream (stdout, stderr) of a task attempt ships to the master, e.g. 100MiB; the "
+                 "rest is dropped and the log says how many bytes (0: no cap)")
+      ->capture_default_str();
   app.add_option("--ca-file", ca_file, "the cluster CA to verify the master by (PEM; env GPULSE_CA_FILE)");
   app.add_option("--ca-pin", ca_pin,
                  "trust the CA the master presents only if its key has this sha256:<hex> pin (the master logs it)");
@@ -116,6 +127,12 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
     return 0;
   }
   if (agent.id.empty()) agent.id = agent.hostname;
+  if (auto bytes = gpulse::ParseByteSize(max_task_output); bytes.ok()) {
+    agent.max_task_output_bytes = *bytes;
+  } else {
+    spdlog::error("--max-task-output: {}", bytes.status().message());
+    return 2;
+  }
   agent.interval = std::chrono::milliseconds(static_cast<int64_t>(interval_s * 1000));
   if (!join.empty()) {
     auto parsed = gpulse::pki::ParseJoinString(join);

@@ -139,7 +139,8 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
   std::lock_guard lock(mu_);
   if (event.kind == TaskEvent::Kind::kStarted) {
     tailers_[event.task_id] =
-        std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id), event.attempt);
+        std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id), event.attempt,
+                                    options_.max_task_output_bytes);
   }
   outbox_.push_back({next_event_seq_++, event});
   wake_.notify_all();
@@ -305,6 +306,8 @@ Status WorkerAgent::Register(Connection& conn) {
   {
     std::lock_guard lock(mu_);
     for (const NumberedEvent& e : outbox_) {
+      // The rest go out one by one after this (ShipTaskEvents).
+      if (updates.size() == link::kMaxTaskUpdatesPerRegister) break;
       updates.push_back(NumberedUpdate(e.event, e.seq));
       if (e.event.kind != TaskEvent::Kind::kStarted) finished.push_back(e.event.task_id);
       last_seq = e.seq;
@@ -316,9 +319,7 @@ Status WorkerAgent::Register(Connection& conn) {
   MarkSentUpTo(last_seq);
   // The output of tasks that ended meanwhile, to its end.
   for (const std::string& task_id : finished) {
-    std::vector<WorkerMessage> out;
-    CollectOutput(out, task_id);
-    RETURN_IF_ERROR(Send(conn, out, "shipping output"));
+    RETURN_IF_ERROR(ShipAllOutput(conn, task_id).status());
     std::lock_guard lock(mu_);
     tailers_.erase(task_id);
   }
@@ -333,7 +334,8 @@ Status WorkerAgent::ShipTaskEvents(Connection& conn) {
       if (sent_ < outbox_.size()) next = outbox_[sent_];
     }
     if (!next) return Status::Ok();
-    RETURN_IF_ERROR(ShipTaskEvent(conn, next->event, next->seq));
+    ASSIGN_OR_RETURN(const bool sent, ShipTaskEvent(conn, next->event, next->seq));
+    if (!sent) return Status::Ok();  // a heartbeat is due; the rest next round
     MarkSentUpTo(next->seq);
   }
 }
@@ -346,18 +348,32 @@ void WorkerAgent::MarkSentUpTo(uint64_t seq) {
   sent_ = std::max(sent_, i);
 }
 
-Status WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
+Result<bool> WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
   // A finished task's output all goes before its end.
   const bool last = event.kind != TaskEvent::Kind::kStarted;
+  if (last) {
+    ASSIGN_OR_RETURN(const bool all, ShipAllOutput(conn, event.task_id, conn.next_heartbeat));
+    if (!all) return false;
+  }
   std::vector<WorkerMessage> out;
-  CollectOutput(out, last ? event.task_id : std::string());
   out.push_back(TaskUpdateMessage(event, seq));
   RETURN_IF_ERROR(Send(conn, out, "reporting tasks"));
   if (last) {
     std::lock_guard lock(mu_);
     tailers_.erase(event.task_id);
   }
-  return Status::Ok();
+  return true;
+}
+
+Result<bool> WorkerAgent::ShipAllOutput(Connection& conn, const std::string& task_id,
+                                        std::chrono::steady_clock::time_point until) {
+  while (true) {
+    std::vector<WorkerMessage> out;
+    const bool more = CollectOutput(out, task_id);
+    RETURN_IF_ERROR(Send(conn, out, "shipping output"));
+    if (!more) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+  }
 }
 
 Status WorkerAgent::ShipOutput(Connection& conn) {
@@ -402,28 +418,33 @@ Status WorkerAgent::Send(Connection& conn, const std::vector<WorkerMessage>& mes
   return Status::Ok();
 }
 
-void WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::string& drain_task) {
+bool WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::string& drain_task) {
+  // 8 rounds of at most 64 KiB per stream: at most 1 MiB in memory per call.
+  constexpr int kDrainRounds = 8;
   std::lock_guard lock(mu_);
+  bool drain_has_more = false;
   for (auto& [task_id, tailer] : tailers_) {
     // A chatty task ships at most one chunk per stream per tick; a finished
-    // one is read to its end.
+    // one is read to its end, a batch at a time.
     const bool drain = task_id == drain_task;
-    bool more = true;
-    while (more) {
-      auto chunks = tailer->ReadNewOutput();
+    for (int round = 0; round < (drain ? kDrainRounds : 1); ++round) {
+      auto chunks = tailer->ReadNewOutput(LogTailer::kDefaultMaxChunkBytes, /*task_ended=*/drain);
       if (!chunks.ok()) {
         spdlog::warn("cannot read output of task {}: {}", task_id, chunks.status().message());
         break;
       }
-      more = drain && !chunks->empty();
+      if (chunks->empty()) break;
       for (auto& c : *chunks) {
         WorkerMessage m;
-        proto::ToProto(link::LogChunk{task_id, tailer->attempt(), LinkStream(c.stream), c.offset, std::move(c.data)},
+        proto::ToProto(link::LogChunk{task_id, tailer->attempt(), LinkStream(c.stream), c.offset, std::move(c.data),
+                                      c.dropped_bytes},
                        m.mutable_log());
         out.push_back(std::move(m));
       }
+      if (drain && round + 1 == kDrainRounds) drain_has_more = true;
     }
   }
+  return drain_has_more;
 }
 
 void WorkerAgent::HandleMasterMessages(Connection& conn) {

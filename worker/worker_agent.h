@@ -70,6 +70,10 @@ struct WorkerOptions {
   // Every heartbeat's "Heartbeat sent" line at info level; otherwise only the
   // first one is, and the rest are at debug.
   bool log_heartbeats = false;
+  // Each stream (stdout, stderr) of a task attempt ships at most this many
+  // bytes; the rest is dropped and the master told how much (LogTailer). 0:
+  // no cap.
+  uint64_t max_task_output_bytes = uint64_t{100} << 20;
   // How the master is trusted before the token is sent. Unless `insecure`,
   // the link is TLS with the cluster CA as its only root and the server's
   // name checked against `master`'s host: the CA is `ca_pem` (--ca-file),
@@ -131,7 +135,11 @@ class WorkerAgent final : public TaskEventSink {
   // Sent events stay in the outbox until acknowledged. Unavailable on a
   // broken stream.
   Status ShipTaskEvents(Connection& conn);
-  Status ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq);
+  // Sends `event` after its task's output. A task's last event waits until
+  // all its output went out; when a heartbeat falls due first, returns
+  // false with the event unsent (the next round goes on where this one
+  // stopped), so a task's large output never starves heartbeats.
+  Result<bool> ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq);
   // Sends what running tasks wrote since the last call (at most one chunk
   // per task and stream). Unavailable on a broken stream.
   Status ShipOutput(Connection& conn);
@@ -157,8 +165,17 @@ class WorkerAgent final : public TaskEventSink {
   std::chrono::milliseconds WaitBeforeRetry(std::chrono::milliseconds backoff);
   void HandleMasterMessages(Connection& conn);
   void StartTask(const gpulse::v1::Assign& assign);
-  // Appends output chunks of every task (all of it for `drain_task`) to out.
-  void CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
+  // Appends output chunks of every task to out: one round of reads for
+  // each, and for `drain_task` (a task that ended) up to kDrainRounds rounds
+  // (at most about 1 MiB). Returns true when `drain_task` has more, so the
+  // caller sends `out` and calls again: a task's output is never all in
+  // memory at once.
+  bool CollectOutput(std::vector<gpulse::v1::WorkerMessage>& out, const std::string& drain_task);
+  // Sends the output of `task_id`, which ended, in bounded batches: all of
+  // it (returns true), or until `until` has passed (returns false when
+  // there is more).
+  Result<bool> ShipAllOutput(Connection& conn, const std::string& task_id,
+                             std::chrono::steady_clock::time_point until = std::chrono::steady_clock::time_point::max());
   // Waits until `until`, a task event, a broken stream or Stop(); returns
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);

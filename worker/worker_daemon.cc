@@ -1,5 +1,7 @@
 #include "worker/worker_daemon.h"
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
@@ -41,6 +43,14 @@ Status WorkerDaemon::StartParts() {
   TaskRunnerConfig runner_config;
   runner_config.work_dir = options_.agent.work_dir;
   runner_config.containment = options_.containment;
+  ASSIGN_OR_RETURN(TaskUser task_user, ResolveTaskUser(options_.task_user, ::geteuid()));
+  if (::geteuid() == 0 && task_user.uid == 0 && !options_.task_user.empty()) {
+    spdlog::warn("tasks run as root (--task-user={}): a task can do anything on this host, including reading the "
+                 "worker's keys and token", options_.task_user);
+  }
+  spdlog::info("tasks run as {}{}", DescribeTaskUser(task_user),
+               ::geteuid() == 0 || task_user.switches ? "" : " (this worker's user: it is not root)");
+  runner_config.task_user = std::move(task_user);
   ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
 
   agent_ = std::make_unique<WorkerAgent>(options_.agent, *sampler_, *runner_, [this](const Sample& sample) {

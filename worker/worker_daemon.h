@@ -34,6 +34,11 @@ struct WorkerDaemonOptions {
   // Where tasks' processes are kept and limited (OpenContainment); unset:
   // the process backend.
   std::shared_ptr<Containment> containment;
+  // Whom tasks run as when the worker is root (worker/tasks/task_user.h):
+  // gpulse-worker's --task-user, default "nobody"; "root" is the explicit
+  // opt-in to root tasks (logged as a warning). Empty: the worker's own user.
+  // Ignored when the worker is not root: tasks then run as the worker's user.
+  std::string task_user;
   // Called once, on the agent's thread, when the agent gives up on its own
   // (the master refused the cluster token), with the reason; a daemon's
   // main() uses it to wake up. Not called when Stop() ends the agent.

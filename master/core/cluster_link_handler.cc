@@ -44,6 +44,9 @@ Result<link::Registered> ClusterLinkHandler::OnRegister(WorkerSession& session,
 Status ClusterLinkHandler::OnHeartbeat(const WorkerSession& session, link::Heartbeat heartbeat) {
   if (!session.registered()) return NotRegistered();
   std::vector<std::string> rejected = DropImplausibleFigures(heartbeat.sample);
+  if (size_t cut = BoundRunningTasks(heartbeat.running_tasks); cut > 0) {
+    rejected.insert(rejected.end(), cut, "running_tasks");
+  }
   history_.Record(session.worker_id, heartbeat.sample, clock_.WallNow());
   return cluster_.IngestHeartbeat(session.worker_id, std::move(heartbeat), rejected);
 }
@@ -62,7 +65,9 @@ Status ClusterLinkHandler::OnLogChunk(const WorkerSession& session, const link::
     spdlog::warn("log chunk from {} refused: {}", session.worker_id, s.message());
     return Status::Ok();
   }
-  if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data); !s.ok()) {
+  if (Status s = logs_.Append(chunk.task_id, chunk.attempt, StoredStream(chunk.stream), chunk.offset, chunk.data,
+                             chunk.dropped_bytes);
+      !s.ok()) {
     spdlog::warn("log chunk from {} dropped: {}", session.worker_id, s.ToString());
   }
   return Status::Ok();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -44,6 +45,15 @@ void DropImplausible(GpuSample& g, std::vector<std::string>& dropped) {
   Keep(g.fan_percent, 0, 100, "gpu.fan_percent", dropped);
   Keep(g.pcie_tx_kbps, 0, kMaxPcieKbps, "gpu.pcie_tx_kbps", dropped);
   Keep(g.pcie_rx_kbps, 0, kMaxPcieKbps, "gpu.pcie_rx_kbps", dropped);
+  if (g.processes && g.processes->size() > kMaxGpuProcessesReported) {
+    g.processes->resize(kMaxGpuProcessesReported);
+    dropped.emplace_back("gpu.processes");
+  }
+  if (g.events && g.events->xid_counts.size() > kMaxXidKindsReported) {
+    auto& counts = g.events->xid_counts;
+    counts.erase(std::next(counts.begin(), static_cast<std::ptrdiff_t>(kMaxXidKindsReported)), counts.end());
+    dropped.emplace_back("gpu.xid_counts");
+  }
   if (g.processes) {
     for (GpuProcess& p : *g.processes) {
       Keep(p.used_memory_bytes, 0, kMaxGpuMemoryBytes, "gpu.process_memory_bytes", dropped);
@@ -96,6 +106,11 @@ Status CheckRegistration(const link::Registration& r) {
     return InvalidArgument(who + " reports " + std::to_string(r.running_tasks.size()) +
                            " running tasks; at most " + std::to_string(kMaxRunningTasksReported));
   }
+  if (r.task_updates.size() > kMaxTaskUpdatesPerRegister) {
+    return InvalidArgument(who + " sends " + std::to_string(r.task_updates.size()) +
+                           " task updates in one registration; at most " +
+                           std::to_string(kMaxTaskUpdatesPerRegister) + " (send the rest after they are acknowledged)");
+  }
   return Status::Ok();
 }
 
@@ -109,7 +124,19 @@ std::vector<std::string> DropImplausibleFigures(Sample& sample) {
   Keep(sample.host.memory_percent, 0, 100, "host.memory_percent", dropped);
   Keep(sample.gpu_percent, 0, 100, "gpu_percent", dropped);
   Keep(sample.collector.sample_duration_ms, 0, kMaxSampleDurationMs, "collector.sample_duration_ms", dropped);
+  auto& errors = sample.collector.nvml_errors_total;
+  if (errors.size() > kMaxNvmlErrorKindsReported) {
+    errors.erase(std::next(errors.begin(), static_cast<std::ptrdiff_t>(kMaxNvmlErrorKindsReported)), errors.end());
+    dropped.emplace_back("collector.nvml_errors_total");
+  }
   for (GpuSample& g : sample.gpus) DropImplausible(g, dropped);
+  return dropped;
+}
+
+size_t BoundRunningTasks(std::vector<link::RunningTask>& running_tasks) {
+  if (running_tasks.size() <= kMaxRunningTasksReported) return 0;
+  const size_t dropped = running_tasks.size() - kMaxRunningTasksReported;
+  running_tasks.resize(kMaxRunningTasksReported);
   return dropped;
 }
 

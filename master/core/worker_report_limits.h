@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "link/messages.h"
+#include "link/protocol.h"
 #include "sample/sample.h"
 
 namespace gpulse::master {
@@ -30,6 +31,14 @@ constexpr uint32_t kMaxWorkerCpuCores = 16384;
 constexpr uint64_t kMaxWorkerMemoryBytes = uint64_t{64} << 40;  // 64 TiB
 constexpr uint64_t kMaxGpuMemoryBytes = uint64_t{4} << 40;      // 4 TiB per GPU
 constexpr size_t kMaxRunningTasksReported = 1024;
+// Unacknowledged task updates one Register may carry (link/protocol.h says
+// so to workers, which send the rest one by one once these are acked).
+constexpr size_t kMaxTaskUpdatesPerRegister = link::kMaxTaskUpdatesPerRegister;
+// Lists inside one heartbeat that the master keeps: processes per GPU,
+// distinct XIDs per GPU, NVML error names.
+constexpr size_t kMaxGpuProcessesReported = 4096;
+constexpr size_t kMaxXidKindsReported = 256;
+constexpr size_t kMaxNvmlErrorKindsReported = 64;
 constexpr size_t kMaxWorkerIdLength = 128;
 
 // The heartbeat interval the master grants, whatever a worker asks for.
@@ -47,7 +56,8 @@ std::chrono::milliseconds GrantHeartbeatInterval(std::chrono::milliseconds reque
 // OK if `r` can be believed: a worker id of 1..128 printable ASCII bytes,
 // at most kMaxGpusPerWorker GPUs with distinct indices and distinct
 // (non-empty) UUIDs, CPU cores <= kMaxWorkerCpuCores, memory <=
-// kMaxWorkerMemoryBytes, at most kMaxRunningTasksReported running tasks.
+// kMaxWorkerMemoryBytes, at most kMaxRunningTasksReported running tasks and
+// kMaxTaskUpdatesPerRegister task updates.
 // Otherwise InvalidArgument naming the first problem and the limit.
 Status CheckRegistration(const link::Registration& r);
 
@@ -58,8 +68,16 @@ Status CheckRegistration(const link::Registration& r);
 // GPU); temperature -40..200 °C; power and power limit 0..5000 W; clocks
 // 0..20000 MHz; GPU memory figures <= kMaxGpuMemoryBytes; PCIe 0..1e9 KB/s;
 // sample duration 0..3600000 ms; NaN and infinities anywhere. GPUs beyond
-// the first kMaxGpusPerWorker are removed (one "gpus" entry each).
+// the first kMaxGpusPerWorker are removed (one "gpus" entry each). Lists
+// past their bound lose their tail (one entry per list cut): a GPU's
+// processes (kMaxGpuProcessesReported, "gpu.processes"), its XID counts
+// (kMaxXidKindsReported, "gpu.xid_counts"), the NVML error counts
+// (kMaxNvmlErrorKindsReported, "collector.nvml_errors_total").
 std::vector<std::string> DropImplausibleFigures(Sample& sample);
+
+// Cuts a heartbeat's running_tasks to kMaxRunningTasksReported; returns
+// how many were dropped. (They only ever make the master send cancels.)
+size_t BoundRunningTasks(std::vector<link::RunningTask>& running_tasks);
 
 // Same for the total memory a registration states per GPU (the only figure
 // of a GpuIdentity): dropped when above kMaxGpuMemoryBytes.

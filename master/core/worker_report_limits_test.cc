@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -49,6 +50,40 @@ TEST(WorkerReportLimitsTest, ImpossibleRegistrationsAreRefusedSayingWhy) {
   link::Registration busy = MakeRegister("w1", 1);
   busy.running_tasks.resize(kMaxRunningTasksReported + 1);
   refused(busy, "running tasks");
+}
+
+TEST(WorkerReportLimitsTest, ARegisterWithMoreThanTheBoundOfTaskUpdatesIsRefused) {
+  link::Registration r = MakeRegister("w1", 1);
+  r.task_updates.resize(kMaxTaskUpdatesPerRegister);
+  EXPECT_TRUE(CheckRegistration(r).ok());
+  r.task_updates.resize(kMaxTaskUpdatesPerRegister + 1);
+  Status s = CheckRegistration(r);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sends 4097 task updates in one registration; at most 4096"), std::string::npos)
+      << s.message();
+}
+
+TEST(WorkerReportLimitsTest, ListsInAHeartbeatAreCutToTheirBounds) {
+  Sample s;
+  GpuSample g = MakeGpuSample("w", 0, 10);
+  g.processes.emplace(kMaxGpuProcessesReported + 5);
+  g.events.emplace();
+  for (uint32_t xid = 0; xid < kMaxXidKindsReported + 1; ++xid) g.events->xid_counts[xid] = 1;
+  s.gpus.push_back(g);
+  for (size_t i = 0; i < kMaxNvmlErrorKindsReported + 2; ++i) s.collector.nvml_errors_total["E" + std::to_string(i)] = 1;
+  std::vector<std::string> dropped = DropImplausibleFigures(s);
+  EXPECT_EQ(s.gpus[0].processes->size(), kMaxGpuProcessesReported);
+  EXPECT_EQ(s.gpus[0].events->xid_counts.size(), kMaxXidKindsReported);
+  EXPECT_EQ(s.collector.nvml_errors_total.size(), kMaxNvmlErrorKindsReported);
+  EXPECT_NE(std::find(dropped.begin(), dropped.end(), "gpu.processes"), dropped.end());
+  EXPECT_NE(std::find(dropped.begin(), dropped.end(), "gpu.xid_counts"), dropped.end());
+  EXPECT_NE(std::find(dropped.begin(), dropped.end(), "collector.nvml_errors_total"), dropped.end());
+
+  std::vector<link::RunningTask> running(kMaxRunningTasksReported);
+  EXPECT_EQ(BoundRunningTasks(running), 0u);
+  running.resize(kMaxRunningTasksReported + 3);
+  EXPECT_EQ(BoundRunningTasks(running), 3u);
+  EXPECT_EQ(running.size(), kMaxRunningTasksReported);
 }
 
 TEST(WorkerReportLimitsTest, ImplausibleFiguresBecomeUnknownAndAreNamed) {

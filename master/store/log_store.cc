@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -102,15 +104,28 @@ std::string GapNote(uint64_t lost_bytes) {
   return note;
 }
 
+// The count of dropped stream bytes in a .dropped file; 0 when there is none.
+Result<uint64_t> ReadDropped(const std::string& dropped_path) {
+  std::ifstream in(dropped_path);
+  if (!in) return uint64_t{0};
+  uint64_t dropped = 0;
+  if (!(in >> dropped)) return Internal("'" + dropped_path + "' does not hold a byte count");
+  return dropped;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir) {
+std::string LogStore::DroppedMarker(uint64_t dropped_bytes) {
+  return "\n[gpulse: " + std::to_string(dropped_bytes) + " bytes of output dropped: over the output cap]\n";
+}
+
+Result<std::unique_ptr<LogStore>> LogStore::Open(const std::string& dir, uint64_t max_stream_bytes) {
   // Task output may hold anything a task printed: only the master's user
   // reads it (folders 0700, files 0600).
   if (Status s = EnsurePrivateDir(dir); !s.ok()) {
     return Unavailable("cannot create log directory " + dir + ": " + s.message());
   }
-  return std::unique_ptr<LogStore>(new LogStore(dir));
+  return std::unique_ptr<LogStore>(new LogStore(dir, max_stream_bytes));
 }
 
 std::string LogStore::PathFor(const std::string& task_id, uint32_t attempt, LogStream stream) const {
@@ -123,7 +138,7 @@ std::string LogStore::PathFor(const std::string& task_id, uint32_t attempt, LogS
 }
 
 Status LogStore::Append(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
-                        const std::string& data) {
+                        const std::string& data, uint64_t dropped_after) {
   if (!SafeTaskId(task_id)) return InvalidArgument("bad task id in log chunk");
   if (attempt == 0) attempt = 1;
   std::lock_guard lock(mu_);
@@ -131,24 +146,55 @@ Status LogStore::Append(const std::string& task_id, uint32_t attempt, LogStream 
   if (::mkdir(task_dir.c_str(), 0700) != 0 && errno != EEXIST) return PosixError("mkdir '" + task_dir + "'", errno);
   const std::string path = PathFor(task_id, attempt, stream);
   const std::string shift_path = path + ".shift";
+  const std::string dropped_path = path + ".dropped";
 
   ASSIGN_OR_RETURN(uint64_t stored, StoredSize(path));
   ASSIGN_OR_RETURN(int64_t shift, ReadShift(shift_path));
-  const int64_t expected_signed = static_cast<int64_t>(stored) + shift;
+  ASSIGN_OR_RETURN(uint64_t dropped, ReadDropped(dropped_path));
+  const uint64_t marker_size = dropped > 0 ? DroppedMarker(dropped).size() : 0;
+  if (stored < marker_size) return Internal("'" + dropped_path + "' does not match '" + path + "'");
+  const uint64_t content_end = stored - marker_size;  // the file without its marker
+  const int64_t expected_signed = static_cast<int64_t>(content_end) + shift + static_cast<int64_t>(dropped);
   if (expected_signed < 0) return Internal("'" + shift_path + "' does not match '" + path + "'");
   const uint64_t expected = static_cast<uint64_t>(expected_signed);
 
-  const uint64_t end = offset + data.size();
+  const uint64_t end = offset + data.size() + dropped_after;
   if (end <= expected) return Status::Ok();  // stored already
-  if (offset <= expected) {
-    return AppendToFile(path, std::string_view(data).substr(static_cast<size_t>(expected - offset)));
+  const uint64_t lost = offset > expected ? offset - expected : 0;
+  const uint64_t from = std::max(offset, expected);  // where the new part of the stream starts
+  const std::string_view fresh =
+      from - offset < data.size() ? std::string_view(data).substr(static_cast<size_t>(from - offset))
+                                  : std::string_view();
+  const uint64_t fresh_dropped = end - from - fresh.size();  // of the worker's dropped_after
+  const uint64_t room = max_stream_bytes_ == 0 ? UINT64_MAX
+                        : content_end < max_stream_bytes_ ? max_stream_bytes_ - content_end : 0;
+  const std::string note = lost > 0 ? GapNote(lost) : std::string();
+
+  if (dropped == 0 && fresh_dropped == 0 && note.size() + fresh.size() <= room) {
+    if (lost == 0) return AppendToFile(path, fresh);
+    // A gap: note it, store the chunk, and remember that the note is no
+    // part of the worker's stream.
+    RETURN_IF_ERROR(AppendToFile(path, note + std::string(fresh)));
+    return WriteShift(shift_path, shift + static_cast<int64_t>(lost) - static_cast<int64_t>(note.size()));
   }
-  // A gap: note it, store the chunk, and remember that the note is no part
-  // of the worker's stream.
-  const uint64_t lost = offset - expected;
-  const std::string note = GapNote(lost);
-  RETURN_IF_ERROR(AppendToFile(path, note + data));
-  return WriteShift(shift_path, shift + static_cast<int64_t>(lost) - static_cast<int64_t>(note.size()));
+  // Over the cap (or the worker dropped bytes): keep what fits while nothing
+  // was dropped yet and there is no gap, count the rest, and keep one marker
+  // at the end of the file saying how much was dropped in all.
+  const uint64_t kept = dropped == 0 && lost == 0 ? std::min<uint64_t>(fresh.size(), room) : 0;
+  const uint64_t now_dropped = dropped + lost + (fresh.size() - kept) + fresh_dropped;
+  if (marker_size > 0 && ::truncate(path.c_str(), static_cast<off_t>(content_end)) != 0) {
+    return PosixError("truncate '" + path + "'", errno);
+  }
+  RETURN_IF_ERROR(AppendToFile(path, std::string(fresh.substr(0, static_cast<size_t>(kept))) +
+                                         DroppedMarker(now_dropped)));
+  const std::string temp = dropped_path + ".tmp";
+  {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) return PosixError("open '" + temp + "'", errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), std::to_string(now_dropped) + "\n", temp));
+  }
+  if (::rename(temp.c_str(), dropped_path.c_str()) != 0) return PosixError("rename '" + temp + "'", errno);
+  return Status::Ok();
 }
 
 Result<LogStore::Slice> LogStore::Read(const std::string& task_id, uint32_t attempt, LogStream stream,

@@ -18,6 +18,15 @@
 // may repeat chunks after a reconnect) and is skipped; one that overlaps it
 // is stored from the expected offset on. A log is never duplicated.
 //
+// Each stream of each attempt is capped at `max_stream_bytes` stored bytes
+// (0: no cap; the master's --max-task-log). Past the cap the store keeps no
+// more output; it counts the stream bytes it drops (the .dropped file) and
+// keeps one marker line, DroppedMarker(total), at the end of the file,
+// rewritten as the total grows. Bytes a worker dropped under its own cap
+// (Append's `dropped_after`) are counted and marked the same way. The
+// marker never counts against the cap. A stream that dropped bytes stores
+// nothing more, not even after a gap.
+//
 // Logs written before attempts were kept (<dir>/<task_id>.stdout) are read
 // and appended to as attempt 1 of their task, while the task has no
 // <dir>/<task_id>/1.stdout.
@@ -46,16 +55,27 @@ enum class LogStream { kStdout, kStderr };
 
 class LogStore {
  public:
-  // Opens the store at `dir`, creating the folder if needed.
-  static Result<std::unique_ptr<LogStore>> Open(const std::string& dir);
+  // 100 MiB per stream of each attempt, the master's default.
+  static constexpr uint64_t kDefaultMaxStreamBytes = uint64_t{100} << 20;
+
+  // Opens the store at `dir`, creating the folder if needed. Streams are
+  // capped at `max_stream_bytes` (0: no cap).
+  static Result<std::unique_ptr<LogStore>> Open(const std::string& dir,
+                                                uint64_t max_stream_bytes = kDefaultMaxStreamBytes);
+
+  // The line that ends a stream from which `dropped_bytes` were dropped:
+  // "\n[gpulse: N bytes of output dropped: over the output cap]\n".
+  static std::string DroppedMarker(uint64_t dropped_bytes);
 
   // Stores `data`, which starts at the worker's stream offset `offset` of
   // `attempt`'s `stream`, as described above. `attempt` 0 means attempt 1:
   // workers older than LogChunk.attempt send none, and they ship only their
   // first attempt's output correctly. On failure the chunk may be stored in
   // part or not at all; what is missing shows as a gap before the next one.
+  // `dropped_after` stream bytes that follow `data` were dropped by the
+  // worker (LogChunk.dropped_bytes): counted and marked, never stored.
   Status Append(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
-                const std::string& data);
+                const std::string& data, uint64_t dropped_after = 0);
 
   struct Slice {
     std::string data;
@@ -68,12 +88,13 @@ class LogStore {
                      size_t max_bytes) const;
 
  private:
-  explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
+  LogStore(std::string dir, uint64_t max_stream_bytes) : dir_(std::move(dir)), max_stream_bytes_(max_stream_bytes) {}
   // The file holding `attempt`'s `stream` (the pre-attempt file for attempt
   // 1 where that is the one in use).
   std::string PathFor(const std::string& task_id, uint32_t attempt, LogStream stream) const;
 
   const std::string dir_;
+  const uint64_t max_stream_bytes_;
   std::mutex mu_;  // serialises appends, so each file has one writer at a time
 };
 

@@ -136,5 +136,42 @@ TEST_F(LogStoreTest, TaskIdsThatCouldLeaveTheFolderAreRefused) {
   ASSERT_OK(store_->Append("Task_id-9", 1, LogStream::kStdout, 0, "letters, digits, - and _\n"));
 }
 
+
+// The cap is on stored bytes per stream of an attempt: exactly `cap` bytes
+// of output are kept, then one marker line with the exact count dropped.
+TEST(LogStoreCapTest, OutputPastTheCapIsDroppedWithOneMarkerCountingExactBytes) {
+  testkit::TempDir dir("gpulse-log-cap");
+  auto store = LogStore::Open(dir.File("logs"), /*max_stream_bytes=*/10);
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Append("t", 1, LogStream::kStdout, 0, "0123456789AB"));
+  auto read = [&] { return (*store)->Read("t", 1, LogStream::kStdout, 0, 1 << 20)->data; };
+  EXPECT_EQ(read(), "0123456789\n[gpulse: 2 bytes of output dropped: over the output cap]\n");
+  // More output only raises the count; the marker stays one line.
+  ASSERT_OK((*store)->Append("t", 1, LogStream::kStdout, 12, "CDE"));
+  EXPECT_EQ(read(), "0123456789\n[gpulse: 5 bytes of output dropped: over the output cap]\n");
+  // A repeat after a reconnect is recognised, also across a restart.
+  ASSERT_OK((*store)->Append("t", 1, LogStream::kStdout, 12, "CDE"));
+  store->reset();
+  store = LogStore::Open(dir.File("logs"), 10);
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Append("t", 1, LogStream::kStdout, 0, "0123456789ABCDE"));
+  EXPECT_EQ(read(), "0123456789\n[gpulse: 5 bytes of output dropped: over the output cap]\n");
+  // Exactly the cap is kept whole, without a marker; the other stream is
+  // capped on its own.
+  ASSERT_OK((*store)->Append("t", 1, LogStream::kStderr, 0, "0123456789"));
+  EXPECT_EQ((*store)->Read("t", 1, LogStream::kStderr, 0, 1 << 20)->data, "0123456789");
+}
+
+TEST(LogStoreCapTest, BytesTheWorkerDroppedAreCountedAndMarked) {
+  testkit::TempDir dir("gpulse-log-cap");
+  auto store = LogStore::Open(dir.File("logs"), /*max_stream_bytes=*/0);
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->Append("t", 2, LogStream::kStderr, 0, "abc"));
+  ASSERT_OK((*store)->Append("t", 2, LogStream::kStderr, 3, "", /*dropped_after=*/1000));
+  ASSERT_OK((*store)->Append("t", 2, LogStream::kStderr, 3, "", 1000));  // re-sent
+  EXPECT_EQ((*store)->Read("t", 2, LogStream::kStderr, 0, 1 << 20)->data,
+            "abc\n[gpulse: 1000 bytes of output dropped: over the output cap]\n");
+}
+
 }  // namespace
 }  // namespace gpulse::master

@@ -283,6 +283,10 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master.grpc_address(), "--id", id,
                                    "--token-file", master.token_file(), "--work-dir", dir + "/" + id + "-work"};
   if (!HasFlag(extra_args, "--interval")) argv.insert(argv.end(), {"--interval", "1"});
+  // Tests' tasks write marker files into the test's private (0700) temp
+  // dir, so they run as the worker's user unless a test asks otherwise
+  // (a root worker's default is --task-user=nobody).
+  if (!HasFlag(extra_args, "--task-user")) argv.insert(argv.end(), {"--task-user", "root"});
   if (!HasFlag(extra_args, "--ca-file") && !HasFlag(extra_args, "--ca-pin") && !HasFlag(extra_args, "--join") &&
       !HasFlag(extra_args, "--insecure")) {
     if (master.tls()) {

@@ -86,6 +86,28 @@ TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMa
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(status.error_message().find("at most 64"), std::string::npos) << status.error_message();
   }
+  // So is a registration listing more task updates than one may carry
+  // (before the bound, millions fit in one 1 MiB message).
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + master.token());
+    auto stream = stub->Connect(&context);
+    WorkerMessage flood = Register("flood", 1, 1000);
+    for (int i = 0; i < 5000; ++i) {
+      auto* u = flood.mutable_register_()->add_task_updates();
+      u->set_task_id("t");
+      u->set_event_seq(static_cast<uint64_t>(i) + 1);
+    }
+    ASSERT_TRUE(stream->Write(flood));
+    stream->WritesDone();
+    MasterMessage ignored;
+    while (stream->Read(&ignored)) {
+    }
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("5000 task updates in one registration; at most 4096"), std::string::npos)
+        << status.error_message();
+  }
 
   grpc::ClientContext context;
   context.AddMetadata("authorization", "Bearer " + master.token());

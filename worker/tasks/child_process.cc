@@ -1,6 +1,7 @@
 #include "worker/tasks/child_process.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,7 +18,7 @@ namespace {
 constexpr char kDefaultPath[] = "/usr/local/bin:/usr/bin:/bin";
 
 // The step the child was at when it gave up; sent to the parent with errno.
-enum class ChildStep : int { kSetpgid = 1, kRedirect, kChdir, kExec, kJoinCell, kSetAffinity };
+enum class ChildStep : int { kSetpgid = 1, kRedirect, kChdir, kExec, kJoinCell, kSetAffinity, kDropPrivileges };
 
 struct ChildFailure {
   int step = 0;
@@ -36,6 +37,11 @@ struct ChildPlan {
   int stderr_fd = -1;
   int report_fd = -1;
   const CellEntry* cell_entry = nullptr;
+  bool switch_user = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  const gid_t* groups = nullptr;
+  size_t group_count = 0;
 };
 
 // Returns `fd` moved to a number above 2 (close-on-exec), so that dup2()
@@ -106,6 +112,12 @@ void ReportAndExit(int report_fd, ChildStep step, int err) {
       ::dup2(plan.stderr_fd, STDERR_FILENO) < 0) {
     ReportAndExit(plan.report_fd, ChildStep::kRedirect, errno);
   }
+  if (plan.switch_user) {
+    // Groups first: once the uid is dropped, setgroups and setgid are refused.
+    if (::setgroups(plan.group_count, plan.groups) != 0 || ::setgid(plan.gid) != 0 || ::setuid(plan.uid) != 0) {
+      ReportAndExit(plan.report_fd, ChildStep::kDropPrivileges, errno);
+    }
+  }
   if (::chdir(plan.working_dir) != 0) ReportAndExit(plan.report_fd, ChildStep::kChdir, errno);
 
   // Leave the task nothing of the worker's but stdio and the report pipe
@@ -146,6 +158,10 @@ Status DescribeFailure(const ChildFailure& failure, const ChildSpec& spec) {
       return PosixError("joining the task's cgroups", failure.err);
     case ChildStep::kSetAffinity:
       return PosixError("sched_setaffinity to the task's cores", failure.err);
+    case ChildStep::kDropPrivileges:
+      return PosixError("dropping privileges to uid " +
+                            std::to_string(spec.credentials ? spec.credentials->uid : 0),
+                        failure.err);
   }
   return Internal("child reported an unknown failure step " + std::to_string(failure.step));
 }
@@ -169,8 +185,10 @@ struct ChildFds {
 Result<ChildFds> OpenChildFds(const ChildSpec& spec) {
   ChildFds fds;
   ASSIGN_OR_RETURN(fds.stdin_fd, OpenForChild("/dev/null", O_RDONLY));
-  ASSIGN_OR_RETURN(fds.stdout_fd, OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC));
-  ASSIGN_OR_RETURN(fds.stderr_fd, OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC));
+  // O_NOFOLLOW: the task's directory may belong to the task user, who must
+  // not turn the worker's next open into a write through a symlink.
+  ASSIGN_OR_RETURN(fds.stdout_fd, OpenForChild(spec.stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW));
+  ASSIGN_OR_RETURN(fds.stderr_fd, OpenForChild(spec.stderr_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return PosixError("pipe2", errno);
   fds.report_read = UniqueFd(pipe_fds[0]);
@@ -193,6 +211,13 @@ ChildPlan PlanChild(const ChildSpec& spec, const std::vector<std::string>& exec_
   plan.stderr_fd = fds.stderr_fd.get();
   plan.report_fd = fds.report_write.get();
   plan.cell_entry = spec.cell_entry;
+  if (spec.credentials) {
+    plan.switch_user = true;
+    plan.uid = spec.credentials->uid;
+    plan.gid = spec.credentials->gid;
+    plan.groups = spec.credentials->groups.data();
+    plan.group_count = spec.credentials->groups.size();
+  }
   return plan;
 }
 

@@ -10,7 +10,10 @@
 //     worker itself blocks or ignores (a daemon often ignores SIGPIPE);
 //   - no file descriptors of the worker other than 0, 1 and 2;
 //   - membership of its task's cell and its cores (ChildSpec::cell_entry),
-//     taken before exec.
+//     taken before exec;
+//   - optionally another user's credentials (ChildSpec::credentials), taken
+//     after the cell and before chdir, so the working directory is checked
+//     as that user.
 //
 // Exec failures are detected reliably: the child reports errno through a
 // close-on-exec pipe, so "the program could not be run" is an error from
@@ -45,6 +48,16 @@ struct ChildSpec {
   // execs, so no process of the task ever runs outside it. Must outlive the
   // call.
   const CellEntry* cell_entry = nullptr;
+  // When set, the child takes these credentials after entering its cell and
+  // before chdir and exec: setgroups(groups), setgid(gid), setuid(uid). A
+  // failure is reported as "dropping privileges to uid N" (the worker's
+  // fault: it must be root to switch).
+  struct Credentials {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+  };
+  std::optional<Credentials> credentials;
 };
 
 struct SpawnedChild {

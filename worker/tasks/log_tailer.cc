@@ -11,8 +11,9 @@
 
 namespace gpulse::worker {
 
-LogTailer::LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path, uint32_t attempt)
-    : attempt_(attempt) {
+LogTailer::LogTailer(std::filesystem::path stdout_path, std::filesystem::path stderr_path, uint32_t attempt,
+                     uint64_t max_stream_bytes)
+    : attempt_(attempt), max_stream_bytes_(max_stream_bytes) {
   stdout_.path = std::move(stdout_path);
   stderr_.path = std::move(stderr_path);
 }
@@ -22,20 +23,23 @@ Result<OutputChunk> LogTailer::ReadNew(OutputStream stream, size_t max_bytes) {
   return ReadLocked(TailOf(stream), stream, max_bytes);
 }
 
-Result<std::vector<OutputChunk>> LogTailer::ReadNewOutput(size_t max_bytes_per_stream) {
+Result<std::vector<OutputChunk>> LogTailer::ReadNewOutput(size_t max_bytes_per_stream, bool task_ended) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<OutputChunk> chunks;
   for (OutputStream stream : {OutputStream::kStdout, OutputStream::kStderr}) {
     Tail& tail = TailOf(stream);
     const uint64_t offset_before = tail.offset;
-    Result<OutputChunk> chunk = ReadLocked(tail, stream, max_bytes_per_stream);
+    Result<OutputChunk> chunk = ReadLocked(tail, stream, max_bytes_per_stream, task_ended);
     if (!chunk.ok()) {
       // Undo the other stream's read so its bytes come back next time.
-      for (const OutputChunk& earlier : chunks) TailOf(earlier.stream).offset = earlier.offset;
+      for (const OutputChunk& earlier : chunks) {
+        TailOf(earlier.stream).offset = earlier.offset;
+        if (earlier.dropped_bytes > 0) TailOf(earlier.stream).dropped_reported = false;
+      }
       tail.offset = offset_before;
       return chunk.status();
     }
-    if (!chunk->data.empty()) chunks.push_back(std::move(*chunk));
+    if (!chunk->data.empty() || chunk->dropped_bytes > 0) chunks.push_back(std::move(*chunk));
   }
   return chunks;
 }
@@ -45,13 +49,14 @@ uint64_t LogTailer::offset(OutputStream stream) const {
   return stream == OutputStream::kStdout ? stdout_.offset : stderr_.offset;
 }
 
-Result<OutputChunk> LogTailer::ReadLocked(Tail& tail, OutputStream stream, size_t max_bytes) {
+Result<OutputChunk> LogTailer::ReadLocked(Tail& tail, OutputStream stream, size_t max_bytes, bool task_ended) {
   OutputChunk chunk;
   chunk.stream = stream;
   chunk.offset = tail.offset;
+  if (tail.dropped_reported) return chunk;  // a capped stream says nothing after its end
 
   if (!tail.fd.valid()) {
-    int fd = ::open(tail.path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(tail.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);  // the task user may own the folder
     if (fd < 0) {
       if (errno == ENOENT) return chunk;  // not created yet: nothing to ship
       return PosixError("open '" + tail.path.string() + "'", errno);
@@ -68,7 +73,16 @@ Result<OutputChunk> LogTailer::ReadLocked(Tail& tail, OutputStream stream, size_
                               " already read; was the task restarted?");
   }
 
-  const size_t wanted = static_cast<size_t>(std::min<uint64_t>(max_bytes, size - tail.offset));
+  // Never past the cap; the rest of a capped stream is only counted.
+  const uint64_t readable = max_stream_bytes_ > 0 ? std::min(size, max_stream_bytes_) : size;
+  if (readable <= tail.offset) {
+    if (task_ended && max_stream_bytes_ > 0 && size > max_stream_bytes_ && tail.offset == max_stream_bytes_) {
+      chunk.dropped_bytes = size - max_stream_bytes_;
+      tail.dropped_reported = true;
+    }
+    return chunk;
+  }
+  const size_t wanted = static_cast<size_t>(std::min<uint64_t>(max_bytes, readable - tail.offset));
   chunk.data.resize(wanted);
   size_t got = 0;
   while (got < wanted) {

@@ -121,5 +121,38 @@ TEST_F(LogTailerTest, BinaryDataIsPassedThroughUnchanged) {
   EXPECT_EQ(chunk->data, data);
 }
 
+
+// A capped stream returns exactly `cap` bytes, then — once the task ended —
+// one empty chunk at the cap counting exactly the bytes past it.
+TEST_F(LogTailerTest, ACappedStreamStopsAtTheCapAndCountsTheRestAtTheEnd) {
+  LogTailer capped(Out(), Err(), /*attempt=*/1, /*max_stream_bytes=*/10);
+  WriteFile(Out(), "0123456789ABCDEF");
+  WriteFile(Err(), "0123456789");
+  std::string out;
+  for (int i = 0; i < 5; ++i) {
+    auto chunks = capped.ReadNewOutput(4);
+    ASSERT_TRUE(chunks.ok());
+    for (const OutputChunk& c : *chunks) {
+      EXPECT_EQ(c.dropped_bytes, 0u);
+      if (c.stream == OutputStream::kStdout) out += c.data;
+    }
+  }
+  EXPECT_EQ(out, "0123456789");
+  EXPECT_EQ(capped.offset(OutputStream::kStdout), 10u);
+  EXPECT_EQ(capped.offset(OutputStream::kStderr), 10u);
+
+  auto end = capped.ReadNewOutput(4, /*task_ended=*/true);
+  ASSERT_TRUE(end.ok());
+  ASSERT_EQ(end->size(), 1u);  // stderr is exactly at its cap: nothing dropped
+  EXPECT_EQ((*end)[0].stream, OutputStream::kStdout);
+  EXPECT_EQ((*end)[0].offset, 10u);
+  EXPECT_TRUE((*end)[0].data.empty());
+  EXPECT_EQ((*end)[0].dropped_bytes, 6u);
+  // Said once.
+  auto again = capped.ReadNewOutput(4, true);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+}
+
 }  // namespace
 }  // namespace gpulse::worker

@@ -26,6 +26,15 @@ std::string JoinWithCommas(const std::vector<T>& items) {
 
 }  // namespace
 
+Environment CleanBaseEnvironment(const Environment& worker_env, const std::string& home) {
+  Environment env;
+  env["PATH"] = kTaskPath;
+  auto lang = worker_env.find("LANG");
+  env["LANG"] = lang != worker_env.end() && !lang->second.empty() ? lang->second : "C.UTF-8";
+  if (!home.empty()) env["HOME"] = home;
+  return env;
+}
+
 Environment BuildTaskEnvironment(const Environment& base, const TaskLaunch& launch) {
   Environment env = base;
   for (const auto& [name, value] : launch.env) env[name] = value;

@@ -1,8 +1,16 @@
 // The environment a task runs with.
 //
-// A task sees the worker's environment, overlaid with the task's own
-// variables, overlaid with the variables gpulse sets so the task uses exactly
-// its GPUs:
+// A task starts from a clean base (CleanBaseEnvironment), never from the
+// worker's environment, which holds what a task must not see (the path of
+// the cluster token, credentials of the worker's own service manager, ...):
+//
+//   PATH   kTaskPath, a fixed safe default
+//   HOME   the task user's home if it has one, otherwise the task's own
+//          directory (the runner fills that in per attempt)
+//   LANG   the worker's, or C.UTF-8 when the worker has none
+//
+// overlaid with the task's own variables, overlaid with the variables gpulse
+// sets so the task uses exactly its GPUs:
 //
 //   CUDA_VISIBLE_DEVICES    its GPU UUIDs, comma-separated ("" when none)
 //   NVIDIA_VISIBLE_DEVICES  its GPU UUIDs, comma-separated ("void" when none,
@@ -28,6 +36,14 @@
 namespace gpulse::worker {
 
 using Environment = std::map<std::string, std::string>;
+
+// The PATH a task starts with.
+inline constexpr char kTaskPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// The base described above from the worker's environment `worker_env` (only
+// its LANG is read) and the task user's `home` ("" when it has none: HOME
+// is then left for the runner to set to the task's directory).
+Environment CleanBaseEnvironment(const Environment& worker_env, const std::string& home);
 
 // Returns `base` with the task's variables and gpulse's variables applied.
 Environment BuildTaskEnvironment(const Environment& base, const TaskLaunch& launch);

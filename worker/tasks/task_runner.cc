@@ -3,7 +3,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cassert>
@@ -18,6 +20,13 @@
 
 namespace gpulse::worker {
 namespace {
+
+Status ChownToTaskUser(const std::filesystem::path& path, const TaskUser& user) {
+  if (::chown(path.c_str(), user.uid, user.gid) != 0) {
+    return PosixError("chown '" + path.string() + "' to the task user " + user.name, errno);
+  }
+  return Status::Ok();
+}
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -103,8 +112,10 @@ Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(TaskRunnerConfig config, 
 
 TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wake_fd)
     : work_dir_(std::move(config.work_dir)),
-      base_environment_(config.base_environment ? std::move(*config.base_environment)
-                                                : CurrentProcessEnvironment()),
+      task_user_(std::move(config.task_user)),
+      base_environment_(config.base_environment
+                            ? std::move(*config.base_environment)
+                            : CleanBaseEnvironment(CurrentProcessEnvironment(), task_user_ ? task_user_->home : "")),
       containment_(std::move(config.containment)),
       nvidia_gpus_dir_(std::move(config.nvidia_gpus_dir)),
       sink_(sink),
@@ -188,10 +199,26 @@ Result<SpawnedChild> TaskRunner::Spawn(const TaskLaunch& launch, const TaskCell&
   std::error_code error;
   std::filesystem::create_directories(paths.dir, error);
   if (error) return PosixError("creating '" + paths.dir.string() + "'", error.value());
+  const bool switches = task_user_ && task_user_->switches;
+  if (switches) {
+    // The task's own directory and output files become the task user's;
+    // the files are made now so that the child's O_TRUNC open keeps them so.
+    RETURN_IF_ERROR(ChownToTaskUser(paths.dir, *task_user_));
+    for (const auto& file : {paths.stdout_log, paths.stderr_log}) {
+      UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644));
+      if (!fd.valid()) return PosixError("creating '" + file.string() + "'", errno);
+      if (::fchown(fd.get(), task_user_->uid, task_user_->gid) != 0) {
+        return PosixError("chown '" + file.string() + "' to the task user", errno);
+      }
+    }
+  }
 
   ChildSpec spec;
   spec.argv = launch.argv;
-  spec.env = ToEnvStrings(BuildTaskEnvironment(base_environment_, launch));
+  Environment env = BuildTaskEnvironment(base_environment_, launch);
+  if (env.find("HOME") == env.end()) env["HOME"] = paths.dir.string();
+  spec.env = ToEnvStrings(env);
+  if (switches) spec.credentials = ChildSpec::Credentials{task_user_->uid, task_user_->gid, task_user_->groups};
   spec.working_dir = paths.dir;
   spec.stdout_path = paths.stdout_log;
   spec.stderr_path = paths.stderr_log;

@@ -82,6 +82,7 @@
 #include "worker/tasks/task_environment.h"
 #include "worker/tasks/task_event.h"
 #include "worker/tasks/task_launch.h"
+#include "worker/tasks/task_user.h"
 #include "common/unique_fd.h"
 
 namespace gpulse::worker {
@@ -89,9 +90,16 @@ namespace gpulse::worker {
 struct TaskRunnerConfig {
   // Tasks run in <work_dir>/tasks/<task_id>/; created when needed.
   std::filesystem::path work_dir;
-  // The environment tasks start from. Unset: the worker's own environment,
-  // read once when the runner is constructed.
+  // The environment tasks start from. Unset: CleanBaseEnvironment of the
+  // worker's environment (read once when the runner is constructed) and the
+  // task user's home. Either way an attempt without HOME gets its task
+  // directory as HOME.
   std::optional<Environment> base_environment;
+  // Whom tasks run as (task_user.h). Unset, or one that does not switch:
+  // the worker's own user. One that switches: the child takes its
+  // credentials before exec, and each attempt's directory and output files
+  // are made its own.
+  std::optional<TaskUser> task_user;
   // Where attempts' processes are kept, limited and killed; shared with the
   // daemon that reports it. Unset: the process backend (no cgroups).
   std::shared_ptr<Containment> containment;
@@ -194,6 +202,7 @@ class TaskRunner {
   std::optional<std::chrono::steady_clock::time_point> NextDeadlineLocked() const;
 
   const std::filesystem::path work_dir_;
+  const std::optional<TaskUser> task_user_;
   const Environment base_environment_;
   const std::shared_ptr<Containment> containment_;
   const std::filesystem::path nvidia_gpus_dir_;

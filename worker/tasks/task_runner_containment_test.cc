@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -241,6 +243,41 @@ TEST_P(TaskRunnerContainmentTest, AnotherGpusDeviceNodeCannotBeOpened) {
   EXPECT_THAT(out, HasSubstr(other + ": Operation not permitted"));
   EXPECT_THAT(out, HasSubstr(own + ": No such device or address"));  // allowed; no driver behind it
   EXPECT_THAT(out, HasSubstr("GPU-2\n"));
+}
+
+// A root worker's task runs as the task user (issue 9) and is still
+// contained: it joins its cell as root, before it drops privileges, so its
+// cgroup files stay the worker's, and the whole cell is killed at its end.
+TEST_P(TaskRunnerContainmentTest, ATaskOfTheTaskUserIsContainedAndKilledWhole) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  Result<TaskUser> nobody = ResolveTaskUser("nobody", 0);
+  ASSERT_OK(nobody);
+  std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                               std::filesystem::perms::others_exec);
+  TaskRunnerConfig config;
+  config.work_dir = dir_.path();
+  config.containment = containment_;
+  config.nvidia_gpus_dir = dir_.path() / "no-driver";
+  config.task_user = *nobody;
+  EndSink sink;
+  auto runner = TaskRunner::Create(config, sink);
+  ASSERT_OK(runner);
+  TaskLaunch launch = Shell("as-user", "id -u; setsid sleep 300 & echo $!; sleep 0.2");
+  launch.memory_bytes = 64 << 20;
+  ASSERT_OK((*runner)->Start(launch));
+  std::string out;
+  ASSERT_TRUE(Eventually([&] {
+    out = Stdout("as-user");
+    return std::count(out.begin(), out.end(), '\n') >= 2;
+  }, kWait)) << out;
+  EXPECT_EQ(out.substr(0, out.find('\n')), std::to_string(nobody->uid));
+  const pid_t escapee = std::stoi(out.substr(out.find('\n') + 1));
+  sink.Watch(escapee);
+  std::optional<TaskEvent> end = sink.WaitForEnd("as-user");
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->kind, Kind::kExited) << end->message;
+  EXPECT_EQ(end->exit_code, 0) << end->message;
+  EXPECT_EQ(sink.DeadAtEnd("as-user"), std::vector<bool>{true});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TaskRunnerContainmentTest,

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <gmock/gmock.h>
@@ -196,8 +198,11 @@ TEST_F(TaskRunnerTest, TaskEnvironmentIsAddedToWorkerEnvironment) {
   EXPECT_EQ(Stdout("env"), "w|t|task wins\n");
 }
 
-TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsTheWorkersOwn) {
+// Issue 9: a task's environment is a clean one, never the worker's (which
+// holds e.g. the token file's path).
+TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsCleanNotTheWorkers) {
   ASSERT_EQ(::setenv("GPULSE_RUNNER_TEST_MARKER", "from-worker", 1), 0);
+  ASSERT_EQ(::setenv("LANG", "de_DE.UTF-8", 1), 0);
   TempDir other_dir;
   RecordingSink other_sink;
   Result<std::unique_ptr<TaskRunner>> runner =
@@ -205,9 +210,53 @@ TEST_F(TaskRunnerTest, DefaultBaseEnvironmentIsTheWorkersOwn) {
   ::unsetenv("GPULSE_RUNNER_TEST_MARKER");
   ASSERT_OK(runner);
 
-  ASSERT_TRUE((*runner)->Start(Shell("marker", "echo \"$GPULSE_RUNNER_TEST_MARKER\"")).ok());
+  ASSERT_TRUE((*runner)->Start(Shell("marker", "env | grep -v '^PWD=\\|^SHLVL=\\|^_=' | sort")).ok());
   ASSERT_TRUE(other_sink.WaitForEnd("marker").has_value());
-  EXPECT_EQ(ReadFileOrEmpty(PathsForTask(other_dir.path(), "marker").stdout_log), "from-worker\n");
+  const std::string task_dir = PathsForTask(other_dir.path(), "marker").dir.string();
+  EXPECT_EQ(ReadFileOrEmpty(PathsForTask(other_dir.path(), "marker").stdout_log),
+            "CUDA_DEVICE_ORDER=PCI_BUS_ID\n"
+            "CUDA_VISIBLE_DEVICES=\n"
+            "GPULSE_GPU_INDICES=\n"
+            "GPULSE_TASK_ATTEMPT=1\n"
+            "GPULSE_TASK_ID=marker\n"
+            "HOME=" + task_dir + "\n"
+            "LANG=de_DE.UTF-8\n"
+            "NVIDIA_VISIBLE_DEVICES=void\n"
+            "PATH=" + std::string(kTaskPath) + "\n");
+}
+
+// Issue 9: a root worker runs tasks as the task user; the task's directory
+// and output files are that user's, and it still runs in its folder.
+TEST(TaskRunnerUserTest, ARootWorkersTaskRunsAsTheTaskUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch users";
+  Result<TaskUser> nobody = ResolveTaskUser("nobody", 0);
+  ASSERT_OK(nobody);
+  ASSERT_TRUE(nobody->switches);
+  TempDir dir;
+  // mkdtemp's 0700 would keep the task user out of its own folder.
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all | std::filesystem::perms::others_exec |
+                                               std::filesystem::perms::group_exec);
+  TaskRunnerConfig config = ConfigFor(dir.path(), std::nullopt);
+  config.task_user = *nobody;
+  RecordingSink sink;
+  Result<std::unique_ptr<TaskRunner>> runner = TaskRunner::Create(config, sink);
+  ASSERT_OK(runner);
+  TaskLaunch launch;
+  launch.task_id = "who";
+  launch.attempt = 1;
+  launch.argv = {"/bin/sh", "-c", "id -u; id -g; id -G; touch mine && stat -c %u mine; echo $HOME"};
+  ASSERT_OK((*runner)->Start(launch));
+  std::optional<TaskEvent> end = sink.WaitForEnd("who");
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->kind, Kind::kExited) << end->message;
+  EXPECT_EQ(end->exit_code, 0);
+  const TaskPaths paths = PathsForTask(dir.path(), "who");
+  const std::string uid = std::to_string(nobody->uid);
+  const std::string gid = std::to_string(nobody->gid);
+  EXPECT_EQ(ReadFileOrEmpty(paths.stdout_log), uid + "\n" + gid + "\n" + gid + "\n" + uid + "\n" + paths.dir.string() + "\n");
+  struct stat info {};
+  ASSERT_EQ(::stat(paths.stdout_log.c_str(), &info), 0);
+  EXPECT_EQ(info.st_uid, nobody->uid);
 }
 
 TEST_F(TaskRunnerTest, RunsInTaskFolderWithStdinFromDevNull) {
