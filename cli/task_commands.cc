@@ -6,6 +6,7 @@
 
 #include "cli/cluster_commands.h"
 #include "cli/command_support.h"
+#include "cli/task_usage_text.h"
 #include "common/size.h"
 
 namespace gpulse::cli {
@@ -66,6 +67,7 @@ void PrintTask(const json& t) {
   if (t.value("pending_reason", json()).is_string()) {
     std::cout << "  Pending:   " << t["pending_reason"].get<std::string>() << "\n";
   }
+  std::cout << FormatTaskUsage(t);
 }
 
 void AddTasks(CLI::App& app) {
