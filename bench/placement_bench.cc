@@ -9,7 +9,10 @@
 //                     utilization; MemoryTaskStore.
 //   Schedule/sqlite   the same with SqliteTaskStore: every assignment (task
 //                     row + event) stored, one transaction per call.
-//   IngestHeartbeat   8-GPU heartbeats into a 10,000-worker cluster.
+//   IngestHeartbeat   8-GPU heartbeats into a 10,000-worker cluster, with
+//                     no task running (/0) and with a running task on every
+//                     GPU (/1: usage and idle accounting).
+//   RunningTaskMemory growth from a running task on each of the 80,000 GPUs.
 //
 // items_per_second is placements (or heartbeats) per second; `placed` and
 // `left_queued` say how the round ended (80,000 GPUs cannot take all tasks).
@@ -192,9 +195,41 @@ void BM_Schedule(benchmark::State& state) {
 }
 BENCHMARK(BM_Schedule)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// Fills every GPU of the fleet with a running 1-GPU task (submitted,
+// placed, reported started). Returns how many.
+int StartTaskOnEveryGpu(Fleet& fleet) {
+  TaskSpec spec;
+  spec.name = "train";
+  spec.argv = {"python3", "train.py"};
+  spec.gpus = 1;
+  spec.cpus = 4;
+  spec.memory_bytes = 32 * kGiB;
+  for (int i = 0; i < kWorkers * kGpusPerWorker; ++i) {
+    if (!fleet.cluster.Submit(spec).ok()) std::abort();
+  }
+  while (fleet.cluster.Schedule() > 0) {
+  }
+  int started = 0;
+  for (const Task& t : fleet.cluster.Tasks(TaskState::kAssigned)) {
+    link::TaskUpdate update;
+    update.task_id = t.id;
+    update.attempt = t.attempts;
+    update.kind = link::TaskUpdate::Kind::kStarted;
+    update.pid = 4242;
+    if (!fleet.cluster.ApplyTaskEvent(t.worker_id, update).ok()) std::abort();
+    ++started;
+  }
+  return started;
+}
+
+// state.range(0): 0 = no task runs; 1 = a running task on every GPU, so
+// each heartbeat also does the usage and idle accounting of 8 tasks.
 void BM_IngestHeartbeat(benchmark::State& state) {
+  const bool tasks = state.range(0) == 1;
+  state.SetLabel(tasks ? "a running task on every GPU" : "no running task");
   auto store = NewMemoryTaskStore();
   Fleet fleet(*store);
+  if (tasks && StartTaskOnEveryGpu(fleet) != kWorkers * kGpusPerWorker) std::abort();
   std::mt19937 rng(7);
   std::vector<link::Heartbeat> reports;
   int64_t ingested = 0;
@@ -202,6 +237,7 @@ void BM_IngestHeartbeat(benchmark::State& state) {
     state.PauseTiming();
     reports.clear();
     for (int i = 0; i < kWorkers; ++i) reports.push_back(MakeReport(i, rng));
+    fleet.clock.Advance(std::chrono::seconds(1));  // so that each heartbeat adds GPU-seconds
     state.ResumeTiming();
     for (int i = 0; i < kWorkers; ++i) {
       if (!fleet.cluster.IngestHeartbeat(WorkerId(i), std::move(reports[i])).ok()) std::abort();
@@ -210,7 +246,34 @@ void BM_IngestHeartbeat(benchmark::State& state) {
   }
   state.SetItemsProcessed(ingested);
 }
-BENCHMARK(BM_IngestHeartbeat)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IngestHeartbeat)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// Growth from 80,000 running tasks (one per GPU), with a heartbeat of
+// usage accounting each: the master's memory per running task.
+void BM_RunningTaskMemory(benchmark::State& state) {
+  for (auto _ : state) {
+    auto store = NewMemoryTaskStore();
+    auto fleet = std::make_unique<Fleet>(*store);
+    malloc_trim(0);
+    size_t rss_before = ResidentBytes();
+    size_t heap_before = mallinfo2().uordblks;
+    const int started = StartTaskOnEveryGpu(*fleet);
+    std::mt19937 rng(9);
+    fleet->clock.Advance(std::chrono::seconds(1));
+    for (int i = 0; i < kWorkers; ++i) {
+      if (!fleet->cluster.IngestHeartbeat(WorkerId(i), MakeReport(i, rng)).ok()) std::abort();
+    }
+    size_t rss_after = ResidentBytes();
+    size_t heap_after = mallinfo2().uordblks;
+    // An upper bound: this includes the memory store's copy of each task
+    // and its events, which the SQLite store keeps on disk instead.
+    state.counters["rss_bytes_per_task"] = static_cast<double>(rss_after - rss_before) / started;
+    state.counters["heap_bytes_per_task"] = static_cast<double>(heap_after - heap_before) / started;
+    state.counters["usage_bytes_per_task"] = static_cast<double>(sizeof(TaskUsage));
+    benchmark::DoNotOptimize(fleet);
+  }
+}
+BENCHMARK(BM_RunningTaskMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpulse::master

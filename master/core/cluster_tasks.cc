@@ -172,8 +172,12 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
       }
       break;
     case link::TaskUpdate::Kind::kCancelled:
-      I.Finish(*entry, TaskState::kCancelled,
-               t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
+      if (t.cancel_requested && !t.cancel_reason.empty()) {
+        I.Finish(*entry, TaskState::kCancelled, "cancelled: " + t.cancel_reason + " (stopped by its worker)", batch);
+      } else {
+        I.Finish(*entry, TaskState::kCancelled,
+                 t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
+      }
       break;
   }
   return I.Persist(batch, "a task update");
