@@ -45,7 +45,11 @@ void Cluster::Impl::NoteGpuFaults(WorkerEntry& worker, WorkerGpu& gpu, const Gpu
     if (it == now.xid_counts.end() || it->second < cleared) cleared = 0;
   }
   if (incoming.ecc_dbe_volatile.value_or(0) < gpu.cleared_ecc_dbe) gpu.cleared_ecc_dbe = 0;
-  if (before == nullptr) return;  // the first sample with events: nothing to compare with
+  // Nothing to compare with when the GPU has had no sample yet (just
+  // registered, or a restarted master): counts it reports then are old.
+  // A GPU that had samples but no events before (its watcher had not
+  // started) compares with none.
+  if (before == nullptr && !gpu.live.utilization_gpu && !gpu.live.memory_used_bytes) return;
 
   std::vector<std::string> faults;
   const std::string& task_id = gpu.allocated_to;

@@ -112,7 +112,7 @@ TEST_F(ClusterUsageTest, ATaskThatFailsAfterACriticalXidOnItsGpuIsRequeuedElsewh
   Register("w1", 1);
   Task t = StartTask(1);
   ASSERT_EQ(t.worker_id, "w1");
-  BeatWithXids("w1", {90}, {});
+  Beat("w1", {90});  // no events yet: the worker's watcher had not started
   BeatWithXids("w1", {90}, {{79, 1}});
   EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
   ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 1).ok());
