@@ -36,8 +36,9 @@ struct WorkerEntry {
 struct TaskEntry {
   Task task;
   uint64_t order = 0;  // submission order, unique
-  // While it runs: usage accounting per GPU UUID, and its idleness.
-  std::map<std::string, GpuUsageCursor> usage_cursors;
+  // While it runs: usage accounting per GPU (parallel to task.gpu_uuids),
+  // and its idleness.
+  std::vector<GpuUsageCursor> usage_cursors;
   IdleWatch idle;
 };
 

@@ -24,7 +24,9 @@ std::string GpuName(const WorkerGpu& g) {
   return "GPU " + std::to_string(g.identity.index) + " (" + g.identity.uuid + ")";
 }
 
-WorkerGpu* FindGpu(Worker& w, const std::string& uuid) {
+// `hint`: where it usually is (its NVML index).
+WorkerGpu* FindGpu(Worker& w, const std::string& uuid, size_t hint) {
+  if (hint < w.gpus.size() && w.gpus[hint].identity.uuid == uuid) return &w.gpus[hint];
   for (WorkerGpu& g : w.gpus) {
     if (g.identity.uuid == uuid) return &g;
   }
@@ -120,10 +122,12 @@ void Cluster::Impl::AccountRunningTasks(WorkerEntry& e, TaskStoreBatch& batch) {
     if (entry == nullptr || entry->task.state != TaskState::kRunning || entry->task.gpu_uuids.empty()) continue;
     Task& t = entry->task;
     utilizations.clear();
-    for (const std::string& uuid : t.gpu_uuids) {
-      const WorkerGpu* g = FindGpu(w, uuid);
+    entry->usage_cursors.resize(t.gpu_uuids.size());
+    for (size_t k = 0; k < t.gpu_uuids.size(); ++k) {
+      const size_t hint = k < t.gpu_indices.size() ? t.gpu_indices[k] : w.gpus.size();
+      const WorkerGpu* g = FindGpu(w, t.gpu_uuids[k], hint);
       if (g == nullptr) continue;
-      GpuSecondsDelta d = AccumulateGpuUsage(t.usage, entry->usage_cursors[uuid], g->live, now);
+      GpuSecondsDelta d = AccumulateGpuUsage(t.usage, entry->usage_cursors[k], g->live, now);
       total.allocated += d.allocated;
       total.used += d.used;
       utilizations.push_back(g->live.utilization_gpu);

@@ -246,7 +246,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
   }
 
   I.AccountRunningTasks(*e, batch);
-  I.PersistOrWarn(batch, "what worker " + worker_id + "'s heartbeat says about its tasks");
+  if (!batch.empty()) I.PersistOrWarn(batch, "what worker " + worker_id + "'s heartbeat says about its tasks");
 
   if (heartbeat.unhealthy_reason != w.unhealthy_reason) {
     if (heartbeat.unhealthy_reason.empty()) I.may_place = true;
