@@ -9,7 +9,10 @@
 //                     utilization; MemoryTaskStore.
 //   Schedule/sqlite   the same with SqliteTaskStore: every assignment (task
 //                     row + event) stored, one transaction per call.
-//   IngestHeartbeat   8-GPU heartbeats into a 10,000-worker cluster.
+//   IngestHeartbeat   8-GPU heartbeats into a 1,000-worker cluster, with
+//                     no task running (/0) and with a running task on every
+//                     GPU (/1: usage and idle accounting).
+//   RunningTaskMemory growth from a running task on each of its 8,000 GPUs.
 //
 // items_per_second is placements (or heartbeats) per second; `placed` and
 // `left_queued` say how the round ended (80,000 GPUs cannot take all tasks).
@@ -41,6 +44,7 @@ namespace {
 constexpr int kWorkers = 10'000;
 constexpr int kGpusPerWorker = 8;
 constexpr int kTasks = 100'000;
+constexpr int kIngestWorkers = 1'000;  // the usage benchmarks' fleet
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 
 class NullChannel final : public WorkerChannel {
@@ -119,15 +123,17 @@ TaskSpec MakeSpec(int i) {
 // A recovered cluster with kWorkers registered workers that have each sent
 // one heartbeat.
 struct Fleet {
-  explicit Fleet(TaskStore& store) : policy(NewLeastLoadedPolicy()), cluster(store, *policy, clock) {
+  explicit Fleet(TaskStore& store, int workers = kWorkers)
+      : workers(workers), policy(NewLeastLoadedPolicy()), cluster(store, *policy, clock) {
     if (!cluster.Recover().ok()) std::abort();
-    channels.resize(kWorkers);
+    channels.resize(workers);
     std::mt19937 rng(42);
-    for (int i = 0; i < kWorkers; ++i) {
+    for (int i = 0; i < workers; ++i) {
       if (!cluster.RegisterWorker(MakeRegister(i), &channels[i]).ok()) std::abort();
       if (!cluster.IngestHeartbeat(WorkerId(i), MakeReport(i, rng)).ok()) std::abort();
     }
   }
+  int workers;
   ManualClock clock;
   std::unique_ptr<PlacementPolicy> policy;
   std::vector<NullChannel> channels;
@@ -192,25 +198,87 @@ void BM_Schedule(benchmark::State& state) {
 }
 BENCHMARK(BM_Schedule)->Arg(0)->Arg(1)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// Fills every GPU of the fleet with a running 1-GPU task (submitted,
+// placed, reported started). Returns how many.
+int StartTaskOnEveryGpu(Fleet& fleet) {
+  TaskSpec spec;
+  spec.name = "train";
+  spec.argv = {"python3", "train.py"};
+  spec.gpus = 1;
+  spec.cpus = 4;
+  spec.memory_bytes = 32 * kGiB;
+  for (int i = 0; i < fleet.workers * kGpusPerWorker; ++i) {
+    if (!fleet.cluster.Submit(spec).ok()) std::abort();
+  }
+  while (fleet.cluster.Schedule() > 0) {
+  }
+  int started = 0;
+  for (const Task& t : fleet.cluster.Tasks(TaskState::kAssigned)) {
+    link::TaskUpdate update;
+    update.task_id = t.id;
+    update.attempt = t.attempts;
+    update.kind = link::TaskUpdate::Kind::kStarted;
+    update.pid = 4242;
+    if (!fleet.cluster.ApplyTaskEvent(t.worker_id, update).ok()) std::abort();
+    ++started;
+  }
+  return started;
+}
+
+// state.range(0): 0 = no task runs; 1 = a running task on every GPU, so
+// each heartbeat also does the usage and idle accounting of 8 tasks.
 void BM_IngestHeartbeat(benchmark::State& state) {
+  const bool tasks = state.range(0) == 1;
+  state.SetLabel(tasks ? "a running task on every GPU" : "no running task");
   auto store = NewMemoryTaskStore();
-  Fleet fleet(*store);
+  // 1,000 workers: submitting (each Submit checks the whole fleet) 80,000
+  // tasks would take longer than the measurement.
+  Fleet fleet(*store, kIngestWorkers);
+  if (tasks && StartTaskOnEveryGpu(fleet) != kIngestWorkers * kGpusPerWorker) std::abort();
   std::mt19937 rng(7);
   std::vector<link::Heartbeat> reports;
   int64_t ingested = 0;
   for (auto _ : state) {
     state.PauseTiming();
     reports.clear();
-    for (int i = 0; i < kWorkers; ++i) reports.push_back(MakeReport(i, rng));
+    for (int i = 0; i < kIngestWorkers; ++i) reports.push_back(MakeReport(i, rng));
+    fleet.clock.Advance(std::chrono::seconds(1));  // so that each heartbeat adds GPU-seconds
     state.ResumeTiming();
-    for (int i = 0; i < kWorkers; ++i) {
+    for (int i = 0; i < kIngestWorkers; ++i) {
       if (!fleet.cluster.IngestHeartbeat(WorkerId(i), std::move(reports[i])).ok()) std::abort();
     }
-    ingested += kWorkers;
+    ingested += kIngestWorkers;
   }
   state.SetItemsProcessed(ingested);
 }
-BENCHMARK(BM_IngestHeartbeat)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IngestHeartbeat)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
+
+// Growth from 80,000 running tasks (one per GPU), with a heartbeat of
+// usage accounting each: the master's memory per running task.
+void BM_RunningTaskMemory(benchmark::State& state) {
+  for (auto _ : state) {
+    auto store = NewMemoryTaskStore();
+    auto fleet = std::make_unique<Fleet>(*store, kIngestWorkers);
+    malloc_trim(0);
+    size_t rss_before = ResidentBytes();
+    size_t heap_before = mallinfo2().uordblks;
+    const int started = StartTaskOnEveryGpu(*fleet);
+    std::mt19937 rng(9);
+    fleet->clock.Advance(std::chrono::seconds(1));
+    for (int i = 0; i < kIngestWorkers; ++i) {
+      if (!fleet->cluster.IngestHeartbeat(WorkerId(i), MakeReport(i, rng)).ok()) std::abort();
+    }
+    size_t rss_after = ResidentBytes();
+    size_t heap_after = mallinfo2().uordblks;
+    // An upper bound: this includes the memory store's copy of each task
+    // and its events, which the SQLite store keeps on disk instead.
+    state.counters["rss_bytes_per_task"] = static_cast<double>(rss_after - rss_before) / started;
+    state.counters["heap_bytes_per_task"] = static_cast<double>(heap_after - heap_before) / started;
+    state.counters["usage_bytes_per_task"] = static_cast<double>(sizeof(TaskUsage));
+    benchmark::DoNotOptimize(fleet);
+  }
+}
+BENCHMARK(BM_RunningTaskMemory)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace gpulse::master

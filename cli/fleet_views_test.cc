@@ -167,7 +167,8 @@ t-000010  eval                                                        failed    
 TEST(FleetViewsTest, StatusShowsTimesTheQuotedCommandAndUsage) {
   json t = Tasks()[1];
   t["argv"] = {"python", "train.py", "--note", "it's fine"};
-  t["usage"] = {{"gpu_util_mean", 87.5}};
+  t["usage"] = {{"gpu_seconds", 20.0}, {"gpu_seconds_used", 16.0}, {"mean_utilization_gpu", 80.0},
+                {"peak_utilization_gpu", 93.0}};
   t["idle_since"] = nullptr;
   EXPECT_EQ(RenderTask(t, kView), R"(Task t-000014 (train)
   State:     running
@@ -181,8 +182,7 @@ TEST(FleetViewsTest, StatusShowsTimesTheQuotedCommandAndUsage) {
   GPUs:      0 (GPU-0)
   Attempts:  1 of 0
   Exit code: -
-  Usage:
-    gpu_util_mean: 87.5
+  Usage:     20.0 GPU-s (16.0 used), GPU 80 % mean / 93 % peak
 )");
 }
 

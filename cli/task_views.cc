@@ -10,6 +10,7 @@
 
 #include "cli/fleet_views.h"
 #include "cli/table.h"
+#include "cli/task_usage_text.h"
 #include "common/size.h"
 
 namespace gpulse::cli {
@@ -85,25 +86,6 @@ bool IsSafeShellWord(const std::string& word) {
     if (!safe) return false;
   }
   return true;
-}
-
-// Each member of a JSON object on its own line, under `label`.
-void PrintObject(std::ostringstream& out, const std::string& label, const json& value, double now) {
-  if (value.is_null()) return;
-  if (value.is_number()) {
-    out << "  " << label << Timestamp(value, now) << "\n";
-    return;
-  }
-  if (!value.is_object()) {
-    out << "  " << label << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
-    return;
-  }
-  std::string heading = label;
-  while (!heading.empty() && heading.back() == ' ') heading.pop_back();
-  out << "  " << heading << "\n";
-  for (const auto& [key, v] : value.items()) {
-    out << "    " << key << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
-  }
 }
 
 }  // namespace
@@ -209,8 +191,7 @@ std::string RenderTask(const json& t, const ViewOptions& view) {
     out << "  Message:   " << t["message"].get<std::string>() << "\n";
   }
   if (t["pending_reason"].is_string()) out << "  Pending:   " << t["pending_reason"].get<std::string>() << "\n";
-  if (t.contains("usage")) PrintObject(out, "Usage:     ", t["usage"], view.now);
-  if (t.contains("idle_since")) PrintObject(out, "Idle since: ", t["idle_since"], view.now);
+  out << FormatTaskUsage(t);
   return out.str();
 }
 

@@ -82,6 +82,17 @@ int main(int argc, char** argv) {
   app.add_option("--cancel-grace", opts.cancel_grace_seconds, "seconds between SIGTERM and SIGKILL on cancel")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--idle-threshold", opts.idle_threshold_percent,
+                 "GPU utilization (%) below which a running task's GPUs count as idle")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app.add_option("--idle-period", opts.idle_period_seconds,
+                 "seconds a running task's GPUs must all stay below --idle-threshold before it is marked idle")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--idle-action", opts.idle_action, "what happens to an idle task: none (marked only) or cancel")
+      ->check(CLI::IsMember({"none", "cancel"}))
+      ->capture_default_str();
   app.add_option("--history-window", opts.history_window_seconds,
                  "seconds of per-GPU history kept for the dashboard's charts")
       ->check(CLI::Range(10.0, 7 * 86400.0))

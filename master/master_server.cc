@@ -82,6 +82,13 @@ Status MasterServer::Start() {
   }
   config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
   config.heartbeat_interval_bounds.min = options_.min_heartbeat_interval;
+  config.idle_threshold_percent = options_.idle_threshold_percent;
+  config.idle_period = std::chrono::milliseconds(static_cast<int64_t>(options_.idle_period_seconds * 1000));
+  if (options_.idle_action == "cancel") {
+    config.idle_action = ClusterConfig::IdleAction::kCancel;
+  } else if (options_.idle_action != "none") {
+    return InvalidArgument("--idle-action must be none or cancel, not '" + options_.idle_action + "'");
+  }
   policy_ = NewLeastLoadedPolicy();
   cluster_ = std::make_unique<Cluster>(*store_, *policy_, SystemClock::Instance(), config);
   RETURN_IF_ERROR(cluster_->Recover());

@@ -56,6 +56,11 @@ struct MasterOptions {
   // Dead after this long without a heartbeat; default 3 heartbeat intervals.
   double heartbeat_timeout_seconds = 0;
   double cancel_grace_seconds = 10;
+  // Idle GPUs (ClusterConfig): the threshold (%), the period (seconds) and
+  // what happens to an idle task ("none" or "cancel").
+  double idle_threshold_percent = 5;
+  double idle_period_seconds = 1800;
+  std::string idle_action = "none";
   // How far back the dashboard's charts reach (per-worker history rings).
   double history_window_seconds = 3600;
   // TLS is on unless `insecure`: both listeners (worker link and HTTP) are

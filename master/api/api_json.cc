@@ -97,6 +97,30 @@ json WorkerToJson(const Worker& w, WallTime now) {
   };
 }
 
+json TaskUsageToJson(const TaskUsage& u) {
+  return {
+      {"gpu_seconds", u.gpu_seconds},
+      {"gpu_seconds_used", u.gpu_seconds_used},
+      {"mean_utilization_gpu", Opt(u.MeanUtilizationGpu())},
+      {"peak_utilization_gpu", Opt(u.peak_utilization_gpu)},
+      {"mean_utilization_memory", Opt(u.MeanUtilizationMemory())},
+      {"peak_memory_used_bytes", Opt(u.peak_memory_used_bytes)},
+      {"energy_joules", Opt(u.energy_joules)},
+      {"max_gpu_processes", Opt(u.max_gpu_processes)},
+  };
+}
+
+json EfficiencyToJson(const ClusterCounts& c) {
+  auto window = [](double allocated, double used) {
+    return json{{"gpu_hours_allocated", allocated / 3600},
+                {"gpu_hours_used", used / 3600},
+                {"efficiency", allocated > 0 ? json(used / allocated) : json(nullptr)}};
+  };
+  return {{"last_hour", window(c.gpu_seconds_allocated_hour, c.gpu_seconds_used_hour)},
+          {"last_day", window(c.gpu_seconds_allocated_day, c.gpu_seconds_used_day)},
+          {"tasks_idle", c.tasks_idle}};
+}
+
 json TaskToJson(const Task& t) {
   json env = json::object();
   for (const auto& [name, value] : t.spec.env) env[name] = kHiddenEnvValue;
@@ -118,12 +142,15 @@ json TaskToJson(const Task& t) {
       {"gpu_indices", t.gpu_indices},
       {"attempts", t.attempts},
       {"start_failures", t.start_failures},
+      {"hardware_failures", t.hardware_failures},
       {"exit_code", Opt(t.exit_code)},
       {"message", t.message},
       {"pending_reason", t.pending_reason.empty() ? json(nullptr) : json(t.pending_reason)},
       {"submitted_at", TimeToJson(t.submitted_at)},
       {"started_at", TimeToJson(t.started_at)},
       {"finished_at", TimeToJson(t.finished_at)},
+      {"usage", TaskUsageToJson(t.usage)},
+      {"idle_since", TimeToJson(t.idle_since)},
   };
 }
 

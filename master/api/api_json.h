@@ -20,6 +20,12 @@ inline constexpr const char* kHiddenEnvValue = "<hidden>";
 
 nlohmann::json WorkerToJson(const Worker& worker, WallTime now);
 // The task; its "env" maps each name to kHiddenEnvValue.
+// The cluster's GPU efficiency over the last hour and day (docs/api.md,
+// "/api/dashboard"): GPU-hours allocated, utilization-weighted GPU-hours
+// used, their ratio (null while nothing was allocated), and idle tasks.
+nlohmann::json EfficiencyToJson(const ClusterCounts& counts);
+// A task's usage (docs/api.md, "usage").
+nlohmann::json TaskUsageToJson(const TaskUsage& usage);
 nlohmann::json TaskToJson(const Task& task);
 
 // Parses a submission body. Accepted fields: name, argv (required, non-empty

@@ -94,6 +94,7 @@ void HttpApi::Register(httplib::Server& server) {
   server.Get(R"(/api/tasks/([^/]+)/logs)", bind(&HttpApi::GetTaskLogs));
   server.Post(R"(/api/tasks/([^/]+)/cancel)", bind(&HttpApi::CancelTask));
   server.Post(R"(/api/workers/([^/]+)/(drain|undrain))", bind(&HttpApi::DrainWorker));
+  server.Post(R"(/api/workers/([^/]+)/gpus/([0-9]{1,4})/clear)", bind(&HttpApi::ClearGpu));
 }
 
 // Unpaged: the JSON array of every worker, by id. With ?limit= or
@@ -250,6 +251,15 @@ void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
 void HttpApi::DrainWorker(const httplib::Request& req, httplib::Response& res) {
   auto worker = cluster_.SetDraining(req.matches[1], req.matches[2] == "drain");
   if (!worker.ok()) return ReplyError(res, HttpStatusFor(worker.status()), worker.status().message());
+  ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
+}
+
+void HttpApi::ClearGpu(const httplib::Request& req, httplib::Response& res) {
+  const uint32_t index = static_cast<uint32_t>(std::stoul(req.matches[2]));
+  auto gpu = cluster_.ClearGpuFaults(req.matches[1], index);
+  if (!gpu.ok()) return ReplyError(res, HttpStatusFor(gpu.status()), gpu.status().message());
+  auto worker = cluster_.GetWorker(req.matches[1]);
+  if (!worker) return ReplyError(res, 404, "no worker '" + std::string(req.matches[1]) + "'");
   ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
 }
 

@@ -49,6 +49,9 @@ class HttpApi {
   void CancelTask(const httplib::Request& req, httplib::Response& res);
   void DrainWorker(const httplib::Request& req, httplib::Response& res);
   void GetJoinCommand(const httplib::Request& req, httplib::Response& res);
+  // POST /api/workers/{id}/gpus/{index}/clear (admin): Cluster::ClearGpuFaults;
+  // answers the worker as GET /api/workers/{id} does.
+  void ClearGpu(const httplib::Request& req, httplib::Response& res);
 
   Cluster& cluster_;
   LogStore& logs_;

@@ -100,6 +100,12 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   }
 }
 
+void StopAccounting(TaskEntry& entry) {
+  entry.usage_cursors.clear();
+  entry.idle = {};
+  entry.task.idle_since.reset();
+}
+
 void Cluster::Impl::Release(WorkerEntry& entry, const Task& task) {
   if (AllocationLedger(entry.worker).Release(task)) may_place = true;
 }
@@ -108,6 +114,7 @@ void Cluster::Impl::Finish(TaskEntry& entry, TaskState state, std::string messag
   Task& t = entry.task;
   if (WorkerEntry* w = t.worker_id.empty() ? nullptr : FindWorker(t.worker_id)) Release(*w, t);
   SetState(entry, state);
+  StopAccounting(entry);
   t.finished_at = clock.WallNow();
   t.message = std::move(message);
   // The event: the message if it already says what happened, else "<state>: <message>".
@@ -126,8 +133,9 @@ void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreB
     Finish(entry, TaskState::kCancelled, "cancelled; meanwhile " + why, batch);
     return;
   }
-  // Starts that failed because of their worker are not the task's runs.
-  const uint32_t runs = t.attempts - std::min(t.attempts, t.start_failures);
+  // Starts that failed because of their worker, and runs ended by a
+  // hardware failure, are not the task's runs.
+  const uint32_t runs = t.RunsSpent();
   std::string of = " (attempt " + std::to_string(runs) + " of " + std::to_string(t.spec.max_attempts) + ")";
   if (runs >= t.spec.max_attempts) {
     Finish(entry, TaskState::kFailed, why + of + "; no attempts left", batch);
@@ -135,6 +143,7 @@ void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreB
   }
   if (WorkerEntry* w = FindWorker(t.worker_id)) Release(*w, t);
   SetState(entry, TaskState::kQueued);
+  StopAccounting(entry);
   t.worker_id.clear();
   t.gpu_indices.clear();
   t.gpu_uuids.clear();
@@ -334,6 +343,18 @@ ClusterCounts Cluster::Counts() const {
   std::copy(std::begin(impl_->task_counts), std::end(impl_->task_counts), c.tasks_by_state);
   c.heartbeats_received = impl_->heartbeats_received;
   c.store_errors = impl_->store_errors;
+  c.gpu_seconds_allocated = impl_->gpu_seconds_allocated;
+  c.gpu_seconds_used = impl_->gpu_seconds_used;
+  const Clock::TimePoint now = impl_->clock.Now();
+  GpuSecondsDelta hour = impl_->gpu_seconds_window.Sum(now, std::chrono::hours(1));
+  GpuSecondsDelta day = impl_->gpu_seconds_window.Sum(now, std::chrono::hours(24));
+  c.gpu_seconds_allocated_hour = hour.allocated;
+  c.gpu_seconds_used_hour = hour.used;
+  c.gpu_seconds_allocated_day = day.allocated;
+  c.gpu_seconds_used_day = day.used;
+  for (const auto& [order, entry] : impl_->tasks_by_order) {
+    if (entry->task.state == TaskState::kRunning && entry->task.idle_since) ++c.tasks_idle;
+  }
   return c;
 }
 

@@ -65,6 +65,23 @@ struct ClusterConfig {
   // not held for long (10,000 placements take about 50 ms, or 150 ms with
   // the SQLite store).
   size_t max_placements_per_round = 10000;
+
+  // Idle GPUs (docs/tasks.md, "Usage and idle GPUs"): a running task whose
+  // GPUs all stay below idle_threshold_percent for idle_period is marked
+  // idle; with IdleAction::kCancel it is then cancelled.
+  double idle_threshold_percent = 5;
+  std::chrono::milliseconds idle_period{30 * 60 * 1000};
+  enum class IdleAction { kNone, kCancel };
+  IdleAction idle_action = IdleAction::kNone;
+
+  // A task that fails within this long of a critical XID or double-bit ECC
+  // error on one of its GPUs (before or after its exit), or while one of
+  // its GPUs is lost, failed because of the hardware: it is requeued
+  // without spending an attempt.
+  std::chrono::milliseconds hardware_fault_window{60000};
+  // A GPU quarantined only for recoverable XIDs (IsRecoverableXid) is
+  // cleared after this long without a new fault.
+  std::chrono::milliseconds recoverable_xid_clean_period{10 * 60 * 1000};
 };
 
 // A task that failed to start this many times because of its workers fails.
@@ -89,6 +106,13 @@ struct ClusterCounts {
   // whose error went back to the caller and those the cluster carried on
   // past (requeues and worker records, kept in memory only).
   uint64_t store_errors = 0;
+  // Usage: GPU-seconds allocated to running tasks and the same weighted by
+  // utilization, since the master started; and over the last hour and day
+  // (the efficiency figure is used / allocated).
+  double gpu_seconds_allocated = 0, gpu_seconds_used = 0;
+  double gpu_seconds_allocated_hour = 0, gpu_seconds_used_hour = 0;
+  double gpu_seconds_allocated_day = 0, gpu_seconds_used_day = 0;
+  uint32_t tasks_idle = 0;  // running tasks marked idle
 };
 
 class Cluster {
@@ -212,6 +236,14 @@ class Cluster {
   // refresh the queued tasks' pending_reason, bumping the version only
   // when one changed.
   size_t Schedule();
+
+  // An operator clears the XID and double-bit ECC quarantine of GPU
+  // `index` (NVML index) of a worker: the faults counted so far are no
+  // longer held against it (a lost GPU, a row remap or a volatile ECC
+  // count that grows again still count). Returns the GPU after the clear;
+  // NotFound for an unknown worker or index. In memory: a restarted master
+  // starts from the worker's current counts again (docs/telemetry.md).
+  Result<WorkerGpu> ClearGpuFaults(const std::string& worker_id, uint32_t index);
 
   // Snapshots. Workers() is ordered by id; Tasks() by submission.
   std::vector<Worker> Workers() const;

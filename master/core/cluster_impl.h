@@ -21,6 +21,7 @@
 
 #include "master/core/cluster.h"
 #include "master/core/pending_reason.h"
+#include "master/core/task_usage.h"
 
 namespace gpulse::master {
 
@@ -35,6 +36,10 @@ struct WorkerEntry {
 struct TaskEntry {
   Task task;
   uint64_t order = 0;  // submission order, unique
+  // While it runs: usage accounting per GPU (parallel to task.gpu_uuids),
+  // and its idleness.
+  std::vector<GpuUsageCursor> usage_cursors;
+  IdleWatch idle;
 };
 
 struct Cluster::Impl {
@@ -65,6 +70,8 @@ struct Cluster::Impl {
 
   uint64_t heartbeats_received = 0;
   uint64_t store_errors = 0;  // failed store writes, returned or only logged
+  double gpu_seconds_allocated = 0, gpu_seconds_used = 0;  // since the master started
+  GpuSecondsWindow gpu_seconds_window;
   Clock::TimePoint last_liveness_check{};
 
   // Set by whatever could let a queued task fit (a new task, freed
@@ -132,6 +139,25 @@ struct Cluster::Impl {
   // when that worker is unknown.
   void RestoreTask(Task task, TaskStoreBatch& batch);
 
+  // Usage and health (cluster_usage.cc), for one heartbeat of `worker`.
+  // Before GPU `gpu` takes its new sample `incoming`: notes new critical
+  // XIDs and double-bit ECC errors (last_fault_at; a task that failed on it
+  // within the window is requeued as a hardware failure) and records new
+  // application XIDs against its task, into `batch`.
+  void NoteGpuFaults(WorkerEntry& worker, WorkerGpu& gpu, const GpuSample& incoming, TaskStoreBatch& batch);
+  // After: lifts a quarantine of recoverable XIDs only after a clean
+  // period. True when that made the GPU schedulable again.
+  bool HealRecoverableXids(WorkerGpu& gpu);
+  // Adds the heartbeat to the usage of the worker's running tasks, marks
+  // them idle or busy (and cancels idle ones under IdleAction::kCancel).
+  void AccountRunningTasks(WorkerEntry& worker, TaskStoreBatch& batch);
+  // Why a task that exited with an error on `worker` failed because of the
+  // hardware (a GPU lost, or a fault within the window), or nullopt.
+  std::optional<std::string> HardwareFaultOf(const WorkerEntry& worker, const Task& task) const;
+  // Requeues a task that failed because of the hardware (running or just
+  // failed) without spending an attempt.
+  void RequeueAfterHardwareFault(TaskEntry& entry, const std::string& fault, TaskStoreBatch& batch);
+
   // The registered workers as pending reasons see them.
   FleetView MakeFleetView() const;
   // Sets each queued task's pending_reason from the workers as they are
@@ -141,6 +167,9 @@ struct Cluster::Impl {
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;
 };
+
+// Ends the usage accounting and idleness of a task that stops running.
+void StopAccounting(TaskEntry& entry);
 
 // Healthy, connected and passing its self-check: a worker a task could be
 // placed on (unless it drains).

@@ -4,6 +4,8 @@
 #include "master/core/task_validation.h"
 #include "common/size.h"
 
+#include <algorithm>
+
 namespace gpulse::master {
 
 Result<Task> Cluster::Submit(TaskSpec spec, SubmitOptions options) {
@@ -126,14 +128,20 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
       if (t.state == TaskState::kRunning) return Status::Ok();
       I.SetState(*entry, TaskState::kRunning);
       t.started_at = I.clock.WallNow();
+      entry->usage_cursors.assign(t.gpu_uuids.size(), GpuUsageCursor{I.clock.Now(), std::nullopt});
       I.Record(t, "started on " + worker_id, batch);
       break;
     case link::TaskUpdate::Kind::kExited:
       t.exit_code = event.exit_code;
       if (t.cancel_requested) {
-        I.Finish(*entry, TaskState::kCancelled, "stopped with exit code " + std::to_string(event.exit_code), batch);
+        std::string stopped = "stopped with exit code " + std::to_string(event.exit_code);
+        I.Finish(*entry, TaskState::kCancelled,
+                 t.cancel_reason.empty() ? stopped : "cancelled: " + t.cancel_reason + " (" + stopped + ")", batch);
       } else if (event.exit_code == 0) {
         I.Finish(*entry, TaskState::kSucceeded, "", batch);
+      } else if (std::optional<std::string> fault = I.HardwareFaultOf(worker, t)) {
+        I.RequeueAfterHardwareFault(*entry, *fault + "; it exited with code " + std::to_string(event.exit_code),
+                                    batch);
       } else {
         std::string message = "exited with code " + std::to_string(event.exit_code);
         if (event.pid == 0 && !event.message.empty()) message += ": " + event.message;  // never ran
@@ -142,6 +150,12 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
                      " (the kernel's OOM killer killed a process of it)";
         }
         I.Finish(*entry, TaskState::kFailed, message, batch);
+        // A fault reported just after the exit still makes it a hardware failure.
+        for (WorkerGpu& g : worker.worker.gpus) {
+          if (std::find(t.gpu_uuids.begin(), t.gpu_uuids.end(), g.identity.uuid) != t.gpu_uuids.end()) {
+            g.last_failed_task = t.id;
+          }
+        }
       }
       break;
     case link::TaskUpdate::Kind::kFailedToStart:
@@ -158,8 +172,12 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
       }
       break;
     case link::TaskUpdate::Kind::kCancelled:
-      I.Finish(*entry, TaskState::kCancelled,
-               t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
+      if (t.cancel_requested && !t.cancel_reason.empty()) {
+        I.Finish(*entry, TaskState::kCancelled, "cancelled: " + t.cancel_reason + " (stopped by its worker)", batch);
+      } else {
+        I.Finish(*entry, TaskState::kCancelled,
+                 t.cancel_requested ? "stopped by its worker" : "stopped by its worker unasked", batch);
+      }
       break;
   }
   return I.Persist(batch, "a task update");

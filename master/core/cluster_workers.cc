@@ -218,6 +218,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
   ++I.heartbeats_received;
   for (const std::string& field : rejected) ++w.values_rejected[field];
 
+  TaskStoreBatch batch;
   for (size_t i = 0; i < sample.gpus.size(); ++i) {
     size_t pos = MatchGpu(w, sample.gpus[i].identity, i);
     if (pos == kNoGpu) {  // not registered; ignored until it re-registers
@@ -227,9 +228,11 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     e->gpu_reported_in[pos] = beat;
     WorkerGpu& g = w.gpus[pos];
     bool good = sample.gpus[i].readable();
+    I.NoteGpuFaults(*e, g, sample.gpus[i], batch);
     g.live = std::move(sample.gpus[i]);
     if (CountSample(g, good)) I.may_place = true;
     if (UpdateGpuHealth(g)) I.may_place = true;
+    if (I.HealRecoverableXids(g)) I.may_place = true;
   }
   for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
     if (e->gpu_reported_in[pos] == beat) continue;
@@ -241,6 +244,9 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     CountSample(g, false);
     UpdateGpuHealth(g);
   }
+
+  I.AccountRunningTasks(*e, batch);
+  if (!batch.empty()) I.PersistOrWarn(batch, "what worker " + worker_id + "'s heartbeat says about its tasks");
 
   if (heartbeat.unhealthy_reason != w.unhealthy_reason) {
     if (heartbeat.unhealthy_reason.empty()) I.may_place = true;

@@ -25,16 +25,31 @@ bool IsCriticalXid(uint32_t xid) {
 }
 
 GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable) {
+  return AssessGpuHealth(live, readable, GpuEvents{}, 0);
+}
+
+bool IsApplicationXid(uint32_t xid) { return xid == 13 || xid == 31 || xid == 43; }
+
+bool IsRecoverableXid(uint32_t xid) { return xid == 92 || xid == 94; }
+
+uint64_t CountSince(const GpuEvents& cleared, uint32_t xid, uint64_t count) {
+  auto it = cleared.xid_counts.find(xid);
+  uint64_t base = it == cleared.xid_counts.end() ? 0 : it->second;
+  return count > base ? count - base : 0;
+}
+
+GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable, const GpuEvents& cleared,
+                                    uint64_t cleared_ecc_dbe) {
   GpuHealthAssessment out;
   std::vector<std::string> unhealthy;
   if (!readable) unhealthy.push_back("unreadable: " + live.error.value_or("its queries fail"));
   if (live.events) {
     for (const auto& [xid, count] : live.events->xid_counts) {
-      if (count > 0 && IsCriticalXid(xid)) unhealthy.push_back("critical XID " + std::to_string(xid));
+      if (CountSince(cleared, xid, count) > 0 && IsCriticalXid(xid)) unhealthy.push_back("critical XID " + std::to_string(xid));
     }
   }
-  const bool dbe_event = live.events && live.events->dbe_events > 0;
-  if (dbe_event || live.ecc_dbe_volatile.value_or(0) > 0) unhealthy.push_back("double-bit ECC error");
+  const bool dbe_event = live.events && live.events->dbe_events > cleared.dbe_events;
+  if (dbe_event || live.ecc_dbe_volatile.value_or(0) > cleared_ecc_dbe) unhealthy.push_back("double-bit ECC error");
   if (live.row_remap_pending.value_or(false)) unhealthy.push_back("row remap pending");
   if (live.row_remap_failure.value_or(false)) unhealthy.push_back("row remap failure");
   if (!unhealthy.empty()) {
@@ -52,7 +67,7 @@ GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable) {
 }
 
 bool UpdateGpuHealth(WorkerGpu& gpu) {
-  GpuHealthAssessment a = AssessGpuHealth(gpu.live, gpu.healthy);
+  GpuHealthAssessment a = AssessGpuHealth(gpu.live, gpu.healthy, gpu.cleared_events, gpu.cleared_ecc_dbe);
   const bool recovered = gpu.health == GpuHealth::kUnhealthy && a.state != GpuHealth::kUnhealthy;
   gpu.health = a.state;
   gpu.health_reasons = std::move(a.reasons);

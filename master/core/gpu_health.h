@@ -32,6 +32,21 @@ struct GpuHealthAssessment {
 // Whether `xid` marks the GPU itself as failed (not the application).
 bool IsCriticalXid(uint32_t xid);
 
+// Whether `xid` is the application's fault (13, 31, 43: a bad kernel, a
+// page fault, a stopped kernel): recorded against its task, never the GPU.
+bool IsApplicationXid(uint32_t xid);
+// Whether a quarantine for critical XID `xid` lifts by itself after a
+// clean period (92: high single-bit ECC rate, 94: contained ECC error);
+// the others need an operator's clear (docs/telemetry.md, "GPU health").
+bool IsRecoverableXid(uint32_t xid);
+// How many of `count` occurrences of `xid` came after `cleared`.
+uint64_t CountSince(const GpuEvents& cleared, uint32_t xid, uint64_t count);
+
+// Judges the GPU from `live` (its latest sample) and `readable`, holding
+// against it only the XIDs and double-bit ECC errors counted above
+// `cleared` and `cleared_ecc_dbe` (what was cleared: WorkerGpu).
+GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable, const GpuEvents& cleared,
+                                    uint64_t cleared_ecc_dbe);
 // Judges the GPU from `live` (its latest sample) and `readable`: whether its
 // recent samples could be read (WorkerGpu::healthy).
 GpuHealthAssessment AssessGpuHealth(const GpuSample& live, bool readable);

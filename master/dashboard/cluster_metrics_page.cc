@@ -1,5 +1,6 @@
 #include "master/dashboard/cluster_metrics_page.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "metrics/sample_metrics.h"
@@ -60,6 +61,38 @@ constexpr MetricFamily kMessagesRefused{
     "Task updates and output the worker sent about tasks that are not its current attempts, by kind.",
     MetricType::kCounter};
 
+constexpr MetricFamily kGpuSecondsAllocated{
+    "gpulse_gpu_seconds_allocated_total",
+    "GPU-seconds allocated to running tasks since the master started (from their GPUs' heartbeats).",
+    MetricType::kCounter};
+constexpr MetricFamily kGpuSecondsUsed{
+    "gpulse_gpu_seconds_used_total",
+    "GPU-seconds allocated to running tasks weighted by GPU utilization, since the master started.",
+    MetricType::kCounter};
+constexpr MetricFamily kGpuEfficiency{
+    "gpulse_cluster_gpu_efficiency_ratio",
+    "Utilization-weighted GPU-hours used over GPU-hours allocated, over the window (absent while nothing was "
+    "allocated).",
+    MetricType::kGauge};
+constexpr MetricFamily kTaskGpuUtilization{"gpulse_task_gpu_utilization",
+                                           "GPU utilization (%) of a GPU of a running task, from its latest sample.",
+                                           MetricType::kGauge};
+constexpr MetricFamily kTaskGpuMemoryUsed{"gpulse_task_gpu_memory_used_bytes",
+                                          "Memory used on a GPU of a running task (bytes), from its latest sample.",
+                                          MetricType::kGauge};
+constexpr MetricFamily kTaskGpuSeconds{"gpulse_task_gpu_seconds_total",
+                                       "GPU-seconds a running task has held, over its attempts.", MetricType::kCounter};
+constexpr MetricFamily kTaskGpuSecondsUsed{"gpulse_task_gpu_seconds_used_total",
+                                           "GPU-seconds a running task has held, weighted by utilization.",
+                                           MetricType::kCounter};
+constexpr MetricFamily kTaskEnergy{"gpulse_task_energy_joules_total",
+                                   "Energy a running task's GPUs have used (joules; absent while unknown).",
+                                   MetricType::kCounter};
+constexpr MetricFamily kTaskIdle{"gpulse_task_idle",
+                                 "1 while a running task's GPUs have all stayed below the idle threshold for the "
+                                 "idle period, else 0.",
+                                 MetricType::kGauge};
+
 constexpr WorkerState kWorkerStates[] = {WorkerState::kHealthy, WorkerState::kSuspect, WorkerState::kDead};
 constexpr TaskState kTaskStates[] = {TaskState::kQueued,    TaskState::kAssigned, TaskState::kRunning,
                                      TaskState::kSucceeded, TaskState::kFailed,   TaskState::kCancelled};
@@ -77,6 +110,31 @@ void AppendClusterSeries(PrometheusWriter& out, const ClusterCounts& c) {
   out.Add(kClusterGpus, {{"state", "unhealthy"}}, c.gpus_unhealthy);
   out.Add(kHeartbeats, {}, static_cast<double>(c.heartbeats_received));
   out.Add(kStoreErrors, {}, static_cast<double>(c.store_errors));
+  out.Add(kGpuSecondsAllocated, {}, c.gpu_seconds_allocated);
+  out.Add(kGpuSecondsUsed, {}, c.gpu_seconds_used);
+  if (c.gpu_seconds_allocated_hour > 0) {
+    out.Add(kGpuEfficiency, {{"window", "1h"}}, c.gpu_seconds_used_hour / c.gpu_seconds_allocated_hour);
+  }
+  if (c.gpu_seconds_allocated_day > 0) {
+    out.Add(kGpuEfficiency, {{"window", "24h"}}, c.gpu_seconds_used_day / c.gpu_seconds_allocated_day);
+  }
+}
+
+// Per running task: its GPUs' live figures and its usage so far.
+void AppendTaskSeries(PrometheusWriter& out, const std::vector<Worker>& workers, const Task& t) {
+  Labels labels{{"task", t.id}, {"worker", t.worker_id}};
+  out.Add(kTaskGpuSeconds, labels, t.usage.gpu_seconds);
+  out.Add(kTaskGpuSecondsUsed, labels, t.usage.gpu_seconds_used);
+  if (t.usage.energy_joules) out.Add(kTaskEnergy, labels, *t.usage.energy_joules);
+  out.Add(kTaskIdle, labels, t.idle_since ? 1 : 0);
+  auto worker = std::find_if(workers.begin(), workers.end(), [&](const Worker& w) { return w.id == t.worker_id; });
+  if (worker == workers.end() || worker->state == WorkerState::kDead) return;
+  for (const WorkerGpu& g : worker->gpus) {
+    if (g.allocated_to != t.id) continue;
+    Labels gpu = labels.With("gpu", std::to_string(g.identity.index));
+    if (g.live.utilization_gpu) out.Add(kTaskGpuUtilization, gpu, *g.live.utilization_gpu);
+    if (g.live.memory_used_bytes) out.Add(kTaskGpuMemoryUsed, gpu, static_cast<double>(*g.live.memory_used_bytes));
+  }
 }
 
 void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
@@ -130,10 +188,12 @@ void AppendWorkerSeries(PrometheusWriter& out, const Worker& w, WallTime now) {
 
 }  // namespace
 
-std::string RenderClusterMetrics(const std::vector<Worker>& workers, const ClusterCounts& counts, WallTime now) {
+std::string RenderClusterMetrics(const std::vector<Worker>& workers, const ClusterCounts& counts, WallTime now,
+                                 const std::vector<Task>& running) {
   PrometheusWriter out;
   AppendClusterSeries(out, counts);
   for (const Worker& w : workers) AppendWorkerSeries(out, w, now);
+  for (const Task& t : running) AppendTaskSeries(out, workers, t);
   return out.Finish();
 }
 
@@ -141,7 +201,8 @@ std::string RenderClusterMetrics(const Cluster& cluster, WallTime now) {
   // Counts first: a worker registering in between shows up in the list, never
   // the other way round.
   ClusterCounts counts = cluster.Counts();
-  return RenderClusterMetrics(cluster.Workers(), counts, now);
+  std::vector<Worker> workers = cluster.Workers();
+  return RenderClusterMetrics(workers, counts, now, cluster.Tasks(TaskState::kRunning));
 }
 
 }  // namespace gpulse::master

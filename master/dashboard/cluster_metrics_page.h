@@ -17,7 +17,9 @@ namespace gpulse::master {
 
 // Renders the page from a snapshot of the workers and the cluster counts.
 // `now` is the wall time heartbeat ages are measured against.
-std::string RenderClusterMetrics(const std::vector<Worker>& workers, const ClusterCounts& counts, WallTime now);
+// `running`: the running tasks, for the per-task series (gpulse_task_*).
+std::string RenderClusterMetrics(const std::vector<Worker>& workers, const ClusterCounts& counts, WallTime now,
+                                 const std::vector<Task>& running = {});
 
 // The same, taking the snapshots from `cluster`.
 std::string RenderClusterMetrics(const Cluster& cluster, WallTime now);

@@ -127,6 +127,7 @@ json DashboardRoutes::Snapshot() const {
           {"busy", c.gpus_busy},
           {"unhealthy", c.gpus_unhealthy}}},
         {"tasks", task_states},
+        {"efficiency", EfficiencyToJson(c)},
         {"heartbeats_received", c.heartbeats_received}}},
       {"workers", std::move(out_workers)},
       {"tasks", std::move(out_tasks)},

@@ -4,6 +4,7 @@
 // guarded by its mutex; everything else sees copies (snapshots).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -45,6 +46,38 @@ struct TaskSpec {
   bool operator==(const TaskSpec&) const = default;
 };
 
+// What a task's GPUs did while it ran, summed over its attempts
+// (master/core/task_usage.h accumulates it from its workers' heartbeats).
+// Since gpulse gives whole GPUs, a GPU's device figures are its task's.
+// Figures a GPU never reported stay absent (or their seconds 0), never a
+// fake zero.
+struct TaskUsage {
+  double gpu_seconds = 0;       // allocated: each GPU's seconds between heartbeats while running
+  double gpu_seconds_used = 0;  // the same weighted by utilization (80 % for 10 s is 8)
+  // Sums behind the means: utilization × seconds, over the GPU-seconds
+  // where utilization was known.
+  double utilization_gpu_sum = 0, utilization_gpu_seconds = 0;
+  double utilization_memory_sum = 0, utilization_memory_seconds = 0;
+  std::optional<double> peak_utilization_gpu;     // %
+  std::optional<uint64_t> peak_memory_used_bytes;  // on one GPU
+  // From the energy counter's delta where the GPU has one, else power ×
+  // seconds; absent while neither is known.
+  std::optional<double> energy_joules;
+  // The most compute processes seen at once on one of its GPUs (NVML's
+  // list; it includes processes outside gpulse, if any).
+  std::optional<uint32_t> max_gpu_processes;
+
+  std::optional<double> MeanUtilizationGpu() const {
+    if (utilization_gpu_seconds <= 0) return std::nullopt;
+    return utilization_gpu_sum / utilization_gpu_seconds;
+  }
+  std::optional<double> MeanUtilizationMemory() const {
+    if (utilization_memory_seconds <= 0) return std::nullopt;
+    return utilization_memory_sum / utilization_memory_seconds;
+  }
+  bool operator==(const TaskUsage&) const = default;
+};
+
 struct Task {
   std::string id;
   TaskSpec spec;
@@ -56,6 +89,10 @@ struct Task {
   // Of those, the ones that failed to start because of their worker (not
   // because of the task): they do not count towards max_attempts.
   uint32_t start_failures = 0;
+  // Of those, the ones that ended in a hardware failure of one of its GPUs
+  // (a critical XID, a double-bit ECC error, a lost GPU): they do not
+  // count towards max_attempts either.
+  uint32_t hardware_failures = 0;
   std::optional<int> exit_code;
   std::string message;                  // why it failed or was requeued
   // While queued: why it is not running yet, from the latest scheduling
@@ -68,6 +105,17 @@ struct Task {
   WallTime submitted_at{};
   std::optional<WallTime> started_at;
   std::optional<WallTime> finished_at;
+  // What its GPUs did (live while it runs; stored with its next write).
+  TaskUsage usage;
+  // Set while all its GPUs have stayed below the idle threshold for the
+  // idle period: since when they were below it. Cleared when busy again.
+  std::optional<WallTime> idle_since;
+  // Why the master asked to cancel it (e.g. "GPUs idle for 30 min"); empty
+  // for a user's cancel.
+  std::string cancel_reason;
+
+  // The runs that count towards max_attempts.
+  uint32_t RunsSpent() const { return attempts - std::min(attempts, start_failures + hardware_failures); }
 
   bool operator==(const Task&) const = default;
 };
@@ -89,6 +137,18 @@ struct WorkerGpu {
   std::vector<std::string> health_reasons;
   std::string allocated_to;  // task id, or empty (see Worker::task_ids)
   GpuSample live;            // the latest sample of it
+  // Faults no longer held against the GPU: the event counts (and volatile
+  // double-bit ECC count) as they were when an operator cleared it, or when
+  // recoverable XIDs healed after a clean period (master/core/gpu_faults.h).
+  GpuEvents cleared_events;
+  uint64_t cleared_ecc_dbe = 0;
+  // When the master last saw a new critical XID or double-bit ECC error on
+  // it (wall time of the master), and which.
+  std::optional<WallTime> last_fault_at;
+  std::string last_fault;
+  // The latest task that failed on it, for a fault reported just after the
+  // failure (master/core/gpu_faults.h).
+  std::string last_failed_task;
 };
 
 constexpr uint32_t kGoodSamplesToRecover = 3;

@@ -30,6 +30,46 @@ Result<T> Decode(std::string_view text, const char* what, F&& from_json) {
   }
 }
 
+json OptionalNumber(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+json UsageToJson(const TaskUsage& u) {
+  return {
+      {"gpu_seconds", u.gpu_seconds},
+      {"gpu_seconds_used", u.gpu_seconds_used},
+      {"utilization_gpu_sum", u.utilization_gpu_sum},
+      {"utilization_gpu_seconds", u.utilization_gpu_seconds},
+      {"utilization_memory_sum", u.utilization_memory_sum},
+      {"utilization_memory_seconds", u.utilization_memory_seconds},
+      {"peak_utilization_gpu", OptionalNumber(u.peak_utilization_gpu)},
+      {"peak_memory_used_bytes", u.peak_memory_used_bytes ? json(*u.peak_memory_used_bytes) : json(nullptr)},
+      {"energy_joules", OptionalNumber(u.energy_joules)},
+      {"max_gpu_processes", u.max_gpu_processes ? json(*u.max_gpu_processes) : json(nullptr)},
+  };
+}
+
+template <typename T>
+std::optional<T> ReadOptional(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<T>();
+}
+
+// Records written before usage was kept have none: all zero.
+TaskUsage UsageFromJson(const json& j) {
+  TaskUsage u;
+  u.gpu_seconds = j.value("gpu_seconds", 0.0);
+  u.gpu_seconds_used = j.value("gpu_seconds_used", 0.0);
+  u.utilization_gpu_sum = j.value("utilization_gpu_sum", 0.0);
+  u.utilization_gpu_seconds = j.value("utilization_gpu_seconds", 0.0);
+  u.utilization_memory_sum = j.value("utilization_memory_sum", 0.0);
+  u.utilization_memory_seconds = j.value("utilization_memory_seconds", 0.0);
+  u.peak_utilization_gpu = ReadOptional<double>(j, "peak_utilization_gpu");
+  u.peak_memory_used_bytes = ReadOptional<uint64_t>(j, "peak_memory_used_bytes");
+  u.energy_joules = ReadOptional<double>(j, "energy_joules");
+  u.max_gpu_processes = ReadOptional<uint32_t>(j, "max_gpu_processes");
+  return u;
+}
+
 }  // namespace
 
 int64_t ToUnixNanos(WallTime t) {
@@ -62,6 +102,10 @@ std::string EncodeTask(const Task& t) {
       {"submitted_at", ToUnixNanos(t.submitted_at)},
       {"started_at", OptionalTime(t.started_at)},
       {"finished_at", OptionalTime(t.finished_at)},
+      {"hardware_failures", t.hardware_failures},
+      {"usage", UsageToJson(t.usage)},
+      {"idle_since", OptionalTime(t.idle_since)},
+      {"cancel_reason", t.cancel_reason},
   };
   return Dump(j);
 }
@@ -91,6 +135,11 @@ Result<Task> DecodeTask(std::string_view text) {
     t.submitted_at = FromUnixNanos(j.at("submitted_at").get<int64_t>());
     t.started_at = ReadOptionalTime(j, "started_at");
     t.finished_at = ReadOptionalTime(j, "finished_at");
+    // Added later: absent from older records.
+    t.hardware_failures = j.value("hardware_failures", 0u);
+    if (auto it = j.find("usage"); it != j.end() && it->is_object()) t.usage = UsageFromJson(*it);
+    t.idle_since = ReadOptionalTime(j, "idle_since");
+    t.cancel_reason = j.value("cancel_reason", std::string());
     return t;
   });
 }

@@ -338,7 +338,16 @@ TEST_F(MetricsTest, PagesPassPromtool) {
     GTEST_SKIP() << kPromtool << " is not installed (apt-get install prometheus), so the exposition format "
                  << "is not checked by Prometheus' own linter in this run";
   }
-  std::string master_page = MasterMetrics();
+  // With a running task, so the per-task series (gpulse_task_*) are checked too.
+  HttpReply submitted = HttpPost(master_->http_port(), "/api/tasks",
+                                 json({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}}).dump(), master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  std::string master_page;
+  ASSERT_TRUE(Eventually([&] {
+    master_page = MasterMetrics();
+    return master_page.find("gpulse_task_gpu_utilization{") != std::string::npos &&
+           master_page.find("gpulse_cluster_gpu_efficiency_ratio{") != std::string::npos;
+  }, seconds(20))) << master_page << Logs();
   EXPECT_EQ(PromtoolProblems(master_page), "") << master_page;
   HttpReply worker_page;
   ASSERT_TRUE(Eventually([&] {

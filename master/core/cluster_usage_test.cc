@@ -1,0 +1,207 @@
+// Cluster: per-task usage, idle GPUs, hardware failures and the clear of a
+// GPU's quarantine, driven by heartbeats with a manual clock.
+#include <gtest/gtest.h>
+
+#include "master/core/cluster_test_util.h"
+
+namespace gpulse::master {
+namespace {
+
+using std::chrono::seconds;
+using Kind = link::TaskUpdate::Kind;
+
+class ClusterUsageTest : public ClusterFixture {
+ protected:
+  // A heartbeat of `worker` with `xids` (XID -> count since the worker
+  // started) on GPU 0 and none on the others.
+  void BeatWithXids(const std::string& worker, const std::vector<double>& utilizations,
+                    std::map<uint32_t, uint64_t> xids) {
+    link::Heartbeat h = MakeReport(worker, utilizations);
+    for (GpuSample& g : h.sample.gpus) g.events = GpuEvents{};
+    h.sample.gpus[0].events->xid_counts = std::move(xids);
+    ASSERT_TRUE(cluster_->IngestHeartbeat(worker, std::move(h)).ok());
+  }
+
+  // Submits a task for `gpus` GPUs, places it and reports it started.
+  Task StartTask(uint32_t gpus) {
+    Task t = Submit(MakeSpec(gpus));
+    EXPECT_EQ(cluster_->Schedule(), 1u);
+    t = Get(t.id);
+    EXPECT_TRUE(Event(t.worker_id, t.id, Kind::kStarted).ok());
+    return Get(t.id);
+  }
+
+  bool HasEventContaining(const std::string& task, const std::string& text) {
+    for (const std::string& e : EventsOf(task)) {
+      if (e.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(ClusterUsageTest, EightyPercentForTenSecondsOnTwoGpusIsAboutTwentyGpuSeconds) {
+  Register("w1", 2);
+  Task t = StartTask(2);
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {80, 80});
+  }
+  Task live = Get(t.id);
+  EXPECT_NEAR(live.usage.gpu_seconds, 20, 1e-6);
+  EXPECT_NEAR(*live.usage.MeanUtilizationGpu(), 80, 1e-6);
+  ClusterCounts c = cluster_->Counts();
+  EXPECT_NEAR(c.gpu_seconds_allocated, 20, 1e-6);
+  EXPECT_NEAR(c.gpu_seconds_used, 16, 1e-6);
+  EXPECT_NEAR(c.gpu_seconds_used_hour, 16, 1e-6);
+
+  // Final at exit, and stored with the task.
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 0).ok());
+  clock_.Advance(seconds(1));
+  Beat("w1", {80, 80});
+  EXPECT_NEAR(Get(t.id).usage.gpu_seconds, 20, 1e-6);
+  auto stored = store_.LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_NEAR(stored->back().usage.gpu_seconds, 20, 1e-6);
+}
+
+TEST_F(ClusterUsageTest, GpusBelowTheThresholdForThePeriodMarkTheTaskIdleUntilBusyAgain) {
+  ClusterConfig config;
+  config.idle_period = std::chrono::milliseconds(30000);
+  Restart(config);
+  Register("w1", 1);
+  Task t = StartTask(1);
+  Beat("w1", {1});  // below from now on
+  for (int i = 0; i < 29; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {1});
+  }
+  EXPECT_FALSE(Get(t.id).idle_since);
+  clock_.Advance(seconds(1));
+  Beat("w1", {1});
+  EXPECT_TRUE(Get(t.id).idle_since);
+  EXPECT_EQ(cluster_->Counts().tasks_idle, 1u);
+  EXPECT_TRUE(HasEventContaining(t.id, "idle: GPUs idle for 30 s"));
+  EXPECT_TRUE(Channel("w1").cancels.empty());  // the default action is none
+
+  clock_.Advance(seconds(1));
+  Beat("w1", {50});
+  EXPECT_FALSE(Get(t.id).idle_since);
+  EXPECT_TRUE(HasEventContaining(t.id, "GPUs busy again"));
+}
+
+TEST_F(ClusterUsageTest, IdleActionCancelCancelsTheTaskWithTheReason) {
+  ClusterConfig config;
+  config.idle_period = std::chrono::milliseconds(60000);
+  config.idle_action = ClusterConfig::IdleAction::kCancel;
+  Restart(config);
+  Register("w1", 1);
+  Task t = StartTask(1);
+  for (int i = 0; i < 61; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {0});
+  }
+  ASSERT_EQ(Channel("w1").cancels.size(), 1u);
+  EXPECT_EQ(Channel("w1").cancels[0].first, t.id);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 143).ok());
+  Task done = Get(t.id);
+  EXPECT_EQ(done.state, TaskState::kCancelled);
+  EXPECT_EQ(done.message, "cancelled: GPUs idle for 1 min (stopped with exit code 143)");
+}
+
+TEST_F(ClusterUsageTest, ATaskThatFailsAfterACriticalXidOnItsGpuIsRequeuedElsewhereKeepingItsAttempts) {
+  Register("w1", 1);
+  Task t = StartTask(1);
+  ASSERT_EQ(t.worker_id, "w1");
+  Beat("w1", {90});  // no events yet: the worker's watcher had not started
+  BeatWithXids("w1", {90}, {{79, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 1).ok());
+  Task requeued = Get(t.id);
+  EXPECT_EQ(requeued.state, TaskState::kQueued);
+  EXPECT_EQ(requeued.hardware_failures, 1u);
+  EXPECT_EQ(requeued.RunsSpent(), 0u);
+  EXPECT_TRUE(HasEventContaining(t.id, "hardware failure: GPU 0 (GPU-w1-0) of w1 had a critical XID 79"))
+      << ::testing::PrintToString(EventsOf(t.id));
+
+  EXPECT_EQ(cluster_->Schedule(), 0u);  // never back on the quarantined GPU
+  Register("w2", 1);
+  EXPECT_EQ(cluster_->Schedule(), 1u);
+  EXPECT_EQ(Get(t.id).worker_id, "w2");
+}
+
+TEST_F(ClusterUsageTest, AFaultReportedJustAfterTheFailureStillMakesItAHardwareFailure) {
+  Register("w1", 1);
+  Task t = StartTask(1);
+  BeatWithXids("w1", {90}, {});
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 1).ok());
+  EXPECT_EQ(Get(t.id).state, TaskState::kFailed);
+  clock_.Advance(seconds(2));
+  BeatWithXids("w1", {0}, {{48, 1}});
+  Task requeued = Get(t.id);
+  EXPECT_EQ(requeued.state, TaskState::kQueued);
+  EXPECT_EQ(requeued.hardware_failures, 1u);
+}
+
+TEST_F(ClusterUsageTest, ATaskThatFailsOnItsOwnIsNotAHardwareFailure) {
+  Register("w1", 1);
+  Task t = StartTask(1);
+  BeatWithXids("w1", {90}, {});
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 1).ok());
+  clock_.Advance(std::chrono::minutes(5));
+  BeatWithXids("w1", {0}, {{79, 1}});  // long after: not its fault
+  EXPECT_EQ(Get(t.id).state, TaskState::kFailed);
+  EXPECT_EQ(Get(t.id).hardware_failures, 0u);
+}
+
+TEST_F(ClusterUsageTest, AnApplicationXidIsRecordedAgainstTheTaskAndDoesNotQuarantineTheGpu) {
+  Register("w1", 1);
+  Task t = StartTask(1);
+  BeatWithXids("w1", {90}, {});
+  BeatWithXids("w1", {90}, {{13, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kHealthy);
+  EXPECT_TRUE(HasEventContaining(t.id, "application XID 13 on GPU 0"));
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 1).ok());
+  EXPECT_EQ(Get(t.id).state, TaskState::kFailed);
+}
+
+TEST_F(ClusterUsageTest, AnOperatorClearsTheQuarantineAndANewXidQuarantinesAgain) {
+  Register("w1", 1);
+  BeatWithXids("w1", {0}, {{79, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  EXPECT_EQ(cluster_->ClearGpuFaults("w1", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(cluster_->ClearGpuFaults("nobody", 0).status().code(), StatusCode::kNotFound);
+  auto cleared = cluster_->ClearGpuFaults("w1", 0);
+  ASSERT_TRUE(cleared.ok());
+  EXPECT_EQ(cleared->health, GpuHealth::kHealthy);
+  BeatWithXids("w1", {0}, {{79, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kHealthy);
+  BeatWithXids("w1", {0}, {{79, 2}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+}
+
+TEST_F(ClusterUsageTest, RecoverableXidsClearAfterACleanPeriodAndOthersDoNot) {
+  ClusterConfig config;
+  config.recoverable_xid_clean_period = std::chrono::milliseconds(60000);
+  Restart(config);
+  Register("w1", 2);
+  auto beat = [&](std::map<uint32_t, uint64_t> gpu0, std::map<uint32_t, uint64_t> gpu1) {
+    link::Heartbeat h = MakeReport("w1", {0, 0});
+    h.sample.gpus[0].events = GpuEvents{};
+    h.sample.gpus[1].events = GpuEvents{};
+    h.sample.gpus[0].events->xid_counts = gpu0;
+    h.sample.gpus[1].events->xid_counts = gpu1;
+    ASSERT_TRUE(cluster_->IngestHeartbeat("w1", std::move(h)).ok());
+  };
+  beat({}, {});
+  beat({{94, 1}}, {{79, 1}});
+  clock_.Advance(seconds(59));
+  beat({{94, 1}}, {{79, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  clock_.Advance(seconds(2));
+  beat({{94, 1}}, {{79, 1}});
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kHealthy);
+  EXPECT_EQ(GetWorker("w1").gpus[1].health, GpuHealth::kUnhealthy);
+}
+
+}  // namespace
+}  // namespace gpulse::master
