@@ -33,6 +33,7 @@ struct HttpServer::Connection {
 // One request between its head and its response.
 struct HttpServer::Pending {
   HttpRequest req;
+  bool too_large = false;  // the body is read and dropped, then 413
   bool answered = false;
 };
 
@@ -245,24 +246,24 @@ struct HttpServerCallbacks {
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &req);
       MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, &CollectQuery, &req);
       const std::string length = req.Header("Content-Length");
-      if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) > self->options_.max_body_bytes) {
-        return AnswerTooLarge(self, connection, pending);
-      }
+      // Too large: the body is still read (and dropped, within the body
+      // deadline) so that a client that sends it all before reading gets
+      // its 413 instead of a stalled socket.
+      pending->too_large =
+          !length.empty() && std::strtoull(length.c_str(), nullptr, 10) > self->options_.max_body_bytes;
       return MHD_YES;
     }
     if (*upload_data_size > 0) {
-      if (pending->answered) {
-        *upload_data_size = 0;
-        return MHD_YES;
+      if (!pending->too_large && pending->req.body.size() + *upload_data_size > self->options_.max_body_bytes) {
+        pending->too_large = true;  // a chunked body that grew past the limit
+        pending->req.body.clear();
       }
-      // A chunked body (no Content-Length) that grows past the limit: the
-      // connection is closed, as a response cannot be queued mid-body.
-      if (pending->req.body.size() + *upload_data_size > self->options_.max_body_bytes) return MHD_NO;
-      pending->req.body.append(upload_data, *upload_data_size);
+      if (!pending->too_large) pending->req.body.append(upload_data, *upload_data_size);
       *upload_data_size = 0;
       return MHD_YES;
     }
     if (pending->answered) return MHD_YES;
+    if (pending->too_large) return AnswerTooLarge(self, connection, pending);
     pending->answered = true;
     HttpResponse res;
     self->Dispatch(pending->req, res);
@@ -272,7 +273,10 @@ struct HttpServerCallbacks {
   static MHD_Result AnswerTooLarge(HttpServer* self, MHD_Connection* connection, HttpServer::Pending* pending) {
     pending->answered = true;
     HttpResponse res;
-    self->error_body_(413, "request body is larger than " + std::to_string(self->options_.max_body_bytes) + " bytes",
+    const size_t limit = self->options_.max_body_bytes;
+    self->error_body_(413,
+                      "request body is larger than " +
+                          (limit % (1 << 20) == 0 ? std::to_string(limit >> 20) + " MiB" : std::to_string(limit) + " bytes"),
                       res);
     return Queue(self, connection, res);
   }

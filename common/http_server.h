@@ -10,7 +10,8 @@
 //   - a connection silent for `idle_timeout` is closed (keep-alive idle);
 //   - at most `max_connections` at once, `max_connections_per_address` from
 //     one client address; further ones are closed on accept;
-//   - a body over `max_body_bytes` is answered 413 without being read;
+//   - a body over `max_body_bytes` is read and dropped (within the body
+//     deadline), then answered 413; it is never kept;
 //   - streamed responses (server-sent events) are produced by a
 //     StreamProducer that never blocks: while it has nothing to say the
 //     connection is suspended and the producer asked again every `tick`.
