@@ -50,6 +50,9 @@ Status StatusFromHttp(int http_status, const std::string& api_message) {
                                     api_message, "is gpulse-master running? " + try_again));
     case 503:
       return Unavailable(ServerSide("the master cannot serve this now", http_status, api_message, try_again));
+    case 507:
+      return StorageFull(ServerSide("the master's disk is full", http_status, api_message,
+                                    "free space in its data directory, then try again"));
     case 500:
       return Internal(ServerSide("the master failed on this request", http_status, api_message,
                                  "its log says why"));
@@ -74,7 +77,8 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kNotFound:
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition:
-    case StatusCode::kResourceExhausted: return kExitFailure;
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kStorageFull: return kExitFailure;
     case StatusCode::kUnauthenticated:
     case StatusCode::kPermissionDenied: return kExitNotAllowed;
     case StatusCode::kUnavailable: return kExitUnavailable;

@@ -18,6 +18,8 @@ Status PosixError(const std::string& context, int err) {
     case EEXIST:
       return AlreadyExists(std::move(message));
     case ENOSPC:
+    case EDQUOT:
+      return StorageFull(std::move(message));
     case EMFILE:
     case ENFILE:
     case EAGAIN:

@@ -12,7 +12,7 @@ namespace gpulse {
 // Returns a non-OK Status for `err` (an errno value) whose message reads
 // "<context>: <strerror text>", e.g. "open '/x/stdout.log': Permission denied".
 // ENOENT maps to kNotFound, EACCES/EPERM to kPermissionDenied, EEXIST to
-// kAlreadyExists, ENOSPC/EMFILE/ENFILE/EAGAIN/ENOMEM to kResourceExhausted,
+// kAlreadyExists, ENOSPC/EDQUOT to kStorageFull, EMFILE/ENFILE/EAGAIN/ENOMEM to kResourceExhausted,
 // anything else to kInternal.
 Status PosixError(const std::string& context, int err);
 

@@ -24,6 +24,7 @@ enum class StatusCode {
   kAlreadyExists,
   kFailedPrecondition,  // the system is not in a state to do this
   kResourceExhausted,   // no capacity (e.g. no worker can ever fit a task)
+  kStorageFull,         // the disk that holds durable state is full (ENOSPC, EDQUOT, SQLITE_FULL)
   kUnavailable,         // a dependency is missing or down; may work later
   kUnauthenticated,     // missing or wrong cluster token
   kPermissionDenied,
@@ -56,6 +57,7 @@ inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move
 inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+inline Status StorageFull(std::string m) { return {StatusCode::kStorageFull, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }

@@ -1,7 +1,6 @@
 #include "master/master_server.h"
 
 #include <grpcpp/grpcpp.h>
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -10,7 +9,7 @@
 
 #include "common/clock.h"
 #include "common/host_port.h"
-#include "common/http_listener.h"
+#include "common/http_server.h"
 #include "common/private_file.h"
 #include "common/token.h"
 #include "master/core/cluster.h"
@@ -18,6 +17,7 @@
 #include "master/core/history.h"
 #include "master/api/http_api.h"
 #include "master/store/log_store.h"
+#include "master/store/store_probe.h"
 #include "master/core/placement.h"
 #include "master/store/task_store.h"
 #include "master/dashboard/dashboard_routes.h"
@@ -139,20 +139,23 @@ Status MasterServer::Start() {
     return Unavailable("cannot listen for workers on " + options_.grpc_listen + " (address in use?)");
   }
 
+  // Event-driven: idle, slow and dripping clients hold no thread (see
+  // common/http_server.h for the deadlines and connection limits).
+  HttpServerOptions http_options;
+  http_options.threads = 4;
   if (tls) {
-    auto https = std::make_unique<httplib::SSLServer>(tls->cert_file.c_str(), tls->key_file.c_str());
-    if (!https->is_valid()) {
-      grpc_server_->Shutdown();
-      return Internal("HTTP: cannot serve TLS with " + tls->cert_file + " and " + tls->key_file);
-    }
-    http_server_ = std::move(https);
-  } else {
-    http_server_ = std::make_unique<httplib::Server>();
+    http_options.tls_cert_chain_pem = tls->cert_chain_pem;
+    http_options.tls_key_pem = tls->key_pem;
   }
-  http_server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
+  const uint64_t open_files = RaiseOpenFileLimit();
+  if (open_files < http_options.max_connections + 256) {
+    spdlog::warn("only {} open files allowed (ulimit -n); HTTP connections beyond that are refused", open_files);
+  }
+  http_server_ = std::make_unique<HttpServer>(http_options);
+  store_probe_ = std::make_unique<StoreProbe>(options_.data_dir, SystemClock::Instance());
   http_api_ = std::make_unique<HttpApi>(
       *cluster_, *logs_, SystemClock::Instance(),
-      ApiAccessConfig{token, read_token, options_.public_reads, options_.public_metrics});
+      ApiAccessConfig{token, read_token, options_.public_reads, options_.public_metrics}, store_probe_.get());
   if (tls) {
     std::string host = grpc_addr.first.find(':') != std::string::npos ? "[" + grpc_addr.first + "]" : grpc_addr.first;
     http_api_->SetJoinCommand([listen = host + ":" + std::to_string(grpc_port_), ca = tls->ca_file, token_file] {
@@ -162,7 +165,7 @@ Status MasterServer::Start() {
   http_api_->Register(*http_server_);
   dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
   dashboard_->Register(*http_server_);
-  auto http_port = StartHttpListener(*http_server_, options_.http_listen, http_thread_);
+  auto http_port = http_server_->Start(options_.http_listen);
   if (!http_port.ok()) {
     grpc_server_->Shutdown();
     return Status(http_port.status().code(), "HTTP: " + http_port.status().message());
@@ -207,8 +210,7 @@ void MasterServer::ControlLoop() {
 void MasterServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (dashboard_) dashboard_->Stop();
-  if (http_server_) http_server_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
+  if (http_server_) http_server_->Stop();
   if (grpc_server_) grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (control_thread_.joinable()) control_thread_.join();
 }

@@ -18,8 +18,8 @@
 #include "common/status.h"
 #include "master/data_dir_lock.h"
 
-namespace httplib {
-class Server;
+namespace gpulse {
+class HttpServer;
 }
 namespace grpc {
 class Server;
@@ -34,6 +34,7 @@ class History;
 class HttpApi;
 class LogStore;
 class PlacementPolicy;
+class StoreProbe;
 class TaskStore;
 class WorkerLinkService;
 
@@ -120,10 +121,10 @@ class MasterServer {
   std::unique_ptr<ClusterLinkHandler> link_handler_;
   std::unique_ptr<WorkerLinkService> link_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<httplib::Server> http_server_;
+  std::unique_ptr<StoreProbe> store_probe_;
+  std::unique_ptr<HttpServer> http_server_;
   std::unique_ptr<HttpApi> http_api_;
   std::unique_ptr<DashboardRoutes> dashboard_;
-  std::thread http_thread_;
   std::thread control_thread_;
   std::atomic<bool> stopping_{false};
   int grpc_port_ = 0;

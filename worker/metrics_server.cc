@@ -1,11 +1,8 @@
 #include "worker/metrics_server.h"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <cstdlib>
 
-#include "common/http_listener.h"
 #include "metrics/prometheus_writer.h"
 #include "metrics/sample_metrics.h"
 
@@ -16,21 +13,24 @@ MetricsServer::MetricsServer(std::string worker_id, std::string hostname)
 MetricsServer::~MetricsServer() { Stop(); }
 
 Status MetricsServer::Start(const std::string& listen) {
-  auto server = std::make_unique<httplib::Server>();
-  server->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  HttpServerOptions options;
+  options.threads = 1;
+  options.max_connections = 256;
+  options.max_connections_per_address = 64;
+  auto server = std::make_unique<HttpServer>(options);
+  server->Get("/metrics", [this](const HttpRequest&, HttpResponse& res) {
     std::optional<std::string> page = Render();
     if (!page) {
       res.status = 503;
-      res.set_content("no sample taken yet\n", "text/plain; charset=utf-8");
+      res.SetContent("no sample taken yet\n", "text/plain; charset=utf-8");
       return;
     }
-    res.set_content(*page, metrics::kPrometheusContentType);
+    res.SetContent(std::move(*page), metrics::kPrometheusContentType);
   });
-  server->Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("gpulse-worker: metrics at /metrics\n", "text/plain; charset=utf-8");
+  server->Get("/", [](const HttpRequest&, HttpResponse& res) {
+    res.SetContent("gpulse-worker: metrics at /metrics\n", "text/plain; charset=utf-8");
   });
-  auto port = StartHttpListener(*server, listen, thread_);
+  auto port = server->Start(listen);
   if (!port.ok()) return Status(port.status().code(), "metrics: " + port.status().message());
   port_ = *port;
   server_ = std::move(server);
@@ -38,8 +38,7 @@ Status MetricsServer::Start(const std::string& listen) {
 }
 
 void MetricsServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (server_) server_->Stop();
 }
 
 void MetricsServer::Update(const Sample& sample) {

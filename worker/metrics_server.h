@@ -4,8 +4,10 @@
 // master exports for it: dcgm-exporter-style DCGM_FI_DEV_* per GPU, host CPU
 // and memory, and the collector's health (metrics/sample_metrics.h).
 //
-// Thread-safe: Update() may be called from the sampling thread while
-// httplib's threads serve scrapes. Start() and Stop() from one thread.
+// Served by an HttpServer (common/http_server.h) with one polling thread, so
+// slow or idle scrapers hold no thread. Thread-safe: Update() may be called
+// from the sampling thread while the server's thread serves scrapes. Start()
+// and Stop() from one thread.
 #pragma once
 
 #include <atomic>
@@ -15,12 +17,9 @@
 #include <string>
 #include <thread>
 
+#include "common/http_server.h"
 #include "common/status.h"
 #include "sample/sample.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace gpulse::worker {
 
@@ -53,8 +52,7 @@ class MetricsServer {
   const std::string hostname_;
   mutable std::mutex mu_;
   std::optional<Sample> latest_;  // guarded by mu_
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<HttpServer> server_;
   int port_ = 0;
 };
 

@@ -14,8 +14,8 @@ ApiNeed ApiAccess::NeedFor(std::string_view method, std::string_view path) {
   return ApiNeed::kNothing;  // /healthz, the dashboard page and its assets
 }
 
-ApiRole ApiAccess::RoleOf(const httplib::Request& req) const {
-  const std::string header = req.get_header_value("Authorization");
+ApiRole ApiAccess::RoleOf(const HttpRequest& req) const {
+  const std::string header = req.Header("Authorization");
   const std::string_view presented = BearerToken(header);
   if (presented.empty()) return ApiRole::kAnonymous;
   // Both compared, in constant time, whichever matches.
@@ -26,7 +26,7 @@ ApiRole ApiAccess::RoleOf(const httplib::Request& req) const {
   return ApiRole::kWrongToken;
 }
 
-bool ApiAccess::Allow(const httplib::Request& req, httplib::Response& res) const {
+bool ApiAccess::Allow(const HttpRequest& req, HttpResponse& res) const {
   const ApiNeed need = NeedFor(req.method, req.path);
   if (need == ApiNeed::kNothing) return true;
   if (need == ApiNeed::kRead && config_.public_reads) return true;
@@ -53,10 +53,8 @@ bool ApiAccess::Allow(const httplib::Request& req, httplib::Response& res) const
   return false;
 }
 
-void ApiAccess::Install(httplib::Server& server) const {
-  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    return Allow(req, res) ? httplib::Server::HandlerResponse::Unhandled : httplib::Server::HandlerResponse::Handled;
-  });
+void ApiAccess::Install(HttpServer& server) const {
+  server.SetBeforeRouting([this](const HttpRequest& req, HttpResponse& res) { return Allow(req, res); });
 }
 
 }  // namespace gpulse::master

@@ -20,10 +20,10 @@
 // Immutable after construction; safe from any thread.
 #pragma once
 
-#include <httplib.h>
-
 #include <string>
 #include <string_view>
+
+#include "common/http_server.h"
 
 namespace gpulse::master {
 
@@ -46,13 +46,13 @@ class ApiAccess {
   // The need of `method` on `path` (see the top of this file).
   static ApiNeed NeedFor(std::string_view method, std::string_view path);
   // The role the request's Authorization header grants.
-  ApiRole RoleOf(const httplib::Request& req) const;
+  ApiRole RoleOf(const HttpRequest& req) const;
   // True when `req` may go on; otherwise writes the 401 or 403 JSON error
   // into `res` and returns false.
-  bool Allow(const httplib::Request& req, httplib::Response& res) const;
+  bool Allow(const HttpRequest& req, HttpResponse& res) const;
   // Makes the server check every request with Allow before routing it.
   // The ApiAccess must outlive the server's threads.
-  void Install(httplib::Server& server) const;
+  void Install(HttpServer& server) const;
 
  private:
   const ApiAccessConfig config_;

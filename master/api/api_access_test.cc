@@ -10,8 +10,8 @@ namespace {
 const std::string kAdmin(64, 'a');
 const std::string kRead(64, 'r');
 
-httplib::Request Request(const std::string& method, const std::string& path, const std::string& token = "") {
-  httplib::Request req;
+HttpRequest Request(const std::string& method, const std::string& path, const std::string& token = "") {
+  HttpRequest req;
   req.method = method;
   req.path = path;
   if (!token.empty()) req.headers.emplace("Authorization", "Bearer " + token);
@@ -19,8 +19,8 @@ httplib::Request Request(const std::string& method, const std::string& path, con
 }
 
 // The status Allow answers with: 0 when it lets the request through.
-int Answer(const ApiAccess& access, const httplib::Request& req) {
-  httplib::Response res;
+int Answer(const ApiAccess& access, const HttpRequest& req) {
+  HttpResponse res;
   return access.Allow(req, res) ? 0 : res.status;
 }
 
@@ -55,7 +55,7 @@ TEST(ApiAccessTest, TheReadTokenReadsAndTheAdminTokenDoesEverything) {
 
 TEST(ApiAccessTest, ErrorsAreJsonAndNeverEchoTheToken) {
   ApiAccess access({kAdmin, kRead});
-  httplib::Response res;
+  HttpResponse res;
   const std::string wrong(64, 'x');
   ASSERT_FALSE(access.Allow(Request("GET", "/api/tasks", wrong), res));
   auto body = nlohmann::json::parse(res.body, nullptr, false);

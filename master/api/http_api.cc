@@ -14,9 +14,9 @@ namespace {
 
 using nlohmann::json;
 
-void ReplyJson(httplib::Response& res, int status, const json& body) {
+void ReplyJson(HttpResponse& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.SetContent(body.dump(), "application/json");
 }
 
 // A whole number written in decimal digits only, or nullopt.
@@ -29,7 +29,7 @@ std::optional<uint64_t> ParseWholeNumber(const std::string& text) {
 
 }  // namespace
 
-void ReplyError(httplib::Response& res, int status, const std::string& message) {
+void ReplyError(HttpResponse& res, int status, const std::string& message) {
   ReplyJson(res, status, json{{"error", message}});
 }
 
@@ -43,65 +43,55 @@ int HttpStatusFor(const Status& status) {
     case StatusCode::kAlreadyExists:
     case StatusCode::kFailedPrecondition: return 409;
     case StatusCode::kResourceExhausted: return 422;
+    case StatusCode::kStorageFull: return 507;
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kInternal: return 500;
   }
   return 500;
 }
 
-void HttpApi::Register(httplib::Server& server) {
+void HttpApi::Register(HttpServer& server) {
   access_.Install(server);
-  server.set_payload_max_length(kMaxRequestBodyBytes);
-  server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "internal error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = std::string("internal error: ") + e.what();
-    } catch (...) {
-    }
-    ReplyError(res, 500, what);
-  });
-  // Turns httplib's bare error statuses (404 for unknown paths, 413 for big
-  // bodies, …) into JSON errors; handlers that already wrote a body keep it.
-  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 413) {
-      ReplyError(res, 413, "request body is larger than 1 MiB");
-    } else if (res.status == 404) {
-      ReplyError(res, 404, "no such endpoint: " + req.method + " " + req.path);
-    } else {
-      ReplyError(res, res.status, "HTTP " + std::to_string(res.status));
-    }
+  server.SetErrorBody([](int status, const std::string& message, HttpResponse& res) {
+    res = HttpResponse{};
+    ReplyError(res, status, message);
   });
 
-  server.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+  server.Get("/healthz", [this](const HttpRequest&, HttpResponse& res) {
     ClusterCounts c = cluster_.Counts();
-    ReplyJson(res, 200,
-              {{"status", "ok"},
-               {"workers", c.workers_healthy + c.workers_suspect + c.workers_dead},
-               {"workers_healthy", c.workers_healthy}});
+    json body = {{"status", "ok"},
+                 {"workers", c.workers_healthy + c.workers_suspect + c.workers_dead},
+                 {"workers_healthy", c.workers_healthy}};
+    if (probe_ != nullptr) {
+      if (Status store = probe_->Check(); !store.ok()) {
+        body["status"] = "unhealthy";
+        body["error"] = "the store cannot be written: " + store.message();
+        return ReplyJson(res, 503, body);
+      }
+    }
+    ReplyJson(res, 200, body);
   });
-  auto bind = [this](void (HttpApi::*fn)(const httplib::Request&, httplib::Response&)) {
-    return [this, fn](const httplib::Request& req, httplib::Response& res) { (this->*fn)(req, res); };
+  auto bind = [this](void (HttpApi::*fn)(const HttpRequest&, HttpResponse&)) {
+    return [this, fn](const HttpRequest& req, HttpResponse& res) { (this->*fn)(req, res); };
   };
   server.Get("/api/workers", bind(&HttpApi::ListWorkers));
   server.Get("/api/join", bind(&HttpApi::GetJoinCommand));
-  server.Get(R"(/api/workers/([^/]+))", bind(&HttpApi::GetWorker));
+  server.Get("/api/workers/{id}", bind(&HttpApi::GetWorker));
   server.Post("/api/tasks", bind(&HttpApi::SubmitTask));
   server.Get("/api/tasks", bind(&HttpApi::ListTasks));
-  server.Get(R"(/api/tasks/([^/]+))", bind(&HttpApi::GetTask));
-  server.Get(R"(/api/tasks/([^/]+)/logs)", bind(&HttpApi::GetTaskLogs));
-  server.Post(R"(/api/tasks/([^/]+)/cancel)", bind(&HttpApi::CancelTask));
-  server.Post(R"(/api/workers/([^/]+)/(drain|undrain))", bind(&HttpApi::DrainWorker));
-  server.Post(R"(/api/workers/([^/]+)/gpus/([0-9]{1,4})/clear)", bind(&HttpApi::ClearGpu));
+  server.Get("/api/tasks/{id}", bind(&HttpApi::GetTask));
+  server.Get("/api/tasks/{id}/logs", bind(&HttpApi::GetTaskLogs));
+  server.Post("/api/tasks/{id}/cancel", bind(&HttpApi::CancelTask));
+  server.Post("/api/workers/{id}/drain", bind(&HttpApi::DrainWorker));
+  server.Post("/api/workers/{id}/undrain", bind(&HttpApi::DrainWorker));
+  server.Post("/api/workers/{id}/gpus/{index}/clear", bind(&HttpApi::ClearGpu));
 }
 
 // Unpaged: the JSON array of every worker, by id. With ?limit= or
 // ?cursor=: {"workers": [...], "next_cursor": "..." or null}, by id.
-void HttpApi::ListWorkers(const httplib::Request& req, httplib::Response& res) {
+void HttpApi::ListWorkers(const HttpRequest& req, HttpResponse& res) {
   WallTime now = clock_.WallNow();
-  if (!req.has_param("limit") && !req.has_param("cursor")) {
+  if (!req.HasQuery("limit") && !req.HasQuery("cursor")) {
     json out = json::array();
     for (const Worker& w : cluster_.Workers()) out.push_back(WorkerToJson(w, now));
     return ReplyJson(res, 200, out);
@@ -109,8 +99,8 @@ void HttpApi::ListWorkers(const httplib::Request& req, httplib::Response& res) {
   auto limit = ParsePageLimit(req);
   if (!limit.ok()) return ReplyError(res, 400, limit.status().message());
   std::string after;
-  if (req.has_param("cursor") && !req.get_param_value("cursor").empty()) {
-    std::optional<std::string> id = ParseWorkerCursor(req.get_param_value("cursor"));
+  if (req.HasQuery("cursor") && !req.Query("cursor").empty()) {
+    std::optional<std::string> id = ParseWorkerCursor(req.Query("cursor"));
     if (!id) return ReplyError(res, 400, "cursor is not one this master gave out (pass next_cursor as is)");
     after = *id;
   }
@@ -123,7 +113,7 @@ void HttpApi::ListWorkers(const httplib::Request& req, httplib::Response& res) {
 
 // The join line for a new worker (admin only: it holds the cluster token).
 // Never logged.
-void HttpApi::GetJoinCommand(const httplib::Request&, httplib::Response& res) {
+void HttpApi::GetJoinCommand(const HttpRequest&, HttpResponse& res) {
   if (!join_command_) {
     return ReplyError(res, 409, "this master has no join command: it serves plaintext (--insecure), so workers "
                                 "join with --master HOST:PORT --insecure --token-file FILE");
@@ -133,13 +123,13 @@ void HttpApi::GetJoinCommand(const httplib::Request&, httplib::Response& res) {
   ReplyJson(res, 200, {{"command", *line}});
 }
 
-void HttpApi::GetWorker(const httplib::Request& req, httplib::Response& res) {
-  auto w = cluster_.GetWorker(req.matches[1]);
-  if (!w) return ReplyError(res, 404, "no worker '" + std::string(req.matches[1]) + "'");
+void HttpApi::GetWorker(const HttpRequest& req, HttpResponse& res) {
+  auto w = cluster_.GetWorker(req.Param("id"));
+  if (!w) return ReplyError(res, 404, "no worker '" + req.Param("id") + "'");
   ReplyJson(res, 200, WorkerToJson(*w, clock_.WallNow()));
 }
 
-void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
+void HttpApi::SubmitTask(const HttpRequest& req, HttpResponse& res) {
   json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return ReplyError(res, 400, "the body is not valid JSON");
   auto spec = TaskSpecFromJson(body);
@@ -147,6 +137,11 @@ void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
   auto options = SubmitOptionsFromJson(body);
   if (!options.ok()) return ReplyError(res, 400, options.status().message());
   auto task = cluster_.Submit(std::move(*spec), *options);
+  if (!task.ok() && task.status().code() == StatusCode::kStorageFull) {
+    return ReplyError(res, 507,
+                      "the master's disk is full, so the task was not stored: free space in its data directory "
+                      "and submit again (" + task.status().message() + ")");
+  }
   if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
   ReplyJson(res, 201, TaskToJson(*task));
 }
@@ -154,18 +149,18 @@ void HttpApi::SubmitTask(const httplib::Request& req, httplib::Response& res) {
 // Unpaged (neither ?limit= nor ?cursor=): the JSON array of every matching
 // task, oldest first, as before paging existed. Paged: {"tasks": [...],
 // "next_cursor": "..." or null}, newest first (see docs/api.md).
-void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
+void HttpApi::ListTasks(const HttpRequest& req, HttpResponse& res) {
   std::optional<TaskState> state;
-  if (req.has_param("state")) {
-    state = ParseTaskState(req.get_param_value("state"));
+  if (req.HasQuery("state")) {
+    state = ParseTaskState(req.Query("state"));
     if (!state) {
       return ReplyError(res, 400,
-                        "unknown state '" + req.get_param_value("state") +
+                        "unknown state '" + req.Query("state") +
                             "' (queued, assigned, running, succeeded, failed, cancelled)");
     }
   }
-  const std::string worker = req.has_param("worker") ? req.get_param_value("worker") : "";
-  if (!req.has_param("limit") && !req.has_param("cursor")) {
+  const std::string worker = req.HasQuery("worker") ? req.Query("worker") : "";
+  if (!req.HasQuery("limit") && !req.HasQuery("cursor")) {
     json out = json::array();
     for (const Task& t : cluster_.Tasks(state)) {
       if (worker.empty() || t.worker_id == worker) out.push_back(TaskToJson(t));
@@ -175,8 +170,8 @@ void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
   auto limit = ParsePageLimit(req);
   if (!limit.ok()) return ReplyError(res, 400, limit.status().message());
   Cluster::TaskQuery query{.state = state, .worker = worker, .before = 0, .limit = *limit};
-  if (req.has_param("cursor") && !req.get_param_value("cursor").empty()) {
-    std::optional<uint64_t> before = ParseTaskCursor(req.get_param_value("cursor"));
+  if (req.HasQuery("cursor") && !req.Query("cursor").empty()) {
+    std::optional<uint64_t> before = ParseTaskCursor(req.Query("cursor"));
     if (!before) return ReplyError(res, 400, "cursor is not one this master gave out (pass next_cursor as is)");
     query.before = *before;
   }
@@ -188,9 +183,9 @@ void HttpApi::ListTasks(const httplib::Request& req, httplib::Response& res) {
              {"next_cursor", page.next_before == 0 ? json() : json(TaskCursor(page.next_before))}});
 }
 
-void HttpApi::GetTask(const httplib::Request& req, httplib::Response& res) {
-  auto t = cluster_.GetTask(req.matches[1]);
-  if (!t) return ReplyError(res, 404, "no task '" + std::string(req.matches[1]) + "'");
+void HttpApi::GetTask(const HttpRequest& req, HttpResponse& res) {
+  auto t = cluster_.GetTask(req.Param("id"));
+  if (!t) return ReplyError(res, 404, "no task '" + req.Param("id") + "'");
   ReplyJson(res, 200, TaskToJson(*t));
 }
 
@@ -202,22 +197,22 @@ void HttpApi::GetTask(const httplib::Request& req, httplib::Response& res) {
 // one (X-Gpulse-Latest-Attempt), where to continue (X-Gpulse-Next-Offset)
 // and the task's state (X-Gpulse-Task-State), so a follower can move on to
 // a newer attempt and stop once the task has finished.
-void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
-  std::string id = req.matches[1];
+void HttpApi::GetTaskLogs(const HttpRequest& req, HttpResponse& res) {
+  std::string id = req.Param("id");
   auto task = cluster_.GetTask(id);
   if (!task) return ReplyError(res, 404, "no task '" + id + "'");
-  std::string stream_name = req.has_param("stream") ? req.get_param_value("stream") : "stdout";
+  std::string stream_name = req.HasQuery("stream") ? req.Query("stream") : "stdout";
   if (stream_name != "stdout" && stream_name != "stderr") {
     return ReplyError(res, 400, "stream must be stdout or stderr");
   }
   std::optional<uint64_t> offset = 0;
-  if (req.has_param("offset")) {
-    offset = ParseWholeNumber(req.get_param_value("offset"));
+  if (req.HasQuery("offset")) {
+    offset = ParseWholeNumber(req.Query("offset"));
     if (!offset) return ReplyError(res, 400, "offset must be a byte count");
   }
   uint32_t attempt = task->attempts;
-  if (req.has_param("attempt")) {
-    const std::string& text = req.get_param_value("attempt");
+  if (req.HasQuery("attempt")) {
+    const std::string text = req.Query("attempt");
     std::optional<uint64_t> asked = ParseWholeNumber(text);
     if (!asked) return ReplyError(res, 400, "attempt must be a whole number (1 for the first)");
     if (*asked < 1 || *asked > task->attempts) {
@@ -240,31 +235,35 @@ void HttpApi::GetTaskLogs(const httplib::Request& req, httplib::Response& res) {
     if (!read.ok()) return ReplyError(res, HttpStatusFor(read.status()), read.status().message());
     slice = std::move(*read);
   }
-  res.set_header("X-Gpulse-Attempt", std::to_string(attempt));
-  res.set_header("X-Gpulse-Latest-Attempt", std::to_string(task->attempts));
-  res.set_header("X-Gpulse-Next-Offset", std::to_string(slice.next_offset));
-  res.set_header("X-Gpulse-Task-State", TaskStateName(task->state));
+  res.SetHeader("X-Gpulse-Attempt", std::to_string(attempt));
+  res.SetHeader("X-Gpulse-Latest-Attempt", std::to_string(task->attempts));
+  res.SetHeader("X-Gpulse-Next-Offset", std::to_string(slice.next_offset));
+  res.SetHeader("X-Gpulse-Task-State", TaskStateName(task->state));
   res.status = 200;
-  res.set_content(slice.data, "text/plain; charset=utf-8");
+  res.SetContent(std::move(slice.data), "text/plain; charset=utf-8");
 }
 
-void HttpApi::DrainWorker(const httplib::Request& req, httplib::Response& res) {
-  auto worker = cluster_.SetDraining(req.matches[1], req.matches[2] == "drain");
+void HttpApi::DrainWorker(const HttpRequest& req, HttpResponse& res) {
+  auto worker = cluster_.SetDraining(req.Param("id"), req.path.ends_with("/drain"));
   if (!worker.ok()) return ReplyError(res, HttpStatusFor(worker.status()), worker.status().message());
   ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
 }
 
-void HttpApi::ClearGpu(const httplib::Request& req, httplib::Response& res) {
-  const uint32_t index = static_cast<uint32_t>(std::stoul(req.matches[2]));
-  auto gpu = cluster_.ClearGpuFaults(req.matches[1], index);
+void HttpApi::ClearGpu(const HttpRequest& req, HttpResponse& res) {
+  const std::string& text = req.Param("index");
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return ReplyError(res, 404, "no GPU '" + text + "' (a GPU index is a number)");
+  }
+  const uint32_t index = static_cast<uint32_t>(std::stoul(text));
+  auto gpu = cluster_.ClearGpuFaults(req.Param("id"), index);
   if (!gpu.ok()) return ReplyError(res, HttpStatusFor(gpu.status()), gpu.status().message());
-  auto worker = cluster_.GetWorker(req.matches[1]);
-  if (!worker) return ReplyError(res, 404, "no worker '" + std::string(req.matches[1]) + "'");
+  auto worker = cluster_.GetWorker(req.Param("id"));
+  if (!worker) return ReplyError(res, 404, "no worker '" + req.Param("id") + "'");
   ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
 }
 
-void HttpApi::CancelTask(const httplib::Request& req, httplib::Response& res) {
-  auto task = cluster_.Cancel(req.matches[1]);
+void HttpApi::CancelTask(const HttpRequest& req, HttpResponse& res) {
+  auto task = cluster_.Cancel(req.Param("id"));
   if (!task.ok()) return ReplyError(res, HttpStatusFor(task.status()), task.status().message());
   ReplyJson(res, 200, TaskToJson(*task));
 }

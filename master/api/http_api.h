@@ -1,4 +1,5 @@
-// HttpApi: the master's HTTP/JSON API (docs/api.md) on an httplib::Server.
+// HttpApi: the master's HTTP/JSON API (docs/api.md) on an HttpServer
+// (common/http_server.h).
 //
 // Every call but /healthz needs a token ("Authorization: Bearer <token>"):
 // the read token or the admin token to read, the admin token to change
@@ -6,18 +7,19 @@
 // it is routed, also for the dashboard's routes on the same server). Every
 // error is a 4xx/5xx with a
 // body {"error": "..."}; no input can bring the master down. Handlers run on
-// httplib's worker threads and only talk to the thread-safe Cluster and
-// LogStore.
+// the server's polling threads and only talk to the thread-safe Cluster,
+// LogStore and StoreProbe, none of which waits on the network.
 #pragma once
-
-#include <httplib.h>
 
 #include <functional>
 #include <string>
 
+#include "common/http_server.h"
+
 #include "master/api/api_access.h"
 #include "master/core/cluster.h"
 #include "master/store/log_store.h"
+#include "master/store/store_probe.h"
 
 namespace gpulse::master {
 
@@ -25,8 +27,10 @@ constexpr size_t kMaxRequestBodyBytes = 1 << 20;
 
 class HttpApi {
  public:
-  HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, ApiAccessConfig access)
-      : cluster_(cluster), logs_(logs), clock_(clock), access_(std::move(access)) {}
+  // `probe` (optional) says whether the store can be written; /healthz
+  // answers 503 with its reason when it cannot.
+  HttpApi(Cluster& cluster, LogStore& logs, const Clock& clock, ApiAccessConfig access, StoreProbe* probe = nullptr)
+      : cluster_(cluster), logs_(logs), clock_(clock), access_(std::move(access)), probe_(probe) {}
 
   // What GET /api/join answers (admin only): the one line that joins a new
   // worker (master/join_command.h). Unset: 409, the master has none
@@ -35,34 +39,37 @@ class HttpApi {
   void SetJoinCommand(std::function<Result<std::string>()> fn) { join_command_ = std::move(fn); }
 
   // Adds the /healthz and /api/... routes, the access check of every
-  // request (ApiAccess::Install), the body limit and the JSON error
-  // handlers to `server`.
-  void Register(httplib::Server& server);
+  // request (ApiAccess::Install) and the JSON error bodies to `server`.
+  // The server's own body limit (HttpServerOptions::max_body_bytes, 1 MiB
+  // by default as kMaxRequestBodyBytes) answers 413.
+  void Register(HttpServer& server);
 
  private:
-  void ListWorkers(const httplib::Request& req, httplib::Response& res);
-  void GetWorker(const httplib::Request& req, httplib::Response& res);
-  void SubmitTask(const httplib::Request& req, httplib::Response& res);
-  void ListTasks(const httplib::Request& req, httplib::Response& res);
-  void GetTask(const httplib::Request& req, httplib::Response& res);
-  void GetTaskLogs(const httplib::Request& req, httplib::Response& res);
-  void CancelTask(const httplib::Request& req, httplib::Response& res);
-  void DrainWorker(const httplib::Request& req, httplib::Response& res);
-  void GetJoinCommand(const httplib::Request& req, httplib::Response& res);
+  void ListWorkers(const HttpRequest& req, HttpResponse& res);
+  void GetWorker(const HttpRequest& req, HttpResponse& res);
+  void SubmitTask(const HttpRequest& req, HttpResponse& res);
+  void ListTasks(const HttpRequest& req, HttpResponse& res);
+  void GetTask(const HttpRequest& req, HttpResponse& res);
+  void GetTaskLogs(const HttpRequest& req, HttpResponse& res);
+  void CancelTask(const HttpRequest& req, HttpResponse& res);
+  void DrainWorker(const HttpRequest& req, HttpResponse& res);
+  void GetJoinCommand(const HttpRequest& req, HttpResponse& res);
   // POST /api/workers/{id}/gpus/{index}/clear (admin): Cluster::ClearGpuFaults;
   // answers the worker as GET /api/workers/{id} does.
-  void ClearGpu(const httplib::Request& req, httplib::Response& res);
+  void ClearGpu(const HttpRequest& req, HttpResponse& res);
 
   Cluster& cluster_;
   LogStore& logs_;
   const Clock& clock_;
   const ApiAccess access_;
   std::function<Result<std::string>()> join_command_;
+  StoreProbe* const probe_;
 };
 
 // Writes {"error": message} with `status`.
-void ReplyError(httplib::Response& res, int status, const std::string& message);
-// The HTTP status for a gpulse Status code (400, 401, 404, 409, 500, 503).
+void ReplyError(HttpResponse& res, int status, const std::string& message);
+// The HTTP status for a gpulse Status code (400, 401, 403, 404, 409, 422,
+// 500, 503; 507 when the disk holding the store is full).
 int HttpStatusFor(const Status& status);
 
 }  // namespace gpulse::master

@@ -1,4 +1,4 @@
-// The HTTP API over a real httplib server on a loopback port of its own,
+// The HTTP API over a real HttpServer on a loopback port of its own,
 // in front of a fixture cluster: the token on every call that changes
 // something, the JSON bodies, and the errors.
 #include "master/api/http_api.h"
@@ -8,7 +8,9 @@
 
 #include <thread>
 
-#include "common/http_listener.h"
+#include <httplib.h>
+
+#include "common/http_server.h"
 #include "master/core/cluster_test_util.h"
 #include "testkit/status_matchers.h"
 #include "testkit/temp_dir.h"
@@ -39,14 +41,13 @@ class HttpApiTest : public ClusterFixture {
     api_ = std::make_unique<HttpApi>(*cluster_, *logs_, clock_, ApiAccessConfig{kToken, kReadToken});
     api_->SetJoinCommand([] { return Result<std::string>(std::string("gpulse-worker --join 'gpulse-join://m:1'")); });
     api_->Register(server_);
-    auto port = StartHttpListener(server_, "127.0.0.1:0", thread_);
+    auto port = server_.Start("127.0.0.1:0");
     ASSERT_OK(port);
     port_ = *port;
   }
 
   void TearDown() override {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
+    server_.Stop();
   }
 
   struct Reply {
@@ -76,8 +77,7 @@ class HttpApiTest : public ClusterFixture {
   testkit::TempDir dir_{"gpulse-http-api"};
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<HttpApi> api_;
-  httplib::Server server_;
-  std::thread thread_;
+  HttpServer server_;
   int port_ = 0;
 };
 

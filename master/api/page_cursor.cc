@@ -20,9 +20,9 @@ int HexDigit(char c) {
 
 }  // namespace
 
-Result<size_t> ParsePageLimit(const httplib::Request& req) {
-  if (!req.has_param("limit")) return kDefaultPageLimit;
-  std::optional<uint64_t> limit = ParseDecimal(req.get_param_value("limit"));
+Result<size_t> ParsePageLimit(const HttpRequest& req) {
+  if (!req.HasQuery("limit")) return kDefaultPageLimit;
+  std::optional<uint64_t> limit = ParseDecimal(req.Query("limit"));
   if (!limit || *limit < 1 || *limit > kMaxPageLimit) {
     return InvalidArgument("limit must be a whole number from 1 to " + std::to_string(kMaxPageLimit));
   }

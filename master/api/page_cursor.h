@@ -8,13 +8,12 @@
 // Stateless and thread-safe.
 #pragma once
 
-#include <httplib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 
+#include "common/http_types.h"
 #include "common/status.h"
 
 namespace gpulse::master {
@@ -24,7 +23,7 @@ inline constexpr size_t kMaxPageLimit = 1000;
 
 // ?limit= (1..kMaxPageLimit; kDefaultPageLimit when absent).
 // InvalidArgument, saying the range, for anything else.
-Result<size_t> ParsePageLimit(const httplib::Request& req);
+Result<size_t> ParsePageLimit(const HttpRequest& req);
 
 std::string TaskCursor(uint64_t before_order);
 // nullopt for a string TaskCursor did not make.

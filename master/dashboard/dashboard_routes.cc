@@ -3,7 +3,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <memory>
-#include <thread>
 
 #include "master/api/api_json.h"
 #include "master/api/http_api.h"
@@ -24,18 +23,14 @@ constexpr const char* kContentSecurityPolicy =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-// How long one call of the event-stream provider may block: bounds how long
-// a stopping server waits for a stream to notice.
-constexpr std::chrono::milliseconds kEventPoll{500};
-
-void ServeAsset(const web::Asset& asset, httplib::Response& res) {
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("X-Content-Type-Options", "nosniff");
+void ServeAsset(const web::Asset& asset, HttpResponse& res) {
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("X-Content-Type-Options", "nosniff");
   if (asset.content_type.starts_with("text/html")) {
-    res.set_header("Content-Security-Policy", kContentSecurityPolicy);
-    res.set_header("Referrer-Policy", "no-referrer");
+    res.SetHeader("Content-Security-Policy", kContentSecurityPolicy);
+    res.SetHeader("Referrer-Policy", "no-referrer");
   }
-  res.set_content(asset.body.data(), asset.body.size(), std::string(asset.content_type).c_str());
+  res.SetContent(std::string(asset.body.data(), asset.body.size()), std::string(asset.content_type));
 }
 
 // The tasks a snapshot carries: every assigned or running one (bounded by
@@ -51,16 +46,6 @@ std::vector<const Task*> SnapshotTasks(const std::vector<Task>& tasks, size_t li
     if (i >= newest_from || placed) picked.push_back(&tasks[i]);
   }
   return picked;
-}
-
-// httplib routes are regular expressions: match the asset's path literally.
-std::string LiteralPattern(std::string_view path) {
-  std::string out;
-  for (char c : path) {
-    if (std::string_view(".^$|()[]{}*+?\\").find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 struct EventStream {
@@ -79,23 +64,23 @@ DashboardRoutes::DashboardRoutes(Cluster& cluster, const History& history, const
 
 DashboardRoutes::~DashboardRoutes() { Stop(); }
 
-void DashboardRoutes::Register(httplib::Server& server) {
+void DashboardRoutes::Register(HttpServer& server) {
   const web::Asset* index = web::FindAsset("/index.html");
   if (index != nullptr) {
-    server.Get("/", [index](const httplib::Request&, httplib::Response& res) { ServeAsset(*index, res); });
+    server.Get("/", [index](const HttpRequest&, HttpResponse& res) { ServeAsset(*index, res); });
   }
   for (const web::Asset& asset : web::Assets()) {
     const web::Asset* a = &asset;
-    server.Get(LiteralPattern(asset.path), [a](const httplib::Request&, httplib::Response& res) { ServeAsset(*a, res); });
+    server.Get(std::string(asset.path), [a](const HttpRequest&, HttpResponse& res) { ServeAsset(*a, res); });
   }
-  server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) { ServeMetrics(req, res); });
-  server.Get("/api/dashboard", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Cache-Control", "no-store");
-    res.set_content(Snapshot().dump(), "application/json");
+  server.Get("/metrics", [this](const HttpRequest& req, HttpResponse& res) { ServeMetrics(req, res); });
+  server.Get("/api/dashboard", [this](const HttpRequest&, HttpResponse& res) {
+    res.SetHeader("Cache-Control", "no-store");
+    res.SetContent(Snapshot().dump(), "application/json");
   });
-  server.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) { ServeEvents(req, res); });
-  server.Get(R"(/api/workers/([^/]+)/history)",
-             [this](const httplib::Request& req, httplib::Response& res) { ServeHistory(req, res); });
+  server.Get("/api/events", [this](const HttpRequest& req, HttpResponse& res) { ServeEvents(req, res); });
+  server.Get("/api/workers/{id}/history",
+             [this](const HttpRequest& req, HttpResponse& res) { ServeHistory(req, res); });
 }
 
 json DashboardRoutes::Snapshot() const {
@@ -135,62 +120,57 @@ json DashboardRoutes::Snapshot() const {
   };
 }
 
-void DashboardRoutes::ServeMetrics(const httplib::Request&, httplib::Response& res) const {
-  res.set_content(RenderClusterMetrics(cluster_, clock_.WallNow()), metrics::kPrometheusContentType);
+void DashboardRoutes::ServeMetrics(const HttpRequest&, HttpResponse& res) const {
+  res.SetContent(RenderClusterMetrics(cluster_, clock_.WallNow()), metrics::kPrometheusContentType);
 }
 
-void DashboardRoutes::ServeEvents(const httplib::Request&, httplib::Response& res) {
+void DashboardRoutes::ServeEvents(const HttpRequest&, HttpResponse& res) {
   if (active_streams_.fetch_add(1) >= config_.max_event_streams) {
     active_streams_.fetch_sub(1);
-    res.set_header("Retry-After", "30");
+    res.SetHeader("Retry-After", "30");
     return ReplyError(res, 503, "too many live dashboards are open; poll GET /api/dashboard instead");
   }
-  res.set_header("Cache-Control", "no-store");
-  res.set_header("X-Accel-Buffering", "no");
+  res.SetHeader("Cache-Control", "no-store");
+  res.SetHeader("X-Accel-Buffering", "no");
+  res.content_type = "text/event-stream";
   auto stream = std::make_shared<EventStream>();
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [this, stream](size_t, httplib::DataSink& sink) {
-        if (stopping_) return false;
-        auto write = [&](const std::string& text) {
-          stream->last_write = std::chrono::steady_clock::now();
-          return sink.write(text.data(), text.size());
-        };
-        if (stream->first) {
-          stream->first = false;
-          // Reconnect after 2 s if the stream drops.
-          if (!write("retry: 2000\n\n")) return false;
-        } else {
-          uint64_t version = cluster_.WaitForChange(stream->seen, kEventPoll);
-          SteadyTime now = std::chrono::steady_clock::now();
-          if (version <= stream->seen) {
-            if (now - stream->last_write >= config_.keepalive) return write(": keepalive\n\n");
-            return true;
-          }
-          auto since_last = now - stream->last_snapshot;
-          if (since_last < config_.min_event_gap) {
-            std::this_thread::sleep_for(config_.min_event_gap - since_last);
-            if (stopping_) return false;
-          }
-        }
-        json snapshot = Snapshot();
-        stream->seen = snapshot["version"].get<uint64_t>();
-        stream->last_snapshot = std::chrono::steady_clock::now();
-        std::optional<LiveEvent> event = stream->sent.Next(snapshot);
-        if (!event) {
-          if (stream->last_snapshot - stream->last_write >= config_.keepalive) return write(": keepalive\n\n");
-          return true;
-        }
-        return write("event: " + event->name + "\ndata: " + event->data.dump() + "\n\n");
-      },
-      [this](bool) { active_streams_.fetch_sub(1); });
+  // Never blocks: with nothing to send it says kWait and is asked again at
+  // the server's next tick. The first call sends a snapshot, later ones
+  // only what changed (LiveDelta).
+  res.stream = [this, stream](std::string& out) {
+    if (stopping_) return StreamStep::kEnd;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (stream->first) {
+      stream->first = false;
+      // Reconnect after 2 s if the stream drops.
+      out = "retry: 2000\n\n";
+    } else if (cluster_.Version() <= stream->seen || now - stream->last_snapshot < config_.min_event_gap) {
+      if (now - stream->last_write < config_.keepalive) return StreamStep::kWait;
+      stream->last_write = now;
+      out = ": keepalive\n\n";
+      return StreamStep::kData;
+    }
+    json snapshot = Snapshot();
+    stream->seen = snapshot["version"].get<uint64_t>();
+    stream->last_snapshot = std::chrono::steady_clock::now();
+    std::optional<LiveEvent> event = stream->sent.Next(snapshot);
+    if (event) {
+      out += "event: " + event->name + "\ndata: " + event->data.dump() + "\n\n";
+    } else if (out.empty()) {
+      if (stream->last_snapshot - stream->last_write < config_.keepalive) return StreamStep::kWait;
+      out = ": keepalive\n\n";
+    }
+    stream->last_write = stream->last_snapshot;
+    return StreamStep::kData;
+  };
+  res.on_stream_end = [this] { active_streams_.fetch_sub(1); };
 }
 
-void DashboardRoutes::ServeHistory(const httplib::Request& req, httplib::Response& res) const {
-  const std::string id = req.matches[1];
+void DashboardRoutes::ServeHistory(const HttpRequest& req, HttpResponse& res) const {
+  const std::string id = req.Param("id");
   std::optional<WallTime> since;
-  if (req.has_param("since")) {
-    const std::string& text = req.get_param_value("since");
+  if (req.HasQuery("since")) {
+    const std::string text = req.Query("since");
     char* end = nullptr;
     double seconds = std::strtod(text.c_str(), &end);
     if (text.empty() || *end != '\0' || !(seconds >= 0) || seconds > 1e12) {
@@ -207,8 +187,8 @@ void DashboardRoutes::ServeHistory(const httplib::Request& req, httplib::Respons
     history = WorkerHistory{};
     history->interval = worker->heartbeat_interval;
   }
-  res.set_header("Cache-Control", "no-store");
-  res.set_content(HistoryToJson(id, *history, history_.config().window).dump(), "application/json");
+  res.SetHeader("Cache-Control", "no-store");
+  res.SetContent(HistoryToJson(id, *history, history_.config().window).dump(), "application/json");
 }
 
 }  // namespace gpulse::master

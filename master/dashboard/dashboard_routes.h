@@ -1,5 +1,5 @@
 // DashboardRoutes: the master's web dashboard and the endpoints behind it,
-// added to the master's httplib::Server next to the JSON API:
+// added to the master's HttpServer next to the JSON API:
 //
 //   GET /                                the dashboard (embedded web/static/)
 //   GET /<asset>                         its scripts and styles
@@ -11,16 +11,16 @@
 //   GET /api/workers/{id}/history[?since=UNIX_SECONDS]
 //                                        the worker's recent figures (master/core/history.h)
 //
-// Event streams each hold one of the server's threads for their whole life,
-// so at most `max_event_streams` are served at once; past that /api/events
-// answers 503 and the page polls /api/dashboard instead.
+// An event stream holds no thread: its producer never blocks (it says "wait"
+// and the server suspends the connection until its next tick), but each one
+// builds a snapshot per change, so at most `max_event_streams` are served at
+// once; past that /api/events answers 503 and the page polls /api/dashboard
+// instead.
 //
-// Thread-safe: handlers run on httplib's threads and only read Cluster and
-// History. The object must outlive the server's threads (stop and join the
-// server before destroying it).
+// Thread-safe: handlers run on the server's polling threads and only read
+// Cluster and History. The object must outlive the server (stop it before
+// destroying this).
 #pragma once
-
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -29,14 +29,15 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/http_server.h"
 #include "master/core/cluster.h"
 #include "master/core/history.h"
 
 namespace gpulse::master {
 
 struct DashboardConfig {
-  // Concurrent /api/events streams; the pool has 16 threads in all.
-  size_t max_event_streams = 4;
+  // Concurrent /api/events streams (each costs a delta per change, no thread).
+  size_t max_event_streams = 32;
   // Events on one stream are at least this far apart, however often the
   // cluster changes (every heartbeat changes it).
   std::chrono::milliseconds min_event_gap{500};
@@ -54,9 +55,9 @@ class DashboardRoutes {
   ~DashboardRoutes();
 
   // Adds the routes above to `server`.
-  void Register(httplib::Server& server);
-  // Ends open event streams within about half a second (also done by the
-  // server's own stop()).
+  void Register(HttpServer& server);
+  // Ends open event streams at their next tick (also done by the server's
+  // own Stop()).
   void Stop() { stopping_ = true; }
 
   // The snapshot that /api/dashboard serves and /api/events starts with.
@@ -65,9 +66,9 @@ class DashboardRoutes {
   size_t active_event_streams() const { return active_streams_.load(); }
 
  private:
-  void ServeMetrics(const httplib::Request& req, httplib::Response& res) const;
-  void ServeEvents(const httplib::Request& req, httplib::Response& res);
-  void ServeHistory(const httplib::Request& req, httplib::Response& res) const;
+  void ServeMetrics(const HttpRequest& req, HttpResponse& res) const;
+  void ServeEvents(const HttpRequest& req, HttpResponse& res);
+  void ServeHistory(const HttpRequest& req, HttpResponse& res) const;
 
   Cluster& cluster_;
   const History& history_;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <gmock/gmock.h>
+#include <httplib.h>
 #include <gtest/gtest.h>
 
 #include "master/core/cluster_test_util.h"
@@ -33,19 +34,25 @@ class WebRoutesTest : public ClusterFixture {
     return config;
   }
 
+  // One polling thread, so a stream that held it would starve every test's
+  // other requests.
+  static HttpServerOptions FastServer() {
+    HttpServerOptions options;
+    options.threads = 1;
+    options.tick = milliseconds(20);
+    return options;
+  }
+
   void StartServer(DashboardConfig config = FastConfig()) {
     routes_ = std::make_unique<DashboardRoutes>(*cluster_, history_, clock_, config);
-    server_.new_task_queue = [] { return new httplib::ThreadPool(8); };
     routes_->Register(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    ASSERT_TRUE(testkit::Eventually([&] { return server_.is_running(); }, seconds(5), milliseconds(1)));
+    auto port = server_.Start("127.0.0.1:0");
+    ASSERT_TRUE(port.ok()) << port.status().ToString();
+    port_ = *port;
   }
 
   void TearDown() override {
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
+    server_.Stop();
   }
 
   httplib::Result Get(const std::string& path) {
@@ -56,8 +63,7 @@ class WebRoutesTest : public ClusterFixture {
 
   History history_{HistoryConfig{seconds(60), 1000, milliseconds(1000)}};
   std::unique_ptr<DashboardRoutes> routes_;
-  httplib::Server server_;
-  std::thread thread_;
+  HttpServer server_{FastServer()};
   int port_ = 0;
 };
 
@@ -275,8 +281,7 @@ TEST_F(WebRoutesTest, StoppingTheServerEndsOpenStreamsPromptly) {
   EventReader reader(port_);
   ASSERT_FALSE(reader.WaitSnapshot(1, seconds(5)).is_null());
   auto start = std::chrono::steady_clock::now();
-  server_.stop();
-  thread_.join();
+  server_.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(2));
   EXPECT_NE(reader.WaitDone(seconds(5)), 0);
 }

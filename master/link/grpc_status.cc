@@ -10,7 +10,8 @@ grpc::StatusCode ToGrpcCode(StatusCode code) {
     case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
     case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
     case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kStorageFull: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
     case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
     case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;

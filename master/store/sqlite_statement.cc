@@ -14,7 +14,7 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view doing) {
     case SQLITE_LOCKED:
       return Unavailable(message + " (is another gpulse master using this data directory?)");
     case SQLITE_FULL:
-      return ResourceExhausted(message + " (is the disk full?)");
+      return StorageFull(message + " (is the disk full?)");
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_AUTH:
