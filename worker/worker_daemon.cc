@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "worker/metrics_server.h"
+#include "worker/tasks/supervised_task_runner.h"
 #include "worker/tasks/task_runner.h"
 
 namespace gpulse::worker {
@@ -38,14 +39,27 @@ Status WorkerDaemon::StartParts() {
     spdlog::info("serving metrics on http://{}:{}/metrics", listen.substr(0, listen.rfind(':')), metrics_->port());
   }
 
-  TaskRunnerConfig runner_config;
-  runner_config.work_dir = options_.agent.work_dir;
-  runner_config.containment = options_.containment;
-  ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
+  SupervisedTaskRunner* supervised = nullptr;
+  if (options_.supervisor) {
+    SupervisedTaskRunnerConfig config;
+    config.work_dir = options_.agent.work_dir;
+    config.supervisor_path = *options_.supervisor;
+    config.containment = options_.containment_backend;
+    ASSIGN_OR_RETURN(std::unique_ptr<SupervisedTaskRunner> runner, SupervisedTaskRunner::Create(config, *this));
+    supervised = runner.get();
+    runner_ = std::move(runner);
+  } else {
+    TaskRunnerConfig runner_config;
+    runner_config.work_dir = options_.agent.work_dir;
+    runner_config.containment = options_.containment;
+    ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
+  }
 
   agent_ = std::make_unique<WorkerAgent>(options_.agent, *sampler_, *runner_, [this](const Sample& sample) {
     if (metrics_) metrics_->Update(sample);
   });
+  // Events of re-adopted attempts wait for the agent they go to.
+  if (supervised != nullptr) supervised->ReleaseEvents();
   agent_thread_ = std::thread([this] { RunAgent(); });
   return Status::Ok();
 }
@@ -79,7 +93,7 @@ Status WorkerDaemon::Stop() {
     if (agent_) agent_->Stop();
     if (agent_thread_.joinable()) agent_thread_.join();
     // Before the agent goes: the runner delivers its events to it.
-    if (runner_) runner_->Shutdown(/*kill_tasks=*/true);
+    if (runner_) runner_->Shutdown(/*kill_tasks=*/options_.stop_tasks_on_exit || !options_.supervisor);
     if (metrics_) metrics_->Stop();
   }
   std::lock_guard lock(result_mu_);
