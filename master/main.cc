@@ -103,6 +103,11 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-timeout", opts.heartbeat_timeout_seconds,
                  "seconds without a heartbeat before a worker is dead (default: 3 of its intervals)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--task-lease", opts.task_lease_seconds,
+                 "seconds after a lost worker's last heartbeat before its tasks are requeued; its task "
+                 "supervisors kill them before (must exceed the heartbeat timeout; docs/tasks.md)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--cancel-grace", opts.cancel_grace_seconds, "seconds between SIGTERM and SIGKILL on cancel")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -145,6 +150,12 @@ int main(int argc, char** argv) {
   if (config.print_requested()) {
     std::cout << config.Effective(argc, argv);
     return 0;
+  }
+  if (opts.heartbeat_timeout_seconds > 0 && opts.task_lease_seconds <= opts.heartbeat_timeout_seconds) {
+    spdlog::error("--task-lease ({} s) must be longer than --heartbeat-timeout ({} s): a worker is declared dead "
+                  "first, and its tasks are requeued only when their lease has run out",
+                  opts.task_lease_seconds, opts.heartbeat_timeout_seconds);
+    return 2;
   }
   if (*backup || *restore) {
     const std::string db = gpulse::master::DatabasePath(opts.data_dir);

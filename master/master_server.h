@@ -55,6 +55,9 @@ struct MasterOptions {
   bool public_metrics = false;
   // Dead after this long without a heartbeat; default 3 heartbeat intervals.
   double heartbeat_timeout_seconds = 0;
+  // The task lease (ClusterConfig::task_lease): a lost worker's tasks are
+  // requeued this long after its last heartbeat.
+  double task_lease_seconds = 60;
   double cancel_grace_seconds = 10;
   // How far back the dashboard's charts reach (per-worker history rings).
   double history_window_seconds = 3600;

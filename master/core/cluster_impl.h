@@ -140,6 +140,8 @@ struct Cluster::Impl {
 
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;
+  // config.task_lease, or DeadAfter when that is longer.
+  Clock::Duration TaskLease(const Worker& worker) const;
 };
 
 // Healthy, connected and passing its self-check: a worker a task could be
