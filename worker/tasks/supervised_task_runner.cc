@@ -55,9 +55,14 @@ Result<std::unique_ptr<SupervisedTaskRunner>> SupervisedTaskRunner::Create(Super
   if (::access(config.supervisor_path.c_str(), X_OK) != 0) {
     return PosixError("the task supervisor '" + config.supervisor_path.string() + "'", errno);
   }
+  // A work dir that cannot be written is the self-check's to report (the
+  // worker then gets no tasks); each Start would fail to start its task.
   std::error_code error;
   std::filesystem::create_directories(AttemptsRoot(config.work_dir), error);
-  if (error) return PosixError("creating '" + AttemptsRoot(config.work_dir).string() + "'", error.value());
+  if (error) {
+    spdlog::warn("cannot create '{}': {}; tasks cannot start", AttemptsRoot(config.work_dir).string(),
+                 error.message());
+  }
   // Supervisors are double-forked so that they are nobody's children here;
   // a subreaper (the process containment makes one) would inherit them.
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);

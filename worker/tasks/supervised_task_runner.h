@@ -72,8 +72,9 @@ struct SupervisedTaskRunnerConfig {
 class SupervisedTaskRunner final : public TaskExecutor {
  public:
   // Re-adopts what an earlier worker left in <work_dir>/attempts and starts
-  // the runner's thread. Fails when the eventfd or the attempts folder cannot
-  // be made, or the supervisor program is missing.
+  // the runner's thread. Fails when the eventfd cannot be made or the
+  // supervisor program is missing (an attempts folder that cannot be made
+  // is logged; each Start then ends in kFailedToStart).
   static Result<std::unique_ptr<SupervisedTaskRunner>> Create(SupervisedTaskRunnerConfig config,
                                                               TaskEventSink& sink);
   // Shutdown(/*kill_tasks=*/false): the tasks run on.
