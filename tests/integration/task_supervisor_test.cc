@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -32,16 +33,31 @@ bool Alive(pid_t pid) {
   return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
 }
 
-// How many live processes carry `marker` in their command line.
+pid_t ParentOf(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos || line.size() < close + 4) return 0;
+  return static_cast<pid_t>(std::atoi(line.c_str() + close + 4));
+}
+
+// How many attempts run: live processes with `marker` in their command line
+// whose parent has none (the shell's own short-lived forks, which carry its
+// command line until they exec, belong to the same attempt).
 int ProcessesWith(const std::string& marker) {
-  int count = 0;
+  std::set<pid_t> marked;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
     const std::string name = entry.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
     std::ifstream in(entry.path() / "cmdline");
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(marker) != std::string::npos && Alive(std::stoi(name))) ++count;
+    if (cmdline.find(marker) != std::string::npos && Alive(std::stoi(name))) marked.insert(std::stoi(name));
+  }
+  int count = 0;
+  for (pid_t pid : marked) {
+    if (marked.count(ParentOf(pid)) == 0) ++count;
   }
   return count;
 }
