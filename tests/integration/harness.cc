@@ -313,8 +313,12 @@ WorkerProcess::~WorkerProcess() {
     const pid_t pid = state["supervisor_pid"].get<pid_t>();
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     if (pidfd < 0) continue;
-    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string command((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    std::string command;
+    try {  // ESRCH when it exits meanwhile
+      std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+      command.assign(std::istreambuf_iterator<char>(cmdline), std::istreambuf_iterator<char>());
+    } catch (const std::exception&) {
+    }
     if (command.find("gpulse-task-supervisor") == std::string::npos) {  // a reused pid: not ours
       ::close(pidfd);
       continue;

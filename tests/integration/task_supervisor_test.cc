@@ -7,7 +7,9 @@
 // that does not come back has its task killed by the task's supervisor
 // before the master runs it elsewhere, and at no sampled instant do two
 // processes of the task exist.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -25,18 +27,26 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 
+// The whole of a /proc file, or "" when the process is gone (read: ESRCH).
+std::string ReadProc(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return n < 0 ? std::string() : out;
+}
+
 bool Alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
+  const std::string line = ReadProc("/proc/" + std::to_string(pid) + "/stat");
   const size_t close = line.rfind(')');
   return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
 }
 
 pid_t ParentOf(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return 0;
+  const std::string line = ReadProc("/proc/" + std::to_string(pid) + "/stat");
   const size_t close = line.rfind(')');
   if (close == std::string::npos || line.size() < close + 4) return 0;
   return static_cast<pid_t>(std::atoi(line.c_str() + close + 4));
@@ -51,8 +61,7 @@ int ProcessesWith(const std::string& marker) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
     const std::string name = entry.path().filename();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string cmdline = ReadProc(entry.path().string() + "/cmdline");
     if (cmdline.find(marker) != std::string::npos && Alive(std::stoi(name))) marked.insert(std::stoi(name));
   }
   int count = 0;
