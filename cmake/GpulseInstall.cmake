@@ -4,7 +4,7 @@
 # <prefix>/etc/gpulse.
 include(GNUInstallDirs)
 
-install(TARGETS gpulse gpulse-master gpulse-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS gpulse gpulse-master gpulse-worker gpulse-task-supervisor RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # The NVML simulator, for machines without a driver (GPULSE_NVML_LIBRARY).
 install(TARGETS nvml_sim LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/gpulse NAMELINK_SKIP)
 install(FILES

@@ -84,6 +84,11 @@ struct Registered {
   // How long the master waits for a disconnected worker (also after its
   // own restart) before declaring it dead; 0 when it did not say.
   std::chrono::milliseconds reconnect_grace{0};
+  // The task lease: the master requeues a silent worker's tasks this long
+  // after the last heartbeat it received from it, and the worker's task
+  // supervisors kill them before that (ARCHITECTURE.md, "Fencing"). 0 when
+  // the master did not say (an older master): the worker does not fence.
+  std::chrono::milliseconds task_lease{0};
 };
 
 // Master -> worker: task updates up to `event_seq` are applied (or were

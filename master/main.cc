@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-timeout", opts.heartbeat_timeout_seconds,
                  "seconds without a heartbeat before a worker is dead (default: 3 of its intervals)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--task-lease", opts.task_lease_seconds,
+                 "seconds after a lost worker's last heartbeat before its tasks are requeued; its task "
+                 "supervisors kill them before (must exceed the heartbeat timeout; docs/tasks.md)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--cancel-grace", opts.cancel_grace_seconds, "seconds between SIGTERM and SIGKILL on cancel")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -143,6 +148,12 @@ int main(int argc, char** argv) {
     opts.max_task_log_bytes = *bytes;
   } else {
     std::cerr << "--max-task-log: " << bytes.status().message() << "\n";
+    return 2;
+  }
+  if (opts.heartbeat_timeout_seconds > 0 && opts.task_lease_seconds <= opts.heartbeat_timeout_seconds) {
+    spdlog::error("--task-lease ({} s) must be longer than --heartbeat-timeout ({} s): a worker is declared dead "
+                  "first, and its tasks are requeued only when their lease has run out",
+                  opts.task_lease_seconds, opts.heartbeat_timeout_seconds);
     return 2;
   }
   if (*backup || *restore) {

@@ -80,6 +80,7 @@ Status MasterServer::Start() {
     config.heartbeat_timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options_.heartbeat_timeout_seconds * 1000));
   }
+  config.task_lease = std::chrono::milliseconds(static_cast<int64_t>(options_.task_lease_seconds * 1000));
   config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
   config.heartbeat_interval_bounds.min = options_.min_heartbeat_interval;
   config.idle_threshold_percent = options_.idle_threshold_percent;

@@ -56,6 +56,9 @@ struct MasterOptions {
   bool public_metrics = false;
   // Dead after this long without a heartbeat; default 3 heartbeat intervals.
   double heartbeat_timeout_seconds = 0;
+  // The task lease (ClusterConfig::task_lease): a lost worker's tasks are
+  // requeued this long after its last heartbeat.
+  double task_lease_seconds = 60;
   double cancel_grace_seconds = 10;
   // Idle GPUs (ClusterConfig): the threshold (%), the period (seconds) and
   // what happens to an idle task ("none" or "cancel").

@@ -146,13 +146,15 @@ void ToProto(const link::Registered& in, gpulse::v1::Registered* out) {
   for (const std::string& id : in.cancel_task_ids) out->add_cancel_task_ids(id);
   out->set_acked_event_seq(in.acked_event_seq);
   out->set_reconnect_grace_ms(static_cast<uint32_t>(in.reconnect_grace.count()));
+  out->set_task_lease_ms(static_cast<uint32_t>(in.task_lease.count()));
 }
 
 link::Registered FromProto(const gpulse::v1::Registered& in) {
   return {milliseconds(in.heartbeat_interval_ms()),
           {in.cancel_task_ids().begin(), in.cancel_task_ids().end()},
           in.acked_event_seq(),
-          milliseconds(in.reconnect_grace_ms())};
+          milliseconds(in.reconnect_grace_ms()),
+          milliseconds(in.task_lease_ms())};
 }
 
 void ToProto(const link::TaskUpdateAck& in, gpulse::v1::TaskUpdateAck* out) { out->set_event_seq(in.event_seq); }

@@ -80,6 +80,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   std::string ca_file;
   std::string ca_pin;
   std::string join;
+  bool stop_tasks_on_exit = false;
   CLI::App app{"gpulse-worker: reports this host's CPUs, memory and GPUs to the master and runs its tasks"};
   app.set_version_flag("--version", std::string("gpulse-worker ") + gpulse::kVersion)->configurable(false);
   app.add_option("--master", agent.master, "HOST:PORT of the master's worker listener")->capture_default_str();
@@ -114,6 +115,9 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   app.add_option("--join", join,
                  "gpulse-join://HOST:PORT?ca=sha256:...&token=...: master, CA pin and token in one "
                  "(`gpulse-master --print-join`)");
+  app.add_flag("--stop-tasks-on-exit", stop_tasks_on_exit,
+               "kill running tasks when the worker stops (default: they run on under their supervisors and the "
+               "next worker on this --work-dir re-adopts them)");
   app.add_flag("--insecure", agent.insecure, "plaintext link, master not verified (a --insecure master on loopback)");
   gpulse::config::ConfigFile config(app);
   try {
@@ -173,6 +177,9 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
   }
   spdlog::info("task containment: {}", (*cells)->Report().summary);
   options.containment = *cells;
+  options.containment_backend = containment;
+  options.supervisor = std::filesystem::path();  // gpulse-task-supervisor beside gpulse-worker
+  options.stop_tasks_on_exit = stop_tasks_on_exit;
   return std::nullopt;
 }
 
@@ -199,6 +206,11 @@ int main(int argc, char** argv) {
   gpulse::NotifyReady();
   int sig = gpulse::WaitForStopSignal();
   gpulse::NotifyStopping();
-  if (!agent_gave_up) spdlog::info("signal {}: stopping (running tasks are killed)", sig);
+  const bool stop_tasks = daemon.options().stop_tasks_on_exit;
+  if (!agent_gave_up) {
+    spdlog::info("signal {}: stopping ({})", sig,
+                 stop_tasks ? "running tasks are killed"
+                            : "running tasks keep running; the next worker on this work dir re-adopts them");
+  }
   return daemon.Stop().ok() ? 0 : 1;
 }

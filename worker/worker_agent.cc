@@ -12,6 +12,8 @@
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/worker_messages.h"
 #include "worker/registered_gpus.h"
+#include "worker/tasks/attempt_files.h"
+#include "worker/tasks/supervised_task_runner.h"
 #include "worker/tasks/task_paths.h"
 
 namespace gpulse::worker {
@@ -119,9 +121,13 @@ struct WorkerAgent::Connection {
   std::chrono::steady_clock::time_point next_heartbeat;
 };
 
-WorkerAgent::WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskRunner& runner,
+WorkerAgent::WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskExecutor& runner,
                          SampleObserver on_sample)
-    : options_(std::move(options)), sampler_(sampler), runner_(runner), on_sample_(std::move(on_sample)) {}
+    : options_(std::move(options)), sampler_(sampler), runner_(runner), on_sample_(std::move(on_sample)) {
+  for (const RunningTaskInfo& task : runner_.Running()) {
+    tailers_[task.task_id] = std::make_unique<LogTailer>(PathsForTask(options_.work_dir, task.task_id), task.attempt);
+  }
+}
 
 WorkerAgent::~WorkerAgent() { Stop(); }
 
@@ -137,7 +143,9 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
                : event.message.empty()                 ? ""
                                                        : ": " + event.message);
   std::lock_guard lock(mu_);
-  if (event.kind == TaskEvent::Kind::kStarted) {
+  // An attempt that ended while no worker watched it (re-adopted) has no
+  // tailer yet: its whole output goes before its end.
+  if (event.kind == TaskEvent::Kind::kStarted || (event.pid != 0 && tailers_.count(event.task_id) == 0)) {
     tailers_[event.task_id] =
         std::make_unique<LogTailer>(PathsForTask(options_.work_dir, event.task_id), event.attempt,
                                     options_.max_task_output_bytes);
@@ -147,11 +155,26 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
 }
 
 void WorkerAgent::Acknowledge(uint64_t seq) {
-  std::lock_guard lock(mu_);
-  while (!outbox_.empty() && outbox_.front().seq <= seq) {
-    outbox_.pop_front();
-    if (sent_ > 0) --sent_;
+  std::vector<std::pair<std::string, uint32_t>> ended;
+  {
+    std::lock_guard lock(mu_);
+    while (!outbox_.empty() && outbox_.front().seq <= seq) {
+      const TaskEvent& event = outbox_.front().event;
+      if (event.kind != TaskEvent::Kind::kStarted) ended.emplace_back(event.task_id, event.attempt);
+      outbox_.pop_front();
+      if (sent_ > 0) --sent_;
+    }
   }
+  for (const auto& [task_id, attempt] : ended) runner_.Collected(task_id, attempt);
+}
+
+void WorkerAgent::RenewLease(int64_t sent_ns) {
+  std::chrono::milliseconds lease;
+  {
+    std::lock_guard lock(mu_);
+    lease = task_lease_;
+  }
+  if (lease.count() > 0 && sent_ns > 0) runner_.RenewLease(sent_ns, lease);
 }
 
 std::chrono::milliseconds WorkerAgent::MaxBackoff() {
@@ -313,6 +336,11 @@ Status WorkerAgent::Register(Connection& conn) {
       last_seq = e.seq;
     }
   }
+  {
+    std::lock_guard lock(mu_);
+    register_sent_ns_ = MonotonicNowNs();
+    heartbeat_sent_ns_.clear();
+  }
   RETURN_IF_ERROR(Send(conn, {RegisterMessage(options_, conn.registered_gpus->gpus(), running, std::move(updates),
                                               SelfCheck())},
                        "registering"));
@@ -398,6 +426,10 @@ Result<WorkerAgent::HeartbeatOutcome> WorkerAgent::MaybeSendHeartbeat(Connection
   const std::string figures = fmt::format("CPU={}, Memory={}, GPU={}, Tasks={}", FormatPercent(sample.host.cpu_percent),
                                           FormatPercent(sample.host.memory_percent),
                                           FormatPercent(sample.gpu_percent), running.size());
+  {
+    std::lock_guard lock(mu_);
+    heartbeat_sent_ns_[heartbeat_seq_ + 1] = MonotonicNowNs();
+  }
   RETURN_IF_ERROR(Send(conn, {HeartbeatMessage(std::move(sample), ++heartbeat_seq_, running, SelfCheck())},
                        "sending a heartbeat"));
   // The first heartbeat says the link works; the rest only on request (a week
@@ -461,18 +493,38 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
                        options_.interval.count());
         }
         Acknowledge(registered.acked_event_seq);
+        int64_t register_sent_ns;
         {
           std::lock_guard lock(mu_);
           if (registered.reconnect_grace.count() > 0) reconnect_grace_ = registered.reconnect_grace;
+          if (registered.task_lease != task_lease_) {
+            spdlog::info("task lease: {} ms (tasks are killed {} ms before it runs out without renewal)",
+                         registered.task_lease.count(),
+                         SupervisedTaskRunner::FenceMargin(registered.task_lease).count());
+          }
+          task_lease_ = registered.task_lease;
+          register_sent_ns = register_sent_ns_;
         }
+        RenewLease(register_sent_ns);
         for (const auto& id : registered.cancel_task_ids) {
           spdlog::warn("the master no longer wants task {}; stopping it", id);
           (void)runner_.Cancel(id, kCancelGraceDefault);
         }
         break;
       }
-      case MasterMessage::kAck:
+      case MasterMessage::kAck: {
+        // Only this heartbeat's and later sends can renew; older ones are
+        // answered already (or never will be).
+        int64_t sent_ns = 0;
+        {
+          std::lock_guard lock(mu_);
+          auto it = heartbeat_sent_ns_.find(msg.ack().seq());
+          if (it != heartbeat_sent_ns_.end()) sent_ns = it->second;
+          heartbeat_sent_ns_.erase(heartbeat_sent_ns_.begin(), heartbeat_sent_ns_.upper_bound(msg.ack().seq()));
+        }
+        RenewLease(sent_ns);
         break;
+      }
       case MasterMessage::kTaskUpdateAck:
         Acknowledge(proto::FromProto(msg.task_update_ack()).event_seq);
         break;

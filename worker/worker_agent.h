@@ -45,7 +45,7 @@
 #include "telemetry/sampler.h"
 #include "worker/tasks/log_tailer.h"
 #include "worker/tasks/task_event.h"
-#include "worker/tasks/task_runner.h"
+#include "worker/tasks/task_executor.h"
 
 namespace gpulse::v1 {
 class Assign;
@@ -95,7 +95,10 @@ class WorkerAgent final : public TaskEventSink {
   // `sampler` and `runner` must outlive the agent, and `runner` must deliver
   // its events to this agent's OnTaskEvent and be shut down before the agent
   // is destroyed. `on_sample` may be empty.
-  WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskRunner& runner,
+  // Tasks the runner already runs (re-adopted after a restart) get their
+  // output shipped from the start (the master's log store drops what it
+  // has already).
+  WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, TaskExecutor& runner,
               SampleObserver on_sample = {});
   ~WorkerAgent() override;
 
@@ -179,8 +182,14 @@ class WorkerAgent final : public TaskEventSink {
   // Waits until `until`, a task event, a broken stream or Stop(); returns
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);
-  // Forgets the events numbered up to `seq` (the master has them).
+  // Forgets the events numbered up to `seq` (the master has them); tells the
+  // runner it may forget the attempts those events ended.
   void Acknowledge(uint64_t seq);
+  // The master answered a message this worker sent at `sent_ns`
+  // (MonotonicNowNs): renews the task lease from then. Sending time, not the
+  // answer's arrival: the master received the message after it was sent, so
+  // its lease runs from later than the worker's (ARCHITECTURE.md, Fencing).
+  void RenewLease(int64_t sent_ns);
   // The events numbered up to `seq` went out on the current stream.
   void MarkSentUpTo(uint64_t seq);
   // The longest wait between reconnection attempts: options_.max_backoff,
@@ -192,7 +201,7 @@ class WorkerAgent final : public TaskEventSink {
 
   WorkerOptions options_;
   telemetry::Sampler& sampler_;
-  TaskRunner& runner_;
+  TaskExecutor& runner_;
   SampleObserver on_sample_;
 
   std::mutex mu_;  // guards the members below
@@ -207,6 +216,11 @@ class WorkerAgent final : public TaskEventSink {
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};
   uint64_t heartbeat_seq_ = 0;  // only Run()'s thread
+  // When each heartbeat not answered yet was sent (MonotonicNowNs), and the
+  // latest Register; the reader renews the lease from them.
+  std::map<uint64_t, int64_t> heartbeat_sent_ns_;  // guarded by mu_
+  int64_t register_sent_ns_ = 0;                    // guarded by mu_
+  std::chrono::milliseconds task_lease_{0};         // guarded by mu_; from Registered
   std::string self_check_reason_;  // the last SelfCheck() result; agent thread only
   // The interval the master granted in its latest Registered (ms; 0: none
   // yet, use options_.interval). Set by the reader thread.

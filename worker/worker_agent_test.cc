@@ -3,6 +3,7 @@
 // told to, so registration, heartbeats, reconnection and a refused token
 // are checked without a real master.
 #include "worker/worker_agent.h"
+#include "worker/tasks/task_runner.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>

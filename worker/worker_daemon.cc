@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "worker/metrics_server.h"
+#include "worker/tasks/supervised_task_runner.h"
 #include "worker/tasks/task_runner.h"
 
 namespace gpulse::worker {
@@ -40,9 +41,6 @@ Status WorkerDaemon::StartParts() {
     spdlog::info("serving metrics on http://{}:{}/metrics", listen.substr(0, listen.rfind(':')), metrics_->port());
   }
 
-  TaskRunnerConfig runner_config;
-  runner_config.work_dir = options_.agent.work_dir;
-  runner_config.containment = options_.containment;
   ASSIGN_OR_RETURN(TaskUser task_user, ResolveTaskUser(options_.task_user, ::geteuid()));
   if (::geteuid() == 0 && task_user.uid == 0 && !options_.task_user.empty()) {
     spdlog::warn("tasks run as root (--task-user={}): a task can do anything on this host, including reading the "
@@ -50,12 +48,30 @@ Status WorkerDaemon::StartParts() {
   }
   spdlog::info("tasks run as {}{}", DescribeTaskUser(task_user),
                ::geteuid() == 0 || task_user.switches ? "" : " (this worker's user: it is not root)");
-  runner_config.task_user = std::move(task_user);
-  ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
+  SupervisedTaskRunner* supervised = nullptr;
+  if (options_.supervisor) {
+    SupervisedTaskRunnerConfig config;
+    config.work_dir = options_.agent.work_dir;
+    config.supervisor_path = *options_.supervisor;
+    config.containment = options_.containment_backend;
+    // Each supervisor resolves the name again: it runs the task, as root.
+    config.task_user = options_.task_user;
+    ASSIGN_OR_RETURN(std::unique_ptr<SupervisedTaskRunner> runner, SupervisedTaskRunner::Create(config, *this));
+    supervised = runner.get();
+    runner_ = std::move(runner);
+  } else {
+    TaskRunnerConfig runner_config;
+    runner_config.work_dir = options_.agent.work_dir;
+    runner_config.containment = options_.containment;
+    runner_config.task_user = std::move(task_user);
+    ASSIGN_OR_RETURN(runner_, TaskRunner::Create(runner_config, *this));
+  }
 
   agent_ = std::make_unique<WorkerAgent>(options_.agent, *sampler_, *runner_, [this](const Sample& sample) {
     if (metrics_) metrics_->Update(sample);
   });
+  // Events of re-adopted attempts wait for the agent they go to.
+  if (supervised != nullptr) supervised->ReleaseEvents();
   agent_thread_ = std::thread([this] { RunAgent(); });
   return Status::Ok();
 }
@@ -89,7 +105,7 @@ Status WorkerDaemon::Stop() {
     if (agent_) agent_->Stop();
     if (agent_thread_.joinable()) agent_thread_.join();
     // Before the agent goes: the runner delivers its events to it.
-    if (runner_) runner_->Shutdown(/*kill_tasks=*/true);
+    if (runner_) runner_->Shutdown(/*kill_tasks=*/options_.stop_tasks_on_exit || !options_.supervisor);
     if (metrics_) metrics_->Stop();
   }
   std::lock_guard lock(result_mu_);

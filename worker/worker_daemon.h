@@ -7,7 +7,9 @@
 // threads of its own (see WorkerAgent and TaskRunner) and is thread-safe.
 #pragma once
 
+#include <filesystem>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +41,19 @@ struct WorkerDaemonOptions {
   // opt-in to root tasks (logged as a warning). Empty: the worker's own user.
   // Ignored when the worker is not root: tasks then run as the worker's user.
   std::string task_user;
+  // Set: each task attempt gets a supervisor process that outlives the worker
+  // (SupervisedTaskRunner; the path of gpulse-task-supervisor, empty: beside
+  // this program), which opens the containment named `containment_backend`
+  // for its attempt; a restarted worker re-adopts them. Unset: tasks are
+  // children of this process (TaskRunner with `containment`), as in-process
+  // tests embed a worker.
+  std::optional<std::filesystem::path> supervisor;
+  std::string containment_backend = "auto";
+  // Stop() kills the running tasks (true), or leaves them running under their
+  // supervisors for the next worker on this work dir to re-adopt (false,
+  // gpulse-worker's default: an upgrade does not kill jobs). Without
+  // supervisors tasks are always killed.
+  bool stop_tasks_on_exit = true;
   // Called once, on the agent's thread, when the agent gives up on its own
   // (the master refused the cluster token), with the reason; a daemon's
   // main() uses it to wake up. Not called when Stop() ends the agent.
@@ -60,7 +75,7 @@ class WorkerDaemon final : private TaskEventSink {
   // address that is malformed or in use; no file descriptor left for the
   // task runner) and leaves nothing running. Call once.
   Status Start();
-  // Stops the agent, kills the tasks it runs, stops the metrics endpoint
+  // Stops the agent, kills the tasks it runs (see stop_tasks_on_exit), stops the metrics endpoint
   // and joins every thread. Returns how the agent ended: OK when this call
   // stopped it (or it never started), else the error it gave up with. Safe
   // to call twice; later calls return the same.
@@ -87,7 +102,7 @@ class WorkerDaemon final : private TaskEventSink {
   WorkerDaemonOptions options_;
   std::unique_ptr<telemetry::Sampler> sampler_;
   std::unique_ptr<MetricsServer> metrics_;
-  std::unique_ptr<TaskRunner> runner_;
+  std::unique_ptr<TaskExecutor> runner_;
   std::unique_ptr<WorkerAgent> agent_;
   std::thread agent_thread_;
   std::mutex result_mu_;

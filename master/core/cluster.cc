@@ -193,6 +193,10 @@ Clock::Duration Cluster::Impl::DeadAfter(const Worker& w) const {
   return w.heartbeat_interval * config.dead_after_intervals;
 }
 
+Clock::Duration Cluster::Impl::TaskLease(const Worker& w) const {
+  return std::max<Clock::Duration>(config.task_lease, DeadAfter(w));
+}
+
 void Cluster::Impl::RestoreWorker(WorkerRecord r) {
   WorkerEntry& e = AddWorker(r.id);
   Worker& w = e.worker;

@@ -54,6 +54,12 @@ struct ClusterConfig {
   // ...and dead after this many intervals, unless heartbeat_timeout is set.
   uint32_t dead_after_intervals = 3;
   std::optional<std::chrono::milliseconds> heartbeat_timeout;
+  // The task lease: a dead worker's tasks stay assigned to it (their GPUs
+  // held) until this long after its last heartbeat, and are requeued only
+  // then; the worker's supervisors kill them before (ARCHITECTURE.md,
+  // "Fencing"). A worker whose dead timeout is longer gets that instead.
+  // Sent to each worker in Registered.
+  std::chrono::milliseconds task_lease{60000};
   // The heartbeat interval the master grants each worker (sent back in
   // Registered), whatever the worker asks for: liveness and history are
   // sized from it, so a worker cannot make itself immortal or the master's

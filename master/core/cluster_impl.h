@@ -166,6 +166,8 @@ struct Cluster::Impl {
 
   Clock::Duration SuspectAfter(const Worker& worker) const;
   Clock::Duration DeadAfter(const Worker& worker) const;
+  // config.task_lease, or DeadAfter when that is longer.
+  Clock::Duration TaskLease(const Worker& worker) const;
 };
 
 // Ends the usage accounting and idleness of a task that stops running.

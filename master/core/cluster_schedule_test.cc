@@ -154,7 +154,7 @@ TEST_F(ClusterScheduleTest, ARoundThatCannotBeStoredAssignsNothingAndIsRetried) 
 }
 
 TEST_F(ClusterScheduleTest, ARoundPlacesAtMostItsCapAndTheNextCallGoesOn) {
-  ClusterConfig config;
+  ClusterConfig config = WithoutLease();
   config.max_placements_per_round = 3;
   Restart(config);
   Register("w1", 8);

@@ -249,7 +249,7 @@ TEST_F(ClusterTasksTest, CancellingAQueuedTaskIsImmediate) {
 }
 
 TEST_F(ClusterTasksTest, CancellingARunningTaskAsksItsWorkerFirst) {
-  ClusterConfig config;
+  ClusterConfig config = WithoutLease();
   config.cancel_grace = 2500ms;
   Restart(config);
   Register("w1", 1);

@@ -112,9 +112,19 @@ class ClusterFixture : public ::testing::Test {
 
   void SetUp() override { Restart(); }
 
+  // The fixture's default: a lost worker's tasks are requeued at its dead
+  // timeout (a task lease of 0 counts as the dead timeout), so the tests of
+  // liveness and requeues need not wait out a lease; the lease's own tests
+  // set one.
+  static ClusterConfig WithoutLease() {
+    ClusterConfig config;
+    config.task_lease = std::chrono::milliseconds(0);
+    return config;
+  }
+
   // Drops the cluster (not the store) and recovers a new one, as a master
   // restart would.
-  void Restart(ClusterConfig config = {}) {
+  void Restart(ClusterConfig config = WithoutLease()) {
     cluster_.reset();
     cluster_ = std::make_unique<Cluster>(store_, *policy_, clock_, config);
     ASSERT_TRUE(cluster_->Recover().ok());

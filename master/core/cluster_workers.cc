@@ -161,6 +161,7 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
   AllocationLedger(w).Rebuild(staying);
 
   reply.reconnect_grace = std::chrono::duration_cast<std::chrono::milliseconds>(I.DeadAfter(w));
+  reply.task_lease = std::chrono::duration_cast<std::chrono::milliseconds>(I.TaskLease(w));
   w.connected = true;
   e.channel = channel;
   w.state = WorkerState::kHealthy;
@@ -285,20 +286,28 @@ void Cluster::CheckLiveness() {
   bool changed = false;
   for (WorkerEntry* e : I.workers_by_id) {
     Worker& w = e->worker;
-    if (w.state == WorkerState::kDead) continue;
     Clock::Duration age = now - w.last_seen;
-    if (age > I.DeadAfter(w)) {
+    if (w.state != WorkerState::kDead && age > I.DeadAfter(w)) {
       w.state = WorkerState::kDead;
       changed = true;
-      spdlog::warn("worker {} is dead: no heartbeat for {}", w.id, Seconds(age));
-      std::string why = "worker " + w.id + " was lost (no heartbeat for " + Seconds(age) + ")";
+      spdlog::warn("worker {} is dead: no heartbeat for {}{}", w.id, Seconds(age),
+                   w.task_ids.empty() ? std::string()
+                                      : "; its tasks are requeued when their lease runs out (" +
+                                            Seconds(I.TaskLease(w)) + " after its last heartbeat)");
+    } else if (w.state == WorkerState::kHealthy && age > I.SuspectAfter(w)) {
+      w.state = WorkerState::kSuspect;
+      changed = true;
+    }
+    // Fencing: until the lease runs out the worker's supervisors may still
+    // run the tasks; they kill them before it does.
+    if (w.state == WorkerState::kDead && !w.task_ids.empty() && age > I.TaskLease(w)) {
+      changed = true;
+      std::string why = "worker " + w.id + " was lost (no heartbeat for " + Seconds(age) + ", task lease " +
+                        Seconds(I.TaskLease(w)) + ")";
       std::vector<std::string> placed_here = w.task_ids;
       for (const std::string& id : placed_here) {
         if (TaskEntry* t = I.FindTask(id)) I.Requeue(*t, why, batch);
       }
-    } else if (age > I.SuspectAfter(w) && w.state == WorkerState::kHealthy) {
-      w.state = WorkerState::kSuspect;
-      changed = true;
     }
   }
   I.PersistOrWarn(batch, "the requeues of dead workers' tasks");

@@ -171,7 +171,7 @@ TEST_F(ClusterWorkersTest, RegularHeartbeatsKeepAWorkerHealthy) {
 }
 
 TEST_F(ClusterWorkersTest, ConfiguredHeartbeatTimeoutDecidesDeath) {
-  ClusterConfig config;
+  ClusterConfig config = WithoutLease();
   config.heartbeat_timeout = 10s;
   Restart(config);
   Register("w1", 1);
@@ -277,6 +277,47 @@ TEST_F(ClusterWorkersTest, DisconnectOfAnOldStreamIsIgnored) {
   ASSERT_EQ(newer.assigns.size(), 1u);
   EXPECT_EQ(newer.assigns[0].id, t.id);
   EXPECT_TRUE(Channel("w1").assigns.empty());
+}
+
+// Fencing: a lost worker is declared dead at its heartbeat timeout, but its
+// task stays assigned to it (GPUs held) until the task lease has passed
+// since its last heartbeat; only then is it requeued and placed elsewhere.
+TEST_F(ClusterWorkersTest, ALostWorkersTasksStayAssignedUntilTheirLeaseRunsOut) {
+  ClusterConfig config = WithoutLease();
+  config.task_lease = 10000ms;
+  Restart(config);
+  EXPECT_EQ(Register("w1", 1).task_lease, 10000ms);  // 1 s heartbeats: dead after 3 s
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_TRUE(Event("w1", t.id, link::TaskUpdate::Kind::kStarted).ok());
+  Register("w2", 1);
+
+  clock_.Advance(3100ms);
+  cluster_->CheckLiveness();
+  EXPECT_EQ(GetWorker("w1").state, WorkerState::kDead);
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 1u);
+  clock_.Advance(6800ms);  // 9.9 s
+  cluster_->CheckLiveness();
+  EXPECT_EQ(Get(t.id).state, TaskState::kRunning);
+  EXPECT_EQ(Get(t.id).worker_id, "w1");
+
+  clock_.Advance(200ms);  // 10.1 s: the lease has run out
+  cluster_->CheckLiveness();
+  Task requeued = Get(t.id);
+  EXPECT_EQ(requeued.state, TaskState::kQueued);
+  EXPECT_NE(requeued.message.find("task lease"), std::string::npos) << requeued.message;
+  EXPECT_EQ(GetWorker("w1").gpus_allocated(), 0u);
+}
+
+// The lease is never shorter than the worker's dead timeout, whatever the
+// setting: a worker cannot lose its tasks before it is declared dead.
+TEST_F(ClusterWorkersTest, TheTaskLeaseIsAtLeastTheDeadTimeout) {
+  ClusterConfig config = WithoutLease();
+  config.task_lease = 1000ms;
+  Restart(config);
+  EXPECT_EQ(Register("w1", 1).task_lease, 3000ms);
+  EXPECT_EQ(ClusterConfig{}.task_lease, 60000ms);  // the default
 }
 
 TEST_F(ClusterWorkersTest, DeadWorkersTasksAreRequeuedThenFailAfterMaxAttempts) {

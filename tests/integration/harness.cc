@@ -3,6 +3,8 @@
 #include "common/signals.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,6 +214,7 @@ void MasterProcess::Start() {
                                    "--http", "127.0.0.1:" + std::to_string(http_port_),
                                    "--data-dir", data_dir_,
                                    "--ports-file", ports_file};
+  if (!HasFlag(extra_args_, "--task-lease")) argv.insert(argv.end(), {"--task-lease", "8"});
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>("master", argv, std::map<std::string, std::string>{},
                                        data_dir_ + "/master-" + std::to_string(++starts_) + ".log");
@@ -278,10 +281,10 @@ std::string MasterProcess::read_token() const {
 
 WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,
                              const std::string& dir, std::vector<std::string> extra_args)
-    : id_(id), scenario_path_(dir + "/" + id + "-scenario.json") {
+    : id_(id), scenario_path_(dir + "/" + id + "-scenario.json"), work_dir_(dir + "/" + id + "-work") {
   WriteScenario(scenario_path_, scenario);
   std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", master.grpc_address(), "--id", id,
-                                   "--token-file", master.token_file(), "--work-dir", dir + "/" + id + "-work"};
+                                   "--token-file", master.token_file(), "--work-dir", work_dir_};
   if (!HasFlag(extra_args, "--interval")) argv.insert(argv.end(), {"--interval", "1"});
   // Tests' tasks write marker files into the test's private (0700) temp
   // dir, so they run as the worker's user unless a test asks otherwise
@@ -301,6 +304,40 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
       std::map<std::string, std::string>{{"GPULSE_NVML_LIBRARY", testkit::SimLibraryPath()},
                                          {"GPULSE_NVML_SIM_SCENARIO", scenario_path_}},
       dir + "/" + id + ".log");
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (process_->Running()) process_->Signal(SIGKILL);
+  std::error_code error;
+  std::vector<std::pair<pid_t, int>> supervisors;  // pid, pidfd
+  for (const auto& entry : std::filesystem::directory_iterator(work_dir_ + "/attempts", error)) {
+    std::ifstream in(entry.path() / "state");
+    nlohmann::json state = nlohmann::json::parse(in, nullptr, false);
+    if (!state.is_object() || !state.contains("supervisor_pid")) continue;
+    const pid_t pid = state["supervisor_pid"].get<pid_t>();
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) continue;
+    std::string command;
+    try {  // ESRCH when it exits meanwhile
+      std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+      command.assign(std::istreambuf_iterator<char>(cmdline), std::istreambuf_iterator<char>());
+    } catch (const std::exception&) {
+    }
+    if (command.find("gpulse-task-supervisor") == std::string::npos) {  // a reused pid: not ours
+      ::close(pidfd);
+      continue;
+    }
+    std::ofstream(entry.path() / "cancel") << "0\n";
+    ::syscall(SYS_pidfd_send_signal, pidfd, SIGUSR1, nullptr, 0);
+    supervisors.emplace_back(pid, pidfd);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (const auto& [pid, pidfd] : supervisors) {
+    pollfd p{pidfd, POLLIN, 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count()))) <= 0) ::kill(pid, SIGKILL);
+    ::close(pidfd);
+  }
 }
 
 int WorkerProcess::MetricsPort(std::chrono::milliseconds timeout) {

@@ -76,7 +76,9 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// A master on loopback with its own data dir, serving TLS with the cluster
+// A master on loopback with its own data dir, with --task-lease 8 unless
+// extra_args says otherwise (tests see lost workers' tasks requeued soon),
+// serving TLS with the cluster
 // CA it creates there unless extra_args has --insecure. The first start asks for
 // port 0 on both listeners and reads the ports the master bound from its
 // --ports-file, so parallel tests never race for a port. A restart asks
@@ -131,7 +133,14 @@ class WorkerProcess {
  public:
   WorkerProcess(const MasterProcess& master, const std::string& id, const nlohmann::json& scenario,
                 const std::string& dir, std::vector<std::string> extra_args = {});
+  // Kills the worker (SIGKILL) and then the task supervisors it left (their
+  // tasks run on after a worker by design): each is told to cancel at once
+  // and waited for, up to 10 s.
+  ~WorkerProcess();
   const std::string& id() const { return id_; }
+  // --work-dir: <dir>/<id>-work. A WorkerProcess with the same id and dir
+  // is the same worker restarted (it re-adopts the tasks left there).
+  const std::string& work_dir() const { return work_dir_; }
   const std::string& scenario_path() const { return scenario_path_; }
   Process& process() { return *process_; }
   // The port of --metrics-listen (start it with "127.0.0.1:0"), from the
@@ -142,6 +151,7 @@ class WorkerProcess {
  private:
   std::string id_;
   std::string scenario_path_;
+  std::string work_dir_;
   std::unique_ptr<Process> process_;
 };
 

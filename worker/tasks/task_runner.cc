@@ -40,7 +40,9 @@ constexpr auto kShutdownDrain = std::chrono::seconds(5);
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
-Status ValidateLaunch(const TaskLaunch& launch) {
+}  // namespace
+
+Status ValidateTaskLaunch(const TaskLaunch& launch) {
   const std::string& id = launch.task_id;
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || HasNul(id)) {
     return InvalidArgument("task id '" + id + "' cannot name a folder");
@@ -67,6 +69,8 @@ Status ValidateLaunch(const TaskLaunch& launch) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 // The exit status as a shell reports it: 128+N for death by signal N.
 int ExitCodeOf(int wait_status) {
@@ -127,7 +131,7 @@ TaskRunner::TaskRunner(TaskRunnerConfig config, TaskEventSink& sink, UniqueFd wa
 TaskRunner::~TaskRunner() { Shutdown(/*kill_tasks=*/true); }
 
 Status TaskRunner::Start(const TaskLaunch& launch) {
-  RETURN_IF_ERROR(ValidateLaunch(launch));
+  RETURN_IF_ERROR(ValidateTaskLaunch(launch));
   CellSpec cell_spec;
   cell_spec.name = launch.task_id + "." + std::to_string(launch.attempt);
   cell_spec.limits.memory_bytes = launch.memory_bytes;

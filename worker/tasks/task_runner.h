@@ -81,6 +81,7 @@
 #include "worker/tasks/containment/cpu_allocator.h"
 #include "worker/tasks/task_environment.h"
 #include "worker/tasks/task_event.h"
+#include "worker/tasks/task_executor.h"
 #include "worker/tasks/task_launch.h"
 #include "worker/tasks/task_user.h"
 #include "common/unique_fd.h"
@@ -110,15 +111,7 @@ struct TaskRunnerConfig {
   std::filesystem::path nvidia_gpus_dir = "/proc/driver/nvidia/gpus";
 };
 
-struct RunningTaskInfo {
-  std::string task_id;
-  uint32_t attempt = 0;
-  pid_t pid = 0;  // also its process group id
-  std::vector<uint32_t> gpu_indices;
-  std::vector<std::string> gpu_uuids;
-};
-
-class TaskRunner {
+class TaskRunner final : public TaskExecutor {
  public:
   // Makes a runner and starts its internal thread. `sink` must outlive the
   // runner. Without a containment in `config` it uses the process backend
@@ -127,7 +120,7 @@ class TaskRunner {
   // backend cannot be set up.
   static Result<std::unique_ptr<TaskRunner>> Create(TaskRunnerConfig config, TaskEventSink& sink);
   // Shutdown(/*kill_tasks=*/true) unless Shutdown was called already.
-  ~TaskRunner();
+  ~TaskRunner() override;
 
   TaskRunner(const TaskRunner&) = delete;
   TaskRunner& operator=(const TaskRunner&) = delete;
@@ -139,7 +132,7 @@ class TaskRunner {
   // id, empty argv, NUL bytes, GPU index/UUID lists of different lengths),
   // kAlreadyExists when the id is busy, kFailedPrecondition after Shutdown.
   // Blocks until the program has been exec'd (or failed to be).
-  Status Start(const TaskLaunch& launch);
+  Status Start(const TaskLaunch& launch) override;
 
   // Asks the task to stop: SIGTERM to every process of its cell now, SIGKILL
   // to the cell once `grace` has passed if the main process is still alive
@@ -147,17 +140,17 @@ class TaskRunner {
   // again may shorten the grace, never lengthen it. Returns OK (also when the
   // task has already ended but its last event is not delivered yet), or
   // kNotFound when the id is not busy.
-  Status Cancel(const std::string& task_id, std::chrono::milliseconds grace);
+  Status Cancel(const std::string& task_id, std::chrono::milliseconds grace) override;
 
   // The tasks that have a process, in task id order. See the class comment
   // for exactly when a task is listed.
-  std::vector<RunningTaskInfo> Running() const;
+  std::vector<RunningTaskInfo> Running() const override;
 
   // Stops the internal thread; no events are delivered once it returns, and
   // events not yet delivered are dropped. With `kill_tasks`, kills every
   // task's cell, reaps the main processes and removes the cells first. Later calls do
   // nothing; Start then fails with kFailedPrecondition.
-  void Shutdown(bool kill_tasks);
+  void Shutdown(bool kill_tasks) override;
 
  private:
   struct Task {
