@@ -155,5 +155,43 @@ TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMa
   stream->WritesDone();
 }
 
+// The upgrade order (docs/deploy.md) is master first. Against the real
+// master: a worker one protocol version older (this stream sends none, as
+// workers from before the field did) is served; one from a newer release is
+// refused, told why, and not registered.
+TEST(HostileWorkerTest, AWorkerOfANewerProtocolIsToldToUpgradeTheMasterFirst) {
+  testkit::TempDir dir("gpulse-upgrade");
+  MasterProcess master(dir.File("m"), {"--insecure"});
+  auto channel = grpc::CreateChannel(master.grpc_address(), grpc::InsecureChannelCredentials());
+  auto stub = gpulse::v1::WorkerLink::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + master.token());
+    auto stream = stub->Connect(&context);
+    WorkerMessage future = Register("future", 1, 1000);
+    future.mutable_register_()->set_protocol_version(1000);
+    ASSERT_TRUE(stream->Write(future));
+    stream->WritesDone();
+    MasterMessage reply;
+    bool registered = false;
+    while (stream->Read(&reply)) registered = registered || reply.has_registered();
+    grpc::Status status = stream->Finish();
+    EXPECT_FALSE(registered);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(status.error_message().find("upgrade the master first"), std::string::npos) << status.error_message();
+  }
+  EXPECT_EQ(HttpGet(master.http_port(), "/api/workers/future", master.read_token()).status, 404);
+
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + master.token());
+  auto stream = stub->Connect(&context);
+  ASSERT_TRUE(stream->Write(Register("older", 1, 1000)));
+  MasterMessage reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  EXPECT_TRUE(reply.has_registered()) << reply.DebugString();
+  EXPECT_EQ(HttpGet(master.http_port(), "/api/workers/older", master.read_token()).status, 200);
+  stream->WritesDone();
+}
+
 }  // namespace
 }  // namespace gpulse::integration
