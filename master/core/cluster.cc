@@ -90,6 +90,7 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   --task_counts[static_cast<int>(old)];
   ++task_counts[static_cast<int>(state)];
   entry.task.state = state;
+  if (old == TaskState::kRunning || state == TaskState::kRunning) MarkAccountsStale(entry.task.worker_id);
   if (old == TaskState::kQueued) {
     queue.erase(entry.order);
     entry.task.pending_reason.clear();
@@ -100,6 +101,11 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   }
 }
 
+void Cluster::Impl::MarkAccountsStale(const std::string& worker_id) {
+  if (worker_id.empty()) return;
+  if (WorkerEntry* w = FindWorker(worker_id)) w->accounts_stale = true;
+}
+
 void StopAccounting(TaskEntry& entry) {
   entry.usage_cursors.clear();
   entry.idle = {};
@@ -108,6 +114,7 @@ void StopAccounting(TaskEntry& entry) {
 
 void Cluster::Impl::Release(WorkerEntry& entry, const Task& task) {
   if (AllocationLedger(entry.worker).Release(task)) may_place = true;
+  entry.accounts_stale = true;
 }
 
 void Cluster::Impl::Finish(TaskEntry& entry, TaskState state, std::string message, TaskStoreBatch& batch) {
@@ -219,6 +226,7 @@ void Cluster::Impl::RestoreTask(Task task, TaskStoreBatch& batch) {
   if (entry.task.state != TaskState::kAssigned && entry.task.state != TaskState::kRunning) return;
   if (WorkerEntry* w = FindWorker(entry.task.worker_id)) {
     AllocationLedger(w->worker).Adopt(entry.task);
+    w->accounts_stale = true;
   } else {
     Requeue(entry, "its worker " + entry.task.worker_id + " is unknown to this master", batch);
   }

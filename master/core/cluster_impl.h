@@ -11,9 +11,11 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,12 +27,39 @@
 
 namespace gpulse::master {
 
+struct TaskEntry;
+
+// One running task of a worker as its heartbeats' usage accounting sees it
+// (WorkerEntry::running_accounts): the task, and where its GPUs are.
+struct RunningAccount {
+  TaskEntry* entry = nullptr;
+  // entry->usage_cursors.data(); the vector is sized when the account is
+  // built and changes only when the task stops or starts running, which
+  // marks the accounts stale.
+  GpuUsageCursor* cursors = nullptr;
+  // Its GPUs' positions in worker.gpus, parallel to task.gpu_uuids (and so
+  // to its usage cursors): WorkerEntry::account_gpu_positions[first_gpu ..
+  // first_gpu + gpus), kNoGpuPosition for a GPU the worker does not have.
+  uint32_t first_gpu = 0;
+  uint32_t gpus = 0;
+};
+inline constexpr uint32_t kNoGpuPosition = static_cast<uint32_t>(-1);
+
 struct WorkerEntry {
   Worker worker;
   WorkerChannel* channel = nullptr;  // the current stream's; null when disconnected
   // Per GPU (parallel to worker.gpus): the heartbeat number that last
   // reported it, to notice GPUs missing from a heartbeat.
   std::vector<uint64_t> gpu_reported_in;
+  // The tasks running here, in task_ids order, with their GPUs' positions,
+  // so that a heartbeat's accounting (AccountRunningTasks) looks up no task
+  // and compares no UUID. Derived from task_ids, the tasks' states and
+  // GPUs, and worker.gpus; whatever changes one of those sets
+  // `accounts_stale` (Impl::MarkAccountsStale), and the next heartbeat
+  // rebuilds them. TaskEntry pointers stay valid: tasks are never erased.
+  std::vector<RunningAccount> running_accounts;
+  std::vector<uint32_t> account_gpu_positions;
+  bool accounts_stale = true;
 };
 
 struct TaskEntry {
@@ -88,11 +117,17 @@ struct Cluster::Impl {
   WorkerEntry& AddWorker(const std::string& id);
   TaskEntry& AddTask(Task task, uint64_t order);
 
-  // Moves the task to `state`, keeping the counts and the queue in step.
+  // Moves the task to `state`, keeping the counts and the queue in step
+  // (and, when it starts or stops running, its worker's running_accounts).
   void SetState(TaskEntry& entry, TaskState state);
+  // Makes the next heartbeat of worker `worker_id` (if known) rebuild its
+  // running_accounts. Call after changing which tasks run there, their
+  // GPUs, or the worker's GPUs.
+  void MarkAccountsStale(const std::string& worker_id);
 
   // Frees what the task holds on `worker` (AllocationLedger::Release);
-  // if that made room, the next Schedule round runs.
+  // if that made room, the next Schedule round runs. Marks the worker's
+  // running_accounts stale.
   void Release(WorkerEntry& worker, const Task& task);
 
   // Ends an assigned/running/queued task in a terminal `state`: frees its
@@ -150,7 +185,13 @@ struct Cluster::Impl {
   bool HealRecoverableXids(WorkerGpu& gpu);
   // Adds the heartbeat to the usage of the worker's running tasks, marks
   // them idle or busy (and cancels idle ones under IdleAction::kCancel).
+  // Rebuilds worker.running_accounts first when they are stale.
   void AccountRunningTasks(WorkerEntry& worker, TaskStoreBatch& batch);
+  // Rebuilds worker.running_accounts from task_ids (the slow way: a lookup
+  // per task, GPUs found by UUID, their NVML index tried first).
+  void RebuildRunningAccounts(WorkerEntry& worker);
+  // Reused by AccountRunningTasks so that a heartbeat allocates nothing.
+  std::vector<std::optional<double>> utilization_scratch;
   // Why a task that exited with an error on `worker` failed because of the
   // hardware (a GPU lost, or a fault within the window), or nullopt.
   std::optional<std::string> HardwareFaultOf(const WorkerEntry& worker, const Task& task) const;

@@ -64,6 +64,40 @@ TEST_F(ClusterUsageTest, EightyPercentForTenSecondsOnTwoGpusIsAboutTwentyGpuSeco
   EXPECT_NEAR(stored->back().usage.gpu_seconds, 20, 1e-6);
 }
 
+// Each worker keeps which of its tasks run on which GPUs between
+// heartbeats: tasks that start, end and take a freed GPU while heartbeats
+// flow are accounted from their start to their end, each on its own GPU.
+TEST_F(ClusterUsageTest, TasksThatStartAndEndBetweenHeartbeatsAreAccountedOnTheirOwnGpus) {
+  Register("w1", 2);
+  Beat("w1", {0, 0});  // the worker's heartbeats flow before any task runs
+  Task first = StartTask(1);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {90, 90});
+  }
+  Task second = StartTask(1);
+  ASSERT_NE(second.gpu_uuids, first.gpu_uuids);
+  clock_.Advance(seconds(1));
+  Beat("w1", {90, 90});
+  EXPECT_NEAR(Get(first.id).usage.gpu_seconds, 4, 1e-6);
+  EXPECT_NEAR(Get(second.id).usage.gpu_seconds, 1, 1e-6);
+
+  // The first ends and a third takes its GPU before the next heartbeat.
+  ASSERT_TRUE(Event("w1", first.id, Kind::kExited, 0).ok());
+  Task third = StartTask(1);
+  ASSERT_EQ(third.gpu_uuids, first.gpu_uuids);
+  const bool first_on_gpu0 = Get(first.id).gpu_indices.at(0) == 0;
+  for (int i = 0; i < 2; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", first_on_gpu0 ? std::vector<double>{20, 70} : std::vector<double>{70, 20});
+  }
+  EXPECT_NEAR(Get(first.id).usage.gpu_seconds, 4, 1e-6);
+  EXPECT_NEAR(Get(second.id).usage.gpu_seconds, 3, 1e-6);
+  EXPECT_NEAR(Get(third.id).usage.gpu_seconds, 2, 1e-6);
+  EXPECT_NEAR(*Get(third.id).usage.MeanUtilizationGpu(), 20, 1e-6);
+  EXPECT_NEAR(*Get(second.id).usage.MeanUtilizationGpu(), (90 + 70 + 70) / 3.0, 1e-6);
+}
+
 TEST_F(ClusterUsageTest, GpusBelowTheThresholdForThePeriodMarkTheTaskIdleUntilBusyAgain) {
   ClusterConfig config;
   config.idle_period = std::chrono::milliseconds(30000);

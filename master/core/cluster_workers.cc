@@ -159,6 +159,7 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
     if (const TaskEntry* t = I.FindTask(id)) staying.push_back(&t->task);
   }
   AllocationLedger(w).Rebuild(staying);
+  e.accounts_stale = true;  // its GPUs and tasks may have moved
 
   reply.reconnect_grace = std::chrono::duration_cast<std::chrono::milliseconds>(I.DeadAfter(w));
   reply.task_lease = std::chrono::duration_cast<std::chrono::milliseconds>(I.TaskLease(w));
