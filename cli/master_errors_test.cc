@@ -43,7 +43,7 @@ TEST(MasterErrorsTest, EachHttpStatusHasItsKindAndExitCode) {
       {502, StatusCode::kUnavailable, kExitUnavailable},
       {503, StatusCode::kUnavailable, kExitUnavailable},
       {504, StatusCode::kUnavailable, kExitUnavailable},
-      {507, StatusCode::kInternal, kExitInternal},
+      {507, StatusCode::kStorageFull, kExitFailure},
       {102, StatusCode::kInternal, kExitInternal},
   };
   for (const Expected& e : table) {

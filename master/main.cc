@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
   app.add_option("--idle-action", opts.idle_action, "what happens to an idle task: none (marked only) or cancel")
       ->check(CLI::IsMember({"none", "cancel"}))
       ->capture_default_str();
+  app.add_option("--max-live-dashboards", opts.max_live_dashboards,
+                 "dashboards served live (server-sent events) at once; more poll instead")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--history-window", opts.history_window_seconds,
                  "seconds of per-GPU history kept for the dashboard's charts")
       ->check(CLI::Range(10.0, 7 * 86400.0))

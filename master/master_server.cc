@@ -164,7 +164,9 @@ Status MasterServer::Start() {
     });
   }
   http_api_->Register(*http_server_);
-  dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance());
+  DashboardConfig dashboard_config;
+  dashboard_config.max_event_streams = options_.max_live_dashboards;
+  dashboard_ = std::make_unique<DashboardRoutes>(*cluster_, *history_, SystemClock::Instance(), dashboard_config);
   dashboard_->Register(*http_server_);
   auto http_port = http_server_->Start(options_.http_listen);
   if (!http_port.ok()) {

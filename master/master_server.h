@@ -67,6 +67,9 @@ struct MasterOptions {
   std::string idle_action = "none";
   // How far back the dashboard's charts reach (per-worker history rings).
   double history_window_seconds = 3600;
+  // Live dashboards (server-sent event streams) served at once; past it a
+  // page polls /api/dashboard instead.
+  size_t max_live_dashboards = 32;
   // TLS is on unless `insecure`: both listeners (worker link and HTTP) are
   // served with one server certificate, by default issued by the cluster
   // CA kept in <data_dir>/pki (created on first start, see master_tls.h),

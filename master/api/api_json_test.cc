@@ -191,7 +191,11 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
     "cpus": 4, "memory_bytes": 17179869184, "gpus_requested": 2, "max_attempts": 5,
     "worker": "w1", "gpus": ["GPU-0", "GPU-3"], "gpu_indices": [0, 3],
     "attempts": 2, "start_failures": 0, "exit_code": null, "message": "requeued once", "pending_reason": null,
-    "finished": false, "submitted_at": 1.5, "started_at": 2.0, "finished_at": null})"));
+    "finished": false, "submitted_at": 1.5, "started_at": 2.0, "finished_at": null,
+    "hardware_failures": 0, "idle_since": null,
+    "usage": {"energy_joules": null, "gpu_seconds": 0.0, "gpu_seconds_used": 0.0, "max_gpu_processes": null,
+              "mean_utilization_gpu": null, "mean_utilization_memory": null, "peak_memory_used_bytes": null,
+              "peak_utilization_gpu": null}})"));
   t.state = TaskState::kQueued;
   t.pending_reason = "waiting for 2 free GPUs";
   EXPECT_EQ(TaskToJson(t)["pending_reason"], "waiting for 2 free GPUs");

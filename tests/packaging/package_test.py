@@ -258,6 +258,9 @@ def dpkg_install(deb):
 def main():
     build_dir = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="gpulse-package-")
+    # Like the package's state dir (0711): a root worker runs tasks as
+    # `nobody`, who must reach its task folder below, not list this one.
+    os.chmod(tmp, 0o711)
     try:
         deb = build_package(build_dir, os.path.join(tmp, "out"))
         check_control(deb, project_version(build_dir))

@@ -3,7 +3,7 @@
 // picks itself), in a temporary directory that stop() removes along with every process.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,9 @@ export function simGpu(name, uuid, utilization, extra = {}) {
 export class Cluster {
   constructor() {
     this.dir = mkdtempSync(join(tmpdir(), 'gpulse-e2e-'));
+    // As the package's state dir (0711): a worker run as root runs tasks as
+    // `nobody`, who must reach its task folder below, not list this one.
+    chmodSync(this.dir, 0o711);
     this.children = [];
   }
 
@@ -87,7 +90,7 @@ export class Cluster {
     this.dataDir = join(this.dir, 'master');
     const portsFile = join(this.dir, 'master-ports.json');
     this.spawn('master', [join(BIN, 'gpulse-master'), '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0',
-      '--data-dir', this.dataDir, '--ports-file', portsFile, '--insecure']);
+      '--data-dir', this.dataDir, '--ports-file', portsFile, '--insecure', '--max-live-dashboards', '4']);
     const ports = await waitFor('the master to listen', () => existsSync(portsFile) && JSON.parse(readFileSync(portsFile, 'utf8')));
     this.grpcAddress = `127.0.0.1:${ports.grpc_port}`;
     this.url = `http://127.0.0.1:${ports.http_port}`;
