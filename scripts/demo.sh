@@ -18,6 +18,11 @@ grpc="${GPULSE_DEMO_GRPC:-127.0.0.1:7070}"
 run_dir=build/demo
 rm -rf "$run_dir"
 mkdir -p "$run_dir"
+# The workers' task folders: a worker started as root runs tasks as
+# `nobody`, who must be able to reach them (build/ may sit below a 0700
+# home), as in the package's 0711 state dir.
+work_root=$(mktemp -d "${TMPDIR:-/tmp}/gpulse-demo-work.XXXXXX")
+chmod 0711 "$work_root"
 
 pids=()
 stop() {
@@ -26,6 +31,7 @@ stop() {
   echo "Stopping the demo cluster..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work_root"
   echo "Stopped. Logs are in $run_dir/."
 }
 trap stop INT TERM EXIT
@@ -56,10 +62,10 @@ start_worker() {  # id scenario
   if [[ $sim == 1 ]]; then
     GPULSE_NVML_LIBRARY="$PWD/$lib/libnvidia-ml-sim.so" GPULSE_NVML_SIM_SCENARIO="$scenario" GPULSE_NVML_SIM_SEED="$id" \
       "$bin/gpulse-worker" --master "$grpc" --id "$id" --hostname "$id" --interval 2 --token-file "$token" \
-      --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
+      --ca-file "$ca" --work-dir "$work_root/$id" --stop-tasks-on-exit >"$run_dir/$id.log" 2>&1 &
   else
     "$bin/gpulse-worker" --master "$grpc" --id "$id" --hostname "$id" --interval 2 --token-file "$token" \
-      --ca-file "$ca" --work-dir "$run_dir/$id" >"$run_dir/$id.log" 2>&1 &
+      --ca-file "$ca" --work-dir "$work_root/$id" --stop-tasks-on-exit >"$run_dir/$id.log" 2>&1 &
   fi
   pids+=($!)
 }
