@@ -64,6 +64,23 @@ WorkerMessage AbsurdHeartbeat(uint64_t seq) {
   return m;
 }
 
+// Sends `registration` alone on a new stream with the cluster token, reads
+// until the master ends the stream and returns how it ended; `registered`
+// says whether the master answered Registered on the way.
+grpc::Status RegisterAlone(gpulse::v1::WorkerLink::Stub& stub, const std::string& token,
+                           const WorkerMessage& registration, bool* registered = nullptr) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + token);
+  auto stream = stub.Connect(&context);
+  if (!stream->Write(registration)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "could not write");
+  stream->WritesDone();
+  MasterMessage reply;
+  bool got = false;
+  while (stream->Read(&reply)) got = got || reply.has_registered();
+  if (registered != nullptr) *registered = got;
+  return stream->Finish();
+}
+
 TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMasterBoundedAndSane) {
   testkit::TempDir dir("gpulse-hostile");
   // Plaintext on loopback: this is about what a worker that holds the token
@@ -74,36 +91,20 @@ TEST(HostileWorkerTest, ThousandsOfGpuIndicesAtAOneMillisecondIntervalLeaveTheMa
 
   // Impossible registrations are refused, saying why.
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + master.token());
-    auto stream = stub->Connect(&context);
-    ASSERT_TRUE(stream->Write(Register("liar", 2000, 1000)));
-    stream->WritesDone();
-    MasterMessage ignored;
-    while (stream->Read(&ignored)) {
-    }
-    grpc::Status status = stream->Finish();
+    grpc::Status status = RegisterAlone(*stub, master.token(), Register("liar", 2000, 1000));
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(status.error_message().find("at most 64"), std::string::npos) << status.error_message();
   }
   // So is a registration listing more task updates than one may carry
   // (before the bound, millions fit in one 1 MiB message).
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + master.token());
-    auto stream = stub->Connect(&context);
     WorkerMessage flood = Register("flood", 1, 1000);
     for (int i = 0; i < 5000; ++i) {
       auto* u = flood.mutable_register_()->add_task_updates();
       u->set_task_id("t");
       u->set_event_seq(static_cast<uint64_t>(i) + 1);
     }
-    ASSERT_TRUE(stream->Write(flood));
-    stream->WritesDone();
-    MasterMessage ignored;
-    while (stream->Read(&ignored)) {
-    }
-    grpc::Status status = stream->Finish();
+    grpc::Status status = RegisterAlone(*stub, master.token(), flood);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_NE(status.error_message().find("5000 task updates in one registration; at most 4096"), std::string::npos)
         << status.error_message();
@@ -165,17 +166,10 @@ TEST(HostileWorkerTest, AWorkerOfANewerProtocolIsToldToUpgradeTheMasterFirst) {
   auto channel = grpc::CreateChannel(master.grpc_address(), grpc::InsecureChannelCredentials());
   auto stub = gpulse::v1::WorkerLink::NewStub(channel);
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + master.token());
-    auto stream = stub->Connect(&context);
     WorkerMessage future = Register("future", 1, 1000);
     future.mutable_register_()->set_protocol_version(1000);
-    ASSERT_TRUE(stream->Write(future));
-    stream->WritesDone();
-    MasterMessage reply;
-    bool registered = false;
-    while (stream->Read(&reply)) registered = registered || reply.has_registered();
-    grpc::Status status = stream->Finish();
+    bool registered = true;
+    grpc::Status status = RegisterAlone(*stub, master.token(), future, &registered);
     EXPECT_FALSE(registered);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_NE(status.error_message().find("upgrade the master first"), std::string::npos) << status.error_message();
