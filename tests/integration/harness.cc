@@ -306,10 +306,42 @@ WorkerProcess::WorkerProcess(const MasterProcess& master, const std::string& id,
       dir + "/" + id + ".log");
 }
 
+namespace {
+
+// A pidfd for `pid` when it is still a child of `parent` (so a reused pid
+// is never taken for the task), with its process group; -1 otherwise.
+int OpenTaskPidfd(pid_t pid, pid_t parent, pid_t* group) {
+  if (pid <= 0) return -1;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  // pid (comm) state ppid pgrp ...: comm may hold spaces, so read after ')'.
+  const auto close_paren = line.rfind(')');
+  std::istringstream rest(close_paren == std::string::npos ? "" : line.substr(close_paren + 1));
+  std::string state;
+  pid_t ppid = 0, pgrp = 0;
+  if (!(rest >> state >> ppid >> pgrp) || ppid != parent) {
+    ::close(pidfd);
+    return -1;
+  }
+  *group = pgrp;
+  return pidfd;
+}
+
+}  // namespace
+
 WorkerProcess::~WorkerProcess() {
   if (process_->Running()) process_->Signal(SIGKILL);
   std::error_code error;
   std::vector<std::pair<pid_t, int>> supervisors;  // pid, pidfd
+  struct TaskLeft {
+    int pidfd;
+    pid_t group;
+    bool leads_group;  // the task's own process group (never the test's)
+  };
+  std::vector<TaskLeft> tasks;
   for (const auto& entry : std::filesystem::directory_iterator(work_dir_ + "/attempts", error)) {
     std::ifstream in(entry.path() / "state");
     nlohmann::json state = nlohmann::json::parse(in, nullptr, false);
@@ -327,6 +359,10 @@ WorkerProcess::~WorkerProcess() {
       ::close(pidfd);
       continue;
     }
+    pid_t group = 0;
+    const pid_t task_pid = state.value("task_pid", 0);
+    const int task_pidfd = OpenTaskPidfd(task_pid, pid, &group);
+    if (task_pidfd >= 0) tasks.push_back({task_pidfd, group, group == task_pid && group != ::getpgrp()});
     std::ofstream(entry.path() / "cancel") << "0\n";
     ::syscall(SYS_pidfd_send_signal, pidfd, SIGUSR1, nullptr, 0);
     supervisors.emplace_back(pid, pidfd);
@@ -336,6 +372,17 @@ WorkerProcess::~WorkerProcess() {
     pollfd p{pidfd, POLLIN, 0};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count()))) <= 0) ::kill(pid, SIGKILL);
+    ::close(pidfd);
+  }
+  // A supervisor killed above leaves its task behind (the process backend's
+  // task outlives a dead supervisor): end what is left of each task's group.
+  for (const auto& [pidfd, group, leads_group] : tasks) {
+    pollfd p{pidfd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) {
+      // The group first, while its leader still holds the group id.
+      if (leads_group) ::kill(-group, SIGKILL);
+      ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    }
     ::close(pidfd);
   }
 }
