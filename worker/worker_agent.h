@@ -17,8 +17,8 @@
 // the master was away is reported with its exit code and never requeued.
 // The master ignores (and acknowledges) repeats.
 //
-// Task output is shipped from the attempt's files (LogTailer) and kept there
-// until the master has it: when the master cannot store a chunk (its disk
+// Task output is shipped from the task's output files (LogTailer), which
+// are the worker's copy until the master has it: when the master cannot store a chunk (its disk
 // is full) or a chunk starts past what it has (an earlier one was refused or
 // lost with a stream), it answers OutputRefused with the offset where its
 // copy ends; the agent rewinds that stream to it and ships it again after a
@@ -29,13 +29,14 @@
 // After a reconnect the end of each such task's output is shipped again as
 // empty chunks at the current offsets, so that bytes lost with the old
 // stream are asked for. The master's LogStore skips what it has, so nothing
-// is stored twice. The reconnect backoff
-// stays below half the master's reconnect grace (Registered), so a worker
-// is back before the master gives up on it.
+// is stored twice.
+//
+// The reconnect backoff stays below half the master's reconnect grace
+// (Registered), so a worker is back before the master gives up on it.
 //
 // Threads: Run() is the one writer of the stream and the only caller of
 // Sampler::Take(); a reader thread per connection handles assignments,
-// cancels and acks; the TaskRunner's thread delivers task events, which are
+// cancels, acks and output refusals; the TaskRunner's thread delivers task events, which are
 // queued for the writer. Stop() may be called from any thread.
 //
 // WorkerDaemon (worker_daemon.h) owns an agent together with its sampler and
