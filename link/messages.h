@@ -71,6 +71,8 @@ struct Registration {
   std::vector<TaskUpdate> task_updates;
   // Why the worker cannot run tasks now (self-check); empty when it can.
   std::string unhealthy_reason;
+  // The worker re-sends output the master refuses (OutputRefused).
+  bool resends_refused_output = false;
 };
 
 // Master -> worker: the answer to a Registration.
@@ -120,6 +122,19 @@ struct LogChunk {
   // Stream bytes right after `data` that the worker dropped (its output
   // cap); the stream goes on at offset + data.size() + dropped_bytes.
   uint64_t dropped_bytes = 0;
+};
+
+// Master -> worker: the output of a task attempt's stream was not stored
+// from `offset` on (the master's disk is full, or a chunk started past the
+// bytes it has); the worker sends it again from `offset` after a pause.
+// Sent before the master answers anything the worker sent after the
+// refused chunk.
+struct OutputRefused {
+  std::string task_id;
+  uint32_t attempt = 0;
+  OutputStream stream = OutputStream::kStdout;
+  uint64_t offset = 0;  // the next stream offset the master expects
+  std::string reason;
 };
 
 // Master -> worker: run one attempt of a task.

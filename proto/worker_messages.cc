@@ -55,6 +55,7 @@ void ToProto(const link::Registration& in, gpulse::v1::Register* out) {
   out->set_protocol_version(in.protocol_version);
   for (const link::TaskUpdate& u : in.task_updates) ToProto(u, out->add_task_updates());
   out->set_unhealthy_reason(in.unhealthy_reason);
+  out->set_resends_refused_output(in.resends_refused_output);
 }
 
 link::Registration FromProto(const gpulse::v1::Register& in) {
@@ -71,6 +72,7 @@ link::Registration FromProto(const gpulse::v1::Register& in) {
   r.task_updates.reserve(in.task_updates_size());
   for (const gpulse::v1::TaskUpdate& u : in.task_updates()) r.task_updates.push_back(FromProto(u));
   r.unhealthy_reason = in.unhealthy_reason();
+  r.resends_refused_output = in.resends_refused_output();
   return r;
 }
 
@@ -160,6 +162,21 @@ link::Registered FromProto(const gpulse::v1::Registered& in) {
 void ToProto(const link::TaskUpdateAck& in, gpulse::v1::TaskUpdateAck* out) { out->set_event_seq(in.event_seq); }
 
 link::TaskUpdateAck FromProto(const gpulse::v1::TaskUpdateAck& in) { return {in.event_seq()}; }
+
+void ToProto(const link::OutputRefused& in, gpulse::v1::OutputRefused* out) {
+  out->set_task_id(in.task_id);
+  out->set_attempt(in.attempt);
+  out->set_stream(in.stream == link::OutputStream::kStderr ? gpulse::v1::LogChunk::STDERR
+                                                           : gpulse::v1::LogChunk::STDOUT);
+  out->set_offset(in.offset);
+  out->set_reason(in.reason);
+}
+
+link::OutputRefused FromProto(const gpulse::v1::OutputRefused& in) {
+  return {in.task_id(), in.attempt(),
+          in.stream() == gpulse::v1::LogChunk::STDERR ? link::OutputStream::kStderr : link::OutputStream::kStdout,
+          in.offset(), in.reason()};
+}
 
 void ToProto(const link::Assignment& in, gpulse::v1::Assign* out) {
   out->set_task_id(in.task_id);

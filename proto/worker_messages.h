@@ -39,6 +39,9 @@ link::Assignment FromProto(const gpulse::v1::Assign& in);
 void ToProto(const link::TaskUpdateAck& in, gpulse::v1::TaskUpdateAck* out);
 link::TaskUpdateAck FromProto(const gpulse::v1::TaskUpdateAck& in);
 
+void ToProto(const link::OutputRefused& in, gpulse::v1::OutputRefused* out);
+link::OutputRefused FromProto(const gpulse::v1::OutputRefused& in);
+
 void ToProto(const link::Cancel& in, gpulse::v1::Cancel* out);
 link::Cancel FromProto(const gpulse::v1::Cancel& in);
 

@@ -164,5 +164,21 @@ TEST(WorkerMessagesTest, EventNumbersAcksAndUpdatesInARegistrationRoundTrip) {
   EXPECT_EQ(RoundTrip<v1::Heartbeat>(hb).unhealthy_reason, "broken");
 }
 
+// Issue 8: the master's refusal of output, and a worker saying it re-sends.
+TEST(WorkerMessagesTest, OutputRefusedAndResendingRoundTrip) {
+  const link::OutputRefused refused =
+      RoundTrip<v1::OutputRefused>(link::OutputRefused{"t-000007", 2, link::OutputStream::kStderr, 65536, "full"});
+  EXPECT_EQ(refused.task_id, "t-000007");
+  EXPECT_EQ(refused.attempt, 2u);
+  EXPECT_EQ(refused.stream, link::OutputStream::kStderr);
+  EXPECT_EQ(refused.offset, 65536u);
+  EXPECT_EQ(refused.reason, "full");
+  link::Registration r;
+  r.worker_id = "w";
+  r.resends_refused_output = true;
+  EXPECT_TRUE(RoundTrip<v1::Register>(r).resends_refused_output);
+  EXPECT_FALSE(RoundTrip<v1::Register>(link::Registration{}).resends_refused_output);
+}
+
 }  // namespace
 }  // namespace gpulse::proto

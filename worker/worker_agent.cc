@@ -23,6 +23,10 @@ using gpulse::v1::MasterMessage;
 using gpulse::v1::WorkerMessage;
 
 constexpr auto kOutputTick = std::chrono::milliseconds(250);
+// How long output the master refused waits before it is sent again; doubles
+// while refusals go on, up to the longest.
+constexpr std::chrono::milliseconds kFirstOutputPause{1000};
+constexpr std::chrono::milliseconds kLongestOutputPause{10000};
 constexpr std::chrono::milliseconds kCancelGraceDefault{10000};
 
 std::string FormatPercent(const std::optional<double>& v) {
@@ -73,6 +77,7 @@ WorkerMessage RegisterMessage(const WorkerOptions& options, const std::vector<Gp
   r.running_tasks = LinkRunningTasks(running);
   r.task_updates = std::move(updates);
   r.unhealthy_reason = std::move(unhealthy_reason);
+  r.resends_refused_output = true;
   WorkerMessage reg;
   proto::ToProto(r, reg.mutable_register_());
   return reg;
@@ -125,7 +130,8 @@ WorkerAgent::WorkerAgent(WorkerOptions options, telemetry::Sampler& sampler, Tas
                          SampleObserver on_sample)
     : options_(std::move(options)), sampler_(sampler), runner_(runner), on_sample_(std::move(on_sample)) {
   for (const RunningTaskInfo& task : runner_.Running()) {
-    tailers_[task.task_id] = std::make_unique<LogTailer>(PathsForTask(options_.work_dir, task.task_id), task.attempt);
+    tailers_[task.task_id] = std::make_unique<LogTailer>(PathsForTask(options_.work_dir, task.task_id), task.attempt,
+                                                         options_.max_task_output_bytes);
   }
 }
 
@@ -155,17 +161,148 @@ void WorkerAgent::OnTaskEvent(const TaskEvent& event) {
 }
 
 void WorkerAgent::Acknowledge(uint64_t seq) {
-  std::vector<std::pair<std::string, uint32_t>> ended;
+  std::vector<std::pair<std::string, uint32_t>> collect;
   {
     std::lock_guard lock(mu_);
     while (!outbox_.empty() && outbox_.front().seq <= seq) {
-      const TaskEvent& event = outbox_.front().event;
-      if (event.kind != TaskEvent::Kind::kStarted) ended.emplace_back(event.task_id, event.attempt);
+      const NumberedEvent& numbered = outbox_.front();
+      const TaskEvent& event = numbered.event;
+      if (event.kind != TaskEvent::Kind::kStarted) {
+        auto ended = ended_.find(event.task_id);
+        if (ended != ended_.end() && ended->second.event_seq == numbered.seq) {
+          ended->second.event_acked = true;  // collected once its output is stored too
+        } else if (ended == ended_.end()) {
+          collect.emplace_back(event.task_id, event.attempt);  // no output of its own here
+        }
+      }
       outbox_.pop_front();
       if (sent_ > 0) --sent_;
     }
+    for (auto& settled : TakeSettledLocked()) collect.push_back(std::move(settled));
   }
-  for (const auto& [task_id, attempt] : ended) runner_.Collected(task_id, attempt);
+  CollectAll(collect);
+}
+
+void WorkerAgent::CollectAll(const std::vector<std::pair<std::string, uint32_t>>& attempts) {
+  for (const auto& [task_id, attempt] : attempts) runner_.Collected(task_id, attempt);
+}
+
+std::vector<std::pair<std::string, uint32_t>> WorkerAgent::TakeSettledLocked() {
+  std::vector<std::pair<std::string, uint32_t>> settled;
+  for (auto it = ended_.begin(); it != ended_.end();) {
+    const EndedTask& e = it->second;
+    if (!e.event_acked || !e.output_stored) {
+      ++it;
+      continue;
+    }
+    settled.emplace_back(it->first, e.attempt);
+    auto tailer = tailers_.find(it->first);
+    if (tailer != tailers_.end() && tailer->second->attempt() == e.attempt) {
+      tailers_.erase(tailer);
+      refused_output_.erase(it->first);
+    }
+    it = ended_.erase(it);
+  }
+  return settled;
+}
+
+void WorkerAgent::OnOutputRefused(const link::OutputRefused& refused) {
+  std::lock_guard lock(mu_);
+  auto tailer = tailers_.find(refused.task_id);
+  if (tailer == tailers_.end() || tailer->second->attempt() != refused.attempt) return;  // nothing left to send
+  tailer->second->Rewind(
+      refused.stream == link::OutputStream::kStderr ? OutputStream::kStderr : OutputStream::kStdout, refused.offset);
+  RefusedOutput& r = refused_output_[refused.task_id];
+  ++r.refusals;
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= r.retry_at) {  // a refusal of what was sent after the pause, not one more of the same flight
+    r.pause = r.pause.count() == 0 ? kFirstOutputPause : std::min(r.pause * 2, kLongestOutputPause);
+    r.retry_at = now + r.pause;
+    spdlog::warn("the master did not store output of task {} ({}); sending it again from offset {} in {} ms",
+                 refused.task_id, refused.reason, refused.offset, r.pause.count());
+  }
+  if (auto ended = ended_.find(refused.task_id); ended != ended_.end()) ended->second.settles_with_heartbeat = 0;
+}
+
+void WorkerAgent::OutputSettledBy(uint64_t heartbeat_seq) {
+  std::vector<std::pair<std::string, uint32_t>> collect;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [task_id, e] : ended_) {
+      if (e.settles_with_heartbeat != 0 && heartbeat_seq >= e.settles_with_heartbeat) e.output_stored = true;
+    }
+    collect = TakeSettledLocked();
+  }
+  CollectAll(collect);
+}
+
+bool WorkerAgent::OutputPausedLocked(const std::string& task_id, std::chrono::steady_clock::time_point now) const {
+  auto r = refused_output_.find(task_id);
+  return r != refused_output_.end() && now < r->second.retry_at;
+}
+
+uint64_t WorkerAgent::RefusalsLocked(const std::string& task_id) const {
+  auto r = refused_output_.find(task_id);
+  return r == refused_output_.end() ? 0 : r->second.refusals;
+}
+
+void WorkerAgent::EndedLocked(const std::string& task_id, uint32_t attempt, uint64_t seq, uint64_t refusals_before) {
+  EndedTask& e = ended_[task_id];
+  e.attempt = attempt;
+  if (seq != 0) {
+    e.event_seq = seq;
+    e.event_acked = false;
+  }
+  const bool refused_since = RefusalsLocked(task_id) != refusals_before ||
+                             OutputPausedLocked(task_id, std::chrono::steady_clock::now());
+  e.settles_with_heartbeat = refused_since ? 0 : heartbeat_seq_ + 1;  // the next heartbeat goes after it
+}
+
+Status WorkerAgent::ShipOutputEnd(Connection& conn, const std::string& task_id) {
+  std::vector<WorkerMessage> out;
+  {
+    std::lock_guard lock(mu_);
+    auto tailer = tailers_.find(task_id);
+    if (tailer == tailers_.end()) return Status::Ok();
+    for (OutputStream stream : {OutputStream::kStdout, OutputStream::kStderr}) {
+      WorkerMessage m;
+      proto::ToProto(link::LogChunk{task_id, tailer->second->attempt(), LinkStream(stream),
+                                    tailer->second->offset(stream), std::string(), 0},
+                     m.mutable_log());
+      out.push_back(std::move(m));
+    }
+  }
+  return Send(conn, out, "shipping output");
+}
+
+Status WorkerAgent::ShipUnsettledOutput(Connection& conn) {
+  std::vector<std::string> due;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [task_id, e] : ended_) {
+      if (!e.output_stored && e.settles_with_heartbeat == 0 && !OutputPausedLocked(task_id, now)) {
+        due.push_back(task_id);
+      }
+    }
+  }
+  for (const std::string& task_id : due) {
+    uint64_t refusals_before;
+    uint32_t attempt = 0;
+    {
+      std::lock_guard lock(mu_);
+      refusals_before = RefusalsLocked(task_id);
+      auto tailer = tailers_.find(task_id);
+      if (tailer == tailers_.end()) continue;
+      attempt = tailer->second->attempt();
+    }
+    ASSIGN_OR_RETURN(const bool all, ShipAllOutput(conn, task_id, conn.next_heartbeat));
+    if (!all) return Status::Ok();  // a heartbeat is due; on from here next round
+    RETURN_IF_ERROR(ShipOutputEnd(conn, task_id));
+    std::lock_guard lock(mu_);
+    if (ended_.count(task_id) != 0) EndedLocked(task_id, attempt, 0, refusals_before);
+  }
+  return Status::Ok();
 }
 
 void WorkerAgent::RenewLease(int64_t sent_ns) {
@@ -306,6 +443,7 @@ Status WorkerAgent::Serve(Connection& conn) {
   while (!stopping_) {
     RETURN_IF_ERROR(ShipTaskEvents(conn));
     RETURN_IF_ERROR(ShipOutput(conn));
+    RETURN_IF_ERROR(ShipUnsettledOutput(conn));
     ASSIGN_OR_RETURN(const HeartbeatOutcome heartbeat, MaybeSendHeartbeat(conn));
     if (heartbeat == HeartbeatOutcome::kGpusChanged) break;
     auto until = std::min(conn.next_heartbeat, std::chrono::steady_clock::now() + kOutputTick);
@@ -324,7 +462,7 @@ Status WorkerAgent::Register(Connection& conn) {
   // then in the outbox, never in neither.
   const std::vector<RunningTaskInfo> running = runner_.Running();
   std::vector<link::TaskUpdate> updates;
-  std::vector<std::string> finished;
+  std::vector<NumberedEvent> finished;
   uint64_t last_seq = 0;
   {
     std::lock_guard lock(mu_);
@@ -332,8 +470,23 @@ Status WorkerAgent::Register(Connection& conn) {
       // The rest go out one by one after this (ShipTaskEvents).
       if (updates.size() == link::kMaxTaskUpdatesPerRegister) break;
       updates.push_back(NumberedUpdate(e.event, e.seq));
-      if (e.event.kind != TaskEvent::Kind::kStarted) finished.push_back(e.event.task_id);
+      if (e.event.kind != TaskEvent::Kind::kStarted) {
+        auto tailer = tailers_.find(e.event.task_id);
+        if (tailer != tailers_.end() && tailer->second->attempt() == e.event.attempt) {
+          finished.push_back(e);
+          // Before Register goes: its acknowledgement finds the entry.
+          EndedTask& ended = ended_[e.event.task_id];
+          ended.attempt = e.event.attempt;
+          ended.event_seq = e.seq;
+          ended.event_acked = false;
+        }
+      }
       last_seq = e.seq;
+    }
+    // What went out on the old stream may not have arrived: ship the end of
+    // each ended task's output again (ShipUnsettledOutput).
+    for (auto& [task_id, e] : ended_) {
+      if (!e.output_stored) e.settles_with_heartbeat = 0;
     }
   }
   {
@@ -345,11 +498,18 @@ Status WorkerAgent::Register(Connection& conn) {
                                               SelfCheck())},
                        "registering"));
   MarkSentUpTo(last_seq);
-  // The output of tasks that ended meanwhile, to its end.
-  for (const std::string& task_id : finished) {
-    RETURN_IF_ERROR(ShipAllOutput(conn, task_id).status());
+  // The output of tasks that ended meanwhile, to its end; their attempts
+  // are collected once the master has their output too.
+  for (const NumberedEvent& e : finished) {
+    uint64_t refusals_before;
+    {
+      std::lock_guard lock(mu_);
+      refusals_before = RefusalsLocked(e.event.task_id);
+    }
+    RETURN_IF_ERROR(ShipAllOutput(conn, e.event.task_id).status());
+    RETURN_IF_ERROR(ShipOutputEnd(conn, e.event.task_id));
     std::lock_guard lock(mu_);
-    tailers_.erase(task_id);
+    if (ended_.count(e.event.task_id) != 0) EndedLocked(e.event.task_id, e.event.attempt, 0, refusals_before);
   }
   return Status::Ok();
 }
@@ -377,19 +537,32 @@ void WorkerAgent::MarkSentUpTo(uint64_t seq) {
 }
 
 Result<bool> WorkerAgent::ShipTaskEvent(Connection& conn, const TaskEvent& event, uint64_t seq) {
-  // A finished task's output all goes before its end.
+  // A finished task's output all goes before its end (unless the master
+  // refused it lately: then the end goes now and the output after the pause).
   const bool last = event.kind != TaskEvent::Kind::kStarted;
+  bool has_output = false;
+  bool paused = false;
+  uint64_t refusals_before = 0;
   if (last) {
+    std::lock_guard lock(mu_);
+    auto tailer = tailers_.find(event.task_id);
+    has_output = tailer != tailers_.end() && tailer->second->attempt() == event.attempt;
+    paused = OutputPausedLocked(event.task_id, std::chrono::steady_clock::now());
+    refusals_before = RefusalsLocked(event.task_id);
+  }
+  if (has_output && !paused) {
     ASSIGN_OR_RETURN(const bool all, ShipAllOutput(conn, event.task_id, conn.next_heartbeat));
     if (!all) return false;
+    RETURN_IF_ERROR(ShipOutputEnd(conn, event.task_id));
+  }
+  if (has_output) {
+    // Before the event goes: its acknowledgement finds the entry.
+    std::lock_guard lock(mu_);
+    EndedLocked(event.task_id, event.attempt, seq, refusals_before);
   }
   std::vector<WorkerMessage> out;
   out.push_back(TaskUpdateMessage(event, seq));
   RETURN_IF_ERROR(Send(conn, out, "reporting tasks"));
-  if (last) {
-    std::lock_guard lock(mu_);
-    tailers_.erase(event.task_id);
-  }
   return true;
 }
 
@@ -455,10 +628,17 @@ bool WorkerAgent::CollectOutput(std::vector<WorkerMessage>& out, const std::stri
   constexpr int kDrainRounds = 8;
   std::lock_guard lock(mu_);
   bool drain_has_more = false;
+  const auto now = std::chrono::steady_clock::now();
   for (auto& [task_id, tailer] : tailers_) {
     // A chatty task ships at most one chunk per stream per tick; a finished
-    // one is read to its end, a batch at a time.
+    // one is read to its end, a batch at a time. Output the master refused
+    // waits for its pause; an ended task's goes only when drained.
     const bool drain = task_id == drain_task;
+    if (!drain && OutputPausedLocked(task_id, now)) continue;
+    if (auto ended = ended_.find(task_id);
+        !drain && ended != ended_.end() && ended->second.attempt == tailer->attempt()) {
+      continue;
+    }
     for (int round = 0; round < (drain ? kDrainRounds : 1); ++round) {
       auto chunks = tailer->ReadNewOutput(LogTailer::kDefaultMaxChunkBytes, /*task_ended=*/drain);
       if (!chunks.ok()) {
@@ -523,8 +703,12 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
           heartbeat_sent_ns_.erase(heartbeat_sent_ns_.begin(), heartbeat_sent_ns_.upper_bound(msg.ack().seq()));
         }
         RenewLease(sent_ns);
+        OutputSettledBy(msg.ack().seq());
         break;
       }
+      case MasterMessage::kOutputRefused:
+        OnOutputRefused(proto::FromProto(msg.output_refused()));
+        break;
       case MasterMessage::kTaskUpdateAck:
         Acknowledge(proto::FromProto(msg.task_update_ack()).event_seq);
         break;

@@ -15,13 +15,28 @@
 // carries every unacknowledged event, oldest first, and the master applies
 // them before it reconciles the running tasks, so a task that ended while
 // the master was away is reported with its exit code and never requeued.
-// The master ignores (and acknowledges) repeats. The reconnect backoff
-// stays below half the master's reconnect grace (Registered), so a worker
-// is back before the master gives up on it.
+// The master ignores (and acknowledges) repeats.
+//
+// Task output is shipped from the task's output files (LogTailer), which
+// are the worker's copy until the master has it: when the master cannot store a chunk (its disk
+// is full) or a chunk starts past what it has (an earlier one was refused or
+// lost with a stream), it answers OutputRefused with the offset where its
+// copy ends; the agent rewinds that stream to it and ships it again after a
+// pause (1 s, doubling to 10 s while refusals go on). An ended task's
+// attempt is collected (its folder removed) only once the master has
+// acknowledged its last event and answered a heartbeat sent after the end
+// of its output with no refusal in between (the master answers in order).
+// After a reconnect the end of each such task's output is shipped again as
+// empty chunks at the current offsets, so that bytes lost with the old
+// stream are asked for. The master's LogStore skips what it has, so nothing
+// is stored twice.
+//
+// The reconnect backoff stays below half the master's reconnect grace
+// (Registered), so a worker is back before the master gives up on it.
 //
 // Threads: Run() is the one writer of the stream and the only caller of
 // Sampler::Take(); a reader thread per connection handles assignments,
-// cancels and acks; the TaskRunner's thread delivers task events, which are
+// cancels, acks and output refusals; the TaskRunner's thread delivers task events, which are
 // queued for the writer. Stop() may be called from any thread.
 //
 // WorkerDaemon (worker_daemon.h) owns an agent together with its sampler and
@@ -41,6 +56,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "link/messages.h"
 #include "sample/sample.h"
 #include "telemetry/sampler.h"
 #include "worker/tasks/log_tailer.h"
@@ -183,8 +199,34 @@ class WorkerAgent final : public TaskEventSink {
   // false for the last two.
   bool WaitForWork(std::chrono::steady_clock::time_point until);
   // Forgets the events numbered up to `seq` (the master has them); tells the
-  // runner it may forget the attempts those events ended.
+  // runner it may forget the attempts those events ended whose output the
+  // master has too (see SettledLocked).
   void Acknowledge(uint64_t seq);
+  // The master did not store `refused`'s stream from its offset on: rewinds
+  // the task's tailer there and pauses its output. Reader thread.
+  void OnOutputRefused(const link::OutputRefused& refused);
+  // The master answered heartbeat `seq`: every ended task whose output had
+  // all gone out before it, unrefused since, has its output stored.
+  void OutputSettledBy(uint64_t heartbeat_seq);
+  // Ships again the output of ended tasks whose output is not known to be
+  // stored and not paused: to its end, then empty chunks at the end (so
+  // that the master refuses what it lacks). Unavailable on a broken stream.
+  Status ShipUnsettledOutput(Connection& conn);
+  // Empty chunks at `task_id`'s current offsets, both streams.
+  Status ShipOutputEnd(Connection& conn, const std::string& task_id);
+  // Whether `task_id`'s output is paused after a refusal. Holds mu_.
+  bool OutputPausedLocked(const std::string& task_id, std::chrono::steady_clock::time_point now) const;
+  // Records that `task_id`'s last event (numbered `seq`) and all its output
+  // went out: output settles with the next heartbeat's answer unless it was
+  // refused (or paused) since `refusals_before`. Holds mu_.
+  void EndedLocked(const std::string& task_id, uint32_t attempt, uint64_t seq, uint64_t refusals_before);
+  // How many refusals `task_id`'s output has had. Holds mu_.
+  uint64_t RefusalsLocked(const std::string& task_id) const;
+  // Removes and returns the ended attempts whose event was acknowledged and
+  // whose output is stored (their tailers dropped); the caller tells the
+  // runner, without mu_. Holds mu_.
+  std::vector<std::pair<std::string, uint32_t>> TakeSettledLocked();
+  void CollectAll(const std::vector<std::pair<std::string, uint32_t>>& attempts);
   // The master answered a message this worker sent at `sent_ns`
   // (MonotonicNowNs): renews the task lease from then. Sending time, not the
   // answer's arrival: the master received the message after it was sent, so
@@ -213,6 +255,25 @@ class WorkerAgent final : public TaskEventSink {
   uint64_t next_event_seq_ = 1;
   std::chrono::milliseconds reconnect_grace_{0};  // from the latest Registered; 0: unknown
   std::map<std::string, std::unique_ptr<LogTailer>> tailers_;
+  // Output the master refused, by task: its tailer was rewound to where the
+  // master's copy ends; not shipped before `retry_at`.
+  struct RefusedOutput {
+    std::chrono::steady_clock::time_point retry_at{};
+    std::chrono::milliseconds pause{0};
+    uint64_t refusals = 0;
+  };
+  std::map<std::string, RefusedOutput> refused_output_;
+  // Tasks whose last event went out, until their attempt is collected.
+  struct EndedTask {
+    uint32_t attempt = 0;
+    uint64_t event_seq = 0;
+    bool event_acked = false;
+    // The heartbeat whose answer says the output is stored (sent after its
+    // end); 0: not all of it went out since the last refusal or stream.
+    uint64_t settles_with_heartbeat = 0;
+    bool output_stored = false;
+  };
+  std::map<std::string, EndedTask> ended_;
   bool stream_broken_ = false;
   std::atomic<bool> stopping_{false};
   uint64_t heartbeat_seq_ = 0;  // only Run()'s thread

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <sstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -34,7 +35,10 @@ using testkit::Eventually;
 
 // A master that registers every stream, acks heartbeats, and ends the
 // current stream after `beats_per_stream` heartbeats (0: never), or refuses
-// every stream with UNAUTHENTICATED.
+// every stream with UNAUTHENTICATED. Given an assignment it sends it after
+// each registration; it acknowledges task updates and keeps the stdout of
+// the task by offset as the real LogStore does, refusing chunks (as the
+// real master does on a full disk) while told to and past its stored end.
 class FakeMaster final : public gpulse::v1::WorkerLink::Service {
  public:
   grpc::Status Connect(grpc::ServerContext* context,
@@ -53,6 +57,29 @@ class FakeMaster final : public gpulse::v1::WorkerLink::Service {
       if (in.has_register_()) {
         registrations_.push_back(in.register_());
         out.mutable_registered()->set_heartbeat_interval_ms(in.register_().heartbeat_interval_ms());
+        if (assign_) {
+          stream->Write(out);
+          out.Clear();
+          *out.mutable_assign() = *assign_;
+        }
+      } else if (in.has_task_update()) {
+        updates_.push_back(in.task_update());
+        out.mutable_task_update_ack()->set_event_seq(in.task_update().event_seq());
+      } else if (in.has_log()) {
+        const gpulse::v1::LogChunk& chunk = in.log();
+        if (chunk.stream() != gpulse::v1::LogChunk::STDOUT) continue;
+        ++chunks_;
+        if (refuse_output_ || chunk.offset() > stdout_.size()) {
+          ++refusals_;
+          auto* refused = out.mutable_output_refused();
+          refused->set_task_id(chunk.task_id());
+          refused->set_attempt(chunk.attempt());
+          refused->set_offset(stdout_.size());
+          refused->set_reason("the fake master's disk is full");
+        } else {
+          if (chunk.offset() + chunk.data().size() > stdout_.size()) stdout_ += chunk.data().substr(stdout_.size() - chunk.offset());
+          continue;
+        }
       } else if (in.has_heartbeat()) {
         seqs_.push_back(in.heartbeat().seq());
         out.mutable_ack()->set_seq(in.heartbeat().seq());
@@ -88,6 +115,33 @@ class FakeMaster final : public gpulse::v1::WorkerLink::Service {
     std::lock_guard lock(mu_);
     refuse_ = refuse;
   }
+  void set_assign(gpulse::v1::Assign assign) {
+    std::lock_guard lock(mu_);
+    assign_ = std::move(assign);
+  }
+  void set_refuse_output(bool refuse) {
+    std::lock_guard lock(mu_);
+    refuse_output_ = refuse;
+  }
+  std::string stored_stdout() {
+    std::lock_guard lock(mu_);
+    return stdout_;
+  }
+  int refusals() {
+    std::lock_guard lock(mu_);
+    return refusals_;
+  }
+  int chunks() {
+    std::lock_guard lock(mu_);
+    return chunks_;
+  }
+  bool task_exited() {
+    std::lock_guard lock(mu_);
+    for (const auto& u : updates_) {
+      if (u.kind() == gpulse::v1::TaskUpdate::EXITED) return true;
+    }
+    return false;
+  }
 
  private:
   std::mutex mu_;
@@ -96,6 +150,12 @@ class FakeMaster final : public gpulse::v1::WorkerLink::Service {
   std::vector<std::string> tokens_;
   int beats_per_stream_ = 0;
   bool refuse_ = false;
+  std::optional<gpulse::v1::Assign> assign_;
+  std::vector<gpulse::v1::TaskUpdate> updates_;
+  bool refuse_output_ = false;
+  std::string stdout_;
+  int refusals_ = 0;
+  int chunks_ = 0;
 };
 
 // Forwards the task runner's events to the agent made after it.
@@ -243,6 +303,32 @@ TEST_F(WorkerAgentTest, ReconnectsAndRegistersAgainWhenTheStreamEnds) {
   agent_->Stop();
   runner_.join();
   EXPECT_TRUE(result_.ok()) << result_.ToString();
+}
+
+// Issue 8: output the master refuses (its disk is full) is sent again from
+// where the master's copy ends, after a pause, also once the task ended;
+// the master ends up with all of it exactly once.
+TEST_F(WorkerAgentTest, RefusedOutputIsSentAgainFromTheMastersEndAfterAPause) {
+  gpulse::v1::Assign assign;
+  assign.set_task_id("t-000001");
+  assign.set_attempt(1);
+  for (const char* arg : {"/usr/bin/seq", "1", "40000"}) assign.add_argv(arg);
+  std::string expected;
+  for (int i = 1; i <= 40000; ++i) expected += std::to_string(i) + "\n";  // ~230 KB: several chunks
+  master_.set_assign(assign);
+  master_.set_refuse_output(true);
+  StartAgent();
+  ASSERT_TRUE(Eventually([&] { return master_.task_exited() && master_.refusals() >= 2; }, seconds(20)))
+      << master_.refusals() << " refusals";
+  // Paused after each refusal, not sent again at every tick (4 per second).
+  const int chunks_while_refused = master_.chunks();
+  EXPECT_LE(chunks_while_refused, 12) << "the agent did not pause after refusals";
+  EXPECT_EQ(master_.stored_stdout(), "");
+  master_.set_refuse_output(false);
+  ASSERT_TRUE(Eventually([&] { return master_.stored_stdout().size() >= expected.size(); }, seconds(20)))
+      << master_.stored_stdout().size() << " of " << expected.size() << " bytes";
+  EXPECT_EQ(master_.stored_stdout(), expected);
+  EXPECT_EQ(master_.registrations().at(0).resends_refused_output(), true);
 }
 
 // A refused token cannot be fixed by retrying: Run() gives up and says so.

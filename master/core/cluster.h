@@ -208,6 +208,20 @@ class Cluster {
   // FailedPrecondition (someone else's task, a finished one, another
   // attempt), counted in the worker's messages_refused ("log_chunk").
   Status AcceptOutput(const std::string& worker_id, const std::string& task_id, uint32_t attempt);
+  // The master could not store output of `attempt`'s `stream` (`reason`,
+  // e.g. "no space left on the master's disk") and its worker will send it
+  // again: the task's message ends in "output not stored: <reason>; the
+  // worker will re-send" (after why it ended, for a finished task), one
+  // event says so until output is stored again, and AcceptOutput takes that
+  // attempt's output from its worker even after the task finished. Unknown
+  // tasks and other attempts are ignored. A failed store write is logged
+  // and kept in memory.
+  void NoteOutputNotStored(const std::string& task_id, uint32_t attempt, link::OutputStream stream,
+                           const std::string& reason);
+  // Output of `attempt`'s `stream` was stored: once no stream of the task is
+  // left unstored, the note leaves its message and an event says the output
+  // is stored again. Cheap otherwise (a lookup under the mutex).
+  void NoteOutputStored(const std::string& task_id, uint32_t attempt, link::OutputStream stream);
 
   // Validates (ValidateTaskSpec) and stores a new queued task; returns it
   // with its id ("t-000001", numbered in submission order, continuing

@@ -69,6 +69,13 @@ struct TaskEntry {
   // and its idleness.
   std::vector<GpuUsageCursor> usage_cursors;
   IdleWatch idle;
+  // The attempt whose output the log store could not take (a full disk):
+  // its worker sends it again, and AcceptOutput takes that attempt's output
+  // from its worker even after the task finished. 0: none. In memory only.
+  uint32_t output_owed_attempt = 0;
+  // The streams (bit 0 stdout, bit 1 stderr) of that attempt whose output
+  // was refused and has not been stored since; the task says so while any.
+  uint8_t output_unstored_streams = 0;
 };
 
 struct Cluster::Impl {

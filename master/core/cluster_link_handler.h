@@ -33,8 +33,15 @@ class ClusterLinkHandler final : public WorkerLinkHandler {
   Status OnTaskUpdate(const WorkerSession& session, const link::TaskUpdate& update) override;
   // Appends the chunk to its attempt's log in the LogStore if the Cluster
   // accepts it (Cluster::AcceptOutput: only the worker's own current
-  // attempts); a refused chunk or a failed append is logged and dropped.
-  Status OnLogChunk(const WorkerSession& session, const link::LogChunk& chunk) override;
+  // attempts); a chunk the Cluster refuses is logged and dropped. For a
+  // worker that re-sends refused output: a chunk that starts past the
+  // stored end is refused (the worker re-sends from that end), and one the
+  // store could not take (a full disk) is refused from where the store
+  // ends and the task says so (Cluster::NoteOutputNotStored) until output
+  // is stored again. For other workers a failed append is logged and the
+  // chunk dropped (the next one then notes a gap).
+  Result<std::optional<link::OutputRefused>> OnLogChunk(const WorkerSession& session,
+                                                        const link::LogChunk& chunk) override;
   // Tells the Cluster the worker's stream closed, if the session registered.
   void OnDisconnect(const WorkerSession& session) override;
 

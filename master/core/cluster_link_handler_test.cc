@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "link/protocol.h"
 #include "master/core/cluster_test_util.h"
@@ -109,7 +111,7 @@ TEST_F(ClusterLinkHandlerTest, NothingButRegisterIsTakenBeforeRegistration) {
   EXPECT_EQ(handler_->OnHeartbeat(s, MakeReport("w1", {50})).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(handler_->OnTaskUpdate(s, {"t-000001", link::TaskUpdate::Kind::kStarted, 0, "", 1, 42}).code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_EQ(handler_->OnLogChunk(s, {"t-000001", 1, link::OutputStream::kStdout, 0, "hi"}).code(),
+  EXPECT_EQ(handler_->OnLogChunk(s, {"t-000001", 1, link::OutputStream::kStdout, 0, "hi"}).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_FALSE(history_.Get("w1").has_value());
   handler_->OnDisconnect(s);  // nothing to disconnect
@@ -163,6 +165,57 @@ TEST_F(ClusterLinkHandlerTest, LogChunksAreStoredPerAttemptAndStream) {
   EXPECT_EQ(out->data, "out\n");
   EXPECT_EQ(err->data, "err\n");
   EXPECT_TRUE(GetWorker("w1").messages_refused.empty());
+}
+
+// Issue 8: output the master cannot store is refused back to a worker that
+// re-sends it (from where the store ends), the task says so until output
+// is stored again, and nothing is stored twice or marked lost.
+TEST_F(ClusterLinkHandlerTest, OutputThatCannotBeStoredIsRefusedForTheWorkerToResendAndTheTaskSaysSo) {
+  WorkerSession s = Session("w1");
+  link::Registration r = MakeRegister("w1", 1);
+  r.resends_refused_output = true;
+  ASSERT_OK(handler_->OnRegister(s, r));
+  Task t = Submit(MakeSpec(1));
+  ASSERT_EQ(cluster_->Schedule(), 1u);
+  ASSERT_OK(handler_->OnTaskUpdate(s, {t.id, link::TaskUpdate::Kind::kStarted, 0, "", 1, 4242}));
+  const auto chunk = [&](uint64_t offset, std::string data) {
+    return link::LogChunk{t.id, 1, link::OutputStream::kStdout, offset, std::move(data)};
+  };
+
+  // The store cannot write the task's logs (a file where its folder goes).
+  const std::string task_dir = dir_.File("logs") + "/" + t.id;
+  { std::ofstream blocker(task_dir); }
+  auto refused = handler_->OnLogChunk(s, chunk(0, "one\n"));
+  ASSERT_OK(refused);
+  ASSERT_TRUE(refused->has_value());
+  EXPECT_EQ((*refused)->offset, 0u);
+  EXPECT_EQ((*refused)->task_id, t.id);
+  const std::string said = Get(t.id).message;
+  EXPECT_EQ(said.rfind("output not stored: ", 0), 0u) << said;
+  EXPECT_NE(said.find("the worker will re-send"), std::string::npos) << said;
+  ASSERT_OK(handler_->OnLogChunk(s, chunk(4, "two\n")));  // in flight before the worker heard
+
+  // Space again: the worker re-sends from 0; repeats are skipped.
+  std::filesystem::remove(task_dir);
+  for (auto [offset, data] : {std::pair<uint64_t, const char*>{0, "one\n"}, {4, "two\n"}, {0, "one\n"}}) {
+    auto stored = handler_->OnLogChunk(s, chunk(offset, data));
+    ASSERT_OK(stored);
+    EXPECT_FALSE(stored->has_value()) << (*stored)->reason;
+  }
+  EXPECT_EQ(Get(t.id).message, "");
+  EXPECT_EQ(logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024)->data, "one\ntwo\n");
+
+  // A chunk past the stored end waits for the bytes before it.
+  auto ahead = handler_->OnLogChunk(s, chunk(100, "later\n"));
+  ASSERT_OK(ahead);
+  ASSERT_TRUE(ahead->has_value());
+  EXPECT_EQ((*ahead)->offset, 8u);
+  EXPECT_EQ(logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024)->data, "one\ntwo\n");
+
+  // Output owed by an attempt is still taken from its worker once it finished.
+  ASSERT_OK(handler_->OnTaskUpdate(s, {t.id, link::TaskUpdate::Kind::kExited, 0, "", 1, 4242}));
+  ASSERT_OK(handler_->OnLogChunk(s, chunk(8, "three\n")));
+  EXPECT_EQ(logs_->Read(t.id, 1, LogStream::kStdout, 0, 1024)->data, "one\ntwo\nthree\n");
 }
 
 // Observation 4 of issue 9: any worker could append to any task's log.

@@ -193,7 +193,9 @@ Status Cluster::AcceptOutput(const std::string& worker_id, const std::string& ta
   if (entry == nullptr) {
     refusal = NotFound("no task '" + task_id + "'");
   } else if (const Task& t = entry->task;
-             t.worker_id != worker_id || (t.state != TaskState::kAssigned && t.state != TaskState::kRunning)) {
+             t.worker_id != worker_id ||
+             (t.state != TaskState::kAssigned && t.state != TaskState::kRunning &&
+              !(IsTerminal(t.state) && entry->output_owed_attempt == attempt && attempt == t.attempts))) {
     refusal = FailedPrecondition("task " + task_id + " is " + TaskStateName(t.state) + ", not placed on " + worker_id);
   } else if (attempt != t.attempts) {
     refusal = FailedPrecondition("task " + task_id + " is on attempt " + std::to_string(t.attempts) +

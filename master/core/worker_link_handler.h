@@ -15,10 +15,13 @@
 // Failures: a call returns an error only when the stream should end with
 // it; the gRPC service ends it with that status (a status code it maps to
 // the matching gRPC code). What is merely ignored (a stale task update, a
-// log chunk that cannot be stored) is logged and returns OK.
+// log chunk that cannot be stored) is logged and returns OK; a chunk that
+// cannot be stored now is refused (OutputRefused) so that the worker
+// sends it again later.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -35,6 +38,8 @@ struct WorkerSession {
   // the heartbeat interval the master granted it.
   std::string worker_id;
   std::chrono::milliseconds heartbeat_interval{0};
+  // The worker re-sends output the master refuses (Registration).
+  bool resends_refused_output = false;
 
   bool registered() const { return !worker_id.empty(); }
 };
@@ -55,7 +60,11 @@ class WorkerLinkHandler {
   // What became of a task. FailedPrecondition before the session registered.
   virtual Status OnTaskUpdate(const WorkerSession& session, const link::TaskUpdate& update) = 0;
   // New output of a task. FailedPrecondition before the session registered.
-  virtual Status OnLogChunk(const WorkerSession& session, const link::LogChunk& chunk) = 0;
+  // Otherwise the refusal to send back when the output was not stored and
+  // the worker should send it again (only to a worker that re-sends), or
+  // nullopt.
+  virtual Result<std::optional<link::OutputRefused>> OnLogChunk(const WorkerSession& session,
+                                                                const link::LogChunk& chunk) = 0;
   // The stream ended, for whatever reason. Called once, last.
   virtual void OnDisconnect(const WorkerSession& session) = 0;
 };

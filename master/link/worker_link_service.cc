@@ -117,7 +117,16 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
         }
         return Status::Ok();
       }
-      case WorkerMessage::kLog: return handler_.OnLogChunk(session_, proto::FromProto(msg.log()));
+      case WorkerMessage::kLog: {
+        ASSIGN_OR_RETURN(std::optional<link::OutputRefused> refused,
+                         handler_.OnLogChunk(session_, proto::FromProto(msg.log())));
+        if (refused) {  // after the answers to what came before the chunk, before those to what follows
+          MasterMessage m;
+          proto::ToProto(*refused, m.mutable_output_refused());
+          Enqueue(std::move(m));
+        }
+        return Status::Ok();
+      }
       default: return InvalidArgument("empty or unknown message");
     }
   }

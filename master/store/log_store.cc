@@ -197,6 +197,21 @@ Status LogStore::Append(const std::string& task_id, uint32_t attempt, LogStream 
   return Status::Ok();
 }
 
+Result<uint64_t> LogStore::NextStreamOffset(const std::string& task_id, uint32_t attempt, LogStream stream) {
+  if (!SafeTaskId(task_id)) return InvalidArgument("bad task id");
+  if (attempt == 0) attempt = 1;
+  std::lock_guard lock(mu_);
+  const std::string path = PathFor(task_id, attempt, stream);
+  ASSIGN_OR_RETURN(uint64_t stored, StoredSize(path));
+  ASSIGN_OR_RETURN(int64_t shift, ReadShift(path + ".shift"));
+  ASSIGN_OR_RETURN(uint64_t dropped, ReadDropped(path + ".dropped"));
+  const uint64_t marker_size = dropped > 0 ? DroppedMarker(dropped).size() : 0;
+  if (stored < marker_size) return Internal("'" + path + ".dropped' does not match '" + path + "'");
+  const int64_t expected = static_cast<int64_t>(stored - marker_size) + shift + static_cast<int64_t>(dropped);
+  if (expected < 0) return Internal("'" + path + ".shift' does not match '" + path + "'");
+  return static_cast<uint64_t>(expected);
+}
+
 Result<LogStore::Slice> LogStore::Read(const std::string& task_id, uint32_t attempt, LogStream stream,
                                        uint64_t offset, size_t max_bytes) const {
   if (!SafeTaskId(task_id)) return InvalidArgument("bad task id");

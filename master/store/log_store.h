@@ -77,6 +77,13 @@ class LogStore {
   Status Append(const std::string& task_id, uint32_t attempt, LogStream stream, uint64_t offset,
                 const std::string& data, uint64_t dropped_after = 0);
 
+  // The worker's stream offset the next Append of `attempt`'s `stream`
+  // should start at: everything before it is stored (or counted as
+  // dropped, or noted as lost). 0 for a stream with nothing stored yet.
+  // Reads only (works on a full disk). kInvalidArgument for a bad task id;
+  // a file system error as PosixError's codes.
+  Result<uint64_t> NextStreamOffset(const std::string& task_id, uint32_t attempt, LogStream stream);
+
   struct Slice {
     std::string data;
     uint64_t next_offset = 0;  // the file offset the next read should start at

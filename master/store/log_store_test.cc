@@ -99,6 +99,20 @@ TEST_F(LogStoreTest, StreamOffsetsAfterAGapSurviveARestart) {
   EXPECT_EQ(ReadAll("t1", 1), "a\n\n[gpulse: 3 bytes of output were lost here]\nb\nc\n");
 }
 
+// Where a worker whose chunk was refused resumes: past every stored byte,
+// and past the stream bytes a gap's note stands for.
+TEST_F(LogStoreTest, NextStreamOffsetIsWhereTheNextChunkMustStart) {
+  EXPECT_EQ(store_->NextStreamOffset("t1", 1, LogStream::kStdout).value(), 0u);
+  ASSERT_OK(store_->Append("t1", 1, LogStream::kStdout, 0, "abc"));
+  EXPECT_EQ(store_->NextStreamOffset("t1", 1, LogStream::kStdout).value(), 3u);
+  EXPECT_EQ(store_->NextStreamOffset("t1", 1, LogStream::kStderr).value(), 0u);
+  ASSERT_OK(store_->Append("t1", 1, LogStream::kStdout, 10, "xy"));  // a gap: 7 bytes lost, a longer note
+  EXPECT_EQ(store_->NextStreamOffset("t1", 1, LogStream::kStdout).value(), 12u);
+  Reopen();
+  EXPECT_EQ(store_->NextStreamOffset("t1", 1, LogStream::kStdout).value(), 12u);
+  EXPECT_EQ(store_->NextStreamOffset("../x", 1, LogStream::kStdout).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(LogStoreTest, AttemptsAreKeptApart) {
   ASSERT_OK(store_->Append("t1", 1, LogStream::kStdout, 0, "first attempt\n"));
   ASSERT_OK(store_->Append("t1", 2, LogStream::kStdout, 0, "second\n"));

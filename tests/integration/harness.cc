@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -412,6 +413,36 @@ nlohmann::json SimScenario(const std::string& host_seed, const std::vector<doubl
                     {"memory_total_mib", 81559}, {"memory_used_mib", 1024}});
   }
   return {{"driver_version", "580.65.06"}, {"gpus", gpus}};
+}
+
+TinyDisk::TinyDisk(const std::string& path, const std::string& size) : path_(path) {
+  std::filesystem::create_directories(path);
+  mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, ("size=" + size + ",mode=0700").c_str()) == 0;
+}
+
+TinyDisk::~TinyDisk() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+void TinyDisk::Fill() {
+  std::ofstream out(path_ + "/filler", std::ios::binary);
+  const std::string block(64 * 1024, 'x');
+  while (out.write(block.data(), block.size()) && out.flush()) {
+  }
+  std::ofstream small(path_ + "/filler-small", std::ios::binary);
+  while (small.write("x", 1) && small.flush()) {
+  }
+}
+
+void TinyDisk::Free() {
+  std::error_code ignored;
+  std::filesystem::remove(path_ + "/filler", ignored);
+  std::filesystem::remove(path_ + "/filler-small", ignored);
+}
+
+bool RunningInCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && *ci != '\0' && std::string(ci) != "false" && std::string(ci) != "0";
 }
 
 }  // namespace gpulse::integration

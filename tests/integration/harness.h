@@ -155,6 +155,29 @@ class WorkerProcess {
   std::unique_ptr<Process> process_;
 };
 
+// A tmpfs of `size` (mount's size=, e.g. "8m") mounted on `path` (created
+// if needed), unmounted (lazily) on destruction; Fill() fills it up, Free()
+// removes what Fill() wrote. Mounting needs root: check mounted().
+class TinyDisk {
+ public:
+  explicit TinyDisk(const std::string& path, const std::string& size = "8m");
+  ~TinyDisk();
+  TinyDisk(const TinyDisk&) = delete;
+  TinyDisk& operator=(const TinyDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  void Fill();
+  void Free();
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+// Whether the tests run in CI (CI set to anything but "", "false" or "0",
+// as GitHub Actions, GitLab CI and .ci/run's callers do): there a missing
+// privilege or tool is a failure, not a skip.
+bool RunningInCi();
+
 // A scenario with `gpus` GPUs of `model`, each at the given utilization.
 nlohmann::json SimScenario(const std::string& host_seed, const std::vector<double>& utilization,
                            const std::string& model = "NVIDIA H100 80GB HBM3");

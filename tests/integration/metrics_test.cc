@@ -39,13 +39,6 @@ std::optional<double> SampleValue(const std::string& page, const std::string& fa
   return std::nullopt;
 }
 
-// CI sets CI=true (as GitHub Actions, GitLab CI and .ci/run's callers do):
-// there a missing tool is a failure, not a skip.
-bool RunningInCi() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && *ci != '\0' && std::string(ci) != "false" && std::string(ci) != "0";
-}
-
 std::string Hostname() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);

@@ -174,32 +174,6 @@ TEST(SlowClientsTest, IdleAndSlowlorisConnectionsDoNotStopTheApi) {
   std::cout << "worst answer under attack: " << worst.count() << " ms over " << probes << " requests\n";
 }
 
-// A tmpfs of a few MiB as the data dir, filled up once the master runs.
-class TinyDisk {
- public:
-  explicit TinyDisk(const std::string& path) : path_(path) {
-    std::filesystem::create_directories(path);
-    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, "size=8m,mode=0700") == 0;
-  }
-  ~TinyDisk() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  void Fill() {
-    std::ofstream out(path_ + "/filler", std::ios::binary);
-    const std::string block(64 * 1024, 'x');
-    while (out.write(block.data(), block.size()) && out.flush()) {
-    }
-    std::ofstream small(path_ + "/filler-small", std::ios::binary);
-    while (small.write("x", 1) && small.flush()) {
-    }
-  }
-
- private:
-  std::string path_;
-  bool mounted_ = false;
-};
-
 TEST(SlowClientsTest, AFullDiskIsUnhealthyAndRefusesSubmissionsWith507) {
   testkit::TempDir dir("gpulse-full-disk");
   const std::string data = dir.File("data");

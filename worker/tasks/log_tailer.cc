@@ -44,6 +44,14 @@ Result<std::vector<OutputChunk>> LogTailer::ReadNewOutput(size_t max_bytes_per_s
   return chunks;
 }
 
+void LogTailer::Rewind(OutputStream stream, uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Tail& tail = TailOf(stream);
+  if (offset >= tail.offset) return;
+  tail.offset = offset;
+  tail.dropped_reported = false;
+}
+
 uint64_t LogTailer::offset(OutputStream stream) const {
   std::lock_guard<std::mutex> lock(mu_);
   return stream == OutputStream::kStdout ? stdout_.offset : stderr_.offset;

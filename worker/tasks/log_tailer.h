@@ -73,6 +73,11 @@ class LogTailer {
   Result<std::vector<OutputChunk>> ReadNewOutput(size_t max_bytes_per_stream = kDefaultMaxChunkBytes,
                                                  bool task_ended = false);
 
+  // Makes the next read of `stream` start at `offset` again when that is
+  // before where it is now (the master did not store what followed; a
+  // capped stream's end is then returned again); otherwise does nothing.
+  void Rewind(OutputStream stream, uint64_t offset);
+
   // How many bytes of `stream` have been returned so far.
   uint64_t offset(OutputStream stream) const;
 

@@ -100,6 +100,21 @@ TEST_F(LogTailerTest, ShrunkFileIsAnErrorNotARewind) {
   EXPECT_EQ(tailer_.offset(OutputStream::kStdout), 10u);
 }
 
+// What the master did not store is read again from where its copy ends;
+// a rewind never skips forward.
+TEST_F(LogTailerTest, RewindReadsAgainFromAnEarlierOffsetOnly) {
+  WriteFile(Out(), "0123456789");
+  ASSERT_EQ(tailer_.ReadNew(OutputStream::kStdout)->data, "0123456789");
+  tailer_.Rewind(OutputStream::kStdout, 4);
+  Result<OutputChunk> again = tailer_.ReadNew(OutputStream::kStdout);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->offset, 4u);
+  EXPECT_EQ(again->data, "456789");
+  tailer_.Rewind(OutputStream::kStdout, 20);  // past what was read: ignored
+  EXPECT_EQ(tailer_.offset(OutputStream::kStdout), 10u);
+  EXPECT_EQ(tailer_.offset(OutputStream::kStderr), 0u);
+}
+
 TEST_F(LogTailerTest, FailedReadOfOneStreamLosesNothingFromTheOther) {
   WriteFile(Out(), "keep me");
   WriteFile(Err(), "0123456789");
