@@ -70,7 +70,11 @@ GPULSE_SIM_EXPORT nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t* sample) {
   return NVML_SUCCESS;
 }
 
+// Like the event set, a sample must be freed while NVML is initialised:
+// afterwards it answers UNINITIALIZED and the buffer stays allocated, so a
+// caller that frees too late shows in gpulseSimGpmSamplesLive.
 GPULSE_SIM_EXPORT nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t sample) {
+  if (!Simulator::Instance().initialized()) return NVML_ERROR_UNINITIALIZED;
   if (!IsLive(sample)) return NVML_ERROR_INVALID_ARGUMENT;
   sample->magic = 0;
   delete sample;
