@@ -89,6 +89,27 @@ void BM_PersistentSession(benchmark::State& state) {
 }
 BENCHMARK(BM_PersistentSession);
 
+// The slow poller's GPM read, per health pass: one GPM sample per GPU and the
+// metrics between it and the previous one (nvmlGpmSampleGet +
+// nvmlGpmMetricsGet). Off the sample path; measured so the device check can
+// show what a health pass costs on a Hopper. Skipped where GPM is unsupported.
+void BM_GpmRead(benchmark::State& state) {
+  NvmlSession session(SessionConfig(), SystemClock::Instance());
+  session.Maintain();
+  if (!session.State().available) return state.SkipWithError(session.State().error->c_str());
+  const uint64_t generation = session.generation();
+  const std::vector<GpuIdentity> gpus = session.Inventory();
+  for (const GpuIdentity& gpu : gpus) {
+    const nvmlReturn_t opened = session.ReadGpm(generation, gpu.index).code;
+    if (opened != NVML_SUCCESS) return state.SkipWithError("GPM unavailable on a GPU of this machine");
+  }
+  for (auto _ : state) {
+    for (const GpuIdentity& gpu : gpus) benchmark::DoNotOptimize(session.ReadGpm(generation, gpu.index));
+  }
+  ReportPerGpu(state, gpus.size());
+}
+BENCHMARK(BM_GpmRead);
+
 // The naive path: initialise NVML, list GPUs, read them, shut down.
 void BM_InitShutdownPerSample(benchmark::State& state) {
   size_t gpus = 0;

@@ -1,5 +1,6 @@
 #include "cli/sample_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -61,7 +62,15 @@ CLI::Validator NonNegativeSeconds() {
 }
 
 void RunSample(const SampleOptions& options) {
-  telemetry::Sampler sampler(telemetry::SamplerConfig{}, SystemClock::Instance());
+  telemetry::SamplerConfig config;
+  // Repeated samples: the health figures follow the sampling interval, so
+  // the GPM metrics (rates between two health passes) cover it and appear
+  // from about the second sample on. NVML wants GPM samples > 100 ms apart.
+  if (options.count > 1 && options.interval_s > 0) {
+    config.slow_metrics.health_interval = std::chrono::duration_cast<Clock::Duration>(
+        std::chrono::duration<double>(std::max(options.interval_s, 0.2)));
+  }
+  telemetry::Sampler sampler(config, SystemClock::Instance());
   sampler.WaitForSlowMetrics(kSlowMetricsWait);
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(options.interval_s));

@@ -38,6 +38,16 @@ constexpr MetricFamily kClockThrottleReasons{"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS
                                              "Current clock throttle reasons (older name of "
                                              "DCGM_FI_DEV_CLOCKS_EVENT_REASONS).",
                                              MetricType::kGauge};
+// GPM (Hopper and later), as ratios, like dcgm-exporter's profiling fields.
+constexpr MetricFamily kGrEngineActive{"DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+                                       "Ratio of time the graphics engine is active.", MetricType::kGauge};
+constexpr MetricFamily kSmActive{"DCGM_FI_PROF_SM_ACTIVE",
+                                 "The ratio of cycles an SM has at least 1 warp assigned.", MetricType::kGauge};
+constexpr MetricFamily kSmOccupancy{"DCGM_FI_PROF_SM_OCCUPANCY",
+                                    "The ratio of number of warps resident on an SM to its maximum.",
+                                    MetricType::kGauge};
+constexpr MetricFamily kPipeTensorActive{"DCGM_FI_PROF_PIPE_TENSOR_ACTIVE",
+                                         "Ratio of cycles any tensor pipe is active.", MetricType::kGauge};
 constexpr MetricFamily kXidErrors{"DCGM_FI_DEV_XID_ERRORS",
                                   "Value of the last XID error seen since the worker started (0: none).",
                                   MetricType::kGauge};
@@ -114,6 +124,10 @@ void AppendGpuSeries(PrometheusWriter& out, const HostLabels& host, const GpuSam
   AddKnown(out, kRowRemapFailure, labels, gpu.row_remap_failure);
   AddKnown(out, kClocksEventReasons, labels, gpu.clock_event_reasons);
   AddKnown(out, kClockThrottleReasons, labels, gpu.clock_event_reasons);
+  AddKnown(out, kGrEngineActive, labels, gpu.gr_engine_active);
+  AddKnown(out, kSmActive, labels, gpu.sm_active);
+  AddKnown(out, kSmOccupancy, labels, gpu.sm_occupancy);
+  AddKnown(out, kPipeTensorActive, labels, gpu.pipe_tensor_active);
   if (gpu.events) {
     out.Add(kXidErrors, labels, gpu.events->last_xid.value_or(0));
     // gpulse's own series: its own snake_case labels, as gpulse_worker_gpu_healthy.

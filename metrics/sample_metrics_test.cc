@@ -104,6 +104,26 @@ TEST(SampleMetricsTest, HealthAndSlowSeriesHaveDcgmNamesAndExactValues) {
   EXPECT_THAT(page, HasSubstr("gpulse_gpu_dbe_events_total" + own + "} 3\n"));
 }
 
+TEST(SampleMetricsTest, GpmRatiosHaveDcgmProfilingNames) {
+  GpuSample g = FullGpu();
+  g.gr_engine_active = 0.62;
+  g.sm_active = 0.48;
+  g.sm_occupancy = 0;  // a real zero
+  g.pipe_tensor_active = 0.33;
+  std::string page = Page(g);
+  const std::string labels = kGpu1Labels + "}";
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_PROF_GR_ENGINE_ACTIVE" + labels + " 0.62\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_PROF_SM_ACTIVE" + labels + " 0.48\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_PROF_SM_OCCUPANCY" + labels + " 0\n"));
+  EXPECT_THAT(page, HasSubstr("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE" + labels + " 0.33\n"));
+  EXPECT_THAT(page, HasSubstr("# TYPE DCGM_FI_PROF_SM_ACTIVE gauge\n"));
+}
+
+TEST(SampleMetricsTest, GpuWithoutGpmHasNoProfilingSeries) {
+  std::string page = Page(FullGpu());
+  EXPECT_THAT(page, Not(HasSubstr("DCGM_FI_PROF_")));
+}
+
 TEST(SampleMetricsTest, WatchedGpuWithoutXidReportsZeroAndUnwatchedReportsNothing) {
   GpuSample g = FullGpu();
   g.events = GpuEvents{};

@@ -50,6 +50,10 @@ void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
   GPULSE_TO_PROTO(row_remap_pending);
   GPULSE_TO_PROTO(row_remap_failure);
   GPULSE_TO_PROTO(clock_event_reasons);
+  GPULSE_TO_PROTO(gr_engine_active);
+  GPULSE_TO_PROTO(sm_active);
+  GPULSE_TO_PROTO(sm_occupancy);
+  GPULSE_TO_PROTO(pipe_tensor_active);
   if (gpu.events) {
     auto* events = out->mutable_events();
     if (gpu.events->last_xid) events->set_last_xid(*gpu.events->last_xid);
@@ -93,6 +97,10 @@ GpuSample FromProto(const gpulse::v1::GpuStats& in) {
   GPULSE_FROM_PROTO(row_remap_pending);
   GPULSE_FROM_PROTO(row_remap_failure);
   GPULSE_FROM_PROTO(clock_event_reasons);
+  GPULSE_FROM_PROTO(gr_engine_active);
+  GPULSE_FROM_PROTO(sm_active);
+  GPULSE_FROM_PROTO(sm_occupancy);
+  GPULSE_FROM_PROTO(pipe_tensor_active);
   if (in.has_events()) {
     GpuEvents events;
     if (in.events().has_last_xid()) events.last_xid = in.events().last_xid();

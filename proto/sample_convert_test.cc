@@ -56,6 +56,27 @@ TEST(SampleConvertTest, HealthFiguresRoundTripAndAbsentStaysAbsent) {
   EXPECT_FALSE(FromProto(v1::GpuStats{}).events.has_value());
 }
 
+TEST(SampleConvertTest, GpmRatiosRoundTripAndAbsentStaysAbsent) {
+  GpuSample g;
+  g.gr_engine_active = 0.62;
+  g.sm_active = 0.48;
+  g.sm_occupancy = 0.0;  // a real zero
+  g.pipe_tensor_active = 0.33;
+  v1::GpuStats wire;
+  ToProto(g, &wire);
+  GpuSample back = FromProto(wire);
+  EXPECT_EQ(back.gr_engine_active, std::optional<double>(0.62));
+  EXPECT_EQ(back.sm_active, std::optional<double>(0.48));
+  EXPECT_EQ(back.sm_occupancy, std::optional<double>(0.0));
+  EXPECT_EQ(back.pipe_tensor_active, std::optional<double>(0.33));
+
+  back = FromProto(v1::GpuStats{});  // an older worker, or a GPU without GPM
+  EXPECT_FALSE(back.gr_engine_active.has_value());
+  EXPECT_FALSE(back.sm_active.has_value());
+  EXPECT_FALSE(back.sm_occupancy.has_value());
+  EXPECT_FALSE(back.pipe_tensor_active.has_value());
+}
+
 TEST(SampleConvertTest, ProcessListsRoundTripIncludingUnknownMemory) {
   GpuSample g;
   g.processes = std::vector<GpuProcess>{{42, 1024}, {43, std::nullopt}};

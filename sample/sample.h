@@ -61,6 +61,14 @@ struct GpuSample {
   std::optional<bool> row_remap_pending;        // a row remap waits for a GPU reset
   std::optional<bool> row_remap_failure;        // a row remap has failed
   std::optional<uint64_t> clock_event_reasons;  // NVML's clocks event reason bits
+  // GPM metrics (Hopper and later), from the slow poller: ratios in [0, 1]
+  // over the interval between its last two passes, as dcgm-exporter's
+  // DCGM_FI_PROF_* fields. Absent where GPM is unsupported, and until the
+  // poller's second pass.
+  std::optional<double> gr_engine_active;    // share of time the graphics/compute engine was active
+  std::optional<double> sm_active;           // share of SMs busy (at least one warp assigned)
+  std::optional<double> sm_occupancy;        // resident warps vs the SMs' maximum
+  std::optional<double> pipe_tensor_active;  // share of time any tensor pipe was active
   // From the event watcher; absent when this GPU's events cannot be watched.
   std::optional<GpuEvents> events;
 

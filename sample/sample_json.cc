@@ -77,6 +77,10 @@ nlohmann::json GpuSampleToJson(const GpuSample& g) {
       {"row_remap_pending", OrNull(g.row_remap_pending)},
       {"row_remap_failure", OrNull(g.row_remap_failure)},
       {"clock_event_reasons", OrNull(g.clock_event_reasons)},
+      {"gr_engine_active", OrNull(g.gr_engine_active)},
+      {"sm_active", OrNull(g.sm_active)},
+      {"sm_occupancy", OrNull(g.sm_occupancy)},
+      {"pipe_tensor_active", OrNull(g.pipe_tensor_active)},
       {"events", EventsToJson(g.events)},
       {"error", OrNull(g.error)},
   };

@@ -9,6 +9,7 @@
 // decoder_percent, fan_percent, pcie_tx_kbps, pcie_rx_kbps,
 // processes [{pid, used_memory_bytes}], energy_mj, ecc_dbe_volatile,
 // row_remap_pending, row_remap_failure, clock_event_reasons,
+// gr_engine_active, sm_active, sm_occupancy, pipe_tensor_active (ratios 0–1),
 // events {last_xid, xid_counts {"79": 1}, dbe_events}, error}].
 // See docs/telemetry.md.
 #pragma once

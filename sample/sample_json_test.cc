@@ -29,7 +29,8 @@ TEST(SampleJsonTest, HasExactlyTheDocumentedKeys) {
                 "power_w", "power_limit_w", "clock_sm_mhz", "clock_mem_mhz", "encoder_percent",
                 "decoder_percent", "fan_percent", "pcie_tx_kbps", "pcie_rx_kbps", "processes",
                 "energy_mj", "ecc_dbe_volatile", "row_remap_pending", "row_remap_failure",
-                "clock_event_reasons", "events", "error"}));
+                "clock_event_reasons", "gr_engine_active", "sm_active", "sm_occupancy",
+                "pipe_tensor_active", "events", "error"}));
   EXPECT_EQ(Keys(j["gpus"][0]["processes"][0]),
             (std::set<std::string>{"pid", "used_memory_bytes"}));
 }
@@ -46,7 +47,8 @@ TEST(SampleJsonTest, UnknownValuesAreNullNeverZero) {
   for (const char* key : {"pci_bus_id", "utilization_gpu", "memory_used_bytes", "temperature_c",
                           "power_w", "clock_sm_mhz", "fan_percent", "pcie_rx_kbps", "processes",
                           "energy_mj", "ecc_dbe_volatile", "row_remap_pending", "row_remap_failure",
-                          "clock_event_reasons", "events", "error"}) {
+                          "clock_event_reasons", "gr_engine_active", "sm_active", "sm_occupancy",
+                          "pipe_tensor_active", "events", "error"}) {
     EXPECT_TRUE(j["gpus"][0][key].is_null()) << key;
   }
 }
@@ -70,6 +72,19 @@ TEST(SampleJsonTest, CarriesHealthFigures) {
   g.events = GpuEvents{};
   EXPECT_EQ(GpuSampleToJson(g)["events"],
             nlohmann::json::parse(R"({"last_xid": null, "xid_counts": {}, "dbe_events": 0})"));
+}
+
+TEST(SampleJsonTest, CarriesGpmRatios) {
+  GpuSample g;
+  g.gr_engine_active = 0.62;
+  g.sm_active = 0.48;
+  g.sm_occupancy = 0;  // a real zero
+  g.pipe_tensor_active = 0.33;
+  const nlohmann::json j = GpuSampleToJson(g);
+  EXPECT_EQ(j["gr_engine_active"], 0.62);
+  EXPECT_EQ(j["sm_active"], 0.48);
+  EXPECT_EQ(j["sm_occupancy"], 0.0);
+  EXPECT_EQ(j["pipe_tensor_active"], 0.33);
 }
 
 TEST(SampleJsonTest, CarriesValues) {

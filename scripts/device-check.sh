@@ -62,7 +62,11 @@
 #      gpulse-gpu-load, which needs only the driver; else a CUDA spin kernel
 #      built there with nvcc; else PyTorch matmuls), waits for its ready signal
 #      (after the first kernel; up to 30 s), and checks that gpulse reads
-#      >= 80 % utilization, then <= 20 % once it is stopped.
+#      >= 80 % utilization, then <= 20 % once it is stopped; on GPUs with GPM
+#      (Hopper and later) also graphics-engine activity >= 0.5, then <= 0.2
+#      (the GPM figures of the samples that have them; gpulse must have them
+#      where nvidia-ml-py says the GPU supports GPM). sampler_bench's
+#      BM_GpmRead shows what the slow poller's GPM read costs (no target).
 #
 # Settings (environment; the defaults are for the device; the dry run loosens
 # the targets and shortens the limits):
@@ -92,6 +96,8 @@ READY_TIMEOUT=30   # for the load generator's first kernel or matrix product
 LOAD_SECONDS=60    # the most a load runs; it is stopped once measured
 UNDER_LOAD_MIN=80  # % utilization, every GPU, every sample under load
 IDLE_MAX=20        # % utilization once the load is stopped
+GPM_UNDER_LOAD_MIN=0.5  # GPM graphics-engine activity (ratio) under load, where the GPU has GPM
+GPM_IDLE_MAX=0.2        # the same once the load is stopped
 
 # The glibc parts of a system; everything else a binary links is bundled
 # (the GPU machine may run another distribution, older or newer).
@@ -683,6 +689,10 @@ check_load() {
   local rc=$?
   tee -a "$LOG" <"$WORK/load.txt"
   [[ $rc == 0 ]] || disagree "under load: $(tail -1 "$WORK/load.txt")"
+  python3 "$HELPER" gpm "$RESULTS/gpulse-load.json" --at-least "$GPM_UNDER_LOAD_MIN" >"$WORK/gpm-load.txt" 2>&1
+  rc=$?
+  tee -a "$LOG" <"$WORK/gpm-load.txt"
+  [[ $rc == 0 ]] || disagree "GPM under load: $(tail -1 "$WORK/gpm-load.txt")"
 
   # The driver's figure covers the last sample period: allow it a few seconds.
   local attempt
@@ -696,6 +706,10 @@ check_load() {
   done
   tee -a "$LOG" <"$WORK/idle.txt"
   [[ $rc == 0 ]] || disagree "after the load stopped: $(tail -1 "$WORK/idle.txt")"
+  python3 "$HELPER" gpm "$WORK/idle.json" --at-most "$GPM_IDLE_MAX" >"$WORK/gpm-idle.txt" 2>&1
+  rc=$?
+  tee -a "$LOG" <"$WORK/gpm-idle.txt"
+  [[ $rc == 0 ]] || disagree "GPM after the load stopped: $(tail -1 "$WORK/gpm-idle.txt")"
 }
 
 run() {

@@ -11,6 +11,11 @@
       the timing figures and targets; exit 0 met, 1 missed
   device_check.py utilization FILE --at-least|--at-most PERCENT
       every GPU's utilization in the JSON lines of FILE against a bound; exit 0 / 1
+  device_check.py gpm FILE --at-least|--at-most RATIO
+      every GPU's GPM graphics-engine activity (DCGM_FI_PROF_GR_ENGINE_ACTIVE)
+      in the JSON lines of FILE against a bound, and the GPM figures shown;
+      --at-least also wants figures from every GPU that nvidia-ml-py says
+      supports GPM; exit 0 / 1
 
 Exit 2 from any of them: the input could not be read (it says why).
 Python 3.6 or newer, standard library only (pynvml if installed).
@@ -230,13 +235,15 @@ def timing(bench_path, nvsmi_ns, max_sample_us, min_vs_init, min_vs_nvsmi):
 
     persistent, init = ns("BM_PersistentSession"), ns("BM_InitShutdownPerSample")
     direct, take = ns("BM_DirectNvmlCalls"), ns("BM_SamplerTake")
+    gpm = ns("BM_GpmRead")
     gpus = int(runs.get("BM_PersistentSession", {}).get("gpus", 0)) or 1
     print("GPUs: %d" % gpus)
     for label, value in (("nvidia-smi per query", nvsmi_ns),
                          ("NVML init+query+shutdown/sample", init),
                          ("persistent session/sample", persistent),
                          ("direct NVML calls/sample", direct),
-                         ("full Sampler::Take()", take)):
+                         ("full Sampler::Take()", take),
+                         ("GPM read, all GPUs (slow poller)", gpm)):
         print("%-33s %12s" % (label + ":", "n/a" if value is None else "%.1f us" % (value / 1e3)))
     if None in (persistent, init, take):
         print("MISSING: a benchmark did not run (BM_PersistentSession, BM_InitShutdownPerSample, BM_SamplerTake)")
@@ -277,12 +284,68 @@ def utilization(path, bound, percent):
     return 0 if max(values) <= percent else 1
 
 
+GPM_KEYS = ("gr_engine_active", "sm_active", "sm_occupancy", "pipe_tensor_active")
+
+
+def gpm_supported_by_pynvml(index):
+    """True/False as nvidia-ml-py's nvmlGpmQueryDeviceSupport says; None when it cannot say."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+    except Exception:  # not installed, or no driver: cannot say
+        return None
+    try:
+        return bool(pynvml.nvmlGpmQueryDeviceSupport(pynvml.nvmlDeviceGetHandleByIndex(index)).isSupportedDevice)
+    except Exception:  # an nvidia-ml-py without GPM, or the query failed
+        return None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def gpm(path, bound, ratio):
+    """GPM figures of every GPU against a bound on graphics-engine activity."""
+    try:
+        figures = {}
+        for line in open(path):
+            if line.strip():
+                for g in json.loads(line)["gpus"]:
+                    entry = figures.setdefault(g["index"], {key: [] for key in GPM_KEYS})
+                    for key in GPM_KEYS:
+                        if g.get(key) is not None:
+                            entry[key].append(g[key])
+    except (OSError, ValueError, KeyError) as e:
+        raise Unreadable("no gpulse samples in %s: %s" % (path, e))
+    ratio = float(ratio)
+    problems = []
+    for index in sorted(figures):
+        entry = figures[index]
+        active = entry["gr_engine_active"]
+        if not active:
+            supported = gpm_supported_by_pynvml(index) if bound == "--at-least" else None
+            if supported:
+                problems.append("GPU %d: nvidia-ml-py says it supports GPM, gpulse reported no GPM figures" % index)
+            else:
+                print("GPU %d: no GPM figures (%s)" % (index, "GPM unsupported" if supported is False else
+                                                       "GPU or driver without GPM, or too few samples"))
+            continue
+        print("GPU %d GPM: %s" % (index, ", ".join(
+            "%s %s" % (key, "/".join("%.2f" % v for v in entry[key]) or "absent") for key in GPM_KEYS)))
+        if bound == "--at-least" and min(active) < ratio:
+            problems.append("GPU %d: graphics-engine activity %.2f (expected >= %g)" % (index, min(active), ratio))
+        if bound == "--at-most" and max(active) > ratio:
+            problems.append("GPU %d: graphics-engine activity %.2f (expected <= %g)" % (index, max(active), ratio))
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
 COMMANDS = {
     "fields": (fields, 0),
     "compare": (compare, 2),
     "pynvml": (compare_pynvml, 1),
     "timing": (timing, 5),
     "utilization": (utilization, 3),
+    "gpm": (gpm, 3),
 }
 
 

@@ -7,6 +7,8 @@
 // calls is declared here. Everything is C, so the simulator can export it.
 #pragma once
 
+#include <stddef.h>  // offsetof
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -156,6 +158,62 @@ typedef struct nvmlEventData_st {
   unsigned int computeInstanceId;    // MIG compute instance, or 0xFFFFFFFF
 } nvmlEventData_t;
 
+// ---- GPM (GPU Performance Monitoring; Hopper and later). ----
+// Metrics are computed from two samples of the GPU's counters taken some
+// time apart (NVML wants more than 100 ms): nvmlGpmSampleGet twice, then
+// nvmlGpmMetricsGet over the pair. Values are percentages, 0.0 - 100.0.
+
+// The metric ids gpulse asks for (nvmlGpmMetricId_t; there are many more).
+#define NVML_GPM_METRIC_GRAPHICS_UTIL 1    // % of time any compute/graphics work was active
+#define NVML_GPM_METRIC_SM_UTIL 2          // % of SMs that were busy
+#define NVML_GPM_METRIC_SM_OCCUPANCY 3     // % of warps active vs the theoretical maximum
+#define NVML_GPM_METRIC_ANY_TENSOR_UTIL 5  // % of time the SMs ran any tensor operation
+// The length of nvmlGpmMetricsGet_t.metrics in the newest public nvml.h
+// (older headers had 98, then 210). NVML reads and writes only the first
+// numMetrics entries; the array is this long so that the struct is at least
+// as large as any driver's.
+#define NVML_GPM_METRIC_MAX 333
+
+typedef struct nvmlGpmSample_st* nvmlGpmSample_t;
+
+typedef struct nvmlGpmMetric_st {
+  unsigned int metricId;    // IN: an NVML_GPM_METRIC_* id
+  nvmlReturn_t nvmlReturn;  // OUT: this metric's outcome; value is valid only on NVML_SUCCESS
+  double value;             // OUT
+  struct {
+    char* shortName;
+    char* longName;
+    char* unit;
+  } metricInfo;  // OUT: owned by NVML; may be null
+} nvmlGpmMetric_t;
+
+// Versioned by a plain number, not by sizeof | version << 24.
+typedef struct nvmlGpmMetricsGet_st {
+  unsigned int version;     // IN: NVML_GPM_METRICS_GET_VERSION
+  unsigned int numMetrics;  // IN: how many entries of metrics[] to compute
+  nvmlGpmSample_t sample1;  // IN: the earlier sample
+  nvmlGpmSample_t sample2;  // IN: the later sample
+  nvmlGpmMetric_t metrics[NVML_GPM_METRIC_MAX];  // IN: metricId; OUT: nvmlReturn, value
+} nvmlGpmMetricsGet_t;
+#define NVML_GPM_METRICS_GET_VERSION 1
+
+typedef struct nvmlGpmSupport_st {
+  unsigned int version;            // IN: NVML_GPM_SUPPORT_VERSION
+  unsigned int isSupportedDevice;  // OUT: non-zero when the device supports GPM
+} nvmlGpmSupport_t;
+#define NVML_GPM_SUPPORT_VERSION 1
+
+#ifdef __cplusplus
+// The layout NVIDIA's header gives on LP64 (x86-64, aarch64): a wrong one
+// corrupts memory on a real GPU.
+static_assert(sizeof(nvmlGpmMetric_t) == 40, "nvmlGpmMetric_t layout");
+static_assert(offsetof(nvmlGpmMetric_t, value) == 8, "nvmlGpmMetric_t layout");
+static_assert(offsetof(nvmlGpmMetric_t, metricInfo) == 16, "nvmlGpmMetric_t layout");
+static_assert(offsetof(nvmlGpmMetricsGet_t, sample1) == 8, "nvmlGpmMetricsGet_t layout");
+static_assert(offsetof(nvmlGpmMetricsGet_t, metrics) == 24, "nvmlGpmMetricsGet_t layout");
+static_assert(sizeof(nvmlGpmSupport_t) == 8, "nvmlGpmSupport_t layout");
+#endif
+
 // ---- Function types, one per symbol gpulse resolves. ----
 typedef nvmlReturn_t (*nvmlInit_fn)(void);  // nvmlInit_v2, nvmlInit
 typedef nvmlReturn_t (*nvmlShutdown_fn)(void);
@@ -204,6 +262,11 @@ typedef nvmlReturn_t (*nvmlDeviceRegisterEvents_fn)(nvmlDevice_t device, unsigne
 // NVML_ERROR_TIMEOUT when no event arrived within timeout_ms.
 typedef nvmlReturn_t (*nvmlEventSetWait_fn)(nvmlEventSet_t set, nvmlEventData_t* data, unsigned int timeout_ms);
 typedef nvmlReturn_t (*nvmlEventSetFree_fn)(nvmlEventSet_t set);
+typedef nvmlReturn_t (*nvmlGpmQueryDeviceSupport_fn)(nvmlDevice_t device, nvmlGpmSupport_t* support);
+typedef nvmlReturn_t (*nvmlGpmSampleAlloc_fn)(nvmlGpmSample_t* sample);
+typedef nvmlReturn_t (*nvmlGpmSampleFree_fn)(nvmlGpmSample_t sample);
+typedef nvmlReturn_t (*nvmlGpmSampleGet_fn)(nvmlDevice_t device, nvmlGpmSample_t sample);
+typedef nvmlReturn_t (*nvmlGpmMetricsGet_fn)(nvmlGpmMetricsGet_t* metrics_get);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -64,6 +64,7 @@ struct HealthFields {
   bool ecc = true;
   bool remap = true;
   bool clock_event_reasons = true;
+  bool gpm = true;  // GPM metrics, read through NvmlSession::ReadGpm (not by ReadHealth)
 };
 
 // One health figure: its value, or the NVML code that kept it absent

@@ -98,6 +98,11 @@ Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::Open(const std::string& path) 
   optional(&f.device_register_events, {"nvmlDeviceRegisterEvents"});
   optional(&f.event_set_wait, {"nvmlEventSetWait_v2", "nvmlEventSetWait"});
   optional(&f.event_set_free, {"nvmlEventSetFree"});
+  optional(&f.gpm_query_device_support, {"nvmlGpmQueryDeviceSupport"});
+  optional(&f.gpm_sample_alloc, {"nvmlGpmSampleAlloc"});
+  optional(&f.gpm_sample_free, {"nvmlGpmSampleFree"});
+  optional(&f.gpm_sample_get, {"nvmlGpmSampleGet"});
+  optional(&f.gpm_metrics_get, {"nvmlGpmMetricsGet"});
   return library;
 }
 

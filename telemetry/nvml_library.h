@@ -63,6 +63,12 @@ struct NvmlFunctions {
   nvmlDeviceRegisterEvents_fn device_register_events = nullptr;
   nvmlEventSetWait_fn event_set_wait = nullptr;  // _v2 | plain (same signature)
   nvmlEventSetFree_fn event_set_free = nullptr;
+  // GPM, read by the slow poller (all five or none are used).
+  nvmlGpmQueryDeviceSupport_fn gpm_query_device_support = nullptr;
+  nvmlGpmSampleAlloc_fn gpm_sample_alloc = nullptr;
+  nvmlGpmSampleFree_fn gpm_sample_free = nullptr;
+  nvmlGpmSampleGet_fn gpm_sample_get = nullptr;
+  nvmlGpmMetricsGet_fn gpm_metrics_get = nullptr;
 };
 
 class NvmlLibrary {

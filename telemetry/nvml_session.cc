@@ -16,7 +16,13 @@ NvmlSession::NvmlSession(NvmlSessionConfig config, Clock& clock)
 NvmlSession::~NvmlSession() {
   std::unique_lock lock(mu_);
   FreeEventSetLocked();
+  FreeGpmLocked();
   if (initialized_) library_->functions().shutdown();
+}
+
+void NvmlSession::FreeGpmLocked() {
+  std::lock_guard gpm_lock(gpm_mu_);
+  gpm_samplers_.clear();
 }
 
 void NvmlSession::FreeEventSetLocked() {
@@ -54,6 +60,7 @@ void NvmlSession::Maintain() {
 
 void NvmlSession::TearDownLocked(const std::string& reason) {
   FreeEventSetLocked();
+  FreeGpmLocked();
   if (initialized_) {
     library_->functions().shutdown();
     initialized_ = false;
@@ -71,6 +78,7 @@ void NvmlSession::InitLocked() {
   for (Device& d : devices_) previous.push_back(std::move(d.info));
   devices_.clear();
   FreeEventSetLocked();
+  FreeGpmLocked();
   if (initialized_) {
     library_->functions().shutdown();
     initialized_ = false;
@@ -237,6 +245,20 @@ HealthReading NvmlSession::ReadHealth(uint64_t generation, uint32_t index, Healt
   const Device* d = FindDeviceLocked(generation, index);
   if (d == nullptr) return {};
   return gpulse::telemetry::ReadHealth(library_->functions(), d->handle, wanted);
+}
+
+HealthField<GpmMetrics> NvmlSession::ReadGpm(uint64_t generation, uint32_t index) {
+  std::shared_lock lock(mu_);
+  const Device* d = FindDeviceLocked(generation, index);
+  if (d == nullptr) return {};
+  std::lock_guard gpm_lock(gpm_mu_);
+  std::unique_ptr<GpmSampler>& sampler = gpm_samplers_[index];
+  if (!sampler) {
+    HealthField<GpmMetrics> failed;
+    failed.code = GpmSampler::Open(library_->functions(), d->handle, &sampler);
+    if (failed.code != NVML_SUCCESS) return failed;
+  }
+  return sampler->Take();
 }
 
 NvmlEventWait NvmlSession::WaitForEvent(std::chrono::milliseconds timeout) {

@@ -28,6 +28,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "sample/gpu_identity.h"
+#include "telemetry/gpm_reader.h"
 #include "telemetry/nvml_device_reader.h"
 #include "telemetry/nvml_library.h"
 #include "sample/sample.h"
@@ -94,6 +95,15 @@ class NvmlSession {
   PowerReading ReadPower(uint64_t generation, uint32_t index);
   PcieReading ReadPcie(uint64_t generation, uint32_t index);
   HealthReading ReadHealth(uint64_t generation, uint32_t index, HealthFields wanted);
+  // GPM metrics of that GPU over the time since the previous ReadGpm of it
+  // in the same generation (GpmSampler::Take); the GPU's sampler is opened
+  // on the first call of each generation, which takes its first sample and
+  // so yields no value. The
+  // code is that of the failed call: NVML_ERROR_FUNCTION_NOT_FOUND when the
+  // library lacks GPM, NVML_ERROR_NOT_SUPPORTED when the GPU does; a failed
+  // open is tried again on the next call. Empty when the session has moved
+  // on. For one caller thread at a time (the slow poller).
+  HealthField<GpmMetrics> ReadGpm(uint64_t generation, uint32_t index);
 
   // Waits up to `timeout` for the next XID critical error or double-bit ECC
   // event on a GPU of the current initialisation. The first call of each
@@ -130,6 +140,8 @@ class NvmlSession {
 
   // Frees the event set, after any wait in progress. Requires mu_ held exclusively.
   void FreeEventSetLocked();
+  // Frees the GPM samplers (before nvmlShutdown). Requires mu_ held exclusively.
+  void FreeGpmLocked();
   void TearDownLocked(const std::string& reason);  // requires mu_ held exclusively
   void InitLocked();                               // requires mu_ held exclusively
   Status OpenAndInitLocked();                      // requires mu_ held exclusively
@@ -173,6 +185,11 @@ class NvmlSession {
   uint64_t event_generation_ = 0;             // generation event_set_ belongs to; guarded by events_mu_
   bool events_unsupported_ = false;           // for event_generation_; guarded by events_mu_
   std::vector<WatchedDevice> watched_;        // guarded by events_mu_
+
+  // GPM samplers by NVML index, of the current generation. Taken after mu_
+  // (shared); a teardown (mu_ exclusive) frees them.
+  std::mutex gpm_mu_;
+  std::map<uint32_t, std::unique_ptr<GpmSampler>> gpm_samplers_;  // guarded by gpm_mu_
 
   mutable std::mutex errors_mu_;                     // never held while acquiring another lock
   std::map<std::string, uint64_t> error_counts_;     // guarded by errors_mu_

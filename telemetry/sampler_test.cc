@@ -200,6 +200,7 @@ TEST(SamplerTest, UnsupportedHealthFigureIsAbsentAndNotAskedForAgain) {
   nlohmann::json s = testkit::UniformScenario(1, 50);
   s["gpus"][0]["errors"] = {{"nvmlDeviceGetTotalEnergyConsumption", "NOT_SUPPORTED"},
                             {"nvmlDeviceGetRemappedRows", "NOT_SUPPORTED"}};
+  s["gpus"][0]["gpm"] = false;  // and no GPM
   ScenarioFile scenario(s);
   SimCounters counters(testkit::SimLibraryPath());
   ASSERT_TRUE(counters.ok());
@@ -211,7 +212,8 @@ TEST(SamplerTest, UnsupportedHealthFigureIsAbsentAndNotAskedForAgain) {
   EXPECT_FALSE(sample.gpus[0].row_remap_failure.has_value());
   EXPECT_EQ(sample.gpus[0].ecc_dbe_volatile, std::optional<uint64_t>(0));
   EXPECT_EQ(sample.gpus[0].clock_event_reasons, std::optional<uint64_t>(0));
-  // Next pass: power (2), PCIe (2), and only the two supported health reads.
+  // Next pass: power (2), PCIe (2), and only the two supported health reads
+  // (no GPM either).
   const unsigned long long queries = counters.query_count();
   sampler.slow_poller()->Wake();
   sampler.slow_poller()->PollDue();

@@ -84,11 +84,15 @@ Clock::TimePoint SlowMetricsPoller::PollDue() {
       PowerReading power;
       PcieReading pcie;
       HealthReading health;
+      std::optional<GpmMetrics> gpm;
       if (power_due) power = session_.ReadPower(generation, gpu.index);
       if (pcie_due) pcie = session_.ReadPcie(generation, gpu.index);
-      if (health_due) health = ReadHealth(generation, gpu);
+      if (health_due) {
+        health = ReadHealth(generation, gpu);
+        gpm = ReadGpm(generation, gpu);
+      }
       Store(generation, gpu.index, power_due ? &power : nullptr, pcie_due ? &pcie : nullptr,
-            health_due ? &health : nullptr);
+            health_due ? &health : nullptr, health_due ? &gpm : nullptr);
     }
   }
   if (power_due) next_power_ = now + config_.power_interval;
@@ -122,14 +126,35 @@ HealthReading SlowMetricsPoller::ReadHealth(uint64_t generation, const GpuIdenti
   return reading;
 }
 
+std::optional<GpmMetrics> SlowMetricsPoller::ReadGpm(uint64_t generation, const GpuIdentity& gpu) {
+  HealthFields& wanted = health_fields_[gpu.uuid];
+  if (!wanted.gpm) return std::nullopt;
+  HealthField<GpmMetrics> reading = session_.ReadGpm(generation, gpu.index);
+  if (IsPermanentlyUnsupported(reading.code)) {
+    wanted.gpm = false;
+    spdlog::info("GPU {} ({}): GPM metrics unavailable ({}); its DCGM_FI_PROF_* series will not be reported",
+                 gpu.index, gpu.uuid, NvmlReturnName(reading.code));
+  } else if (reading.code != NVML_SUCCESS) {
+    if (gpm_failing_.insert(gpu.uuid).second) {
+      spdlog::warn("GPU {} ({}): GPM metrics could not be read ({}); they stay absent until a read succeeds",
+                   gpu.index, gpu.uuid, NvmlReturnName(reading.code));
+    }
+  } else {
+    gpm_failing_.erase(gpu.uuid);
+  }
+  return reading.value;
+}
+
 void SlowMetricsPoller::Store(uint64_t generation, uint32_t index, const PowerReading* power,
-                              const PcieReading* pcie, const HealthReading* health) {
+                              const PcieReading* pcie, const HealthReading* health,
+                              const std::optional<GpmMetrics>* gpm) {
   std::lock_guard lock(mu_);
   Cached& entry = cache_[index];
-  if (entry.generation != generation) entry = Cached{generation, std::nullopt, std::nullopt, std::nullopt};
+  if (entry.generation != generation) entry = Cached{generation, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
   if (power != nullptr) entry.power = *power;
   if (pcie != nullptr) entry.pcie = *pcie;
   if (health != nullptr) entry.health = *health;
+  if (gpm != nullptr) entry.gpm = *gpm;
 }
 
 bool SlowMetricsPoller::WaitForFirstReadings(std::chrono::milliseconds timeout) {
@@ -161,6 +186,12 @@ void SlowMetricsPoller::FillCached(uint64_t generation, std::vector<GpuSample>* 
         gpu.row_remap_failure = entry.health->remap.value->failure;
       }
       gpu.clock_event_reasons = entry.health->clock_event_reasons.value;
+    }
+    if (entry.gpm) {
+      gpu.gr_engine_active = entry.gpm->gr_engine_active;
+      gpu.sm_active = entry.gpm->sm_active;
+      gpu.sm_occupancy = entry.gpm->sm_occupancy;
+      gpu.pipe_tensor_active = entry.gpm->pipe_tensor_active;
     }
   }
 }

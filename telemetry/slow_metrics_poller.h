@@ -9,9 +9,15 @@
 // limit every `power_interval` (default 1 s; NVML's own power figure is
 // itself averaged over about a second, so reading it faster gains nothing).
 // Health figures — energy, uncorrected ECC count, row remapping, clock event
-// reasons — every `health_interval` (default 5 s). A health figure that the
-// library lacks or the GPU does not support (NOT_SUPPORTED) is not asked for
-// again on that GPU (by UUID), and that is logged once.
+// reasons — every `health_interval` (default 5 s). So are the GPM metrics
+// (SM activity, occupancy, tensor and graphics-engine activity; Hopper and
+// later): each health pass takes a GPM sample, and the metrics are computed
+// over the interval since the previous pass, so they appear from the second
+// pass on and never make a pass wait. A health figure that the library lacks
+// or the GPU does not support (NOT_SUPPORTED; for GPM also
+// nvmlGpmQueryDeviceSupport saying no) is not asked for again on that GPU (by
+// UUID), and that is logged once; a GPM read that fails otherwise leaves the
+// metrics absent for that pass, logged once until a read succeeds again.
 // Until the first reading for a GPU (after each NVML initialisation) its
 // fields are absent.
 //
@@ -25,6 +31,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,7 +77,7 @@ class SlowMetricsPoller {
   // callers such as the CLI that want power and PCIe in their first sample.
   bool WaitForFirstReadings(std::chrono::milliseconds timeout);
 
-  // Copies the cached power, PCIe and health values into `gpus` read in
+  // Copies the cached power, PCIe, health and GPM values into `gpus` read in
   // `generation`; values from another generation are not used.
   void FillCached(uint64_t generation, std::vector<GpuSample>* gpus) const;
 
@@ -80,14 +87,19 @@ class SlowMetricsPoller {
     std::optional<PowerReading> power;
     std::optional<PcieReading> pcie;
     std::optional<HealthReading> health;
+    std::optional<GpmMetrics> gpm;  // absent until two GPM samples, or where unsupported
   };
 
   void Run();
   void Store(uint64_t generation, uint32_t index, const PowerReading* power,
-             const PcieReading* pcie, const HealthReading* health);
+             const PcieReading* pcie, const HealthReading* health, const std::optional<GpmMetrics>* gpm);
   // Reads the health figures of `gpu` that are still enabled, and disables
   // (saying so once) those found unsupported.
   HealthReading ReadHealth(uint64_t generation, const GpuIdentity& gpu);
+  // Takes the GPU's next GPM sample, unless GPM was found unsupported there;
+  // disables it (saying so once) when it is, and logs the first of a run of
+  // failures.
+  std::optional<GpmMetrics> ReadGpm(uint64_t generation, const GpuIdentity& gpu);
   bool StopRequested() const;
 
   NvmlSession& session_;
@@ -108,6 +120,7 @@ class SlowMetricsPoller {
   Clock::TimePoint next_pcie_{};
   Clock::TimePoint next_health_{};
   std::map<std::string, HealthFields> health_fields_;  // by GPU UUID: what is still read
+  std::set<std::string> gpm_failing_;                  // GPU UUIDs whose last GPM read failed (logged)
 };
 
 }  // namespace gpulse::telemetry

@@ -45,6 +45,10 @@ void DropImplausible(GpuSample& g, std::vector<std::string>& dropped) {
   Keep(g.fan_percent, 0, 100, "gpu.fan_percent", dropped);
   Keep(g.pcie_tx_kbps, 0, kMaxPcieKbps, "gpu.pcie_tx_kbps", dropped);
   Keep(g.pcie_rx_kbps, 0, kMaxPcieKbps, "gpu.pcie_rx_kbps", dropped);
+  Keep(g.gr_engine_active, 0, 1, "gpu.gr_engine_active", dropped);
+  Keep(g.sm_active, 0, 1, "gpu.sm_active", dropped);
+  Keep(g.sm_occupancy, 0, 1, "gpu.sm_occupancy", dropped);
+  Keep(g.pipe_tensor_active, 0, 1, "gpu.pipe_tensor_active", dropped);
   if (g.processes && g.processes->size() > kMaxGpuProcessesReported) {
     g.processes->resize(kMaxGpuProcessesReported);
     dropped.emplace_back("gpu.processes");

@@ -138,5 +138,20 @@ TEST(WorkerReportLimitsTest, AbsurdGpuMemoryInARegistrationIsDropped) {
   EXPECT_FALSE(gpus[1].memory_total_bytes.has_value());
 }
 
+TEST(WorkerReportLimitsTest, GpmRatiosOutsideZeroToOneBecomeUnknown) {
+  Sample s;
+  GpuSample g = MakeGpuSample("w", 0, 50);
+  g.gr_engine_active = 1.0;
+  g.sm_active = 0.0;
+  g.sm_occupancy = 27;  // a percentage where a ratio belongs
+  g.pipe_tensor_active = std::numeric_limits<double>::quiet_NaN();
+  s.gpus = {g};
+  EXPECT_EQ(DropImplausibleFigures(s), (std::vector<std::string>{"gpu.sm_occupancy", "gpu.pipe_tensor_active"}));
+  EXPECT_EQ(s.gpus[0].gr_engine_active, 1.0);
+  EXPECT_EQ(s.gpus[0].sm_active, 0.0);
+  EXPECT_FALSE(s.gpus[0].sm_occupancy.has_value());
+  EXPECT_FALSE(s.gpus[0].pipe_tensor_active.has_value());
+}
+
 }  // namespace
 }  // namespace gpulse::master

@@ -54,6 +54,9 @@ class MetricsTest : public ::testing::Test {
     scenario["gpus"][1]["errors"] = {{"nvmlDeviceGetTemperature", "NOT_SUPPORTED"}};
     scenario["gpus"][0]["temperature_c"] = 61;
     scenario["gpus"][0]["power_w"] = 321.5;
+    // GPU 0 has GPM (a Hopper) with known figures; GPU 1 has none.
+    scenario["gpus"][0]["gpm"] = {{"graphics_util", 62}, {"sm_util", 48}, {"sm_occupancy", 27}, {"tensor_util", 33}};
+    scenario["gpus"][1]["gpm"] = false;
     worker_ = std::make_unique<WorkerProcess>(
         *master_, "m-one", scenario, dir_.path(),
         std::vector<std::string>{"--metrics-listen", "127.0.0.1:0"});
@@ -83,7 +86,7 @@ class MetricsTest : public ::testing::Test {
     std::istringstream lines(said);
     std::string line, problems;
     static const std::regex kDcgmCamelCase(
-        R"(^DCGM_FI_DEV_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'$)");
+        R"(^DCGM_FI_(DEV|PROF)_[A-Z_]+ label names should be written in 'snake_case' not 'camelCase'$)");
     static const std::regex kDcgmCounterSuffix(R"(^DCGM_FI_DEV_[A-Z_]+ counter metrics should have "_total" suffix$)");
     while (std::getline(lines, line)) {
       if (!line.empty() && !std::regex_match(line, kDcgmCamelCase) && !std::regex_match(line, kDcgmCounterSuffix)) {
@@ -219,6 +222,39 @@ TEST_F(MetricsTest, BrokenGpuAndCollectorHealthAreSignalsNotSilence) {
   EXPECT_LT(*duration, 5.0);
   // The healthy worker has had no NVML failure at all.
   EXPECT_FALSE(SampleValue(page, "gpulse_nvml_errors_total", {"worker=\"m-one\""}).has_value());
+}
+
+TEST_F(MetricsTest, GpmFiguresReachBothPagesAsRatiosAndOnlyWhereSupported) {
+  // The worker's slow poller computes GPM between two health passes (5 s apart).
+  std::string page;
+  ASSERT_TRUE(Eventually([&] {
+    page = MasterMetrics();
+    return SampleValue(page, "DCGM_FI_PROF_SM_ACTIVE", {"gpu=\"0\"", "worker=\"m-one\""}).has_value();
+  }, seconds(20))) << page << Logs();
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_PROF_GR_ENGINE_ACTIVE", {"gpu=\"0\""}), 0.62) << page;
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_PROF_SM_ACTIVE", {"gpu=\"0\""}), 0.48);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_PROF_SM_OCCUPANCY", {"gpu=\"0\""}), 0.27);
+  EXPECT_EQ(SampleValue(page, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", {"gpu=\"0\""}), 0.33);
+  EXPECT_NE(page.find("# TYPE DCGM_FI_PROF_SM_ACTIVE gauge"), std::string::npos);
+  // GPU 1 has no GPM: no line at all, never 0.
+  for (const char* family : {"DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_SM_OCCUPANCY",
+                             "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE"}) {
+    EXPECT_FALSE(SampleValue(page, family, {"gpu=\"1\""}).has_value()) << family << "\n" << page;
+  }
+  // The API's GPU objects carry the ratios, null where unsupported.
+  json gpus = Worker()["gpus"];
+  EXPECT_EQ(gpus[0]["sm_occupancy"], 0.27) << gpus.dump();
+  EXPECT_TRUE(gpus[1]["sm_occupancy"].is_null()) << gpus.dump();
+  // The worker's own page says the same.
+  const std::string worker_page = HttpGet(worker_port_, "/metrics").body;
+  EXPECT_EQ(SampleValue(worker_page, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", {"gpu=\"0\""}), 0.33) << worker_page;
+  EXPECT_FALSE(SampleValue(worker_page, "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", {"gpu=\"1\""}).has_value());
+  if (access(kPromtool, X_OK) == 0) {
+    EXPECT_EQ(PromtoolProblems(page), "");
+    EXPECT_EQ(PromtoolProblems(worker_page), "");
+  } else if (RunningInCi()) {
+    ADD_FAILURE() << kPromtool << " is missing";
+  }
 }
 
 TEST_F(MetricsTest, ScenarioXidAndHealthFiguresReachBothPages) {

@@ -18,6 +18,7 @@ struct GpuModel {
   double clock_mem_mhz;  // max memory clock
   uint32_t pci_device_id;     // device id << 16 | vendor id, as in nvmlPciInfo_t
   uint32_t pci_subsystem_id;
+  bool gpm;  // supports GPM metrics (Hopper and later)
 };
 
 // The model called `name` (exact match), or GenericGpuModel() when none

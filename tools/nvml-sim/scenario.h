@@ -68,6 +68,13 @@ struct SimGpu {
   unsigned long long clock_event_reasons = 0;  // nvmlDeviceGetCurrentClocksEventReasons bit mask
   std::vector<unsigned long long> xids;        // critical XID events, each delivered once
 
+  // GPM (see README.md, "GPM"): percentages, as nvmlGpmMetricsGet reports them.
+  bool gpm_supported = false;    // nvmlGpmQueryDeviceSupport; default: the model's
+  ValueModel gpm_graphics_util;  // NVML_GPM_METRIC_GRAPHICS_UTIL
+  ValueModel gpm_sm_util;        // NVML_GPM_METRIC_SM_UTIL
+  ValueModel gpm_sm_occupancy;   // NVML_GPM_METRIC_SM_OCCUPANCY
+  ValueModel gpm_tensor_util;    // NVML_GPM_METRIC_ANY_TENSOR_UTIL
+
   bool lost = false;  // every query on this GPU returns NVML_ERROR_GPU_IS_LOST
   CallErrors errors = NoCallErrors();  // per-device calls only
 };

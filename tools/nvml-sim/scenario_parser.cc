@@ -172,6 +172,30 @@ Status ReadXids(ObjectReader& gpu_reader, std::vector<unsigned long long>* out) 
   return Status::Ok();
 }
 
+// "gpm": {"supported", "graphics_util", "sm_util", "sm_occupancy", "tensor_util"},
+// or false for {"supported": false}. Defaults: the model's support; distinct
+// non-zero percentages.
+Status ReadGpm(ObjectReader& gpu_reader, const GpuModel& model, SimGpu* gpu) {
+  gpu->gpm_supported = model.gpm;
+  gpu->gpm_graphics_util = ValueModel::Constant(35);
+  gpu->gpm_sm_util = ValueModel::Constant(30);
+  gpu->gpm_sm_occupancy = ValueModel::Constant(20);
+  gpu->gpm_tensor_util = ValueModel::Constant(15);
+  const json* gpm = gpu_reader.Find("gpm");
+  if (gpm == nullptr) return Status::Ok();
+  if (gpm->is_boolean()) {
+    gpu->gpm_supported = gpm->get<bool>();
+    return Status::Ok();
+  }
+  ObjectReader reader(*gpm, gpu_reader.PathOf("gpm"));
+  reader.ReadBool("supported", &gpu->gpm_supported);
+  reader.ReadValue("graphics_util", 0, 100, &gpu->gpm_graphics_util);
+  reader.ReadValue("sm_util", 0, 100, &gpu->gpm_sm_util);
+  reader.ReadValue("sm_occupancy", 0, 100, &gpu->gpm_sm_occupancy);
+  reader.ReadValue("tensor_util", 0, 100, &gpu->gpm_tensor_util);
+  return reader.Finish();
+}
+
 // Fills `gpu` from `entry` (already merged with "gpu_defaults").
 Status ReadGpu(const json& entry, size_t index, const std::string& default_model, const std::string& seed,
                SimGpu* gpu) {
@@ -263,6 +287,7 @@ Status ReadGpu(const json& entry, size_t index, const std::string& default_model
   RETURN_IF_ERROR(ReadProcesses(r, &gpu->processes));
   RETURN_IF_ERROR(ReadRemappedRows(r, gpu));
   RETURN_IF_ERROR(ReadXids(r, &gpu->xids));
+  RETURN_IF_ERROR(ReadGpm(r, model, gpu));
   RETURN_IF_ERROR(ReadErrors(r, /*per_device=*/true, &gpu->errors));
   return r.Finish();
 }

@@ -202,6 +202,30 @@ TEST(ScenarioParserTest, HealthFieldErrorsNameTheField) {
               HasSubstr("gpus[0].remapped_rows"));
 }
 
+TEST(ScenarioParserTest, GpmFollowsTheModelUnlessTheScenarioSays) {
+  Scenario s = MustParse(R"({"gpus": [
+    {"model": "NVIDIA H200", "gpm": {"graphics_util": 62, "sm_util": {"min": 10, "max": 90, "period_s": 60},
+                                     "sm_occupancy": 27, "tensor_util": 33}},
+    {"model": "NVIDIA A100-SXM4-80GB"},
+    {"model": "NVIDIA H100 80GB HBM3", "gpm": false},
+    {"model": "NVIDIA L4", "gpm": {"supported": true}},
+    {"model": "Some future GPU"}]})");
+  const SimGpu& g = s.gpus[0];
+  EXPECT_TRUE(g.gpm_supported);
+  EXPECT_DOUBLE_EQ(g.gpm_graphics_util.At(0), 62);
+  EXPECT_DOUBLE_EQ(g.gpm_sm_util.At(0), 50);  // a sine starts at its midpoint
+  EXPECT_DOUBLE_EQ(g.gpm_sm_occupancy.At(0), 27);
+  EXPECT_DOUBLE_EQ(g.gpm_tensor_util.At(0), 33);
+  EXPECT_FALSE(s.gpus[1].gpm_supported);  // Ampere: no GPM
+  EXPECT_FALSE(s.gpus[2].gpm_supported);
+  EXPECT_TRUE(s.gpus[3].gpm_supported);
+  EXPECT_DOUBLE_EQ(s.gpus[3].gpm_graphics_util.At(0), 35);  // the defaults
+  EXPECT_DOUBLE_EQ(s.gpus[3].gpm_tensor_util.At(0), 15);
+  EXPECT_TRUE(s.gpus[4].gpm_supported);  // unknown models are H100-like
+  EXPECT_THAT(ParseError(R"({"gpus": [{"gpm": {"sm_util": 101}}]})"), HasSubstr("gpus[0].gpm.sm_util"));
+  EXPECT_THAT(ParseError(R"({"gpus": [{"gpm": {"sm_activ": 1}}]})"), HasSubstr("gpus[0].gpm"));
+}
+
 TEST(ScenarioParserTest, GraphicsClockDefaultsToSmClock) {
   Scenario s = MustParse(R"({"gpus": [{"clock_sm_mhz": 1234}]})");
   EXPECT_DOUBLE_EQ(s.gpus[0].clock_graphics_mhz.At(0), 1234);

@@ -43,6 +43,9 @@ constexpr SimCallInfo kCalls[] = {
     {SimCall::kDeviceGetCurrentClocksThrottleReasons, "nvmlDeviceGetCurrentClocksThrottleReasons",
      "nvmlDeviceGetCurrentClocksEventReasons", true},
     {SimCall::kDeviceRegisterEvents, "nvmlDeviceRegisterEvents", "nvmlDeviceRegisterEvents", true},
+    {SimCall::kGpmQueryDeviceSupport, "nvmlGpmQueryDeviceSupport", "nvmlGpmQueryDeviceSupport", true},
+    {SimCall::kGpmSampleGet, "nvmlGpmSampleGet", "nvmlGpmSampleGet", true},
+    {SimCall::kGpmMetricsGet, "nvmlGpmMetricsGet", "nvmlGpmMetricsGet", true},
 };
 static_assert(std::size(kCalls) == kSimCallCount, "one table entry per SimCall");
 

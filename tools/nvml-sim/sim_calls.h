@@ -50,6 +50,9 @@ enum class SimCall {
   kDeviceGetCurrentClocksEventReasons,
   kDeviceGetCurrentClocksThrottleReasons,  // the older name; same family
   kDeviceRegisterEvents,
+  kGpmQueryDeviceSupport,
+  kGpmSampleGet,
+  kGpmMetricsGet,  // per device: the GPU of the samples
   kCount,
 };
 inline constexpr size_t kSimCallCount = static_cast<size_t>(SimCall::kCount);
