@@ -39,6 +39,11 @@ WorkerRecord RecordOf(const Worker& w) {
   r.registered_at = w.registered_at;
   r.heartbeat_interval = w.heartbeat_interval;
   r.draining = w.draining;
+  for (const WorkerGpu& g : w.gpus) {
+    if (g.cleared_events.xid_counts.empty() && g.cleared_events.dbe_events == 0 && g.cleared_ecc_dbe == 0) continue;
+    r.cleared_faults.push_back(
+        {g.identity.uuid, g.cleared_events.xid_counts, g.cleared_events.dbe_events, g.cleared_ecc_dbe});
+  }
   return r;
 }
 
@@ -253,6 +258,14 @@ void Cluster::Impl::RestoreWorker(WorkerRecord r) {
   w.draining = r.draining;
   w.gpus.reserve(r.gpus.size());
   for (const GpuIdentity& g : r.gpus) w.gpus.push_back(RegisteredGpu(g));
+  for (ClearedGpuFaults& c : r.cleared_faults) {
+    for (WorkerGpu& g : w.gpus) {
+      if (g.identity.uuid != c.uuid) continue;
+      g.cleared_events.xid_counts = std::move(c.xid_counts);
+      g.cleared_events.dbe_events = c.dbe_events;
+      g.cleared_ecc_dbe = c.ecc_dbe_volatile;
+    }
+  }
   e.gpu_reported_in.assign(w.gpus.size(), 0);
   w.state = WorkerState::kSuspect;
   w.connected = false;

@@ -219,8 +219,16 @@ Result<WorkerGpu> Cluster::ClearGpuFaults(const std::string& worker_id, uint32_t
   if (e == nullptr) return NotFound("no worker '" + worker_id + "'");
   for (WorkerGpu& g : e->worker.gpus) {
     if (g.identity.index != index) continue;
+    // Stored with the worker's record before it takes effect, so that a
+    // restarted master does not hold the cleared faults against it again.
+    const WorkerGpu before = g;
     if (g.live.events) g.cleared_events = *g.live.events;
     g.cleared_ecc_dbe = g.live.ecc_dbe_volatile.value_or(0);
+    if (Status s = I.store.PutWorker(RecordOf(e->worker)); !s.ok()) {
+      g = before;
+      ++I.store_errors;
+      return s;
+    }
     g.last_fault_at.reset();
     g.last_fault.clear();
     if (UpdateGpuHealth(g)) I.may_place = true;

@@ -254,6 +254,26 @@ TEST_F(ClusterUsageTest, ARunningTasksReadsAndWritesCarryItsUsageSoFarOnce) {
   EXPECT_NEAR(Get(t.id).usage.gpu_seconds, 5, 1e-6);
 }
 
+// The clear is stored with the worker: a restarted master holds only newer
+// faults against the GPU. A clear that cannot be stored changes nothing.
+TEST_F(ClusterUsageTest, AnOperatorsClearOutlivesAMasterRestartAndIsRefusedWhenItCannotBeStored) {
+  Register("w1", 1);
+  BeatWithXids("w1", {0}, {{79, 1}});
+  ASSERT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  store_.fail_writes = true;
+  EXPECT_EQ(cluster_->ClearGpuFaults("w1", 0).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  store_.fail_writes = false;
+  ASSERT_TRUE(cluster_->ClearGpuFaults("w1", 0).ok());
+
+  Restart();
+  Register("w1", 1);
+  BeatWithXids("w1", {0}, {{79, 1}});  // the same count as at the clear
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kHealthy);
+  BeatWithXids("w1", {0}, {{79, 2}});  // a new one
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+}
+
 TEST_F(ClusterUsageTest, RecoverableXidsClearAfterACleanPeriodAndOthersDoNot) {
   ClusterConfig config;
   config.recoverable_xid_clean_period = std::chrono::milliseconds(60000);
