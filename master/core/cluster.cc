@@ -39,6 +39,11 @@ WorkerRecord RecordOf(const Worker& w) {
   r.registered_at = w.registered_at;
   r.heartbeat_interval = w.heartbeat_interval;
   r.draining = w.draining;
+  for (const WorkerGpu& g : w.gpus) {
+    if (g.cleared_events.xid_counts.empty() && g.cleared_events.dbe_events == 0 && g.cleared_ecc_dbe == 0) continue;
+    r.cleared_faults.push_back(
+        {g.identity.uuid, g.cleared_events.xid_counts, g.cleared_events.dbe_events, g.cleared_ecc_dbe});
+  }
   return r;
 }
 
@@ -90,6 +95,7 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   --task_counts[static_cast<int>(old)];
   ++task_counts[static_cast<int>(state)];
   entry.task.state = state;
+  if (old == TaskState::kRunning && state != TaskState::kRunning) DetachAccount(entry);  // its usage is final
   if (old == TaskState::kRunning || state == TaskState::kRunning) MarkAccountsStale(entry.task.worker_id);
   if (old == TaskState::kQueued) {
     queue.erase(entry.order);
@@ -106,7 +112,40 @@ void Cluster::Impl::MarkAccountsStale(const std::string& worker_id) {
   if (WorkerEntry* w = FindWorker(worker_id)) w->accounts_stale = true;
 }
 
+void FoldUsage(TaskEntry& entry) {
+  if (entry.account == nullptr) return;
+  MergeUsage(entry.task.usage, entry.account->pending);
+  entry.account->pending = {};
+}
+
+void DetachAccount(TaskEntry& entry) {
+  RunningAccount* account = entry.account;
+  if (account == nullptr) return;
+  FoldUsage(entry);
+  entry.usage_cursors.resize(account->gpus);
+  for (uint32_t k = 0; k < account->gpus; ++k) entry.usage_cursors[k] = account->gpu_slots[k].cursor;
+  entry.idle = account->idle;
+  account->entry = nullptr;
+  entry.account = nullptr;
+}
+
+void DetachAccounts(WorkerEntry& worker) {
+  for (RunningAccount& account : worker.running_accounts) {
+    if (account.entry != nullptr) DetachAccount(*account.entry);
+  }
+  worker.running_accounts.clear();
+  worker.account_gpus.clear();
+  worker.accounts_stale = true;
+}
+
+Task TaskView(const TaskEntry& entry) {
+  Task t = entry.task;
+  if (entry.account != nullptr) MergeUsage(t.usage, entry.account->pending);
+  return t;
+}
+
 void StopAccounting(TaskEntry& entry) {
+  DetachAccount(entry);
   entry.usage_cursors.clear();
   entry.idle = {};
   entry.task.idle_since.reset();
@@ -161,6 +200,11 @@ void Cluster::Impl::Requeue(TaskEntry& entry, const std::string& why, TaskStoreB
 
 void Cluster::Impl::Record(const Task& task, std::string what, TaskStoreBatch& batch) {
   batch.tasks.push_back(task);
+  if (task.state == TaskState::kRunning) {  // only running tasks have accounts: no lookup for the others
+    if (const TaskEntry* entry = FindTask(task.id); entry != nullptr && entry->account != nullptr) {
+      MergeUsage(batch.tasks.back().usage, entry->account->pending);
+    }
+  }
   batch.events.push_back({task.id, clock.WallNow(), std::move(what)});
 }
 
@@ -214,6 +258,14 @@ void Cluster::Impl::RestoreWorker(WorkerRecord r) {
   w.draining = r.draining;
   w.gpus.reserve(r.gpus.size());
   for (const GpuIdentity& g : r.gpus) w.gpus.push_back(RegisteredGpu(g));
+  for (ClearedGpuFaults& c : r.cleared_faults) {
+    for (WorkerGpu& g : w.gpus) {
+      if (g.identity.uuid != c.uuid) continue;
+      g.cleared_events.xid_counts = std::move(c.xid_counts);
+      g.cleared_events.dbe_events = c.dbe_events;
+      g.cleared_ecc_dbe = c.ecc_dbe_volatile;
+    }
+  }
   e.gpu_reported_in.assign(w.gpus.size(), 0);
   w.state = WorkerState::kSuspect;
   w.connected = false;
@@ -286,7 +338,7 @@ std::vector<Task> Cluster::Tasks(std::optional<TaskState> state) const {
   const auto& source = state == TaskState::kQueued ? impl_->queue : impl_->tasks_by_order;
   out.reserve(state ? impl_->task_counts[static_cast<int>(*state)] : impl_->tasks.size());
   for (const auto& [order, entry] : source) {
-    if (!state || entry->task.state == *state) out.push_back(entry->task);
+    if (!state || entry->task.state == *state) out.push_back(TaskView(*entry));
   }
   return out;
 }
@@ -306,7 +358,7 @@ Cluster::TaskPage Cluster::PageTasks(const TaskQuery& query) const {
       page.next_before = last_order;
       break;
     }
-    page.tasks.push_back(t);
+    page.tasks.push_back(TaskView(*it->second));
     last_order = it->first;
   }
   return page;
@@ -330,7 +382,7 @@ std::optional<Task> Cluster::GetTask(const std::string& id) const {
   std::lock_guard lock(impl_->mu);
   const TaskEntry* e = impl_->FindTask(id);
   if (e == nullptr) return std::nullopt;
-  return e->task;
+  return TaskView(*e);
 }
 
 ClusterCounts Cluster::Counts() const {

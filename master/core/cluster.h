@@ -261,8 +261,9 @@ class Cluster {
   // `index` (NVML index) of a worker: the faults counted so far are no
   // longer held against it (a lost GPU, a row remap or a volatile ECC
   // count that grows again still count). Returns the GPU after the clear;
-  // NotFound for an unknown worker or index. In memory: a restarted master
-  // starts from the worker's current counts again (docs/telemetry.md).
+  // NotFound for an unknown worker or index. The cleared counts are stored
+  // with the worker's record first (a restarted master keeps them); when
+  // that write fails nothing changes and its error is returned.
   Result<WorkerGpu> ClearGpuFaults(const std::string& worker_id, uint32_t index);
 
   // Snapshots. Workers() is ordered by id; Tasks() by submission.

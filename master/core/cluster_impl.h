@@ -29,21 +29,34 @@ namespace gpulse::master {
 
 struct TaskEntry;
 
-// One running task of a worker as its heartbeats' usage accounting sees it
-// (WorkerEntry::running_accounts): the task, and where its GPUs are.
+inline constexpr uint32_t kNoGpuPosition = static_cast<uint32_t>(-1);
+
+// One GPU of a running task as its worker's heartbeats see it: where the
+// GPU is in worker.gpus (kNoGpuPosition for one the worker does not have)
+// and its usage cursor.
+struct AccountGpu {
+  uint32_t position = kNoGpuPosition;
+  GpuUsageCursor cursor;
+};
+
+// One running task of a worker, with everything a heartbeat's usage and
+// idle accounting changes (WorkerEntry::running_accounts), so that a
+// heartbeat touches only its worker's own memory: no task lookup, no UUID
+// comparison, no allocation, no cold task entry. What it accumulates
+// (`pending`) is folded into the task's usage lazily: a read of the task
+// (TaskView), a write of it (Impl::Record), the end of its run, or the
+// rebuild of the accounts (DetachAccounts).
 struct RunningAccount {
-  TaskEntry* entry = nullptr;
-  // entry->usage_cursors.data(); the vector is sized when the account is
-  // built and changes only when the task stops or starts running, which
-  // marks the accounts stale.
-  GpuUsageCursor* cursors = nullptr;
-  // Its GPUs' positions in worker.gpus, parallel to task.gpu_uuids (and so
-  // to its usage cursors): WorkerEntry::account_gpu_positions[first_gpu ..
-  // first_gpu + gpus), kNoGpuPosition for a GPU the worker does not have.
+  TaskEntry* entry = nullptr;  // null once detached (the task stopped running here)
+  // Its GPUs, parallel to task.gpu_uuids: WorkerEntry::account_gpus[first_gpu
+  // .. first_gpu + gpus), also at `gpu_slots` (valid until the next rebuild).
+  AccountGpu* gpu_slots = nullptr;
   uint32_t first_gpu = 0;
   uint32_t gpus = 0;
+  TaskUsage pending;                    // since the last fold into entry->task.usage
+  IdleWatch idle;                       // the task's, while attached
+  std::optional<WallTime> idle_since;  // mirrors entry->task.idle_since (written there on a change)
 };
-inline constexpr uint32_t kNoGpuPosition = static_cast<uint32_t>(-1);
 
 struct WorkerEntry {
   Worker worker;
@@ -51,22 +64,25 @@ struct WorkerEntry {
   // Per GPU (parallel to worker.gpus): the heartbeat number that last
   // reported it, to notice GPUs missing from a heartbeat.
   std::vector<uint64_t> gpu_reported_in;
-  // The tasks running here, in task_ids order, with their GPUs' positions,
-  // so that a heartbeat's accounting (AccountRunningTasks) looks up no task
-  // and compares no UUID. Derived from task_ids, the tasks' states and
+  // The tasks running here, in task_ids order, and their GPUs
+  // (AccountRunningTasks). Derived from task_ids, the tasks' states and
   // GPUs, and worker.gpus; whatever changes one of those sets
   // `accounts_stale` (Impl::MarkAccountsStale), and the next heartbeat
-  // rebuilds them. TaskEntry pointers stay valid: tasks are never erased.
+  // rebuilds them (after folding what they hold back into the tasks).
+  // TaskEntry pointers stay valid: tasks are never erased. A WorkerEntry
+  // must not go away while a task is attached to one of its accounts
+  // (DetachAccounts first).
   std::vector<RunningAccount> running_accounts;
-  std::vector<uint32_t> account_gpu_positions;
+  std::vector<AccountGpu> account_gpus;
   bool accounts_stale = true;
 };
 
 struct TaskEntry {
   Task task;
   uint64_t order = 0;  // submission order, unique
-  // While it runs: usage accounting per GPU (parallel to task.gpu_uuids),
-  // and its idleness.
+  // While it runs: usage cursors per GPU (parallel to task.gpu_uuids) and
+  // its idleness, kept here while no account holds them (between its start
+  // and the next heartbeat, across a rebuild of its worker's accounts).
   std::vector<GpuUsageCursor> usage_cursors;
   IdleWatch idle;
   // The attempt whose output the log store could not take (a full disk):
@@ -76,7 +92,22 @@ struct TaskEntry {
   // The streams (bit 0 stdout, bit 1 stderr) of that attempt whose output
   // was refused and has not been stored since; the task says so while any.
   uint8_t output_unstored_streams = 0;
+  // Its worker's account of it while one is attached: the live cursors,
+  // idle watch and the usage not yet folded into task.usage.
+  RunningAccount* account = nullptr;
 };
+
+// Folds what the task's account accumulated into task.usage (the account
+// goes on from zero). Nothing when no account is attached.
+void FoldUsage(TaskEntry& entry);
+// Folds, hands the account's cursors and idle watch back to the entry, and
+// detaches the two. Nothing when no account is attached.
+void DetachAccount(TaskEntry& entry);
+// DetachAccount for every task attached to the worker's accounts; leaves
+// them empty and stale.
+void DetachAccounts(WorkerEntry& worker);
+// The task as readers see it: its usage with what its account holds added.
+Task TaskView(const TaskEntry& entry);
 
 struct Cluster::Impl {
   Impl(TaskStore& store, PlacementPolicy& policy, Clock& clock, ClusterConfig config)
@@ -145,7 +176,8 @@ struct Cluster::Impl {
   // cancels it if a cancel was asked for.
   void Requeue(TaskEntry& entry, const std::string& why, TaskStoreBatch& batch);
 
-  // Adds the task's current row and an event saying `what` to `batch`.
+  // Adds the task's current row (its usage with what its account holds
+  // added) and an event saying `what` to `batch`.
   void Record(const Task& task, std::string what, TaskStoreBatch& batch);
   // Writes `batch`; a failure is counted (store_errors), logged naming
   // `context`, and returned.
@@ -195,7 +227,8 @@ struct Cluster::Impl {
   // Rebuilds worker.running_accounts first when they are stale.
   void AccountRunningTasks(WorkerEntry& worker, TaskStoreBatch& batch);
   // Rebuilds worker.running_accounts from task_ids (the slow way: a lookup
-  // per task, GPUs found by UUID, their NVML index tried first).
+  // per task, GPUs found by UUID, their NVML index tried first), after
+  // DetachAccounts.
   void RebuildRunningAccounts(WorkerEntry& worker);
   // Reused by AccountRunningTasks so that a heartbeat allocates nothing.
   std::vector<std::optional<double>> utilization_scratch;
@@ -218,7 +251,8 @@ struct Cluster::Impl {
   Clock::Duration TaskLease(const Worker& worker) const;
 };
 
-// Ends the usage accounting and idleness of a task that stops running.
+// Ends the usage accounting and idleness of a task that stops running
+// (folding what its account holds into its usage first).
 void StopAccounting(TaskEntry& entry);
 
 // Healthy, connected and passing its self-check: a worker a task could be

@@ -82,7 +82,7 @@ Result<Task> Cluster::Cancel(const std::string& task_id) {
     I.Changed();
   }
   w->channel->SendCancel(task_id, I.config.cancel_grace);
-  return t;
+  return TaskView(*entry);
 }
 
 Status Cluster::ApplyTaskEvent(const std::string& worker_id, const link::TaskUpdate& event) {

@@ -112,22 +112,31 @@ bool Cluster::Impl::HealRecoverableXids(WorkerGpu& gpu) {
 }
 
 void Cluster::Impl::RebuildRunningAccounts(WorkerEntry& e) {
+  DetachAccounts(e);
   Worker& w = e.worker;
-  e.running_accounts.clear();
-  e.account_gpu_positions.clear();
   for (const std::string& id : w.task_ids) {
     TaskEntry* entry = FindTask(id);
     if (entry == nullptr || entry->task.state != TaskState::kRunning || entry->task.gpu_uuids.empty()) continue;
     const Task& t = entry->task;
     entry->usage_cursors.resize(t.gpu_uuids.size());  // none yet for a task recovered or reconciled running
-    RunningAccount account{entry, entry->usage_cursors.data(), static_cast<uint32_t>(e.account_gpu_positions.size()),
-                           static_cast<uint32_t>(t.gpu_uuids.size())};
+    RunningAccount account;
+    account.entry = entry;
+    account.first_gpu = static_cast<uint32_t>(e.account_gpus.size());
+    account.gpus = static_cast<uint32_t>(t.gpu_uuids.size());
+    account.idle = entry->idle;
+    account.idle_since = t.idle_since;
     for (size_t k = 0; k < t.gpu_uuids.size(); ++k) {
       const size_t hint = k < t.gpu_indices.size() ? t.gpu_indices[k] : w.gpus.size();
       const WorkerGpu* g = FindGpu(w, t.gpu_uuids[k], hint);
-      e.account_gpu_positions.push_back(g == nullptr ? kNoGpuPosition : static_cast<uint32_t>(g - w.gpus.data()));
+      e.account_gpus.push_back(
+          {g == nullptr ? kNoGpuPosition : static_cast<uint32_t>(g - w.gpus.data()), entry->usage_cursors[k]});
     }
     e.running_accounts.push_back(account);
+  }
+  // Both vectors are complete: pointers into them stay valid until the next rebuild.
+  for (RunningAccount& account : e.running_accounts) {
+    account.gpu_slots = e.account_gpus.data() + account.first_gpu;
+    account.entry->account = &account;
   }
   e.accounts_stale = false;
 }
@@ -135,36 +144,30 @@ void Cluster::Impl::RebuildRunningAccounts(WorkerEntry& e) {
 void Cluster::Impl::AccountRunningTasks(WorkerEntry& e, TaskStoreBatch& batch) {
   if (e.accounts_stale) RebuildRunningAccounts(e);
   if (e.running_accounts.empty()) return;
-  Worker& w = e.worker;
+  const Worker& w = e.worker;
   const Clock::TimePoint now = clock.Now();
   const WallTime wall_now = clock.WallNow();
   std::vector<std::optional<double>>& utilizations = utilization_scratch;
-  // The tasks' entries are cold (one heartbeat a second among thousands of
-  // tasks): ask for all of them at once rather than miss on each in turn.
-  for (const RunningAccount& account : e.running_accounts) {
-    const TaskEntry* entry = account.entry;
-    __builtin_prefetch(&entry->task.usage);
-    __builtin_prefetch(reinterpret_cast<const char*>(&entry->task.usage) + sizeof(TaskUsage) - 1);
-    __builtin_prefetch(&entry->task.idle_since);
-    __builtin_prefetch(&entry->idle);
-    __builtin_prefetch(account.cursors);
-  }
   GpuSecondsDelta total;
-  for (const RunningAccount& account : e.running_accounts) {
-    TaskEntry* entry = account.entry;
-    Task& t = entry->task;
+  // Only the worker's own memory: its GPUs' samples and its accounts. A
+  // task's entry is touched only when its idleness changes.
+  for (RunningAccount& account : e.running_accounts) {
+    if (account.entry == nullptr) continue;  // stopped running; the accounts were marked stale
     utilizations.clear();
-    const uint32_t* positions = e.account_gpu_positions.data() + account.first_gpu;
     for (uint32_t k = 0; k < account.gpus; ++k) {
-      if (positions[k] == kNoGpuPosition) continue;
-      const WorkerGpu& g = w.gpus[positions[k]];
-      GpuSecondsDelta d = AccumulateGpuUsage(t.usage, account.cursors[k], g.live, now);
+      AccountGpu& slot = account.gpu_slots[k];
+      if (slot.position == kNoGpuPosition) continue;
+      const WorkerGpu& g = w.gpus[slot.position];
+      GpuSecondsDelta d = AccumulateGpuUsage(account.pending, slot.cursor, g.live, now);
       total.allocated += d.allocated;
       total.used += d.used;
       utilizations.push_back(g.live.utilization_gpu);
     }
-    const IdleChange change = UpdateIdle(t, entry->idle, utilizations, config.idle_threshold_percent,
-                                         config.idle_period, now, wall_now);
+    const IdleChange change = UpdateIdle(account.idle_since, account.idle, utilizations,
+                                         config.idle_threshold_percent, config.idle_period, now, wall_now);
+    if (change == IdleChange::kNone) continue;
+    Task& t = account.entry->task;
+    t.idle_since = account.idle_since;
     if (change == IdleChange::kBusyAgain) {
       Record(t, "GPUs busy again", batch);
     } else if (change == IdleChange::kBecameIdle) {
@@ -216,8 +219,16 @@ Result<WorkerGpu> Cluster::ClearGpuFaults(const std::string& worker_id, uint32_t
   if (e == nullptr) return NotFound("no worker '" + worker_id + "'");
   for (WorkerGpu& g : e->worker.gpus) {
     if (g.identity.index != index) continue;
+    // Stored with the worker's record before it takes effect, so that a
+    // restarted master does not hold the cleared faults against it again.
+    const WorkerGpu before = g;
     if (g.live.events) g.cleared_events = *g.live.events;
     g.cleared_ecc_dbe = g.live.ecc_dbe_volatile.value_or(0);
+    if (Status s = I.store.PutWorker(RecordOf(e->worker)); !s.ok()) {
+      g = before;
+      ++I.store_errors;
+      return s;
+    }
     g.last_fault_at.reset();
     g.last_fault.clear();
     if (UpdateGpuHealth(g)) I.may_place = true;

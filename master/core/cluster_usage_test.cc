@@ -213,6 +213,67 @@ TEST_F(ClusterUsageTest, AnOperatorClearsTheQuarantineAndANewXidQuarantinesAgain
   EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
 }
 
+// A heartbeat adds to its worker's account of the task, not to the task:
+// every read and every write of a running task must add what the account
+// holds, once.
+TEST_F(ClusterUsageTest, ARunningTasksReadsAndWritesCarryItsUsageSoFarOnce) {
+  Register("w1", 2);
+  Task t = StartTask(1);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {50, 50});
+  }
+  auto cancelling = cluster_->Cancel(t.id);  // writes the running task's row
+  ASSERT_TRUE(cancelling.ok());
+  EXPECT_NEAR(cancelling->usage.gpu_seconds, 3, 1e-6);
+  auto stored = store_.LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->back().id, t.id);
+  EXPECT_EQ(stored->back().state, TaskState::kRunning);
+  EXPECT_NEAR(stored->back().usage.gpu_seconds, 3, 1e-6);
+  EXPECT_NEAR(cluster_->Tasks(TaskState::kRunning).at(0).usage.gpu_seconds, 3, 1e-6);
+
+  // A second task starting on the worker rebuilds its accounts: what the
+  // first one's held is folded into it, not lost and not counted twice.
+  Task second = StartTask(1);
+  for (int i = 0; i < 2; ++i) {
+    clock_.Advance(seconds(1));
+    Beat("w1", {50, 50});
+  }
+  EXPECT_NEAR(Get(t.id).usage.gpu_seconds, 5, 1e-6);
+  EXPECT_NEAR(*Get(t.id).usage.MeanUtilizationGpu(), 50, 1e-6);
+  EXPECT_NEAR(Get(second.id).usage.gpu_seconds, 2, 1e-6);
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 0).ok());
+  stored = store_.LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  for (const Task& row : *stored) {
+    if (row.id == t.id) {
+      EXPECT_NEAR(row.usage.gpu_seconds, 5, 1e-6);
+    }
+  }
+  EXPECT_NEAR(Get(t.id).usage.gpu_seconds, 5, 1e-6);
+}
+
+// The clear is stored with the worker: a restarted master holds only newer
+// faults against the GPU. A clear that cannot be stored changes nothing.
+TEST_F(ClusterUsageTest, AnOperatorsClearOutlivesAMasterRestartAndIsRefusedWhenItCannotBeStored) {
+  Register("w1", 1);
+  BeatWithXids("w1", {0}, {{79, 1}});
+  ASSERT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  store_.fail_writes = true;
+  EXPECT_EQ(cluster_->ClearGpuFaults("w1", 0).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+  store_.fail_writes = false;
+  ASSERT_TRUE(cluster_->ClearGpuFaults("w1", 0).ok());
+
+  Restart();
+  Register("w1", 1);
+  BeatWithXids("w1", {0}, {{79, 1}});  // the same count as at the clear
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kHealthy);
+  BeatWithXids("w1", {0}, {{79, 2}});  // a new one
+  EXPECT_EQ(GetWorker("w1").gpus[0].health, GpuHealth::kUnhealthy);
+}
+
 TEST_F(ClusterUsageTest, RecoverableXidsClearAfterACleanPeriodAndOthersDoNot) {
   ClusterConfig config;
   config.recoverable_xid_clean_period = std::chrono::milliseconds(60000);

@@ -221,6 +221,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
   for (const std::string& field : rejected) ++w.values_rejected[field];
 
   TaskStoreBatch batch;
+  bool healed = false;
   for (size_t i = 0; i < sample.gpus.size(); ++i) {
     size_t pos = MatchGpu(w, sample.gpus[i].identity, i);
     if (pos == kNoGpu) {  // not registered; ignored until it re-registers
@@ -234,8 +235,12 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     g.live = std::move(sample.gpus[i]);
     if (CountSample(g, good)) I.may_place = true;
     if (UpdateGpuHealth(g)) I.may_place = true;
-    if (I.HealRecoverableXids(g)) I.may_place = true;
+    if (I.HealRecoverableXids(g)) {
+      I.may_place = true;
+      healed = true;
+    }
   }
+  if (healed) I.PutWorkerOrWarn(w);  // what healed stays cleared after a master restart
   for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
     if (e->gpu_reported_in[pos] == beat) continue;
     WorkerGpu& g = w.gpus[pos];

@@ -44,8 +44,33 @@ GpuSecondsDelta AccumulateGpuUsage(TaskUsage& usage, GpuUsageCursor& cursor, con
   return delta;
 }
 
+void MergeUsage(TaskUsage& into, const TaskUsage& part) {
+  into.gpu_seconds += part.gpu_seconds;
+  into.gpu_seconds_used += part.gpu_seconds_used;
+  into.utilization_gpu_sum += part.utilization_gpu_sum;
+  into.utilization_gpu_seconds += part.utilization_gpu_seconds;
+  into.utilization_memory_sum += part.utilization_memory_sum;
+  into.utilization_memory_seconds += part.utilization_memory_seconds;
+  if (part.peak_utilization_gpu) {
+    into.peak_utilization_gpu = std::max(into.peak_utilization_gpu.value_or(0), *part.peak_utilization_gpu);
+  }
+  if (part.peak_memory_used_bytes) {
+    into.peak_memory_used_bytes = std::max(into.peak_memory_used_bytes.value_or(0), *part.peak_memory_used_bytes);
+  }
+  if (part.energy_joules) into.energy_joules = into.energy_joules.value_or(0) + *part.energy_joules;
+  if (part.max_gpu_processes) {
+    into.max_gpu_processes = std::max(into.max_gpu_processes.value_or(0), *part.max_gpu_processes);
+  }
+}
+
 IdleChange UpdateIdle(Task& task, IdleWatch& watch, std::span<const std::optional<double>> utilizations,
                       double threshold_percent, Clock::Duration period, Clock::TimePoint now, WallTime wall_now) {
+  return UpdateIdle(task.idle_since, watch, utilizations, threshold_percent, period, now, wall_now);
+}
+
+IdleChange UpdateIdle(std::optional<WallTime>& idle_since, IdleWatch& watch,
+                      std::span<const std::optional<double>> utilizations, double threshold_percent,
+                      Clock::Duration period, Clock::TimePoint now, WallTime wall_now) {
   bool known = false, busy = false;
   for (const std::optional<double>& u : utilizations) {
     if (!u) continue;
@@ -55,16 +80,16 @@ IdleChange UpdateIdle(Task& task, IdleWatch& watch, std::span<const std::optiona
   if (!known) return IdleChange::kNone;
   if (busy) {
     watch = {};
-    if (!task.idle_since) return IdleChange::kNone;
-    task.idle_since.reset();
+    if (!idle_since) return IdleChange::kNone;
+    idle_since.reset();
     return IdleChange::kBusyAgain;
   }
   if (!watch.below_since) {
     watch.below_since = now;
     watch.below_since_wall = wall_now;
   }
-  if (task.idle_since || now - *watch.below_since < period) return IdleChange::kNone;
-  task.idle_since = watch.below_since_wall;
+  if (idle_since || now - *watch.below_since < period) return IdleChange::kNone;
+  idle_since = watch.below_since_wall;
   return IdleChange::kBecameIdle;
 }
 

@@ -46,6 +46,13 @@ struct GpuSecondsDelta {
 GpuSecondsDelta AccumulateGpuUsage(TaskUsage& usage, GpuUsageCursor& cursor, const GpuSample& sample,
                                    Clock::TimePoint now);
 
+// Adds `part` (usage accumulated apart, e.g. since the last fold) to
+// `into`: seconds and sums add, peaks take the larger, energy adds where
+// either knows it. Folding the usage of consecutive heartbeats in any
+// grouping gives the same figures as accumulating them into one TaskUsage
+// (up to floating-point rounding).
+void MergeUsage(TaskUsage& into, const TaskUsage& part);
+
 // Where the idleness of one running task stands.
 struct IdleWatch {
   std::optional<Clock::TimePoint> below_since;  // monotonic, for the period
@@ -61,6 +68,12 @@ enum class IdleChange { kNone, kBecameIdle, kBusyAgain };
 // says kBecameIdle; busy again clears it and says kBusyAgain.
 IdleChange UpdateIdle(Task& task, IdleWatch& watch, std::span<const std::optional<double>> utilizations,
                       double threshold_percent, Clock::Duration period, Clock::TimePoint now, WallTime wall_now);
+// The same on a copy of the task's idle_since (the master keeps one beside
+// each running task's per-heartbeat state and writes the task's only on a
+// change).
+IdleChange UpdateIdle(std::optional<WallTime>& idle_since, IdleWatch& watch,
+                      std::span<const std::optional<double>> utilizations, double threshold_percent,
+                      Clock::Duration period, Clock::TimePoint now, WallTime wall_now);
 
 // Allocated and used GPU-seconds of the whole cluster over a sliding
 // window of up to a day, in one-minute buckets, for the efficiency figure.

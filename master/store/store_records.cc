@@ -164,6 +164,18 @@ std::string EncodeWorker(const WorkerRecord& w) {
       {"heartbeat_interval_ms", w.heartbeat_interval.count()},
       {"draining", w.draining},
   };
+  if (!w.cleared_faults.empty()) {
+    json cleared = json::array();
+    for (const ClearedGpuFaults& c : w.cleared_faults) {
+      json xids = json::object();
+      for (const auto& [xid, count] : c.xid_counts) xids[std::to_string(xid)] = count;
+      cleared.push_back({{"uuid", c.uuid},
+                         {"xid_counts", xids},
+                         {"dbe_events", c.dbe_events},
+                         {"ecc_dbe_volatile", c.ecc_dbe_volatile}});
+    }
+    j["cleared_faults"] = cleared;
+  }
   return Dump(j);
 }
 
@@ -187,6 +199,18 @@ Result<WorkerRecord> DecodeWorker(std::string_view text) {
     w.registered_at = FromUnixNanos(j.at("registered_at").get<int64_t>());
     w.heartbeat_interval = std::chrono::milliseconds(j.value("heartbeat_interval_ms", int64_t{5000}));
     w.draining = j.value("draining", false);
+    if (auto it = j.find("cleared_faults"); it != j.end()) {
+      for (const json& c : *it) {
+        ClearedGpuFaults cleared;
+        cleared.uuid = c.at("uuid").get<std::string>();
+        for (const auto& [xid, count] : c.at("xid_counts").items()) {
+          cleared.xid_counts[static_cast<uint32_t>(std::stoul(xid))] = count.get<uint64_t>();
+        }
+        cleared.dbe_events = c.value("dbe_events", uint64_t{0});
+        cleared.ecc_dbe_volatile = c.value("ecc_dbe_volatile", uint64_t{0});
+        w.cleared_faults.push_back(std::move(cleared));
+      }
+    }
     return w;
   });
 }

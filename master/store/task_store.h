@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,7 +19,21 @@
 
 namespace gpulse::master {
 
-// What survives about a worker across master restarts: identity and capacity.
+// Faults no longer held against one GPU of a worker (an operator's clear,
+// or recoverable XIDs healed after a clean period): the GPU's event counts
+// and volatile double-bit ECC count as they were then (WorkerGpu's
+// cleared_events and cleared_ecc_dbe).
+struct ClearedGpuFaults {
+  std::string uuid;
+  std::map<uint32_t, uint64_t> xid_counts;  // XID -> times seen
+  uint64_t dbe_events = 0;
+  uint64_t ecc_dbe_volatile = 0;
+
+  bool operator==(const ClearedGpuFaults&) const = default;
+};
+
+// What survives about a worker across master restarts: identity, capacity,
+// an operator's drain, and the faults cleared on its GPUs.
 struct WorkerRecord {
   std::string id;
   std::string address;
@@ -27,6 +42,9 @@ struct WorkerRecord {
   WallTime registered_at{};
   std::chrono::milliseconds heartbeat_interval{5000};
   bool draining = false;  // drained by an operator (gpulse drain)
+  // Only GPUs with something cleared; a record stored before this field
+  // existed reads as none.
+  std::vector<ClearedGpuFaults> cleared_faults;
 
   bool operator==(const WorkerRecord&) const = default;
 };

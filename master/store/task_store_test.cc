@@ -78,6 +78,7 @@ WorkerRecord FullWorker(const std::string& id) {
             {1, "GPU-1", "NVIDIA H100 80GB HBM3", "00000000:3C:00.0", std::nullopt}};  // total unknown
   w.registered_at = At(1'690'000'000'000'000'007);
   w.heartbeat_interval = std::chrono::milliseconds(2500);
+  w.cleared_faults = {{"GPU-1", {{79, 2}, {94, 1}}, 1, 3}};  // an operator's clear
   return w;
 }
 

@@ -173,5 +173,38 @@ TEST_F(UsageTest, AnXid79FailsTheTaskQuarantinesTheGpuAndTheTaskRunsElsewhereWit
   EXPECT_EQ(cleared.json()["gpus"][0].value("health", ""), "healthy") << cleared.body;
 }
 
+// An operator's clear is stored: after a master restart the GPU's old XID
+// is still forgiven (before, the restarted master quarantined it again).
+TEST_F(UsageTest, AClearedGpuStaysInServiceAcrossAMasterRestart) {
+  StartMaster();
+  json scenario = SimScenario("r1", {50});
+  WorkerProcess& worker = AddWorker("r1", scenario);
+  ASSERT_TRUE(WaitHealthy("r1")) << DiagnosticLogs();
+  scenario["gpus"][0]["xids"] = {79};
+  WriteScenario(worker.scenario_path(), scenario);
+  auto gpu_health = [&] { return Get("/api/workers/r1")["gpus"][0].value("health", ""); };
+  ASSERT_TRUE(Eventually([&] { return gpu_health() == "unhealthy"; }, seconds(20)))
+      << Get("/api/workers/r1").dump() << DiagnosticLogs();
+  HttpReply cleared = HttpPost(master_->http_port(), "/api/workers/r1/gpus/0/clear", "", master_->token());
+  ASSERT_EQ(cleared.status, 200) << cleared.body;
+  ASSERT_EQ(gpu_health(), "healthy");
+
+  master_->Kill9();
+  ASSERT_NO_FATAL_FAILURE(master_->Start());
+  // The worker reconnects and reports the same XID count again; the GPU's
+  // health is judged from its first sample on, so wait for a few.
+  ASSERT_TRUE(Eventually([&] {
+    json w = Get("/api/workers/r1");
+    return w.is_object() && w.value("connected", false) && w.value("heartbeats", 0) >= 3 &&
+           w["gpus"][0]["utilization_gpu"] == 50;
+  }, seconds(20))) << Get("/api/workers/r1").dump() << DiagnosticLogs();
+  json gpu = Get("/api/workers/r1")["gpus"][0];
+  EXPECT_EQ(gpu.value("health", ""), "healthy") << gpu.dump();
+  EXPECT_EQ(gpu["events"]["xid_counts"]["79"], 1) << gpu.dump();  // the old XID is still reported
+  // And a task is placed on it.
+  std::string id = Submit({{"argv", {"/bin/true"}}, {"gpus", 1}});
+  ASSERT_TRUE(WaitState(id, "succeeded")) << Task(id).dump() << DiagnosticLogs();
+}
+
 }  // namespace
 }  // namespace gpulse::integration
