@@ -400,19 +400,24 @@ std::string QueryPlan(sqlite3* db, const std::string& sql) {
   return plan;
 }
 
-// A page is read from an index in number order: no sort of the matching
-// rows (which would cost O(rows) at a million tasks).
-TEST(SqliteTaskStoreTest, PagesAreReadFromAnIndexWithoutSorting) {
+// A page is read from the index that fits its filter, in number order: no
+// sort of the matching rows and no walk past other workers' tasks (either
+// would cost O(rows) at a million tasks).
+TEST(SqliteTaskStoreTest, PagesAreReadFromTheIndexOfTheirFilterWithoutSorting) {
   TempDir dir;
   ASSERT_TRUE(OpenSqliteTaskStore(dir.File("gpulse.db")).ok());
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);
   const std::string tail = "number < 5 AND number > 0 ORDER BY number DESC LIMIT 51";
-  for (const std::string& where : {std::string(""), std::string("state = 'failed' AND "),
-                                   std::string("worker_id = 'w1' AND "),
-                                   std::string("worker_id = 'w1' AND state = 'failed' AND ")}) {
+  const std::pair<std::string, std::string> filters[] = {
+      {"", "tasks_by_number"},
+      {"state = 'failed' AND ", "tasks_by_state_number"},
+      {"worker_id = 'w1' AND ", "tasks_by_worker_number"},
+      {"worker_id = 'w1' AND state = 'failed' AND ", "tasks_by_worker_number"},
+  };
+  for (const auto& [where, index] : filters) {
     std::string plan = QueryPlan(db, "SELECT record FROM tasks WHERE " + where + tail);
-    EXPECT_NE(plan.find("USING INDEX"), std::string::npos) << where << plan;
+    EXPECT_NE(plan.find("USING INDEX " + index + " "), std::string::npos) << where << plan;
     EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << where << plan;
   }
   sqlite3_close(db);

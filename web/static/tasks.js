@@ -4,8 +4,9 @@
 // task's id opens its page (#task=ID).
 //
 // The first page is live: the newest 50 of the tasks the live snapshot
-// carries (every placed task and the newest 200, so the newest 50 are all
-// there). Older pages come from the API's pages (GET /api/tasks?limit=50
+// carries (every placed task and the newest 200 in the master's memory, so
+// the newest 50 are there unless they left memory; then it too comes from
+// the API). Older pages come from the API's pages (GET /api/tasks?limit=50
 // with the cursor the page before gave), which reach every task, also the
 // finished ones the master keeps only in its database; such a page is
 // fetched again at most every 5 s while it is shown.
@@ -28,7 +29,7 @@ let lastTotal = 0;
 // is the snapshot's); the shown older page, its next cursor and when it
 // was fetched.
 let cursors = [null];
-let older = null;  // {tasks, next, at} while page > 0
+let older = null;  // {page, tasks, next, at}: the page last fetched
 let loading = false;
 
 function createRow(t) {
@@ -105,26 +106,20 @@ async function fetchPage(cursor) {
   return data;
 }
 
-// Shows page `to` (0: the live one), fetching it from the API if older.
-async function goTo(to) {
-  if (loading) return;
-  if (to <= 0) {
-    page = 0;
-    older = null;
-    renderTasks(lastTasks, lastTotal);
-    return;
-  }
+// Fetches page `to` from the API and shows it. Page 1 starts where the
+// API's first page ends.
+async function load(to) {
   loading = true;
   try {
-    // Page 1's cursor is where the API's first page ends.
-    if (to === 1 && !cursors[1]) cursors[1] = (await fetchPage(null)).next_cursor;
-    if (!cursors[to]) return;
-    const data = await fetchPage(cursors[to]);
+    if (to === 1 && !cursors[1]) cursors[1] = (await fetchPage(null)).next_cursor || null;
+    if (to > 0 && !cursors[to]) return;
+    const data = await fetchPage(to === 0 ? null : cursors[to]);
     page = to;
     cursors[to + 1] = data.next_cursor || null;
     cursors.length = to + 2;
-    older = { tasks: data.tasks, next: data.next_cursor || null, at: Date.now() };
+    older = { page: to, tasks: data.tasks, next: data.next_cursor || null, at: Date.now() };
   } catch (err) {
+    older = { page, tasks: older && older.page === page ? older.tasks : [], next: null, at: Date.now() };
     alertResult(`Tasks: ${err.message}`, false);
   } finally {
     loading = false;
@@ -132,19 +127,34 @@ async function goTo(to) {
   renderTasks(lastTasks, lastTotal);
 }
 
+function goTo(to) {
+  if (loading) return;
+  if (to > 0) {
+    load(to);
+    return;
+  }
+  page = 0;
+  older = null;
+  renderTasks(lastTasks, lastTotal);
+}
+
 // Shows `tasks` (the snapshot's task objects, oldest first) out of `total`
-// (every task the master knows, stored ones included) on the live page, or
-// the older page fetched from the API.
+// (every task the master knows, stored ones included): the live page, or
+// a page fetched from the API (older pages; and the first page too when
+// the snapshot lacks some of the newest 50, which happens once they have
+// left the master's memory).
 export function renderTasks(tasks, total) {
   lastTasks = tasks;
   lastTotal = total;
-  if (page > 0 && older && !loading && Date.now() - older.at > REFETCH_MS) {
-    older.at = Date.now();
-    goTo(page);  // refreshes the older page in the background
+  const live = page === 0 && tasks.length >= Math.min(PAGE_SIZE, total);
+  const shown = !live && older && older.page === page ? older : null;
+  if (!live && !loading && (!shown || Date.now() - shown.at > REFETCH_MS)) {
+    if (shown) shown.at = Date.now();
+    load(page);  // in the background; renders again when it has the page
   }
+  if (live) cursors = [null];  // the first page moves: find page 1's start again when asked
   const body = $('tasks').tBodies[0];
-  const ordered = page > 0 && older ? older.tasks : [...tasks].reverse().slice(0, PAGE_SIZE);  // newest first
-  if (page === 0) cursors = [null];  // the first page moves: find page 1's start again when asked
+  const ordered = live ? [...tasks].reverse().slice(0, PAGE_SIZE) : shown ? shown.tasks : [];  // newest first
   const seen = new Set();
   for (const t of ordered) {
     seen.add(t.id);
@@ -172,7 +182,7 @@ export function renderTasks(tasks, total) {
   const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   $('tasks-page').textContent = `page ${page + 1} of ${pages}`;
   $('tasks-prev').disabled = page === 0;
-  $('tasks-next').disabled = page > 0 ? !(older && older.next) : total <= PAGE_SIZE;
+  $('tasks-next').disabled = live ? total <= PAGE_SIZE : !(shown && shown.next);
   $('tasks-pager').hidden = pages <= 1 && page === 0;
 }
 
