@@ -147,28 +147,28 @@ TEST_F(CliFleetTest, EveryProgramSaysItsVersion) {
   }
 }
 
-// `gpulse tasks -w` into a pipe: a table every 2 s, each ending with a
-// blank line; a task submitted meanwhile shows up in a later table, and the
-// watch ends when it is told to.
+// `gpulse tasks -w` into a pipe: a table every 2 s ("No tasks." while there
+// are none), each ending with a blank line; a task submitted meanwhile
+// shows up in a later table, and the watch ends when it is told to.
 TEST_F(CliFleetTest, WatchRedrawsAfterAChangeUntilStopped) {
   Process watch("watch", {BinPath("gpulse"), "tasks", "-w"}, env_, dir_.File("watch.log"));
-  auto tables = [&] {
-    const std::string log = watch.Log();
+  auto count = [](const std::string& text, const std::string& what) {
     size_t n = 0;
-    for (size_t at = log.find("STATE"); at != std::string::npos; at = log.find("STATE", at + 1)) ++n;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
   };
-  ASSERT_TRUE(Eventually([&] { return tables() >= 1; }, seconds(15))) << watch.Log();
+  ASSERT_TRUE(Eventually([&] { return count(watch.Log(), "No tasks.") >= 1; }, seconds(15))) << watch.Log();
   HttpReply submitted =
       HttpPost(master_->http_port(), "/api/tasks",
                json{{"argv", {"/bin/sleep", "30"}}, {"cpus", 0}, {"name", "watched-task"}}.dump(), master_->token());
   ASSERT_EQ(submitted.status, 201) << submitted.body;
   ASSERT_TRUE(Eventually([&] { return watch.Log().find("watched-task") != std::string::npos; }, seconds(15)))
       << watch.Log();
-  // Drawn before the task existed, then again with it.
+  // Drawn before the task existed, then again with it, as a table.
   const std::string log = watch.Log();
-  EXPECT_NE(log.substr(0, log.find("watched-task")).find("STATE"), std::string::npos) << log;
-  EXPECT_GE(tables(), 2u) << log;
+  const std::string after = log.substr(log.rfind("No tasks."));
+  EXPECT_NE(after.find("STATE"), std::string::npos) << log;
+  EXPECT_LT(after.find("STATE"), after.find("watched-task")) << log;
   EXPECT_TRUE(watch.Running());
   EXPECT_EQ(watch.Signal(SIGTERM), 128 + SIGTERM);
   EXPECT_FALSE(watch.Running());
