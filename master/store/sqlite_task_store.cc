@@ -119,9 +119,12 @@ struct SqliteTaskStore::Db {
         {&load_task, "SELECT record FROM tasks WHERE id = ?1"},
         {&load_unfinished,
          "SELECT record FROM tasks WHERE state IN ('queued', 'assigned', 'running') ORDER BY number"},
+        // Down the number index from the newest, so that the finished rows
+        // are not all read and sorted first (SQLite would pick the state
+        // index: a sort of every finished task at each start).
         {&load_recent_finished,
-         "SELECT record FROM tasks WHERE state IN ('succeeded', 'failed', 'cancelled') "
-         "ORDER BY number DESC LIMIT ?1"},
+         "SELECT record FROM tasks INDEXED BY tasks_by_number "
+         "WHERE state IN ('succeeded', 'failed', 'cancelled') ORDER BY number DESC LIMIT ?1"},
         // One statement per filter, so that each uses its own index.
         {&page_any, "SELECT record FROM tasks WHERE number < ?1 AND number > ?2 ORDER BY number DESC LIMIT ?3"},
         {&page_by_state,
