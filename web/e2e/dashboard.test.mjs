@@ -244,7 +244,7 @@ try {
 
   await step('older tasks are the API\'s next page, asked for with its cursor', async () => {
     // 55 more tasks that wait for a 64-GPU worker: 57 in all, two pages.
-    for (let i = 0; i < 55; i++) await cluster.submit({ argv: ['/bin/true'], gpus: 64, allow_unfit: true });
+    await Promise.all(Array.from({ length: 55 }, () => cluster.submit({ argv: ['/bin/true'], gpus: 64, allow_unfit: true })));
     await page.locator('#tasks-page', { hasText: 'page 1 of 2' }).waitFor({ timeout: 10_000 });
     if (await page.locator(`[data-task="${apiTask}"]`).count()) throw new Error('the oldest task is on page 1');
     const asked = [];
