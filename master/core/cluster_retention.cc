@@ -21,8 +21,9 @@ size_t Cluster::ForgetFinishedTasks() {
     auto by_order = I.tasks_by_order.find(oldest->second);
     if (by_order != I.tasks_by_order.end()) {
       // Finished: in no queue, on no worker, in no running account.
-      I.tasks.erase(by_order->second->task.id);
+      const std::string id = by_order->second->task.id;  // a copy: the entry goes with the erase
       I.tasks_by_order.erase(by_order);
+      I.tasks.erase(id);
     }
     I.finished_in_memory.erase(oldest);
     ++forgotten;
