@@ -30,7 +30,8 @@ let lastTotal = 0;
 // was fetched.
 let cursors = [null];
 let older = null;  // {page, tasks, next, at}: the page last fetched
-let loading = false;
+let loading = false;  // a fetch is under way
+let requests = 0;  // fetches started; only the latest one's answer is shown
 
 function createRow(t) {
   const row = {
@@ -107,32 +108,41 @@ async function fetchPage(cursor) {
 }
 
 // Fetches page `to` from the API and shows it. Page 1 starts where the
-// API's first page ends.
+// API's first page ends. The latest call wins: a click is never dropped
+// for a refetch under way, and an older answer never replaces a newer one.
 async function load(to) {
+  const mine = ++requests;
   loading = true;
   try {
-    if (to === 1 && !cursors[1]) cursors[1] = (await fetchPage(null)).next_cursor || null;
+    if (to === 1 && !cursors[1]) {
+      const first = await fetchPage(null);
+      if (mine !== requests) return;
+      cursors[1] = first.next_cursor || null;
+    }
     if (to > 0 && !cursors[to]) return;
     const data = await fetchPage(to === 0 ? null : cursors[to]);
+    if (mine !== requests) return;
     page = to;
     cursors[to + 1] = data.next_cursor || null;
     cursors.length = to + 2;
     older = { page: to, tasks: data.tasks, next: data.next_cursor || null, at: Date.now() };
   } catch (err) {
+    if (mine !== requests) return;
     older = { page, tasks: older && older.page === page ? older.tasks : [], next: null, at: Date.now() };
     alertResult(`Tasks: ${err.message}`, false);
   } finally {
-    loading = false;
+    if (mine === requests) loading = false;
   }
-  renderTasks(lastTasks, lastTotal);
+  if (mine === requests) renderTasks(lastTasks, lastTotal);
 }
 
 function goTo(to) {
-  if (loading) return;
   if (to > 0) {
     load(to);
     return;
   }
+  ++requests;  // an answer still on its way is for another page
+  loading = false;
   page = 0;
   older = null;
   renderTasks(lastTasks, lastTotal);
