@@ -102,6 +102,15 @@ int main(int argc, char** argv) {
                  "dashboards served live (server-sent events) at once; more poll instead")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  app.add_option("--finished-task-retention", opts.finished_task_retention_seconds,
+                 "seconds a finished task stays in the master's memory; after that it is served from the store "
+                 "(docs/api.md)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-finished-tasks", opts.max_finished_tasks_in_memory,
+                 "finished tasks kept in the master's memory at most; the oldest-finished leave it first")
+      ->check(CLI::Range(size_t{0}, size_t{10000000}))
+      ->capture_default_str();
   app.add_option("--history-window", opts.history_window_seconds,
                  "seconds of per-GPU history kept for the dashboard's charts")
       ->check(CLI::Range(10.0, 7 * 86400.0))

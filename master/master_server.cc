@@ -83,6 +83,9 @@ Status MasterServer::Start() {
   config.task_lease = std::chrono::milliseconds(static_cast<int64_t>(options_.task_lease_seconds * 1000));
   config.cancel_grace = std::chrono::milliseconds(static_cast<int64_t>(options_.cancel_grace_seconds * 1000));
   config.heartbeat_interval_bounds.min = options_.min_heartbeat_interval;
+  config.finished_task_retention =
+      std::chrono::milliseconds(static_cast<int64_t>(options_.finished_task_retention_seconds * 1000));
+  config.max_finished_tasks_in_memory = options_.max_finished_tasks_in_memory;
   config.idle_threshold_percent = options_.idle_threshold_percent;
   config.idle_period = std::chrono::milliseconds(static_cast<int64_t>(options_.idle_period_seconds * 1000));
   if (options_.idle_action == "cancel") {
@@ -203,6 +206,7 @@ void MasterServer::ControlLoop() {
     if (stopping_) break;
     auto round_start = std::chrono::steady_clock::now();
     cluster_->CheckLiveness();
+    cluster_->ForgetFinishedTasks();
     // Schedule() places a bounded number per call; go on while it places.
     while (!stopping_ && cluster_->Schedule() > 0) {
     }

@@ -65,6 +65,11 @@ struct MasterOptions {
   double idle_threshold_percent = 5;
   double idle_period_seconds = 1800;
   std::string idle_action = "none";
+  // Finished tasks leave memory this long after they finished, or sooner
+  // beyond this many; they stay in the store and the API serves them from
+  // it (ClusterConfig::finished_task_retention).
+  double finished_task_retention_seconds = 3600;
+  size_t max_finished_tasks_in_memory = 10000;
   // How far back the dashboard's charts reach (per-worker history rings).
   double history_window_seconds = 3600;
   // Live dashboards (server-sent event streams) served at once; past it a

@@ -61,7 +61,9 @@ void HttpApi::Register(HttpServer& server) {
     ClusterCounts c = cluster_.Counts();
     json body = {{"status", "ok"},
                  {"workers", c.workers_healthy + c.workers_suspect + c.workers_dead},
-                 {"workers_healthy", c.workers_healthy}};
+                 {"workers_healthy", c.workers_healthy},
+                 {"tasks_in_memory", c.tasks_in_memory},
+                 {"finished_tasks_in_memory", c.finished_tasks_in_memory}};
     if (probe_ != nullptr) {
       if (Status store = probe_->Check(); !store.ok()) {
         body["status"] = "unhealthy";
@@ -147,7 +149,8 @@ void HttpApi::SubmitTask(const HttpRequest& req, HttpResponse& res) {
 }
 
 // Unpaged (neither ?limit= nor ?cursor=): the JSON array of every matching
-// task, oldest first, as before paging existed. Paged: {"tasks": [...],
+// task in the master's memory (unfinished and recently finished), oldest
+// first, as before paging existed. Paged: {"tasks": [...],
 // "next_cursor": "..." or null}, newest first (see docs/api.md).
 void HttpApi::ListTasks(const HttpRequest& req, HttpResponse& res) {
   std::optional<TaskState> state;
@@ -175,18 +178,20 @@ void HttpApi::ListTasks(const HttpRequest& req, HttpResponse& res) {
     if (!before) return ReplyError(res, 400, "cursor is not one this master gave out (pass next_cursor as is)");
     query.before = *before;
   }
-  Cluster::TaskPage page = cluster_.PageTasks(query);
+  Result<Cluster::TaskPage> page = cluster_.PageTasks(query);
+  if (!page.ok()) return ReplyError(res, HttpStatusFor(page.status()), page.status().message());
   json tasks = json::array();
-  for (const Task& t : page.tasks) tasks.push_back(TaskToJson(t));
+  for (const Task& t : page->tasks) tasks.push_back(TaskToJson(t));
   ReplyJson(res, 200,
             {{"tasks", std::move(tasks)},
-             {"next_cursor", page.next_before == 0 ? json() : json(TaskCursor(page.next_before))}});
+             {"next_cursor", page->next_before == 0 ? json() : json(TaskCursor(page->next_before))}});
 }
 
 void HttpApi::GetTask(const HttpRequest& req, HttpResponse& res) {
-  auto t = cluster_.GetTask(req.Param("id"));
-  if (!t) return ReplyError(res, 404, "no task '" + req.Param("id") + "'");
-  ReplyJson(res, 200, TaskToJson(*t));
+  auto t = cluster_.LookupTask(req.Param("id"));
+  if (!t.ok()) return ReplyError(res, HttpStatusFor(t.status()), t.status().message());
+  if (!*t) return ReplyError(res, 404, "no task '" + req.Param("id") + "'");
+  ReplyJson(res, 200, TaskToJson(**t));
 }
 
 // Plain text of one attempt's ?stream= (stdout, the default, or stderr)
@@ -199,7 +204,9 @@ void HttpApi::GetTask(const HttpRequest& req, HttpResponse& res) {
 // a newer attempt and stop once the task has finished.
 void HttpApi::GetTaskLogs(const HttpRequest& req, HttpResponse& res) {
   std::string id = req.Param("id");
-  auto task = cluster_.GetTask(id);
+  auto found = cluster_.LookupTask(id);
+  if (!found.ok()) return ReplyError(res, HttpStatusFor(found.status()), found.status().message());
+  std::optional<Task>& task = *found;
   if (!task) return ReplyError(res, 404, "no task '" + id + "'");
   std::string stream_name = req.HasQuery("stream") ? req.Query("stream") : "stdout";
   if (stream_name != "stdout" && stream_name != "stderr") {

@@ -204,13 +204,15 @@ TEST_F(HttpApiTest, TasksFilterByState) {
 }
 
 TEST_F(HttpApiTest, HealthzCountsWorkers) {
-  EXPECT_EQ(Get("/healthz").Json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0})"));
+  EXPECT_EQ(Get("/healthz").Json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0,
+                                                    "tasks_in_memory": 0, "finished_tasks_in_memory": 0})"));
   Register("w1", 1);
   Register("w2", 1);
   clock_.Advance(1600ms);
   Beat("w2", {0});
   cluster_->CheckLiveness();  // w1 is suspect, w2 healthy
-  EXPECT_EQ(Get("/healthz").Json(), json::parse(R"({"status": "ok", "workers": 2, "workers_healthy": 1})"));
+  EXPECT_EQ(Get("/healthz").Json(), json::parse(R"({"status": "ok", "workers": 2, "workers_healthy": 1,
+                                                    "tasks_in_memory": 0, "finished_tasks_in_memory": 0})"));
 }
 
 TEST_F(HttpApiTest, WorkerObjectCarriesAllocationModelsAndHeartbeatAge) {

@@ -5,29 +5,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
+#include <array>
 
 #include "master/core/allocation_ledger.h"
 #include "master/core/cluster_impl.h"
 
 namespace gpulse::master {
-
-std::string FormatTaskId(uint64_t number) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "t-%06" PRIu64, number);
-  return buf;
-}
-
-uint64_t ParseTaskNumber(const std::string& id) {
-  if (id.size() < 3 || id.compare(0, 2, "t-") != 0 || id.size() > 22) return 0;
-  uint64_t n = 0;
-  for (size_t i = 2; i < id.size(); ++i) {
-    if (id[i] < '0' || id[i] > '9') return 0;
-    n = n * 10 + static_cast<uint64_t>(id[i] - '0');
-  }
-  return n;
-}
 
 WorkerRecord RecordOf(const Worker& w) {
   WorkerRecord r;
@@ -86,6 +69,12 @@ TaskEntry& Cluster::Impl::AddTask(Task task, uint64_t order) {
     queue.emplace(order, &entry);
     may_place = true;
   }
+  if (IsTerminal(entry.task.state)) {
+    const WallTime wall_now = clock.WallNow();
+    const WallTime finished = std::min(entry.task.finished_at.value_or(wall_now), wall_now);
+    entry.finished_mono = clock.Now() - std::chrono::duration_cast<Clock::Duration>(wall_now - finished);
+    finished_in_memory.emplace(entry.finished_mono, order);
+  }
   return entry;
 }
 
@@ -104,6 +93,11 @@ void Cluster::Impl::SetState(TaskEntry& entry, TaskState state) {
   if (state == TaskState::kQueued) {
     queue.emplace(entry.order, &entry);
     may_place = true;
+  }
+  if (IsTerminal(old) && !IsTerminal(state)) finished_in_memory.erase({entry.finished_mono, entry.order});
+  if (IsTerminal(state) && !IsTerminal(old)) {
+    entry.finished_mono = clock.Now();
+    finished_in_memory.emplace(entry.finished_mono, entry.order);
   }
 }
 
@@ -273,8 +267,12 @@ void Cluster::Impl::RestoreWorker(WorkerRecord r) {
 }
 
 void Cluster::Impl::RestoreTask(Task task, TaskStoreBatch& batch) {
-  next_task_number = std::max(next_task_number, ParseTaskNumber(task.id) + 1);
-  TaskEntry& entry = AddTask(std::move(task), next_order++);
+  // The order is the task number; an id of another form (none that this
+  // master made) goes after the tasks before it.
+  const uint64_t last = tasks_by_order.empty() ? 0 : tasks_by_order.rbegin()->first;
+  const uint64_t order = std::max(ParseTaskNumber(task.id), last + 1);
+  next_task_number = std::max(next_task_number, order + 1);
+  TaskEntry& entry = AddTask(std::move(task), order);
   if (entry.task.state != TaskState::kAssigned && entry.task.state != TaskState::kRunning) return;
   if (WorkerEntry* w = FindWorker(entry.task.worker_id)) {
     AllocationLedger(w->worker).Adopt(entry.task);
@@ -296,7 +294,20 @@ Status Cluster::Recover() {
   std::lock_guard lock(I.mu);
   if (I.recovered) return FailedPrecondition("the cluster state was already recovered");
   ASSIGN_OR_RETURN(std::vector<WorkerRecord> records, I.store.LoadWorkers());
-  ASSIGN_OR_RETURN(std::vector<Task> tasks, I.store.LoadTasks());
+  ASSIGN_OR_RETURN(StoredTaskSummary stored, I.store.SummarizeTasks());
+  ASSIGN_OR_RETURN(std::vector<Task> tasks, I.store.LoadLiveTasks(I.config.max_finished_tasks_in_memory));
+  // Finished tasks past their retention stay in the store only.
+  const WallTime wall_now = I.clock.WallNow();
+  std::erase_if(tasks, [&](const Task& t) {
+    return IsTerminal(t.state) && t.finished_at && *t.finished_at + I.config.finished_task_retention <= wall_now;
+  });
+  // Those not loaded stay counted (ClusterCounts::tasks_by_state).
+  std::array<uint64_t, 6> not_loaded = stored.by_state;
+  for (const Task& t : tasks) {
+    uint64_t& n = not_loaded[static_cast<size_t>(t.state)];
+    n -= std::min<uint64_t>(n, 1);
+  }
+  I.next_task_number = std::max(I.next_task_number, stored.max_number + 1);
 
   for (WorkerRecord& r : records) I.RestoreWorker(std::move(r));
   // Submission order: by task number, then submission time.
@@ -308,12 +319,15 @@ Status Cluster::Recover() {
   TaskStoreBatch batch;
   for (Task& t : tasks) I.RestoreTask(std::move(t), batch);
   I.PersistOrWarn(batch, "the requeues found at recovery");
+  for (size_t s = 0; s < not_loaded.size(); ++s) I.task_counts[s] += not_loaded[s];
 
   I.recovered = true;
   I.may_place = true;
   I.Changed();
-  spdlog::info("recovered {} task(s) ({} queued) and {} known worker(s)", tasks.size(), I.queue.size(),
-               records.size());
+  uint64_t total = 0;
+  for (uint64_t n : stored.by_state) total += n;
+  spdlog::info("recovered {} task(s) into memory ({} queued; {} stored in all) and {} known worker(s)", tasks.size(),
+               I.queue.size(), total, records.size());
   return Status::Ok();
 }
 
@@ -343,27 +357,6 @@ std::vector<Task> Cluster::Tasks(std::optional<TaskState> state) const {
   return out;
 }
 
-Cluster::TaskPage Cluster::PageTasks(const TaskQuery& query) const {
-  std::lock_guard lock(impl_->mu);
-  TaskPage page;
-  const auto& source = query.state == TaskState::kQueued ? impl_->queue : impl_->tasks_by_order;
-  auto it = query.before == 0 ? source.end() : source.lower_bound(query.before);
-  uint64_t last_order = 0;
-  while (it != source.begin()) {
-    --it;
-    const Task& t = it->second->task;
-    if (query.state && t.state != *query.state) continue;
-    if (!query.worker.empty() && t.worker_id != query.worker) continue;
-    if (page.tasks.size() == query.limit) {  // one more match: there is a next page
-      page.next_before = last_order;
-      break;
-    }
-    page.tasks.push_back(TaskView(*it->second));
-    last_order = it->first;
-  }
-  return page;
-}
-
 Cluster::WorkerPage Cluster::PageWorkers(const std::string& after, size_t limit) const {
   std::lock_guard lock(impl_->mu);
   WorkerPage page;
@@ -376,13 +369,6 @@ Cluster::WorkerPage Cluster::PageWorkers(const std::string& after, size_t limit)
   for (; it != ids.end() && page.workers.size() < limit; ++it) page.workers.push_back((*it)->worker);
   page.more = it != ids.end();
   return page;
-}
-
-std::optional<Task> Cluster::GetTask(const std::string& id) const {
-  std::lock_guard lock(impl_->mu);
-  const TaskEntry* e = impl_->FindTask(id);
-  if (e == nullptr) return std::nullopt;
-  return TaskView(*e);
 }
 
 ClusterCounts Cluster::Counts() const {
@@ -419,6 +405,8 @@ ClusterCounts Cluster::Counts() const {
   for (const auto& [order, entry] : impl_->tasks_by_order) {
     if (entry->task.state == TaskState::kRunning && entry->task.idle_since) ++c.tasks_idle;
   }
+  c.tasks_in_memory = impl_->tasks.size();
+  c.finished_tasks_in_memory = impl_->finished_in_memory.size();
   return c;
 }
 

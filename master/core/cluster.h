@@ -88,6 +88,14 @@ struct ClusterConfig {
   // A GPU quarantined only for recoverable XIDs (IsRecoverableXid) is
   // cleared after this long without a new fault.
   std::chrono::milliseconds recoverable_xid_clean_period{10 * 60 * 1000};
+
+  // Finished tasks leave memory (ForgetFinishedTasks) this long after they
+  // finished, and the oldest-finished ones sooner when more than
+  // max_finished_tasks_in_memory are held; they stay in the store and are
+  // served from it (GetTask, PageTasks). At start Recover loads the
+  // unfinished tasks and only the recent finished ones.
+  std::chrono::milliseconds finished_task_retention{60 * 60 * 1000};
+  size_t max_finished_tasks_in_memory = 10000;
 };
 
 // A task that failed to start this many times because of its workers fails.
@@ -119,6 +127,10 @@ struct ClusterCounts {
   double gpu_seconds_allocated_hour = 0, gpu_seconds_used_hour = 0;
   double gpu_seconds_allocated_day = 0, gpu_seconds_used_day = 0;
   uint32_t tasks_idle = 0;  // running tasks marked idle
+  // Tasks held in memory (every unfinished one and the recently finished
+  // ones; ClusterConfig::finished_task_retention), and of those the
+  // finished ones. tasks_by_state counts stored tasks too.
+  uint64_t tasks_in_memory = 0, finished_tasks_in_memory = 0;
 };
 
 class Cluster {
@@ -128,7 +140,10 @@ class Cluster {
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Loads tasks and known workers from the store. Call once, before serving:
+  // Loads known workers, the unfinished tasks and the recently finished
+  // ones (within finished_task_retention, at most
+  // max_finished_tasks_in_memory) from the store; the counts by state
+  // cover every stored task. Call once, before serving:
   // until it has succeeded, RegisterWorker and Submit fail with Unavailable
   // (retryable: new task ids continue after the stored ones, and a worker's
   // running tasks can only be reconciled against the stored ones).
@@ -266,20 +281,36 @@ class Cluster {
   // that write fails nothing changes and its error is returned.
   Result<WorkerGpu> ClearGpuFaults(const std::string& worker_id, uint32_t index);
 
-  // Snapshots. Workers() is ordered by id; Tasks() by submission.
+  // Drops from memory the finished tasks past finished_task_retention,
+  // and the oldest-finished ones beyond max_finished_tasks_in_memory. They
+  // stay in the store (GetTask and PageTasks find them there). Returns how
+  // many were dropped. The master's control loop calls it.
+  size_t ForgetFinishedTasks();
+
+  // Snapshots. Workers() is ordered by id; Tasks() by submission and holds
+  // the tasks in memory only (every unfinished one, the recently finished
+  // ones): PageTasks reaches the others.
   std::vector<Worker> Workers() const;
   std::optional<Worker> GetWorker(const std::string& id) const;
   std::vector<Task> Tasks(std::optional<TaskState> state = std::nullopt) const;
+  // The task from memory, or else from the store; nullopt when neither has
+  // it, or when the store cannot be read (logged; LookupTask tells).
   std::optional<Task> GetTask(const std::string& id) const;
+  // Like GetTask, with the store's error returned.
+  Result<std::optional<Task>> LookupTask(const std::string& id) const;
   ClusterCounts Counts() const;
 
-  // One page of tasks, newest first (by submission), for the API's paging.
-  // Only tasks matching both filters count; `before` is the submission
-  // order at which the previous page stopped (0: start at the newest).
-  // Walks the tasks from `before` down and stops after `limit` matches, so
-  // a page costs O(limit) with no filter or with state=queued, and at most
-  // one pass over the older tasks with a filter that few match; nothing
-  // else is copied.
+  // One page of tasks, newest first (by submission: the task number), for
+  // the API's paging, across memory and store: the tasks in memory, and
+  // from the store those that left memory. Only tasks matching both
+  // filters count; `before` is the task number at which the previous page
+  // stopped (0: start at the newest). Memory is walked from `before` down
+  // until `limit` matches (O(limit) with no filter or with state=queued);
+  // the store is asked, from its indexes, only for finished tasks newer
+  // than the page's last one in memory, so a page costs about the same
+  // deep in a million stored tasks as at the top. Runs under the cluster's
+  // mutex (like every store write), so no task is seen twice or missed
+  // while it leaves memory. The store's error if it cannot be read.
   struct TaskQuery {
     std::optional<TaskState> state;
     std::string worker;  // empty: any
@@ -292,7 +323,7 @@ class Cluster {
     // holds the oldest match.
     uint64_t next_before = 0;
   };
-  TaskPage PageTasks(const TaskQuery& query) const;
+  Result<TaskPage> PageTasks(const TaskQuery& query) const;
   // Workers in id order after `after` (empty: from the first), at most
   // `limit`; `more` says whether others follow the last one.
   struct WorkerPage {

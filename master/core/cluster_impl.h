@@ -4,6 +4,8 @@
 //   cluster_workers.cc   registration, heartbeats, liveness
 //   cluster_tasks.cc     submit, cancel, task events
 //   cluster_schedule.cc  placement rounds
+//   cluster_retention.cc finished tasks leaving memory; lookups and pages
+//                        across memory and the store
 //
 // A worker's allocation changes only through AllocationLedger
 // (allocation_ledger.h). Every member is guarded by `mu`; every helper
@@ -16,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -69,9 +72,10 @@ struct WorkerEntry {
   // GPUs, and worker.gpus; whatever changes one of those sets
   // `accounts_stale` (Impl::MarkAccountsStale), and the next heartbeat
   // rebuilds them (after folding what they hold back into the tasks).
-  // TaskEntry pointers stay valid: tasks are never erased. A WorkerEntry
-  // must not go away while a task is attached to one of its accounts
-  // (DetachAccounts first).
+  // TaskEntry pointers stay valid while the task is unfinished: only
+  // finished tasks, detached from every account, are erased
+  // (ForgetFinishedTasks). A WorkerEntry must not go away while a task is
+  // attached to one of its accounts (DetachAccounts first).
   std::vector<RunningAccount> running_accounts;
   std::vector<AccountGpu> account_gpus;
   bool accounts_stale = true;
@@ -79,7 +83,11 @@ struct WorkerEntry {
 
 struct TaskEntry {
   Task task;
-  uint64_t order = 0;  // submission order, unique
+  // Submission order, unique: the task number (ParseTaskNumber), so that
+  // memory and store order tasks alike.
+  uint64_t order = 0;
+  // When it finished (the injected clock), while it is finished.
+  Clock::TimePoint finished_mono{};
   // While it runs: usage cursors per GPU (parallel to task.gpu_uuids) and
   // its idleness, kept here while no account holds them (between its start
   // and the next heartbeat, across a rebuild of its worker's accounts).
@@ -131,9 +139,13 @@ struct Cluster::Impl {
   std::unordered_map<std::string, TaskEntry> tasks;  // node-based: entries stay put
   std::map<uint64_t, TaskEntry*> tasks_by_order;
   std::map<uint64_t, TaskEntry*> queue;  // the queued ones, by submission order
-  uint64_t task_counts[6] = {};          // by TaskState
+  // The finished tasks in memory, by when they finished (then order): the
+  // front leaves memory first.
+  std::set<std::pair<Clock::TimePoint, uint64_t>> finished_in_memory;
+  // By TaskState, stored tasks included (those that left memory stay
+  // counted).
+  uint64_t task_counts[6] = {};
   uint64_t next_task_number = 1;
-  uint64_t next_order = 1;
 
   uint64_t heartbeats_received = 0;
   uint64_t store_errors = 0;  // failed store writes, returned or only logged
@@ -153,9 +165,11 @@ struct Cluster::Impl {
   WorkerEntry* FindWorker(const std::string& id);
   TaskEntry* FindTask(const std::string& id);
   WorkerEntry& AddWorker(const std::string& id);
+  // A finished task's finished_mono comes from its finished_at.
   TaskEntry& AddTask(Task task, uint64_t order);
 
-  // Moves the task to `state`, keeping the counts and the queue in step
+  // Moves the task to `state`, keeping the counts, the queue and
+  // finished_in_memory in step
   // (and, when it starts or stops running, its worker's running_accounts).
   void SetState(TaskEntry& entry, TaskState state);
   // Makes the next heartbeat of worker `worker_id` (if known) rebuild its
@@ -259,10 +273,6 @@ void StopAccounting(TaskEntry& entry);
 // placed on (unless it drains).
 bool IsSchedulable(const WorkerEntry& e);
 
-// "t-000042".
-std::string FormatTaskId(uint64_t number);
-// 42 for "t-000042"; 0 for an id of another form.
-uint64_t ParseTaskNumber(const std::string& id);
 WorkerRecord RecordOf(const Worker& worker);
 
 }  // namespace gpulse::master

@@ -14,6 +14,13 @@ Cluster::TaskQuery Query(size_t limit, uint64_t before = 0, std::optional<TaskSt
   return Cluster::TaskQuery{.state = state, .worker = std::move(worker), .before = before, .limit = limit};
 }
 
+// The page; a store error fails the test.
+Cluster::TaskPage PageOf(const Cluster& cluster, const Cluster::TaskQuery& query) {
+  Result<Cluster::TaskPage> page = cluster.PageTasks(query);
+  EXPECT_TRUE(page.ok()) << page.status().ToString();
+  return page.ok() ? std::move(*page) : Cluster::TaskPage{};
+}
+
 std::vector<std::string> Ids(const std::vector<Task>& tasks) {
   std::vector<std::string> ids;
   for (const Task& t : tasks) ids.push_back(t.id);
@@ -27,7 +34,7 @@ TEST_F(ClusterPagingTest, PagesWalkEveryTaskOnceNewestFirst) {
   Cluster::TaskQuery q = Query(3);
   int pages = 0;
   do {
-    Cluster::TaskPage page = cluster_->PageTasks(q);
+    Cluster::TaskPage page = PageOf(*cluster_, q);
     ASSERT_LE(page.tasks.size(), 3u);
     for (const auto& id : Ids(page.tasks)) seen.push_back(id);
     q.before = page.next_before;
@@ -40,9 +47,9 @@ TEST_F(ClusterPagingTest, PagesWalkEveryTaskOnceNewestFirst) {
 
 TEST_F(ClusterPagingTest, AFullLastPageSaysThereIsNoNextOne) {
   for (int i = 0; i < 4; ++i) Submit(MakeSpec(0, 1, kGiB));
-  Cluster::TaskPage first = cluster_->PageTasks(Query(2));
+  Cluster::TaskPage first = PageOf(*cluster_, Query(2));
   ASSERT_NE(first.next_before, 0u);
-  Cluster::TaskPage second = cluster_->PageTasks(Query(2, first.next_before));
+  Cluster::TaskPage second = PageOf(*cluster_, Query(2, first.next_before));
   EXPECT_EQ(second.tasks.size(), 2u);
   EXPECT_EQ(second.next_before, 0u);
 }
@@ -54,11 +61,11 @@ TEST_F(ClusterPagingTest, FiltersByStateAndWorker) {
   Task waits = Submit(MakeSpec(1, 1, kGiB));  // no GPU left
   cluster_->Schedule();
 
-  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, TaskState::kQueued)).tasks), std::vector<std::string>{waits.id});
-  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, TaskState::kAssigned)).tasks), std::vector<std::string>{runs.id});
-  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100, 0, std::nullopt, "w1")).tasks), std::vector<std::string>{runs.id});
-  EXPECT_TRUE(cluster_->PageTasks(Query(100, 0, std::nullopt, "w2")).tasks.empty());
-  EXPECT_EQ(Ids(cluster_->PageTasks(Query(100)).tasks), (std::vector<std::string>{waits.id, runs.id}));
+  EXPECT_EQ(Ids(PageOf(*cluster_, Query(100, 0, TaskState::kQueued)).tasks), std::vector<std::string>{waits.id});
+  EXPECT_EQ(Ids(PageOf(*cluster_, Query(100, 0, TaskState::kAssigned)).tasks), std::vector<std::string>{runs.id});
+  EXPECT_EQ(Ids(PageOf(*cluster_, Query(100, 0, std::nullopt, "w1")).tasks), std::vector<std::string>{runs.id});
+  EXPECT_TRUE(PageOf(*cluster_, Query(100, 0, std::nullopt, "w2")).tasks.empty());
+  EXPECT_EQ(Ids(PageOf(*cluster_, Query(100)).tasks), (std::vector<std::string>{waits.id, runs.id}));
 }
 
 TEST_F(ClusterPagingTest, WorkerPagesFollowTheIds) {

@@ -29,8 +29,7 @@ Result<Task> Cluster::Submit(TaskSpec spec, SubmitOptions options) {
   TaskStoreBatch batch;
   I.Record(task, "submitted", batch);
   RETURN_IF_ERROR(I.Persist(batch, "a submitted task"));
-  ++I.next_task_number;
-  I.AddTask(task, I.next_order++);
+  I.AddTask(task, I.next_task_number++);
   I.Changed();
   return task;
 }
@@ -39,7 +38,12 @@ Result<Task> Cluster::Cancel(const std::string& task_id) {
   Impl& I = *impl_;
   std::lock_guard lock(I.mu);
   TaskEntry* entry = I.FindTask(task_id);
-  if (entry == nullptr) return NotFound("no task '" + task_id + "'");
+  if (entry == nullptr) {
+    // Finished long enough ago to have left memory, or unknown.
+    ASSIGN_OR_RETURN(std::optional<Task> stored, I.store.LoadTask(task_id));
+    if (!stored) return NotFound("no task '" + task_id + "'");
+    return FailedPrecondition("task " + task_id + " has already finished (" + TaskStateName(stored->state) + ")");
+  }
   Task& t = entry->task;
   if (IsTerminal(t.state)) {
     return FailedPrecondition("task " + task_id + " has already " +

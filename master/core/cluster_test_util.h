@@ -38,6 +38,12 @@ class InstrumentedStore final : public TaskStore {
   explicit InstrumentedStore(TaskStore& inner) : inner_(inner) {}
   Status Write(const TaskStoreBatch& batch) override { return fail_writes ? Broken() : inner_.Write(batch); }
   Result<std::vector<Task>> LoadTasks() override { return inner_.LoadTasks(); }
+  Result<std::vector<Task>> LoadLiveTasks(size_t recent_finished) override {
+    return inner_.LoadLiveTasks(recent_finished);
+  }
+  Result<std::optional<Task>> LoadTask(const std::string& id) override { return inner_.LoadTask(id); }
+  Result<std::vector<Task>> PageTasks(const StoredTaskQuery& q) override { return inner_.PageTasks(q); }
+  Result<StoredTaskSummary> SummarizeTasks() override { return inner_.SummarizeTasks(); }
   Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& id) override { return inner_.LoadEvents(id); }
   Status PutWorker(const WorkerRecord& w) override {
     ++worker_writes;

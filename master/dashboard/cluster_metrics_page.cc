@@ -25,6 +25,11 @@ constexpr MetricFamily kHeartbeats{"gpulse_heartbeats_received_total",
 constexpr MetricFamily kStoreErrors{"gpulse_store_errors_total",
                                     "Writes to the master's task store that failed since it started.",
                                     MetricType::kCounter};
+constexpr MetricFamily kTasksInMemory{
+    "gpulse_tasks_in_memory",
+    "Tasks the master holds in memory: all unfinished ones and the recently finished ones (the others are "
+    "served from its database).",
+    MetricType::kGauge};
 
 constexpr MetricFamily kGpuHealthState{
     "gpulse_gpu_health_state",
@@ -110,6 +115,7 @@ void AppendClusterSeries(PrometheusWriter& out, const ClusterCounts& c) {
   out.Add(kClusterGpus, {{"state", "unhealthy"}}, c.gpus_unhealthy);
   out.Add(kHeartbeats, {}, static_cast<double>(c.heartbeats_received));
   out.Add(kStoreErrors, {}, static_cast<double>(c.store_errors));
+  out.Add(kTasksInMemory, {}, static_cast<double>(c.tasks_in_memory));
   out.Add(kGpuSecondsAllocated, {}, c.gpu_seconds_allocated);
   out.Add(kGpuSecondsUsed, {}, c.gpu_seconds_used);
   if (c.gpu_seconds_allocated_hour > 0) {

@@ -83,6 +83,16 @@ void DashboardRoutes::Register(HttpServer& server) {
              [this](const HttpRequest& req, HttpResponse& res) { ServeHistory(req, res); });
 }
 
+namespace {
+
+uint64_t TasksKnown(const ClusterCounts& c) {
+  uint64_t n = 0;
+  for (uint64_t by_state : c.tasks_by_state) n += by_state;
+  return n;
+}
+
+}  // namespace
+
 json DashboardRoutes::Snapshot() const {
   // The version first: a change racing with the copies below is then seen
   // again by the next snapshot rather than lost.
@@ -116,7 +126,9 @@ json DashboardRoutes::Snapshot() const {
         {"heartbeats_received", c.heartbeats_received}}},
       {"workers", std::move(out_workers)},
       {"tasks", std::move(out_tasks)},
-      {"tasks_total", tasks.size()},
+      // Every task the master knows, also those it serves from the store
+      // only; the page asks the API for pages past the snapshot's.
+      {"tasks_total", TasksKnown(c)},
   };
 }
 

@@ -33,6 +33,13 @@ inline bool IsTerminal(TaskState s) {
   return s == TaskState::kSucceeded || s == TaskState::kFailed || s == TaskState::kCancelled;
 }
 
+// Task ids: "t-000042" is task number 42. Numbers are given in submission
+// order and never reused, so they order tasks (newest first in pages) both
+// in the master's memory and in its store.
+std::string FormatTaskId(uint64_t number);
+// 42 for "t-000042"; 0 for an id of another form.
+uint64_t ParseTaskNumber(const std::string& id);
+
 // What a submitter asks for.
 struct TaskSpec {
   std::string name;

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <mutex>
 
 #include "common/posix_error.h"
@@ -38,6 +40,17 @@ constexpr const char* kMigrations[] = {
         record TEXT NOT NULL
       );
     )sql",
+    // 2: the task number as a column, and indexes on it, so that a page of
+    // tasks (newest first, by state or worker) is read from an index
+    // rather than by sorting every row.
+    R"sql(
+      ALTER TABLE tasks ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+      UPDATE tasks SET number = CAST(substr(id, 3) AS INTEGER) WHERE id GLOB 't-[0-9]*';
+      DROP INDEX tasks_by_state;
+      CREATE INDEX tasks_by_number ON tasks(number);
+      CREATE INDEX tasks_by_state_number ON tasks(state, number);
+      CREATE INDEX tasks_by_worker_number ON tasks(worker_id, number);
+    )sql",
 };
 static_assert(std::size(kMigrations) == SqliteTaskStore::kSchemaVersion);
 
@@ -67,6 +80,7 @@ Status Migrate(sqlite3* db, const std::string& path) {
   RETURN_IF_ERROR(query.Prepare(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version"));
   Status status;
   int64_t version = query.Step(status) ? query.ColumnInt64(0) : 0;
+  query.Reset();  // a statement still running would lock the tables a migration alters
   RETURN_IF_ERROR(status);
   if (version > SqliteTaskStore::kSchemaVersion) {
     return FailedPrecondition("database " + path + " has schema version " + std::to_string(version) +
@@ -98,10 +112,32 @@ struct SqliteTaskStore::Db {
   Status Prepare() {
     const std::pair<SqliteStatement*, const char*> all[] = {
         {&put_task,
-         "INSERT INTO tasks (id, state, worker_id, record) VALUES (?1, ?2, ?3, ?4) "
+         "INSERT INTO tasks (id, state, worker_id, record, number) VALUES (?1, ?2, ?3, ?4, ?5) "
          "ON CONFLICT(id) DO UPDATE SET state = excluded.state, worker_id = excluded.worker_id, "
-         "record = excluded.record"},
+         "record = excluded.record, number = excluded.number"},
         {&load_tasks, "SELECT record FROM tasks ORDER BY id"},
+        {&load_task, "SELECT record FROM tasks WHERE id = ?1"},
+        {&load_unfinished,
+         "SELECT record FROM tasks WHERE state IN ('queued', 'assigned', 'running') ORDER BY number"},
+        // Down the number index from the newest, so that the finished rows
+        // are not all read and sorted first (SQLite would pick the state
+        // index: a sort of every finished task at each start).
+        {&load_recent_finished,
+         "SELECT record FROM tasks INDEXED BY tasks_by_number "
+         "WHERE state IN ('succeeded', 'failed', 'cancelled') ORDER BY number DESC LIMIT ?1"},
+        // One statement per filter, so that each uses its own index.
+        {&page_any, "SELECT record FROM tasks WHERE number < ?1 AND number > ?2 ORDER BY number DESC LIMIT ?3"},
+        {&page_by_state,
+         "SELECT record FROM tasks WHERE state = ?4 AND number < ?1 AND number > ?2 "
+         "ORDER BY number DESC LIMIT ?3"},
+        {&page_by_worker,
+         "SELECT record FROM tasks WHERE worker_id = ?5 AND number < ?1 AND number > ?2 "
+         "ORDER BY number DESC LIMIT ?3"},
+        {&page_by_state_and_worker,
+         "SELECT record FROM tasks WHERE worker_id = ?5 AND state = ?4 AND number < ?1 AND number > ?2 "
+         "ORDER BY number DESC LIMIT ?3"},
+        {&count_by_state, "SELECT state, COUNT(*) FROM tasks GROUP BY state"},
+        {&max_number, "SELECT COALESCE(MAX(number), 0) FROM tasks"},
         {&append_event, "INSERT INTO task_events (task_id, at_unix_ns, what) VALUES (?1, ?2, ?3)"},
         {&load_events, "SELECT at_unix_ns, what FROM task_events WHERE task_id = ?1 ORDER BY seq"},
         {&put_worker,
@@ -124,7 +160,24 @@ struct SqliteTaskStore::Db {
     put_task.BindText(2, TaskStateName(task.state));
     put_task.BindText(3, task.worker_id);
     put_task.BindText(4, record);
+    put_task.BindInt64(5, static_cast<int64_t>(ParseTaskNumber(task.id)));
     return put_task.Run();
+  }
+
+  // Decodes the record in column 0 of each row of `query` (bound by the
+  // caller) into `out`, and resets it.
+  Status ReadTasksLocked(SqliteStatement& query, std::vector<Task>& out) {
+    Status status;
+    while (query.Step(status)) {
+      auto task = DecodeTask(query.ColumnText(0));
+      if (!task.ok()) {
+        query.Reset();
+        return task.status();
+      }
+      out.push_back(std::move(*task));
+    }
+    query.Reset();
+    return status;
   }
 
   Status AppendEventLocked(const TaskEventRecord& event) {
@@ -145,6 +198,9 @@ struct SqliteTaskStore::Db {
   SqliteConnection connection;
   // Guarded by mu, like the connection.
   SqliteStatement put_task, load_tasks, append_event, load_events, put_worker, load_workers;
+  SqliteStatement load_task, load_unfinished, load_recent_finished;
+  SqliteStatement page_any, page_by_state, page_by_worker, page_by_state_and_worker;
+  SqliteStatement count_by_state, max_number;
   SqliteStatement begin, commit, rollback;
 };
 
@@ -211,6 +267,59 @@ Result<std::vector<Task>> SqliteTaskStore::LoadTasks() {
   db_->load_tasks.Reset();
   RETURN_IF_ERROR(status);
   return tasks;
+}
+
+Result<std::vector<Task>> SqliteTaskStore::LoadLiveTasks(size_t recent_finished) {
+  std::lock_guard lock(db_->mu);
+  std::vector<Task> tasks;
+  RETURN_IF_ERROR(db_->ReadTasksLocked(db_->load_unfinished, tasks));
+  const size_t unfinished = tasks.size();
+  db_->load_recent_finished.BindInt64(1, static_cast<int64_t>(std::min<size_t>(recent_finished, INT64_MAX)));
+  RETURN_IF_ERROR(db_->ReadTasksLocked(db_->load_recent_finished, tasks));
+  std::reverse(tasks.begin() + static_cast<ptrdiff_t>(unfinished), tasks.end());  // oldest first
+  std::inplace_merge(tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(unfinished), tasks.end(),
+                     [](const Task& a, const Task& b) { return ParseTaskNumber(a.id) < ParseTaskNumber(b.id); });
+  return tasks;
+}
+
+Result<std::optional<Task>> SqliteTaskStore::LoadTask(const std::string& id) {
+  std::lock_guard lock(db_->mu);
+  std::vector<Task> found;
+  db_->load_task.BindText(1, id);
+  RETURN_IF_ERROR(db_->ReadTasksLocked(db_->load_task, found));
+  if (found.empty()) return std::optional<Task>();
+  return std::optional<Task>(std::move(found.front()));
+}
+
+Result<std::vector<Task>> SqliteTaskStore::PageTasks(const StoredTaskQuery& query) {
+  std::lock_guard lock(db_->mu);
+  SqliteStatement& statement = query.state ? (query.worker.empty() ? db_->page_by_state : db_->page_by_state_and_worker)
+                                           : (query.worker.empty() ? db_->page_any : db_->page_by_worker);
+  const auto below = query.below == 0 ? INT64_MAX : static_cast<int64_t>(std::min<uint64_t>(query.below, INT64_MAX));
+  statement.BindInt64(1, below);
+  statement.BindInt64(2, static_cast<int64_t>(std::min<uint64_t>(query.above, INT64_MAX)));
+  statement.BindInt64(3, static_cast<int64_t>(std::min<size_t>(query.limit, INT64_MAX)));
+  if (query.state) statement.BindText(4, TaskStateName(*query.state));
+  if (!query.worker.empty()) statement.BindText(5, query.worker);
+  std::vector<Task> tasks;
+  RETURN_IF_ERROR(db_->ReadTasksLocked(statement, tasks));
+  return tasks;
+}
+
+Result<StoredTaskSummary> SqliteTaskStore::SummarizeTasks() {
+  std::lock_guard lock(db_->mu);
+  StoredTaskSummary summary;
+  Status status;
+  while (db_->count_by_state.Step(status)) {
+    std::optional<TaskState> state = ParseTaskState(std::string(db_->count_by_state.ColumnText(0)));
+    if (state) summary.by_state[static_cast<size_t>(*state)] = static_cast<uint64_t>(db_->count_by_state.ColumnInt64(1));
+  }
+  db_->count_by_state.Reset();
+  RETURN_IF_ERROR(status);
+  if (db_->max_number.Step(status)) summary.max_number = static_cast<uint64_t>(db_->max_number.ColumnInt64(0));
+  db_->max_number.Reset();
+  RETURN_IF_ERROR(status);
+  return summary;
 }
 
 Result<std::vector<TaskEventRecord>> SqliteTaskStore::LoadEvents(const std::string& task_id) {

@@ -8,8 +8,8 @@
 // an fsync per commit for that case.)
 //
 // Layout: tasks and workers are rows holding a JSON record
-// (store_records.h), with the columns queries need (state, worker_id) kept
-// beside it; task events are rows in append order. A schema_version table
+// (store_records.h), with the columns queries need (state, worker_id, the
+// task number) kept beside it and indexed for pages of tasks; task events are rows in append order. A schema_version table
 // records the applied migrations; Open applies missing ones and refuses a
 // database written by a newer gpulse.
 //
@@ -27,7 +27,7 @@ namespace gpulse::master {
 class SqliteTaskStore final : public TaskStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if needed) the database at `path`; its directory must
   // exist. Unavailable if it cannot be opened or is locked by another
@@ -38,6 +38,10 @@ class SqliteTaskStore final : public TaskStore {
 
   Status Write(const TaskStoreBatch& batch) override;
   Result<std::vector<Task>> LoadTasks() override;
+  Result<std::vector<Task>> LoadLiveTasks(size_t recent_finished) override;
+  Result<std::optional<Task>> LoadTask(const std::string& id) override;
+  Result<std::vector<Task>> PageTasks(const StoredTaskQuery& query) override;
+  Result<StoredTaskSummary> SummarizeTasks() override;
   Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) override;
   Status PutWorker(const WorkerRecord& worker) override;
   Result<std::vector<WorkerRecord>> LoadWorkers() override;

@@ -6,9 +6,12 @@
 // process. Implementations are thread-safe.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,6 +67,23 @@ struct TaskStoreBatch {
   bool empty() const { return tasks.empty() && events.empty(); }
 };
 
+// Which stored tasks a page holds (TaskStore::PageTasks). Tasks are
+// ordered by their number (ParseTaskNumber), newest first.
+struct StoredTaskQuery {
+  std::optional<TaskState> state;  // any when absent
+  std::string worker;              // any when empty
+  uint64_t below = 0;              // only numbers below this; 0: no upper bound
+  uint64_t above = 0;              // only numbers above this
+  size_t limit = 100;
+};
+
+// What the store holds, in figures: the count of tasks in each state
+// (indexed by TaskState) and the highest task number (0 when none).
+struct StoredTaskSummary {
+  std::array<uint64_t, 6> by_state{};
+  uint64_t max_number = 0;
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
@@ -72,8 +92,20 @@ class TaskStore {
   // of thousands of assignments costs one commit). On failure nothing of
   // the batch is stored.
   virtual Status Write(const TaskStoreBatch& batch) = 0;
-  // Every stored task, ordered by id.
+  // Every stored task, ordered by id. (The four methods below have
+  // default implementations on top of it, for small stores and tests.)
   virtual Result<std::vector<Task>> LoadTasks() = 0;
+  // Every unfinished task (queued, assigned, running) and the
+  // `recent_finished` finished ones with the highest numbers, ordered by
+  // number: what a master keeps in memory at start.
+  virtual Result<std::vector<Task>> LoadLiveTasks(size_t recent_finished);
+  // The task with this id, or nullopt if none is stored.
+  virtual Result<std::optional<Task>> LoadTask(const std::string& id);
+  // At most query.limit tasks matching the query, highest number first.
+  // The SQLite store answers from its indexes: a page costs about the
+  // same at the top of a million tasks as deep inside them.
+  virtual Result<std::vector<Task>> PageTasks(const StoredTaskQuery& query);
+  virtual Result<StoredTaskSummary> SummarizeTasks();
   // The task's events in the order they were appended; empty if none.
   virtual Result<std::vector<TaskEventRecord>> LoadEvents(const std::string& task_id) = 0;
   // Inserts or replaces the worker by id.

@@ -185,6 +185,97 @@ TEST_P(TaskStoreTest, WriteStoresABatchOfTasksAndEvents) {
   EXPECT_TRUE(store_->Write(TaskStoreBatch{}).ok());
 }
 
+// Tasks t-000001 … t-000010: odd ones succeeded on w1, even ones failed on
+// w2, except t-000004 (queued) and t-000008 (running on w1).
+void WriteTen(TaskStore& store) {
+  TaskStoreBatch batch;
+  for (int n = 1; n <= 10; ++n) {
+    Task t;
+    t.id = FormatTaskId(n);
+    t.state = n % 2 == 1 ? TaskState::kSucceeded : TaskState::kFailed;
+    t.worker_id = n % 2 == 1 ? "w1" : "w2";
+    if (n == 4) {
+      t.state = TaskState::kQueued;
+      t.worker_id.clear();
+    }
+    if (n == 8) {
+      t.state = TaskState::kRunning;
+      t.worker_id = "w1";
+    }
+    batch.tasks.push_back(t);
+  }
+  ASSERT_TRUE(store.Write(batch).ok());
+}
+
+StoredTaskQuery Q(size_t limit, uint64_t below = 0, uint64_t above = 0, std::optional<TaskState> state = {},
+                  std::string worker = "") {
+  return StoredTaskQuery{.state = state, .worker = std::move(worker), .below = below, .above = above, .limit = limit};
+}
+
+std::vector<std::string> IdsOf(const Result<std::vector<Task>>& tasks) {
+  std::vector<std::string> ids;
+  EXPECT_TRUE(tasks.ok()) << tasks.status().ToString();
+  if (tasks.ok()) {
+    for (const Task& t : *tasks) ids.push_back(t.id);
+  }
+  return ids;
+}
+
+TEST_P(TaskStoreTest, PagesComeNewestFirstBetweenTheirBounds) {
+  WriteTen(*store_);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(3, 0, 0, std::nullopt, ""))), (V{"t-000010", "t-000009", "t-000008"}));
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(3, 8, 0, std::nullopt, ""))), (V{"t-000007", "t-000006", "t-000005"}));
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(10, 8, 5, std::nullopt, ""))), (V{"t-000007", "t-000006"}));
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(10, 2, 0, std::nullopt, ""))), (V{"t-000001"}));
+  EXPECT_TRUE(IdsOf(store_->PageTasks(Q(10, 1, 0, std::nullopt, ""))).empty());
+}
+
+TEST_P(TaskStoreTest, PagesFilterByStateAndWorker) {
+  WriteTen(*store_);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(10, 0, 0, TaskState::kFailed, ""))),
+            (V{"t-000010", "t-000006", "t-000002"}));
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(3, 0, 0, std::nullopt, "w1"))), (V{"t-000009", "t-000008", "t-000007"}));
+  EXPECT_EQ(IdsOf(store_->PageTasks(Q(10, 7, 0, TaskState::kSucceeded, "w1"))),
+            (V{"t-000005", "t-000003", "t-000001"}));
+  EXPECT_TRUE(IdsOf(store_->PageTasks(Q(10, 0, 0, TaskState::kSucceeded, "w2"))).empty());
+}
+
+TEST_P(TaskStoreTest, LiveTasksAreTheUnfinishedAndTheNewestFinishedByNumber) {
+  WriteTen(*store_);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(IdsOf(store_->LoadLiveTasks(2)), (V{"t-000004", "t-000008", "t-000009", "t-000010"}));
+  EXPECT_EQ(IdsOf(store_->LoadLiveTasks(0)), (V{"t-000004", "t-000008"}));
+  EXPECT_EQ(IdsOf(store_->LoadLiveTasks(100)).size(), 10u);
+}
+
+TEST_P(TaskStoreTest, OneTaskLoadsByIdAndAMissingOneIsNone) {
+  Task full = FullTask("t-000042");
+  ASSERT_TRUE(store_->Write(Row(full)).ok());
+  auto found = store_->LoadTask("t-000042");
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_TRUE(**found == full);
+  auto missing = store_->LoadTask("t-000043");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_P(TaskStoreTest, SummaryCountsByStateAndKnowsTheHighestNumber) {
+  auto empty = store_->SummarizeTasks();
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->max_number, 0u);
+  WriteTen(*store_);
+  auto summary = store_->SummarizeTasks();
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->max_number, 10u);
+  EXPECT_EQ(summary->by_state[static_cast<int>(TaskState::kSucceeded)], 5u);
+  EXPECT_EQ(summary->by_state[static_cast<int>(TaskState::kFailed)], 3u);
+  EXPECT_EQ(summary->by_state[static_cast<int>(TaskState::kQueued)], 1u);
+  EXPECT_EQ(summary->by_state[static_cast<int>(TaskState::kRunning)], 1u);
+}
+
 TEST_P(TaskStoreTest, WorkersRoundTripAndReplace) {
   WorkerRecord b = FullWorker("b");
   WorkerRecord a = FullWorker("a");
@@ -295,6 +386,74 @@ TEST(SqliteTaskStoreTest, DamagedRecordIsReportedNotThrown) {
   ASSERT_FALSE(tasks.ok());
   EXPECT_EQ(tasks.status().code(), StatusCode::kInternal);
   EXPECT_NE(tasks.status().message().find("damaged"), std::string::npos);
+}
+
+// What SQLite plans for a query: the EXPLAIN QUERY PLAN details, joined.
+std::string QueryPlan(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &stmt, nullptr), SQLITE_OK);
+  std::string plan;
+  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(stmt, 3));
+    plan += "; ";
+  }
+  sqlite3_finalize(stmt);
+  return plan;
+}
+
+// A page is read from the index that fits its filter, in number order: no
+// sort of the matching rows and no walk past other workers' tasks (either
+// would cost O(rows) at a million tasks).
+TEST(SqliteTaskStoreTest, PagesAreReadFromTheIndexOfTheirFilterWithoutSorting) {
+  TempDir dir;
+  ASSERT_TRUE(OpenSqliteTaskStore(dir.File("gpulse.db")).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);
+  const std::string tail = "number < 5 AND number > 0 ORDER BY number DESC LIMIT 51";
+  const std::pair<std::string, std::string> filters[] = {
+      {"", "tasks_by_number"},
+      {"state = 'failed' AND ", "tasks_by_state_number"},
+      {"worker_id = 'w1' AND ", "tasks_by_worker_number"},
+      {"worker_id = 'w1' AND state = 'failed' AND ", "tasks_by_worker_number"},
+  };
+  for (const auto& [where, index] : filters) {
+    std::string plan = QueryPlan(db, "SELECT record FROM tasks WHERE " + where + tail);
+    EXPECT_NE(plan.find("USING INDEX " + index + " "), std::string::npos) << where << plan;
+    EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << where << plan;
+  }
+  // At start: the newest finished tasks, without sorting all of them.
+  std::string recent = QueryPlan(db,
+                                 "SELECT record FROM tasks INDEXED BY tasks_by_number WHERE state IN ('succeeded', "
+                                 "'failed', 'cancelled') ORDER BY number DESC LIMIT 10000");
+  EXPECT_EQ(recent.find("TEMP B-TREE"), std::string::npos) << recent;
+  sqlite3_close(db);
+}
+
+// A database written before tasks had a number column gets one, filled
+// from the ids, and pages of it work.
+TEST(SqliteTaskStoreTest, AVersionOneDatabaseIsMigratedAndItsTasksNumbered) {
+  TempDir dir;
+  {
+    auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+    ASSERT_TRUE(store.ok());
+    WriteTen(**store);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir.File("gpulse.db").c_str(), &db), SQLITE_OK);
+  // Back to how version 1 looked: numbers unknown (0), version 1.
+  const char* downgrade =
+      "UPDATE tasks SET number = 0; DROP INDEX tasks_by_number; DROP INDEX tasks_by_state_number; "
+      "DROP INDEX tasks_by_worker_number; ALTER TABLE tasks DROP COLUMN number; "
+      "CREATE INDEX tasks_by_state ON tasks(state); DELETE FROM schema_version WHERE version = 2;";
+  ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(IdsOf((*store)->PageTasks(Q(2, 10, 0, std::nullopt, ""))), (V{"t-000009", "t-000008"}));
+  auto summary = (*store)->SummarizeTasks();
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->max_number, 10u);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // the command and an address without a scheme, the tables, paging through
 // /api/tasks with the cursor, submit --wait/--follow exiting with the
 // task's code, and join-command.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 
 #include "testkit/eventually.h"
@@ -143,6 +145,33 @@ TEST_F(CliFleetTest, EveryProgramSaysItsVersion) {
     EXPECT_EQ(v.out.rfind(program + " ", 0), 0u) << program << ": " << v.out;
     EXPECT_NE(v.out.find('.'), std::string::npos) << v.out;  // MAJOR.MINOR.PATCH
   }
+}
+
+// `gpulse tasks -w` into a pipe: a table every 2 s ("No tasks." while there
+// are none), each ending with a blank line; a task submitted meanwhile
+// shows up in a later table, and the watch ends when it is told to.
+TEST_F(CliFleetTest, WatchRedrawsAfterAChangeUntilStopped) {
+  Process watch("watch", {BinPath("gpulse"), "tasks", "-w"}, env_, dir_.File("watch.log"));
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  ASSERT_TRUE(Eventually([&] { return count(watch.Log(), "No tasks.") >= 1; }, seconds(15))) << watch.Log();
+  HttpReply submitted =
+      HttpPost(master_->http_port(), "/api/tasks",
+               json{{"argv", {"/bin/sleep", "30"}}, {"cpus", 0}, {"name", "watched-task"}}.dump(), master_->token());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  ASSERT_TRUE(Eventually([&] { return watch.Log().find("watched-task") != std::string::npos; }, seconds(15)))
+      << watch.Log();
+  // Drawn before the task existed, then again with it, as a table.
+  const std::string log = watch.Log();
+  const std::string after = log.substr(log.rfind("No tasks."));
+  EXPECT_NE(after.find("STATE"), std::string::npos) << log;
+  EXPECT_LT(after.find("STATE"), after.find("watched-task")) << log;
+  EXPECT_TRUE(watch.Running());
+  EXPECT_EQ(watch.Signal(SIGTERM), 128 + SIGTERM);
+  EXPECT_FALSE(watch.Running());
 }
 
 }  // namespace

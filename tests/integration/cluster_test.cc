@@ -430,7 +430,9 @@ TEST_F(ClusterTest, MalformedRequestsGetClearErrorsAndTheMasterStaysUp) {
   EXPECT_EQ(HttpGet(port, "/api/tasks?state=bogus", master_->read_token()).status, 400);
   HttpReply health = HttpGet(port, "/healthz");
   EXPECT_EQ(health.status, 200);
-  EXPECT_EQ(health.json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0})")) << health.body;
+  EXPECT_EQ(health.json(), json::parse(R"({"status": "ok", "workers": 0, "workers_healthy": 0, "tasks_in_memory": 0,
+                                           "finished_tasks_in_memory": 0})"))
+      << health.body;
   EXPECT_EQ(HttpGet(port, "/api/tasks", master_->read_token()).json(), json::array());  // nothing malformed got in
   EXPECT_TRUE(master_->process().Running());
 }

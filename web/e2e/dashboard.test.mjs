@@ -242,12 +242,32 @@ try {
     }
   });
 
+  await step('older tasks are the API\'s next page, asked for with its cursor', async () => {
+    // 55 more tasks that wait for a 64-GPU worker: 57 in all, two pages.
+    await Promise.all(Array.from({ length: 55 }, () => cluster.submit({ argv: ['/bin/true'], gpus: 64, allow_unfit: true })));
+    await page.locator('#tasks-page', { hasText: 'page 1 of 2' }).waitFor({ timeout: 10_000 });
+    if (await page.locator(`[data-task="${apiTask}"]`).count()) throw new Error('the oldest task is on page 1');
+    const asked = [];
+    const listen = (request) => { if (request.url().includes('/api/tasks?limit=50&cursor=')) asked.push(request.url()); };
+    page.on('request', listen);
+    await page.locator('#tasks-next').click();
+    await page.locator(`[data-task="${apiTask}"]`).waitFor({ timeout: 10_000 });
+    await page.locator('#tasks-page', { hasText: 'page 2 of 2' }).waitFor({ timeout: 2000 });
+    page.off('request', listen);
+    if (asked.length === 0) throw new Error('page 2 was not asked of the API with a cursor');
+    if (await page.locator('#tasks tbody tr').count() !== 7) throw new Error('page 2 does not hold the 7 oldest');
+    if (!(await page.locator('#tasks-next').isDisabled())) throw new Error('a page after the last');
+    await page.locator('#tasks-prev').click();
+    await page.locator('#tasks-page', { hasText: 'page 1 of 2' }).waitFor({ timeout: 5000 });
+    if (await page.locator('#tasks tbody tr').count() !== 50) throw new Error('page 1 does not hold 50');
+  });
+
   await step('no script error, and nothing loaded from outside the master', async () => {
     if (pageErrors.length) throw new Error(pageErrors.join('; '));
     if (foreign.length) throw new Error(`requests elsewhere: ${foreign.join(', ')}`);
   });
 
-  await page.locator(`[data-task="${apiTask}"]`).scrollIntoViewIfNeeded();
+  await page.locator('#tasks').scrollIntoViewIfNeeded();  // page 1 of the tasks (the oldest are on page 2 now)
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
   exitCode = results.every((r) => r.ok) ? 0 : 1;

@@ -3,23 +3,35 @@
 // not finished; a queued task says why it waits (its pending_reason). The
 // task's id opens its page (#task=ID).
 //
-// Paging is over the tasks the live snapshot carries (every placed task and
-// the newest 200); older ones are listed by `gpulse tasks` and
-// GET /api/tasks.
+// The first page is live: the newest 50 of the tasks the live snapshot
+// carries (every placed task and the newest 200 in the master's memory, so
+// the newest 50 are there unless they left memory; then it too comes from
+// the API). Older pages come from the API's pages (GET /api/tasks?limit=50
+// with the cursor the page before gave), which reach every task, also the
+// finished ones the master keeps only in its database; such a page is
+// fetched again at most every 5 s while it is shown.
 
 import { h, fill, known, duration, dateTime, requested } from './dom.js';
 import { openLogs } from './logs.js';
 import { serverNow } from './snapshot.js';
 import { alertResult } from './submit.js';
-import { authorizedPost } from './token.js';
+import { authorizedFetch, authorizedPost } from './token.js';
 
 const $ = (id) => document.getElementById(id);
 const rows = new Map();  // task id -> table row parts
 let rowOrder = '';
 const PAGE_SIZE = 50;
+const REFETCH_MS = 5000;
 let page = 0;
 let lastTasks = [];
 let lastTotal = 0;
+// The API's pages: cursors[i] opens page i (cursors[0] is unused: page 0
+// is the snapshot's); the shown older page, its next cursor and when it
+// was fetched.
+let cursors = [null];
+let older = null;  // {page, tasks, next, at}: the page last fetched
+let loading = false;  // a fetch is under way
+let requests = 0;  // fetches started; only the latest one's answer is shown
 
 function createRow(t) {
   const row = {
@@ -85,14 +97,74 @@ function updateRow(row, t) {
   }
 }
 
-// Shows `tasks` (the snapshot's task objects, oldest first) out of `total`.
+// One page of the API: {tasks, next_cursor}. Rejects with its error.
+async function fetchPage(cursor) {
+  let path = `/api/tasks?limit=${PAGE_SIZE}`;
+  if (cursor) path += `&cursor=${encodeURIComponent(cursor)}`;
+  const res = await authorizedFetch(path);
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+  return data;
+}
+
+// Fetches page `to` from the API and shows it. Page 1 starts where the
+// API's first page ends. The latest call wins: a click is never dropped
+// for a refetch under way, and an older answer never replaces a newer one.
+async function load(to) {
+  const mine = ++requests;
+  loading = true;
+  try {
+    if (to === 1 && !cursors[1]) {
+      const first = await fetchPage(null);
+      if (mine !== requests) return;
+      cursors[1] = first.next_cursor || null;
+    }
+    if (to > 0 && !cursors[to]) return;
+    const data = await fetchPage(to === 0 ? null : cursors[to]);
+    if (mine !== requests) return;
+    page = to;
+    cursors[to + 1] = data.next_cursor || null;
+    cursors.length = to + 2;
+    older = { page: to, tasks: data.tasks, next: data.next_cursor || null, at: Date.now() };
+  } catch (err) {
+    if (mine !== requests) return;
+    older = { page, tasks: older && older.page === page ? older.tasks : [], next: null, at: Date.now() };
+    alertResult(`Tasks: ${err.message}`, false);
+  } finally {
+    if (mine === requests) loading = false;
+  }
+  if (mine === requests) renderTasks(lastTasks, lastTotal);
+}
+
+function goTo(to) {
+  if (to > 0) {
+    load(to);
+    return;
+  }
+  ++requests;  // an answer still on its way is for another page
+  loading = false;
+  page = 0;
+  older = null;
+  renderTasks(lastTasks, lastTotal);
+}
+
+// Shows `tasks` (the snapshot's task objects, oldest first) out of `total`
+// (every task the master knows, stored ones included): the live page, or
+// a page fetched from the API (older pages; and the first page too when
+// the snapshot lacks some of the newest 50, which happens once they have
+// left the master's memory).
 export function renderTasks(tasks, total) {
   lastTasks = tasks;
   lastTotal = total;
+  const live = page === 0 && tasks.length >= Math.min(PAGE_SIZE, total);
+  const shown = !live && older && older.page === page ? older : null;
+  if (!live && !loading && (!shown || Date.now() - shown.at > REFETCH_MS)) {
+    if (shown) shown.at = Date.now();
+    load(page);  // in the background; renders again when it has the page
+  }
+  if (live) cursors = [null];  // the first page moves: find page 1's start again when asked
   const body = $('tasks').tBodies[0];
-  const pages = Math.max(1, Math.ceil(tasks.length / PAGE_SIZE));
-  page = Math.min(page, pages - 1);
-  const ordered = [...tasks].reverse().slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);  // newest first
+  const ordered = live ? [...tasks].reverse().slice(0, PAGE_SIZE) : shown ? shown.tasks : [];  // newest first
   const seen = new Set();
   for (const t of ordered) {
     seen.add(t.id);
@@ -115,18 +187,16 @@ export function renderTasks(tasks, total) {
     rowOrder = order;
     body.append(...ordered.map((t) => rows.get(t.id).root));
   }
-  $('no-tasks').hidden = tasks.length > 0;
+  $('no-tasks').hidden = tasks.length > 0 || total > 0;
   $('tasks-count').textContent = total ? `· ${total}` : '';
-  const more = $('tasks-more');
-  more.hidden = total <= tasks.length;
-  more.textContent = `The page holds the ${tasks.length} newest and running of ${total} tasks; gpulse tasks --all lists all.`;
+  const pages = Math.max(1, Math.ceil(total / PAGE_SIZE));
   $('tasks-page').textContent = `page ${page + 1} of ${pages}`;
   $('tasks-prev').disabled = page === 0;
-  $('tasks-next').disabled = page >= pages - 1;
-  $('tasks-pager').hidden = pages <= 1;
+  $('tasks-next').disabled = live ? total <= PAGE_SIZE : !(shown && shown.next);
+  $('tasks-pager').hidden = pages <= 1 && page === 0;
 }
 
 export function initTasks() {
-  $('tasks-prev').addEventListener('click', () => { page = Math.max(0, page - 1); renderTasks(lastTasks, lastTotal); });
-  $('tasks-next').addEventListener('click', () => { page += 1; renderTasks(lastTasks, lastTotal); });
+  $('tasks-prev').addEventListener('click', () => goTo(page - 1));
+  $('tasks-next').addEventListener('click', () => goTo(page + 1));
 }
