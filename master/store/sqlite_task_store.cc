@@ -38,6 +38,14 @@ constexpr const char* kMigrations[] = {
         record TEXT NOT NULL
       );
     )sql",
+    // 2: the key each worker id is bound to (worker_key_store.h).
+    R"sql(
+      CREATE TABLE worker_keys (
+        worker_id TEXT PRIMARY KEY,
+        key_fingerprint TEXT NOT NULL,
+        bound_at_unix_ns INTEGER NOT NULL
+      );
+    )sql",
 };
 static_assert(std::size(kMigrations) == SqliteTaskStore::kSchemaVersion);
 
