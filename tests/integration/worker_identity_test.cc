@@ -138,7 +138,7 @@ TEST_F(WorkerIdentityTest, ImpostorWithTheTokenButNotTheKeyCannotTakeTheId) {
   // The real worker kept its id and its task: same attempt, still running there.
   json t = Task(task);
   EXPECT_EQ(t.value("state", ""), "running") << t;
-  EXPECT_EQ(t.value("worker_id", ""), "w1") << t;
+  EXPECT_EQ(t.value("worker", ""), "w1") << t;
   EXPECT_EQ(t.value("attempts", 0), 1) << t;
   EXPECT_EQ(Worker("w1").value("state", ""), "healthy");
   EXPECT_TRUE(real->process().Running());
