@@ -15,7 +15,7 @@ constexpr auto kRequestTimeout = std::chrono::seconds(10);
 enum class Answer { kCertificate, kRetry, kNoCertificates };
 
 // One RequestCertificate call. kCertificate with `cert_pem` set, kRetry
-// when the master could not be reached, kNoCertificates when it issues
+// when the master could not be reached (`cert_pem` then says why), kNoCertificates when it issues
 // none; an error when it refused.
 Result<Answer> AskForCertificate(v1::WorkerLink::Stub& stub, const IdentityJoinOptions& options,
                                  const std::string& csr_pem, std::string& cert_pem) {
@@ -31,8 +31,7 @@ Result<Answer> AskForCertificate(v1::WorkerLink::Stub& stub, const IdentityJoinO
     case grpc::StatusCode::OK: cert_pem = reply.certificate_pem(); return Answer::kCertificate;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      spdlog::warn("cannot ask the master at {} for this worker's certificate ({}); retrying", options.master,
-                   status.error_message());
+      cert_pem = status.error_message();  // why, for the caller's log line
       return Answer::kRetry;
     case grpc::StatusCode::UNIMPLEMENTED:
       spdlog::warn("the master at {} predates per-worker certificates; going on with the cluster token alone",
@@ -89,6 +88,9 @@ Result<ClientCredentials> LoadOrJoinIdentity(
                    identity.certificate_path());
       return credentials;
     }
+    // "reconnecting", as the stream's retries say it.
+    spdlog::warn("cannot ask the master at {} for this worker's certificate ({}); reconnecting in about {} ms",
+                 options.master, cert_pem, backoff.count());
     backoff = wait_before_retry(backoff);
   }
   return credentials;
