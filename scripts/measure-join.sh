@@ -26,6 +26,7 @@ echo '{"driver_version": "550.54.15", "gpus": [{"model": "NVIDIA H100 80GB HBM3"
 # Runs worker $1 on work dir $2 until it has registered; prints its figure.
 join_once() {
   log="$dir/$1.$(date +%s%N).log"
+  : >"$log"
   GPULSE_NVML_SIM_SCENARIO="$dir/scenario.json" GPULSE_NVML_LIBRARY="$build/lib/libnvidia-ml-sim.so" \
     "$build/bin/gpulse-worker" --master "127.0.0.1:$grpc" --ca-file "$dir/m/pki/ca.crt" \
     --token-file "$dir/m/token" --id "$1" --work-dir "$2" --task-user root --interval 1 >"$log" 2>&1 &
@@ -33,7 +34,8 @@ join_once() {
   until grep -q 'ms after the link started' "$log"; do sleep 0.05; done
   kill $worker; wait $worker 2>/dev/null || true
   worker=
-  sed -n 's/.*(\(.*\)), \([0-9]*\) ms after the link started.*/\2 \1/p' "$log"
+  csr=$(sed -n 's/.*signed a certificate for key .* in \([0-9]*\) ms.*/\1/p' "$log")
+  sed -n "s/.*(\(.*\)), \([0-9]*\) ms after the link started.*/\2 \1${csr:+ (certificate request: $csr ms)}/p" "$log"
 }
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
@@ -48,3 +50,4 @@ echo "first join (token + CSR + mutual TLS), ms:"; cat "$dir/first"
 echo "reconnect with the kept certificate, ms:"; cat "$dir/again"
 echo "median first join: $(cut -d' ' -f1 "$dir/first" | median) ms"
 echo "median reconnect:  $(cut -d' ' -f1 "$dir/again" | median) ms"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
