@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/private_file.h"
+#include "pki/certificate_info.h"
 #include "pki/worker_identity.h"
 #include "proto/gpulse.grpc.pb.h"
 
@@ -11,6 +12,9 @@ namespace gpulse::worker {
 namespace {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(10);
+// A kept certificate this close to its end (they last a year) is renewed
+// at the worker's start.
+constexpr std::chrono::hours kRenewBefore{24 * 30};
 
 enum class Answer { kCertificate, kRetry, kNoCertificates };
 
@@ -59,13 +63,25 @@ Result<ClientCredentials> LoadOrJoinIdentity(
   ClientCredentials credentials;
   ASSIGN_OR_RETURN(credentials.key_pem, ReadOwnerOnlyFile(identity.key_path(), "worker key"));
   if (identity.certificate_pem()) {
-    credentials.certificate_pem = *identity.certificate_pem();
-    spdlog::info("worker identity: key {}, certificate {}", identity.public_key_fingerprint(),
-                 identity.certificate_path());
-    return credentials;
+    auto not_after = pki::CertificateNotAfter(*identity.certificate_pem());
+    if (not_after.ok() && *not_after > std::chrono::system_clock::now() + kRenewBefore) {
+      credentials.certificate_pem = *identity.certificate_pem();
+      spdlog::info("worker identity: key {}, certificate {}", identity.public_key_fingerprint(),
+                   identity.certificate_path());
+      return credentials;
+    }
+    // The same key asks again: its id is bound to it, so the master signs.
+    spdlog::info("worker identity: the certificate {} expires within {} days; asking the master for a new one",
+                 identity.certificate_path(), kRenewBefore.count() / 24);
   }
   const auto started = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(std::string csr, identity.MakeCsr(options.worker_id));
+  auto made = identity.MakeCsr(options.worker_id);
+  if (!made.ok()) {  // an id a certificate cannot name (over 64 characters)
+    spdlog::warn("worker identity: no certificate for this worker ({}); going on with the cluster token alone",
+                 made.status().message());
+    return credentials;
+  }
+  const std::string csr = std::move(*made);
   // Server-verified TLS only: this worker has no certificate to present yet.
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = options.ca_pem;

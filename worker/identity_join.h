@@ -5,7 +5,10 @@
 // (WorkerLink.RequestCertificate) over TLS that verified the master by the
 // cluster CA, with the cluster token. The certificate is kept 0600 beside
 // the key; every later connection presents both (mutual TLS) and no new
-// certificate is asked for.
+// certificate is asked for — until a start finds it ending within 30 days
+// (then the same key asks again; its id is bound to it). A worker id
+// longer than the 64 characters a certificate can name goes on with the
+// token alone.
 //
 // Called from the agent's thread before its first stream; not thread-safe.
 #pragma once
