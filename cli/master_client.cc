@@ -109,6 +109,15 @@ Result<nlohmann::json> MasterClient::Get(const std::string& path) {
   return body;
 }
 
+Result<nlohmann::json> MasterClient::Delete(const std::string& path) {
+  ASSIGN_OR_RETURN(httplib::Headers headers, AuthHeaders());
+  auto result = http_->Delete(path, headers);
+  if (!result || result->status >= 300) return ErrorFrom(result);
+  auto reply = nlohmann::json::parse(result->body, nullptr, false);
+  if (reply.is_discarded()) return Internal("the master sent a reply that is not JSON");
+  return reply;
+}
+
 Result<nlohmann::json> MasterClient::Post(const std::string& path, const nlohmann::json& body) {
   ASSIGN_OR_RETURN(httplib::Headers headers, AuthHeaders());
   auto result = http_->Post(path, headers, body.dump(), "application/json");

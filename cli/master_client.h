@@ -51,6 +51,7 @@ class MasterClient {
   // NotFound/Unauthenticated/PermissionDenied/… from the API's reply.
   Result<nlohmann::json> Get(const std::string& path);
   Result<nlohmann::json> Post(const std::string& path, const nlohmann::json& body);
+  Result<nlohmann::json> Delete(const std::string& path);
 
   struct LogSlice {
     std::string data;

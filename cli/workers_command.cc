@@ -1,4 +1,4 @@
-// gpulse workers | drain | undrain | join-command
+// gpulse workers [forget ID] | drain | undrain | join-command
 #include <iostream>
 
 #include "cli/cluster_commands.h"
@@ -33,6 +33,24 @@ void AddJoinCommand(CLI::App& app, const GlobalOptions& global) {
   });
 }
 
+// gpulse workers forget ID: release the id's binding to its worker's key
+// (admin), so a worker with a new key may join under it.
+CLI::App* AddForgetCommand(CLI::App& workers, const GlobalOptions& global) {
+  auto id = std::make_shared<std::string>();
+  CLI::App* cmd = workers.add_subcommand(
+      "forget", "Release a worker id from its worker's key (needs the admin token), so a machine with a new key "
+                "(reinstalled, new work dir) may join under that id");
+  Describe(cmd, {"gpulse workers forget gpu-node-07"});
+  cmd->add_option("worker", *id, "worker id")->required();
+  cmd->callback([&global, id] {
+    auto client = ConnectOrExit(global);
+    ValueOrExit(client->Delete("/api/workers/" + *id + "/identity"));
+    std::cout << *id << " forgotten: the next worker that joins as " << *id
+              << " with the cluster token gets a certificate for its own key\n";
+  });
+  return cmd;
+}
+
 }  // namespace
 
 json FetchWorkers(MasterClient& client) { return ValueOrExit(client.Get("/api/workers")); }
@@ -54,7 +72,9 @@ void AddWorkersCommand(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("-o,--output", f->output, "wide: also each GPU's model and utilization")
       ->check(CLI::IsMember({"wide"}));
   cmd->add_flag("-w,--watch", f->watch, "redraw every 2 s until interrupted");
-  cmd->callback([&global, f] {
+  CLI::App* forget = AddForgetCommand(*cmd, global);
+  cmd->callback([&global, f, cmd, forget] {
+    if (cmd->got_subcommand(forget)) return;
     auto client = ConnectOrExit(global);
     PrintMaybeWatching(f->watch, [&] {
       json workers = FetchWorkers(*client);

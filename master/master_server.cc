@@ -24,6 +24,9 @@
 #include "master/link/worker_link_service.h"
 #include "master/join_command.h"
 #include "master/master_tls.h"
+#include "master/store/worker_key_store.h"
+#include "master/worker_identity_registry.h"
+#include "pki/cluster_ca.h"
 
 namespace gpulse::master {
 
@@ -110,13 +113,28 @@ Status MasterServer::Start() {
   history_config.window = std::chrono::seconds(static_cast<int64_t>(options_.history_window_seconds));
   history_ = std::make_unique<History>(history_config);
   link_handler_ = std::make_unique<ClusterLinkHandler>(*cluster_, *history_, *logs_, SystemClock::Instance());
-  link_service_ = std::make_unique<WorkerLinkService>(*link_handler_, token);
+  const bool own_ca = tls && options_.tls_cert.empty() && options_.tls_key.empty() && options_.tls_ca.empty();
+  if (own_ca) {
+    // The cluster CA signs each worker's client certificate at its first
+    // join; gpulse.db keeps which key each worker id is bound to.
+    ASSIGN_OR_RETURN(pki::ClusterCa ca, pki::ClusterCa::LoadOrCreate(options_.data_dir + "/pki"));
+    ASSIGN_OR_RETURN(worker_keys_, OpenSqliteWorkerKeyStore(options_.data_dir + "/gpulse.db"));
+    ASSIGN_OR_RETURN(identities_, WorkerIdentityRegistry::Open(std::move(ca), *worker_keys_, SystemClock::Instance()));
+    spdlog::info("worker identities: {} worker id(s) bound to their keys; new workers get a client certificate at "
+                 "their first join",
+                 identities_->bound_count());
+  } else if (tls) {
+    spdlog::warn("worker identities: off (the operator's CA: this master cannot sign client certificates); "
+                 "workers prove themselves with the cluster token alone");
+  }
+  link_service_ = std::make_unique<WorkerLinkService>(*link_handler_, token, identities_.get());
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (tls) {
-    // Client certificates are not asked for yet: a worker proves itself
-    // with the token, sent only once it has verified this certificate.
-    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    // A client certificate is asked for and, when presented, verified
+    // against the CA; a worker's first join comes without one (it has the
+    // token only, and asks for its certificate: RequestCertificate).
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     ssl.pem_root_certs = tls->ca_pem;
     // The chain ends with the CA, so a worker that knows only its pin can
     // find it (pki/ca_discovery.h).
@@ -160,6 +178,7 @@ Status MasterServer::Start() {
   http_api_ = std::make_unique<HttpApi>(
       *cluster_, *logs_, SystemClock::Instance(),
       ApiAccessConfig{token, read_token, options_.public_reads, options_.public_metrics}, store_probe_.get());
+  http_api_->SetWorkerIdentities(identities_.get());
   if (tls) {
     std::string host = grpc_addr.first.find(':') != std::string::npos ? "[" + grpc_addr.first + "]" : grpc_addr.first;
     http_api_->SetJoinCommand([listen = host + ":" + std::to_string(grpc_port_), ca = tls->ca_file, token_file] {

@@ -36,6 +36,8 @@ class LogStore;
 class PlacementPolicy;
 class StoreProbe;
 class TaskStore;
+class WorkerKeyStore;
+class WorkerIdentityRegistry;
 class WorkerLinkService;
 
 struct MasterOptions {
@@ -129,6 +131,10 @@ class MasterServer {
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<History> history_;
+  std::unique_ptr<WorkerKeyStore> worker_keys_;
+  // Per-worker identity: set when the master holds its cluster CA's key
+  // (the data dir's CA, not --tls-ca), null otherwise.
+  std::unique_ptr<WorkerIdentityRegistry> identities_;
   std::unique_ptr<ClusterLinkHandler> link_handler_;
   std::unique_ptr<WorkerLinkService> link_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -11,6 +11,7 @@
 #include "pki/ca_discovery.h"
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/worker_messages.h"
+#include "worker/identity_join.h"
 #include "worker/registered_gpus.h"
 #include "worker/tasks/attempt_files.h"
 #include "worker/tasks/supervised_task_runner.h"
@@ -381,8 +382,25 @@ Status WorkerAgent::Run() {
   if (!options_.insecure) {
     ASSIGN_OR_RETURN(std::string ca_pem, TrustedCa());
     if (stopping_) return Status::Ok();
+    link_started_ = std::chrono::steady_clock::now();
+    // This worker's own key and certificate (asked for at its first join).
+    auto client = LoadOrJoinIdentity({options_.master, options_.id, options_.token, options_.work_dir, ca_pem},
+                                     [this] { return stopping_.load(); },
+                                     [this](std::chrono::milliseconds backoff) { return WaitBeforeRetry(backoff); });
+    if (!client.ok()) {
+      spdlog::error("worker identity: {}", client.status().message());
+      return client.status();
+    }
+    if (stopping_) return Status::Ok();
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = ca_pem;  // the cluster CA only, never the system's roots
+    if (!client->certificate_pem.empty()) {  // mutual TLS: the master binds this id to the key
+      ssl.pem_private_key = client->key_pem;
+      ssl.pem_cert_chain = client->certificate_pem;
+    }
+    identity_note_ = client->certificate_pem.empty() ? "token only"
+                     : client->issued_now        ? "mutual TLS, certificate issued at this start"
+                                                 : "mutual TLS, kept certificate";
     credentials = grpc::SslCredentials(ssl);
   }
   // gRPC checks the master's certificate against the host in --master
@@ -420,6 +438,12 @@ Status WorkerAgent::Run() {
     if (final_status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
       spdlog::error("the master refused this worker: {}", final_status.error_message());
       return Unauthenticated(final_status.error_message());
+    }
+    if (final_status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+      // Its identity: another key holds this id, or the id needs this
+      // worker's certificate. Retrying cannot help; an operator must act.
+      spdlog::error("the master refused this worker's identity: {}", final_status.error_message());
+      return PermissionDenied(final_status.error_message());
     }
     const bool id_taken = final_status.error_code() == grpc::StatusCode::ALREADY_EXISTS;
     if (id_taken) {
@@ -665,7 +689,15 @@ void WorkerAgent::HandleMasterMessages(Connection& conn) {
     switch (msg.body_case()) {
       case MasterMessage::kRegistered: {
         const link::Registered registered = proto::FromProto(msg.registered());
-        spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
+        if (!first_registered_.exchange(true) && link_started_) {
+          spdlog::info("registered with the master at {} as '{}' ({}), {} ms after the link started", options_.master,
+                       options_.id, identity_note_,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                             *link_started_)
+                           .count());
+        } else {
+          spdlog::info("registered with the master at {} as '{}'", options_.master, options_.id);
+        }
         const int64_t granted = registered.heartbeat_interval.count();
         if (granted > 0 && granted_interval_ms_.exchange(granted) != granted &&
             registered.heartbeat_interval != options_.interval) {

@@ -52,6 +52,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,8 +119,13 @@ class WorkerAgent final : public TaskEventSink {
               SampleObserver on_sample = {});
   ~WorkerAgent() override;
 
-  // Connects and serves until Stop(). Returns OK after Stop(), or
+  // Connects and serves until Stop(). Unless `insecure`, the worker first
+  // loads its own key and certificate, joining for one when it has none
+  // (worker/identity_join.h), and connects with mutual TLS from then on.
+  // Returns OK after Stop(), or
   // Unauthenticated when the master refuses the cluster token, or
+  // PermissionDenied when the master refuses this worker's identity (its
+  // id is bound to another key, or needs this worker's certificate) or
   // PermissionDenied / InvalidArgument when the master at the address does
   // not present the pinned CA (retrying cannot help then). Call from one
   // thread at a time.
@@ -283,6 +289,12 @@ class WorkerAgent final : public TaskEventSink {
   int64_t register_sent_ns_ = 0;                    // guarded by mu_
   std::chrono::milliseconds task_lease_{0};         // guarded by mu_; from Registered
   std::string self_check_reason_;  // the last SelfCheck() result; agent thread only
+  // Set by Run() before the reader threads start, read by them: when the
+  // link started (after the CA was trusted) and how this worker proves who
+  // it is, for the first "registered" line (the join's set-up time).
+  std::optional<std::chrono::steady_clock::time_point> link_started_;
+  std::string identity_note_ = "plaintext";
+  std::atomic<bool> first_registered_{false};
   // The interval the master granted in its latest Registered (ms; 0: none
   // yet, use options_.interval). Set by the reader thread.
   std::atomic<int64_t> granted_interval_ms_{0};

@@ -86,6 +86,7 @@ void HttpApi::Register(HttpServer& server) {
   server.Post("/api/tasks/{id}/cancel", bind(&HttpApi::CancelTask));
   server.Post("/api/workers/{id}/drain", bind(&HttpApi::DrainWorker));
   server.Post("/api/workers/{id}/undrain", bind(&HttpApi::DrainWorker));
+  server.Route("DELETE", "/api/workers/{id}/identity", bind(&HttpApi::ForgetWorkerIdentity));
   server.Post("/api/workers/{id}/gpus/{index}/clear", bind(&HttpApi::ClearGpu));
 }
 
@@ -254,6 +255,19 @@ void HttpApi::DrainWorker(const HttpRequest& req, HttpResponse& res) {
   auto worker = cluster_.SetDraining(req.Param("id"), req.path.ends_with("/drain"));
   if (!worker.ok()) return ReplyError(res, HttpStatusFor(worker.status()), worker.status().message());
   ReplyJson(res, 200, WorkerToJson(*worker, clock_.WallNow()));
+}
+
+void HttpApi::ForgetWorkerIdentity(const HttpRequest& req, HttpResponse& res) {
+  if (identities_ == nullptr) {
+    return ReplyError(res, 409,
+                      "this master issues no worker certificates (an operator's CA, or --insecure): no worker id is "
+                      "bound to a key");
+  }
+  const std::string& id = req.Param("id");
+  if (Status forgot = identities_->Forget(id); !forgot.ok()) {
+    return ReplyError(res, HttpStatusFor(forgot), forgot.message());
+  }
+  ReplyJson(res, 200, json{{"id", id}, {"forgotten", true}});
 }
 
 void HttpApi::ClearGpu(const HttpRequest& req, HttpResponse& res) {

@@ -18,6 +18,7 @@
 
 #include "master/api/api_access.h"
 #include "master/core/cluster.h"
+#include "master/core/worker_identities.h"
 #include "master/store/log_store.h"
 #include "master/store/store_probe.h"
 
@@ -38,6 +39,12 @@ class HttpApi {
   // threads.
   void SetJoinCommand(std::function<Result<std::string>()> fn) { join_command_ = std::move(fn); }
 
+  // What DELETE /api/workers/{id}/identity (admin only; `gpulse workers
+  // forget`) releases: a worker id's binding to its key (master/core/
+  // worker_identities.h). Unset: 409, this master issues no worker
+  // certificates. Call before Register; `identities` outlives the API.
+  void SetWorkerIdentities(WorkerIdentities* identities) { identities_ = identities; }
+
   // Adds the /healthz and /api/... routes, the access check of every
   // request (ApiAccess::Install) and the JSON error bodies to `server`.
   // The server's own body limit (HttpServerOptions::max_body_bytes, 1 MiB
@@ -54,6 +61,9 @@ class HttpApi {
   void CancelTask(const HttpRequest& req, HttpResponse& res);
   void DrainWorker(const HttpRequest& req, HttpResponse& res);
   void GetJoinCommand(const HttpRequest& req, HttpResponse& res);
+  // DELETE /api/workers/{id}/identity: {"id": ..., "forgotten": true};
+  // 404 when the id is not bound.
+  void ForgetWorkerIdentity(const HttpRequest& req, HttpResponse& res);
   // POST /api/workers/{id}/gpus/{index}/clear (admin): Cluster::ClearGpuFaults;
   // answers the worker as GET /api/workers/{id} does.
   void ClearGpu(const HttpRequest& req, HttpResponse& res);
@@ -63,6 +73,7 @@ class HttpApi {
   const Clock& clock_;
   const ApiAccess access_;
   std::function<Result<std::string>()> join_command_;
+  WorkerIdentities* identities_ = nullptr;
   StoreProbe* const probe_;
 };
 

@@ -1,5 +1,6 @@
 #include "master/link/worker_link_service.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <spdlog/spdlog.h>
 
 #include <deque>
@@ -15,27 +16,56 @@ namespace {
 using gpulse::v1::MasterMessage;
 using gpulse::v1::WorkerMessage;
 
+// OK when the call carries "authorization: Bearer <token>"; otherwise
+// Unauthenticated with what the worker should check.
+Status CheckToken(const grpc::CallbackServerContext& ctx, const std::string& token) {
+  auto it = ctx.client_metadata().find("authorization");
+  std::string_view header =
+      it == ctx.client_metadata().end() ? std::string_view() : std::string_view(it->second.data(), it->second.size());
+  std::string_view presented = BearerToken(header);
+  if (presented.empty()) return Unauthenticated("no cluster token presented (use --token-file)");
+  if (!TokensEqual(presented, token)) {
+    return Unauthenticated(
+        "wrong cluster token: this worker's token does not match the master's (compare --token-file with "
+        "<data-dir>/token)");
+  }
+  return Status::Ok();
+}
+
+// A worker id as a worker sent it, safe for a log line: at most 64
+// characters, anything outside printable ASCII as '?'.
+std::string LoggableId(std::string_view id) {
+  std::string out(id.substr(0, 64));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
+// The client certificate the stream's TLS handshake presented and the
+// server verified against the cluster CA (PEM), or "" when none.
+std::string PeerCertificate(const grpc::CallbackServerContext& ctx) {
+  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (!auth) return "";
+  std::vector<grpc::string_ref> values = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (values.empty()) return "";
+  return std::string(values.front().data(), values.front().size());
+}
+
 // One worker's stream. Deletes itself when gRPC is done with it.
 class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterMessage>, public WorkerChannel {
  public:
-  WorkerStream(WorkerLinkHandler& handler, const std::string& token, grpc::CallbackServerContext* ctx)
-      : handler_(handler) {
+  WorkerStream(WorkerLinkHandler& handler, const std::string& token, WorkerIdentities* identities,
+               grpc::CallbackServerContext* ctx)
+      : handler_(handler), identities_(identities) {
     session_.channel = this;
     session_.peer = ctx->peer();
-    auto it = ctx->client_metadata().find("authorization");
-    std::string_view header = it == ctx->client_metadata().end()
-                                  ? std::string_view()
-                                  : std::string_view(it->second.data(), it->second.size());
-    std::string_view presented = BearerToken(header);
-    if (presented.empty() || !TokensEqual(presented, token)) {
-      spdlog::warn("refused worker stream from {}: {}", session_.peer,
-                   presented.empty() ? "no cluster token" : "wrong cluster token");
-      FinishOnce(ToGrpcStatus(Unauthenticated(presented.empty()
-                                                  ? "no cluster token presented (use --token-file)"
-                                                  : "wrong cluster token: this worker's token does not match the "
-                                                    "master's (compare --token-file with <data-dir>/token)")));
+    if (Status token_ok = CheckToken(*ctx, token); !token_ok.ok()) {
+      spdlog::warn("refused worker stream from {}: {}", session_.peer, token_ok.message());
+      FinishOnce(ToGrpcStatus(token_ok));
       return;
     }
+    if (identities_ != nullptr) peer_certificate_ = PeerCertificate(*ctx);
     StartRead(&in_);
   }
 
@@ -93,6 +123,13 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
   Status Handle(const WorkerMessage& msg) {
     switch (msg.body_case()) {
       case WorkerMessage::kRegister: {
+        if (identities_ != nullptr) {
+          if (Status allowed = identities_->CheckRegistration(msg.register_().worker_id(), peer_certificate_);
+              !allowed.ok()) {
+            spdlog::warn("refused worker registration from {}: {}", session_.peer, allowed.message());
+            return allowed;
+          }
+        }
         ASSIGN_OR_RETURN(link::Registered registered,
                          handler_.OnRegister(session_, proto::FromProto(msg.register_())));
         MasterMessage reply;
@@ -165,6 +202,8 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
   }
 
   WorkerLinkHandler& handler_;
+  WorkerIdentities* const identities_;
+  std::string peer_certificate_;  // verified client certificate (PEM), "" when none; set once
   WorkerSession session_;  // touched only by the read callbacks and OnDone
   bool disconnected_ = false;  // likewise
   WorkerMessage in_;
@@ -181,7 +220,37 @@ class WorkerStream final : public grpc::ServerBidiReactor<WorkerMessage, MasterM
 
 grpc::ServerBidiReactor<WorkerMessage, MasterMessage>* WorkerLinkService::Connect(
     grpc::CallbackServerContext* context) {
-  return new WorkerStream(handler_, token_, context);
+  return new WorkerStream(handler_, token_, identities_, context);
+}
+
+grpc::ServerUnaryReactor* WorkerLinkService::RequestCertificate(grpc::CallbackServerContext* context,
+                                                                const gpulse::v1::CertificateRequest* request,
+                                                                gpulse::v1::CertificateReply* reply) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Status outcome = CheckToken(*context, token_);
+  if (outcome.ok() && identities_ == nullptr) {
+    outcome = FailedPrecondition(
+        "this master issues no worker certificates (it runs with an operator's CA whose key it does not hold, or "
+        "--insecure); the worker goes on with the cluster token alone");
+  }
+  if (outcome.ok()) {
+    // Signing is one ECDSA signature and the binding one SQLite commit:
+    // short enough for the callback thread.
+    auto issued = identities_->Issue(request->worker_id(), request->csr_pem());
+    if (issued.ok()) {
+      reply->set_certificate_pem(*issued);
+      spdlog::info("issued a client certificate for worker {} ({})", LoggableId(request->worker_id()),
+                   context->peer());
+    } else {
+      outcome = issued.status();
+    }
+  }
+  if (!outcome.ok()) {
+    spdlog::warn("refused a certificate for worker {} ({}): {}", LoggableId(request->worker_id()),
+                 context->peer(), outcome.message());
+  }
+  reactor->Finish(ToGrpcStatus(outcome));
+  return reactor;
 }
 
 }  // namespace gpulse::master

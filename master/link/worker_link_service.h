@@ -8,10 +8,22 @@
 // handler's error ends the stream with the matching gRPC status
 // (ToGrpcStatus). All state lives behind the handler, which outlives the
 // service.
+//
+// Per-worker identity (with `identities`, master/core/worker_identities.h):
+// RequestCertificate signs a worker's first-join signing request after the
+// token; every Register is checked against the client certificate the
+// stream's TLS handshake presented (the server asks for one and verifies
+// it against the cluster CA, but accepts a handshake without one) before
+// the handler sees it, and a refusal ends the stream with
+// PERMISSION_DENIED and the reason, also logged. Without `identities`
+// (--insecure, or an operator's CA whose key the master lacks)
+// RequestCertificate answers FAILED_PRECONDITION and any id may register
+// with the token.
 #pragma once
 
 #include <string>
 
+#include "master/core/worker_identities.h"
 #include "master/core/worker_link_handler.h"
 #include "proto/gpulse.grpc.pb.h"
 
@@ -36,15 +48,21 @@ constexpr int kMaxWorkerMessageBytes = 1 << 20;
 
 class WorkerLinkService final : public gpulse::v1::WorkerLink::CallbackService {
  public:
-  WorkerLinkService(WorkerLinkHandler& handler, std::string token)
-      : handler_(handler), token_(std::move(token)) {}
+  // `identities` may be null (see above); it outlives the service.
+  WorkerLinkService(WorkerLinkHandler& handler, std::string token, WorkerIdentities* identities = nullptr)
+      : handler_(handler), token_(std::move(token)), identities_(identities) {}
 
   grpc::ServerBidiReactor<gpulse::v1::WorkerMessage, gpulse::v1::MasterMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
+  grpc::ServerUnaryReactor* RequestCertificate(grpc::CallbackServerContext* context,
+                                               const gpulse::v1::CertificateRequest* request,
+                                               gpulse::v1::CertificateReply* reply) override;
+
  private:
   WorkerLinkHandler& handler_;
   const std::string token_;
+  WorkerIdentities* const identities_;
 };
 
 }  // namespace gpulse::master

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -92,7 +93,7 @@ class WorkerLinkServiceTest : public ClusterFixture {
     ASSERT_OK(logs);
     logs_ = std::move(*logs);
     handler_ = std::make_unique<ClusterLinkHandler>(*cluster_, history_, *logs_, clock_);
-    service_ = std::make_unique<WorkerLinkService>(*handler_, kToken);
+    service_ = std::make_unique<WorkerLinkService>(*handler_, kToken, identities_);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service_.get());
@@ -128,6 +129,7 @@ class WorkerLinkServiceTest : public ClusterFixture {
   }
 
   testkit::TempDir dir_{"gpulse-link"};
+  WorkerIdentities* identities_ = nullptr;  // set before SetUp to check identities
   std::unique_ptr<LogStore> logs_;
   History history_{HistoryConfig{seconds(60), 1000, std::chrono::milliseconds(1000)}};
   std::unique_ptr<ClusterLinkHandler> handler_;
@@ -319,6 +321,79 @@ TEST_F(WorkerLinkServiceTest, TheLargestAllowedHeartbeatFitsTheMessageLimitAndAB
   w->Write(huge);
   EXPECT_EQ(w->Close().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(GetWorker("w1").heartbeats, 1u);
+}
+
+// Identities that sign anything as "CERT:<id>" and let only "trusted"
+// register (this test's streams present no certificate).
+class FakeIdentities final : public WorkerIdentities {
+ public:
+  Result<std::string> Issue(std::string_view worker_id, std::string_view) override {
+    ++issued;
+    return "CERT:" + std::string(worker_id);
+  }
+  Status CheckRegistration(std::string_view worker_id, std::string_view certificate) const override {
+    ++checked;
+    EXPECT_EQ(certificate, "");  // plaintext: no handshake certificate
+    if (worker_id == "trusted") return Status::Ok();
+    return PermissionDenied("worker id '" + std::string(worker_id) + "' is bound to another key");
+  }
+  Status Forget(const std::string&) override { return Status::Ok(); }
+  int issued = 0;
+  mutable std::atomic<int> checked{0};
+};
+
+class WorkerLinkIdentityTest : public WorkerLinkServiceTest {
+ protected:
+  void SetUp() override {
+    identities_ = &fake_;
+    WorkerLinkServiceTest::SetUp();
+  }
+
+  grpc::Status AskForCertificate(const std::string& token, const std::string& id, std::string& cert) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    gpulse::v1::CertificateRequest request;
+    request.set_worker_id(id);
+    request.set_csr_pem("CSR");
+    gpulse::v1::CertificateReply reply;
+    grpc::Status status = stub_->RequestCertificate(&context, request, &reply);
+    cert = reply.certificate_pem();
+    return status;
+  }
+
+  FakeIdentities fake_;
+};
+
+TEST_F(WorkerLinkIdentityTest, ARefusedIdentityEndsTheStreamBeforeTheClusterHearsOfIt) {
+  auto w = Connect();
+  ASSERT_TRUE(w->Write(RegisterMessage("w1", 1)));
+  grpc::Status status = w->Close();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(status.error_message().find("bound to another key"), std::string::npos) << status.error_message();
+  EXPECT_EQ(fake_.checked.load(), 1);
+  EXPECT_FALSE(cluster_->GetWorker("w1").has_value());  // never registered
+  ConnectAs("trusted");
+  EXPECT_TRUE(cluster_->GetWorker("trusted").has_value());
+}
+
+TEST_F(WorkerLinkIdentityTest, CertificatesAreIssuedOnlyForTheToken) {
+  std::string cert;
+  EXPECT_EQ(AskForCertificate("", "w1", cert).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(AskForCertificate(TokenDifferingAt(5), "w1", cert).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(fake_.issued, 0);
+  grpc::Status ok = AskForCertificate(kToken, "w1", cert);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(cert, "CERT:w1");
+}
+
+TEST_F(WorkerLinkServiceTest, AMasterWithoutIdentitiesIssuesNoCertificate) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + kToken);
+  gpulse::v1::CertificateRequest request;
+  request.set_worker_id("w1");
+  gpulse::v1::CertificateReply reply;
+  EXPECT_EQ(stub_->RequestCertificate(&context, request, &reply).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 }  // namespace

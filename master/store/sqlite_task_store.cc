@@ -51,6 +51,14 @@ constexpr const char* kMigrations[] = {
       CREATE INDEX tasks_by_state_number ON tasks(state, number);
       CREATE INDEX tasks_by_worker_number ON tasks(worker_id, number);
     )sql",
+    // 3: the key each worker id is bound to (worker_key_store.h).
+    R"sql(
+      CREATE TABLE worker_keys (
+        worker_id TEXT PRIMARY KEY,
+        key_fingerprint TEXT NOT NULL,
+        bound_at_unix_ns INTEGER NOT NULL
+      );
+    )sql",
 };
 static_assert(std::size(kMigrations) == SqliteTaskStore::kSchemaVersion);
 

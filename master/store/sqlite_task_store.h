@@ -27,7 +27,7 @@ namespace gpulse::master {
 class SqliteTaskStore final : public TaskStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating if needed) the database at `path`; its directory must
   // exist. Unavailable if it cannot be opened or is locked by another

@@ -444,7 +444,8 @@ TEST(SqliteTaskStoreTest, AVersionOneDatabaseIsMigratedAndItsTasksNumbered) {
   const char* downgrade =
       "UPDATE tasks SET number = 0; DROP INDEX tasks_by_number; DROP INDEX tasks_by_state_number; "
       "DROP INDEX tasks_by_worker_number; ALTER TABLE tasks DROP COLUMN number; "
-      "CREATE INDEX tasks_by_state ON tasks(state); DELETE FROM schema_version WHERE version = 2;";
+      "CREATE INDEX tasks_by_state ON tasks(state); DROP TABLE worker_keys; "
+      "DELETE FROM schema_version WHERE version >= 2;";
   ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_close(db);
   auto store = OpenSqliteTaskStore(dir.File("gpulse.db"));

@@ -148,9 +148,14 @@ TEST_F(AccessTest, ASecondWorkerWithTheIdOfAConnectedOneIsRefusedUntilTheFirstIs
   ASSERT_TRUE(Eventually([&] { return state() == "running"; }, seconds(20))) << real.process().Log();
 
   // A clone with the same id (its own work dir, no tasks) is refused, and
-  // says why, while the real one is connected.
+  // says why, while the real one is connected. It is a clone of the whole
+  // machine, identity included (same key: a clone with another key is
+  // refused for good, worker_identity_test.cc), so it may take over once
+  // the real one is gone.
   const std::string clone_dir = dir_.File("clone");
-  std::filesystem::create_directories(clone_dir);
+  std::filesystem::create_directories(clone_dir + "/w-work");
+  std::filesystem::copy(real.work_dir() + "/identity", clone_dir + "/w-work/identity",
+                        std::filesystem::copy_options::recursive);
   WorkerProcess clone(master, "w", SimScenario("clone", {0}), clone_dir);
   ASSERT_TRUE(Eventually([&] { return clone.process().Log().find("already connected") != std::string::npos; },
                          seconds(20)))
