@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "common/clock.h"
 #include "link/messages.h"
 #include "master/core/cluster.h"
@@ -26,6 +28,10 @@
 #include "master/store/task_store.h"
 
 namespace gpulse::master::fuzz {
+
+// Turns off the master's log (spdlog): a line per input would only slow
+// a fuzzer down.
+inline void SilenceLogs() { spdlog::set_level(spdlog::level::off); }
 
 // A worker's downward half that drops what the master sends.
 class DiscardingChannel final : public WorkerChannel {

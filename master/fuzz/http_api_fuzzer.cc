@@ -73,6 +73,11 @@ void CheckAnswer(const HttpResponse& res) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  gpulse::master::fuzz::SilenceLogs();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   HttpRequest req;
   if (!ParseRequest(std::string_view(reinterpret_cast<const char*>(data), size), req)) return 0;

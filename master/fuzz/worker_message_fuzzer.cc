@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <optional>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "master/core/worker_report_limits.h"
 #include "master/fuzz/fuzz_cluster.h"
 #include "proto/gpulse.pb.h"
@@ -76,6 +78,14 @@ void CheckWorkers(const gpulse::master::Cluster& cluster) {
 }
 
 }  // namespace
+
+// The master's log lines and protobuf's complaints about each bad input
+// would only slow the fuzzer down.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  gpulse::master::fuzz::SilenceLogs();
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   WorkerMessage msg;
