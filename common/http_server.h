@@ -101,6 +101,14 @@ class HttpServer {
   // Open connections now (for tests and /metrics).
   size_t open_connections() const;
 
+  // Answers `req` as if it had come on a connection (the before-routing
+  // hook, the routes, the error bodies; a throwing handler is a 500), but
+  // without the network: for fuzzers, which cannot afford a socket per
+  // input. `req.path` and `req.query` are taken as already decoded. Safe
+  // from any thread once the routes are added; a streamed response's
+  // producer is the caller's to run and end.
+  void Dispatch(HttpRequest& req, HttpResponse& res) const;
+
   // Per-connection and per-request state; public for the C callbacks only.
   struct Connection;
   struct Pending;
@@ -114,7 +122,6 @@ class HttpServer {
     HttpHandler handler;
   };
 
-  void Dispatch(HttpRequest& req, HttpResponse& res) const;
   void Ticker();
   // Suspends `connection` until the next tick; false when stopping (the
   // stream must end instead).

@@ -63,6 +63,15 @@ Result<std::string> ReadToken(const std::string& path, TokenFileCheck check) {
     token = Trim(ss.str());
   }
   if (token.empty()) return InvalidArgument("token file " + path + " is empty");
+  // It travels as "Bearer <token>" in an HTTP header and in gRPC metadata,
+  // which take printable ASCII only (gRPC refuses the call otherwise).
+  for (char c : token) {
+    if (c < '!' || c > '~') {
+      return InvalidArgument("token file " + path +
+                             " holds a byte that is not printable ASCII (space, control or non-ASCII); a token is "
+                             "sent in HTTP headers: replace it with a random one: openssl rand -hex 32 > " + path);
+    }
+  }
   if (check == TokenFileCheck::kStrict) RETURN_IF_ERROR(CheckTokenStrength(token, path));
   return token;
 }

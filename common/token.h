@@ -23,10 +23,11 @@ enum class TokenFileCheck {
 // The smallest token strength kStrict accepts, in bits.
 inline constexpr int kMinTokenBits = 128;
 
-// Reads the token from `path` (surrounding whitespace trimmed). Fails with
-// NotFound if the file is missing, PermissionDenied if unreadable (or, with
-// kStrict, readable by others), InvalidArgument if empty (or, with
-// kStrict, too weak).
+// Reads the token from `path` (surrounding spaces, tabs and line ends
+// trimmed). Fails with NotFound if the file is missing, PermissionDenied if
+// unreadable (or, with kStrict, readable by others), InvalidArgument if
+// empty, if it holds a byte outside printable ASCII '!'..'~' (it could not
+// be sent in a header), or, with kStrict, if too weak.
 Result<std::string> ReadToken(const std::string& path, TokenFileCheck check = TokenFileCheck::kLenient);
 
 // Reads the token at `path`, or, if the file does not exist, creates it with

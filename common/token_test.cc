@@ -101,6 +101,29 @@ TEST(TokenTest, MissingAndEmptyFilesAreClearErrors) {
   EXPECT_NE(empty.status().message().find("empty"), std::string::npos);
 }
 
+// Found by token_file_fuzzer: such a token passed the strict check, but no
+// header or gRPC metadata can carry it.
+TEST(TokenTest, TokensWithBytesAHeaderCannotCarryAreRefused) {
+  testkit::TempDir dir("gpulse-token");
+  const std::string good(40, 'k');
+  for (const std::string& token : {good + "\f", good + std::string(1, '\0') + good, good + " " + good,
+                                   good + "\x7f", good + "\xc3\xa9"}) {
+    std::string path = dir.Write("token", token + "\n");
+    ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+    for (TokenFileCheck check : {TokenFileCheck::kLenient, TokenFileCheck::kStrict}) {
+      auto read = ReadToken(path, check);
+      EXPECT_EQ(read.status().code(), StatusCode::kInvalidArgument) << token.size();
+      EXPECT_NE(read.status().message().find("printable ASCII"), std::string::npos) << read.status().message();
+      EXPECT_EQ(read.status().message().find(good), std::string::npos);
+    }
+  }
+  std::string path = dir.Write("token", " \t" + good + "\r\n");
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  auto trimmed = ReadToken(path, TokenFileCheck::kStrict);
+  ASSERT_OK(trimmed);
+  EXPECT_EQ(*trimmed, good);
+}
+
 TEST(TokenTest, ComparesAndParsesBearerHeaders) {
   EXPECT_TRUE(TokensEqual("abc", "abc"));
   EXPECT_FALSE(TokensEqual("abc", "abd"));

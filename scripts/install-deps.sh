@@ -18,8 +18,10 @@ build_pkgs=(
 # python3 and git run the architecture check (scripts/check-deps.py); openssl
 # cross-checks the CA pin the way kubeadm's documentation computes it; the
 # package test builds the .deb (dpkg-dev's dpkg-shlibdeps, file), verifies
-# its units (systemd-analyze, from systemd) and installs it (adduser).
-test_pkgs=(prometheus chromium python3 git openssl dpkg-dev file systemd adduser)
+# its units (systemd-analyze, from systemd) and installs it (adduser);
+# clang and its runtime libraries (ASan, UBSan, libFuzzer) build the
+# sanitizer half of the suite and its fuzzers.
+test_pkgs=(prometheus chromium python3 git openssl dpkg-dev file systemd adduser clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then

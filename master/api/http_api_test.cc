@@ -188,6 +188,17 @@ TEST_F(HttpApiTest, RefusalsAreJsonWithTheRightStatus) {
   EXPECT_TRUE(cluster_->Tasks().empty());
 }
 
+// Found by http_api_fuzzer: an error quoting a path or query value that is
+// not UTF-8 made the JSON dump throw, and the 404 or 400 became a 500.
+TEST_F(HttpApiTest, ErrorsQuotingBytesThatAreNotUtf8AreStillTheirStatusAndJson) {
+  Reply state = Get("/api/tasks?state=%FFqueued");
+  EXPECT_EQ(state.status, 400);
+  EXPECT_NE(state.Json().value("error", "").find("\xEF\xBF\xBDqueued"), std::string::npos) << state.body;
+  Reply path = Get("/%A6%8Fi/join");
+  EXPECT_EQ(path.status, 404);
+  EXPECT_TRUE(path.Json()["error"].is_string()) << path.body;
+}
+
 TEST_F(HttpApiTest, TasksFilterByState) {
   Register("w1", 1);
   Task a = Submit(MakeSpec(1));
