@@ -39,7 +39,7 @@ json Fleet() {
                {"gpu_percent", 56.5},
                {"gpu_capacity", 2},
                {"gpu_allocated", 1},
-               {"gpu_models", {{{"name", "NVIDIA H100 80GB HBM3"}, {"count", 2}}}},
+               {"gpu_models", json::array({json{{"name", "NVIDIA H100 80GB HBM3"}, {"count", 2}}})},
                {"gpus", {Gpu(0, 95, "healthy", "t-000014"), Gpu(1, 18, "degraded")}},
                {"nvml", {{"available", true}}},
                {"seconds_since_heartbeat", 1.7}};
@@ -53,7 +53,7 @@ json Fleet() {
   dead["state"] = "dead";
   dead["connected"] = false;
   dead["seconds_since_heartbeat"] = 600.0;
-  dead["gpus"] = {Gpu(0, 99, "healthy")};
+  dead["gpus"] = json::array({Gpu(0, 99, "healthy")});  // json::array: a braced one-element list is not one for every compiler
   dead["gpu_capacity"] = 1;
   dead["gpu_allocated"] = 0;
   return {live, drained, dead};

@@ -1,5 +1,7 @@
 #include "master/dashboard/live_delta.h"
 
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace gpulse::master {
@@ -8,17 +10,19 @@ namespace {
 using nlohmann::json;
 
 json Worker(const std::string& id, double util) {
-  return {{"id", id}, {"state", "healthy"}, {"gpus", {{{"index", 0}, {"utilization_gpu", util}}}}};
+  return {{"id", id}, {"state", "healthy"}, {"gpus", json::array({json{{"index", 0}, {"utilization_gpu", util}}})}};
 }
 
 json Task(const std::string& id, const std::string& state) { return {{"id", id}, {"state", state}}; }
 
-json Snapshot(uint64_t version, double now, json workers, json tasks, int queued = 0) {
+// Lists as vectors: a one-element braced list given to a `json` is a copy
+// of that element for g++ but a one-element array for clang.
+json Snapshot(uint64_t version, double now, std::vector<json> workers, std::vector<json> tasks, int queued = 0) {
   return {{"version", version},
           {"now", now},
           {"summary", {{"tasks", {{"queued", queued}}}}},
-          {"workers", std::move(workers)},
-          {"tasks", std::move(tasks)},
+          {"workers", json(std::move(workers))},
+          {"tasks", json(std::move(tasks))},
           {"tasks_total", 10000}};
 }
 
@@ -71,7 +75,7 @@ TEST(LiveDeltaTest, TasksAndWorkersThatLeftAreNamedAndNewOnesSentWhole) {
 }
 
 TEST(LiveDeltaTest, ManyUnchangedTasksCostNothingInADelta) {
-  json tasks = json::array();
+  std::vector<json> tasks;
   for (int i = 0; i < 10000; ++i) tasks.push_back(Task("t-" + std::to_string(i), "queued"));
   LiveDelta sent;
   ASSERT_GT(sent.Next(Snapshot(1, 1.0, {Worker("a", 10)}, tasks))->data.dump().size(), 200000u);
