@@ -1,11 +1,14 @@
 #include "common/posix_error.h"
 
 #include <cerrno>
-#include <system_error>
+#include <cstring>
 
 namespace gpulse {
 
-std::string ErrnoText(int err) { return std::generic_category().message(err); }
+std::string ErrnoText(int err) {
+  char buffer[256];
+  return ::strerror_r(err, buffer, sizeof buffer);  // the GNU variant: the text, maybe not in buffer
+}
 
 Status PosixError(const std::string& context, int err) {
   std::string message = context + ": " + ErrnoText(err);

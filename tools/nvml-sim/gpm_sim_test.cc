@@ -20,7 +20,9 @@ Fn Symbol(void* lib, const char* name) {
 class GpmSimTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    lib_ = dlopen(testkit::SimLibraryPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+    // RTLD_NODELETE: the simulator's state lives as long as the process (as
+    // with NVML itself); unmapping it would hide it from LeakSanitizer.
+    lib_ = dlopen(testkit::SimLibraryPath().c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     ASSERT_NE(lib_, nullptr) << dlerror();
     init_ = Symbol<nvmlInit_fn>(lib_, "nvmlInit_v2");
     shutdown_ = Symbol<nvmlShutdown_fn>(lib_, "nvmlShutdown");
@@ -147,7 +149,7 @@ TEST_F(GpmSimTest, ScenarioCanTurnGpmOff) {
 }
 
 TEST_F(GpmSimTest, LegacyLibraryHasNoGpm) {
-  void* legacy = dlopen(testkit::LegacySimLibraryPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* legacy = dlopen(testkit::LegacySimLibraryPath().c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   ASSERT_NE(legacy, nullptr) << dlerror();
   for (const char* name : {"nvmlGpmQueryDeviceSupport", "nvmlGpmSampleAlloc", "nvmlGpmSampleFree",
                            "nvmlGpmSampleGet", "nvmlGpmMetricsGet"}) {

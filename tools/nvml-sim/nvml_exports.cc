@@ -26,6 +26,17 @@ namespace {
 
 constexpr unsigned long long kMiB = 1ULL << 20;
 
+// An enum argument's value as the caller passed it. A C caller may pass any
+// int; reading it as the enum type would be undefined for values outside
+// the enum's range, so it is copied out as bytes.
+template <typename Enum>
+int RawEnum(const Enum* value) {
+  static_assert(sizeof(Enum) == sizeof(int));
+  int raw = 0;
+  std::memcpy(&raw, value, sizeof raw);
+  return raw;
+}
+
 nvmlReturn_t CopyString(const std::string& value, char* buffer, unsigned int length) {
   if (buffer == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   if (length < value.size() + 1) return NVML_ERROR_INSUFFICIENT_SIZE;
@@ -62,7 +73,7 @@ nvmlReturn_t GetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
   return NVML_SUCCESS;
 }
 
-nvmlReturn_t GetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensor, unsigned int* temp) {
+nvmlReturn_t GetTemperature(nvmlDevice_t device, int sensor, unsigned int* temp) {
   SimQuery q(SimCall::kDeviceGetTemperature, device);
   if (q.status() != NVML_SUCCESS) return q.status();
   if (temp == nullptr || sensor != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
@@ -181,7 +192,7 @@ GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvml
 
 GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t device, nvmlTemperatureSensors_t sensor,
                                                         unsigned int* temp) {
-  return GetTemperature(device, sensor, temp);
+  return GetTemperature(device, RawEnum(&sensor), temp);
 }
 
 GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned int* milliwatts) {
@@ -206,7 +217,7 @@ GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, nvmlC
   if (q.status() != NVML_SUCCESS) return q.status();
   if (mhz == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   const auto& gpu = q.gpu();
-  switch (type) {
+  switch (RawEnum(&type)) {
     case NVML_CLOCK_GRAPHICS: *mhz = q.Whole(gpu.clock_graphics_mhz); return NVML_SUCCESS;
     case NVML_CLOCK_SM: *mhz = q.Whole(gpu.clock_sm_mhz); return NVML_SUCCESS;
     case NVML_CLOCK_MEM: *mhz = q.Whole(gpu.clock_mem_mhz); return NVML_SUCCESS;
@@ -220,10 +231,11 @@ GPULSE_SIM_EXPORT nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t device, 
   SimQuery q(SimCall::kDeviceGetPcieThroughput, device);
   if (q.status() != NVML_SUCCESS) return q.status();
   if (kilobytes_per_s == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  if (counter != NVML_PCIE_UTIL_TX_BYTES && counter != NVML_PCIE_UTIL_RX_BYTES) return NVML_ERROR_INVALID_ARGUMENT;
+  const int which = RawEnum(&counter);
+  if (which != NVML_PCIE_UTIL_TX_BYTES && which != NVML_PCIE_UTIL_RX_BYTES) return NVML_ERROR_INVALID_ARGUMENT;
   // Real NVML samples the link for about 20 ms before answering.
   if (q.gpu().pcie_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(q.gpu().pcie_delay_ms));
-  *kilobytes_per_s = q.Whole(counter == NVML_PCIE_UTIL_TX_BYTES ? q.gpu().pcie_tx_kbps : q.gpu().pcie_rx_kbps);
+  *kilobytes_per_s = q.Whole(which == NVML_PCIE_UTIL_TX_BYTES ? q.gpu().pcie_tx_kbps : q.gpu().pcie_rx_kbps);
   return NVML_SUCCESS;
 }
 
