@@ -409,10 +409,15 @@ Status WorkerAgent::Run() {
   // gRPC's own reconnect backoff grows to 120 s by default: a master down
   // for a minute would then be retried long after its grace ran out.
   // Keep the channel's under 1 s; the loop below paces the streams.
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is not a backoff but the time each
+  // connection attempt gets to finish its TCP and TLS handshakes (gRPC's
+  // default is 20 s): it stays long, or a master slow to handshake (just
+  // restarted, on a loaded host) would be cut off at every attempt
+  // ("tcp handshaker shutdown") and never reached.
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20000);
   auto channel = grpc::CreateCustomChannel(options_.master, credentials, args);
   auto stub = v1::WorkerLink::NewStub(channel);
   std::chrono::milliseconds backoff{500};

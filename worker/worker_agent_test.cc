@@ -5,11 +5,17 @@
 #include "worker/worker_agent.h"
 #include "worker/tasks/task_runner.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <sstream>
 #include <mutex>
@@ -167,6 +173,76 @@ class ForwardingSink final : public TaskEventSink {
   WorkerAgent* agent = nullptr;
 };
 
+// A TCP proxy on a loopback port of its own that holds each connection for
+// `delay` before connecting it through to `target_port`: a master whose
+// handshake is slow (just restarted, or on a loaded host).
+class SlowProxy {
+ public:
+  SlowProxy(int target_port, milliseconds delay) : target_port_(target_port), delay_(delay) {
+    listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(listener_, 16) != 0 ||
+        getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on loopback";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~SlowProxy() {
+    stop_ = true;
+    if (acceptor_.joinable()) acceptor_.join();
+    for (std::thread& t : connections_) t.join();
+    if (listener_ >= 0) close(listener_);
+  }
+  int port() const { return port_; }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      pollfd p{listener_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client >= 0) connections_.emplace_back([this, client] { Relay(client); });
+    }
+  }
+  void Relay(int client) {
+    const auto until = std::chrono::steady_clock::now() + delay_;
+    while (!stop_ && std::chrono::steady_clock::now() < until) poll(nullptr, 0, 10);
+    int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    if (server >= 0 && connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      pollfd p[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      char buf[16384];
+      bool open = true;
+      while (!stop_ && open) {
+        if (poll(p, 2, 50) <= 0) continue;
+        for (int i = 0; i < 2 && open; ++i) {
+          if (p[i].revents == 0) continue;
+          ssize_t n = read(p[i].fd, buf, sizeof(buf));
+          open = n > 0 && write(p[1 - i].fd, buf, static_cast<size_t>(n)) == n;
+        }
+      }
+    }
+    if (server >= 0) close(server);
+    close(client);
+  }
+
+  int target_port_;
+  milliseconds delay_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> connections_;  // the acceptor's only, joined after it
+};
+
 class WorkerAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -188,9 +264,10 @@ class WorkerAgentTest : public ::testing::Test {
     server_->Shutdown(std::chrono::system_clock::now() + seconds(2));
   }
 
-  void StartAgent() {
+  // `master_port`: where the agent connects (default: the fake master).
+  void StartAgent(int master_port = 0) {
     WorkerOptions options;
-    options.master = "127.0.0.1:" + std::to_string(port_);
+    options.master = "127.0.0.1:" + std::to_string(master_port != 0 ? master_port : port_);
     options.id = "agent-1";
     options.hostname = "agent-1.example";
     options.token = "the-token";
@@ -303,6 +380,16 @@ TEST_F(WorkerAgentTest, ReconnectsAndRegistersAgainWhenTheStreamEnds) {
   agent_->Stop();
   runner_.join();
   EXPECT_TRUE(result_.ok()) << result_.ToString();
+}
+
+// Each connection attempt gets long enough for a slow handshake: a master
+// that takes longer to answer than the reconnect backoff (at most 1 s) is
+// still reached, not cut off at every attempt ("tcp handshaker shutdown").
+TEST_F(WorkerAgentTest, ReachesAMasterThatTakesLongerToAnswerThanTheBackoff) {
+  SlowProxy slow(port_, milliseconds(2500));
+  ASSERT_GT(slow.port(), 0);
+  StartAgent(slow.port());
+  EXPECT_TRUE(Eventually([&] { return !master_.registrations().empty(); }, seconds(20)));
 }
 
 // Issue 8: output the master refuses (its disk is full) is sent again from
