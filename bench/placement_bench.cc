@@ -10,8 +10,9 @@
 //   Schedule/sqlite   the same with SqliteTaskStore: every assignment (task
 //                     row + event) stored, one transaction per call.
 //   IngestHeartbeat   8-GPU heartbeats into a 1,000-worker cluster, with
-//                     no task running (/0) and with a running task on every
-//                     GPU (/1: usage and idle accounting).
+//                     no task running (/0), with a running task on every
+//                     GPU (/1: usage and idle accounting) and after those
+//                     tasks finished (/2).
 //   RunningTaskMemory growth from a running task on each of its 8,000 GPUs.
 //
 // items_per_second is placements (or heartbeats) per second; `placed` and
@@ -250,7 +251,9 @@ void FinishRunningTasks(Fleet& fleet) {
 }
 
 // state.range(0): 0 = no task runs; 1 = a running task on every GPU, so
-// each heartbeat also does the usage and idle accounting of 8 tasks;
+// each heartbeat also counts their GPU-seconds into the cluster's and
+// judges their idleness when due (their usage is read from the GPUs'
+// counters, which every variant advances);
 // 2 = as 1, but the tasks have finished before the measurement: the same
 // master (8,000 tasks in memory, the same heap history) with nothing to
 // account, to tell the accounting's cost from that of holding the tasks.

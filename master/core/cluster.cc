@@ -108,17 +108,16 @@ void Cluster::Impl::MarkAccountsStale(const std::string& worker_id) {
 
 void FoldUsage(TaskEntry& entry) {
   if (entry.account == nullptr) return;
-  MergeUsage(entry.task.usage, entry.account->pending);
-  entry.account->pending = {};
+  FoldUsage(entry.task.usage, entry.account->Gpus());
 }
 
 void DetachAccount(TaskEntry& entry) {
   RunningAccount* account = entry.account;
   if (account == nullptr) return;
   FoldUsage(entry);
-  entry.usage_cursors.resize(account->gpus);
-  for (uint32_t k = 0; k < account->gpus; ++k) entry.usage_cursors[k] = account->gpu_slots[k].cursor;
-  entry.idle = account->idle;
+  for (TaskGpu& g : account->Gpus()) {
+    if (g.counter != nullptr) g.counter->running = false;
+  }
   account->entry = nullptr;
   entry.account = nullptr;
 }
@@ -134,14 +133,12 @@ void DetachAccounts(WorkerEntry& worker) {
 
 Task TaskView(const TaskEntry& entry) {
   Task t = entry.task;
-  if (entry.account != nullptr) MergeUsage(t.usage, entry.account->pending);
+  if (entry.account != nullptr) MergeUsage(t.usage, UsageSinceMarks(entry.account->Gpus()));
   return t;
 }
 
 void StopAccounting(TaskEntry& entry) {
   DetachAccount(entry);
-  entry.usage_cursors.clear();
-  entry.idle = {};
   entry.task.idle_since.reset();
 }
 
@@ -196,7 +193,7 @@ void Cluster::Impl::Record(const Task& task, std::string what, TaskStoreBatch& b
   batch.tasks.push_back(task);
   if (task.state == TaskState::kRunning) {  // only running tasks have accounts: no lookup for the others
     if (const TaskEntry* entry = FindTask(task.id); entry != nullptr && entry->account != nullptr) {
-      MergeUsage(batch.tasks.back().usage, entry->account->pending);
+      MergeUsage(batch.tasks.back().usage, UsageSinceMarks(entry->account->Gpus()));
     }
   }
   batch.events.push_back({task.id, clock.WallNow(), std::move(what)});
@@ -261,6 +258,7 @@ void Cluster::Impl::RestoreWorker(WorkerRecord r) {
     }
   }
   e.gpu_reported_in.assign(w.gpus.size(), 0);
+  e.gpu_counters.assign(w.gpus.size(), {});
   w.state = WorkerState::kSuspect;
   w.connected = false;
   w.last_seen = clock.Now();

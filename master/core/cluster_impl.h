@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,33 +33,23 @@ namespace gpulse::master {
 
 struct TaskEntry;
 
-inline constexpr uint32_t kNoGpuPosition = static_cast<uint32_t>(-1);
-
-// One GPU of a running task as its worker's heartbeats see it: where the
-// GPU is in worker.gpus (kNoGpuPosition for one the worker does not have)
-// and its usage cursor.
-struct AccountGpu {
-  uint32_t position = kNoGpuPosition;
-  GpuUsageCursor cursor;
-};
-
-// One running task of a worker, with everything a heartbeat's usage and
-// idle accounting changes (WorkerEntry::running_accounts), so that a
-// heartbeat touches only its worker's own memory: no task lookup, no UUID
-// comparison, no allocation, no cold task entry. What it accumulates
-// (`pending`) is folded into the task's usage lazily: a read of the task
-// (TaskView), a write of it (Impl::Record), the end of its run, or the
-// rebuild of the accounts (DetachAccounts).
+// One running task of a worker, with what a heartbeat's idle judgement
+// reads (WorkerEntry::running_accounts), so that a heartbeat touches only
+// its worker's own memory: no task lookup, no UUID comparison, no
+// allocation, no cold task entry. Its usage is the difference between its
+// GPUs' counters and their marks (task_usage.h), added to the task's usage
+// lazily: on a read of the task (TaskView), a write of it (Impl::Record),
+// the end of its run, or the rebuild of the accounts (DetachAccounts).
 struct RunningAccount {
   TaskEntry* entry = nullptr;  // null once detached (the task stopped running here)
   // Its GPUs, parallel to task.gpu_uuids: WorkerEntry::account_gpus[first_gpu
   // .. first_gpu + gpus), also at `gpu_slots` (valid until the next rebuild).
-  AccountGpu* gpu_slots = nullptr;
+  TaskGpu* gpu_slots = nullptr;
   uint32_t first_gpu = 0;
   uint32_t gpus = 0;
-  TaskUsage pending;                    // since the last fold into entry->task.usage
-  IdleWatch idle;                       // the task's, while attached
   std::optional<WallTime> idle_since;  // mirrors entry->task.idle_since (written there on a change)
+
+  std::span<TaskGpu> Gpus() const { return {gpu_slots, gpus}; }
 };
 
 struct WorkerEntry {
@@ -67,8 +58,12 @@ struct WorkerEntry {
   // Per GPU (parallel to worker.gpus): the heartbeat number that last
   // reported it, to notice GPUs missing from a heartbeat.
   std::vector<uint64_t> gpu_reported_in;
+  // Per GPU (parallel to worker.gpus): what it did, cumulatively
+  // (task_usage.h). A running task's account points into it: reassigned
+  // only after DetachAccounts.
+  std::vector<GpuUsageCounter> gpu_counters;
   // The tasks running here, in task_ids order, and their GPUs
-  // (AccountRunningTasks). Derived from task_ids, the tasks' states and
+  // (RebuildRunningAccounts). Derived from task_ids, the tasks' states and
   // GPUs, and worker.gpus; whatever changes one of those sets
   // `accounts_stale` (Impl::MarkAccountsStale), and the next heartbeat
   // rebuilds them (after folding what they hold back into the tasks).
@@ -77,8 +72,13 @@ struct WorkerEntry {
   // (ForgetFinishedTasks). A WorkerEntry must not go away while a task is
   // attached to one of its accounts (DetachAccounts first).
   std::vector<RunningAccount> running_accounts;
-  std::vector<AccountGpu> account_gpus;
+  std::vector<TaskGpu> account_gpus;
   bool accounts_stale = true;
+  // The idle judgement runs on a heartbeat only while one of the accounts
+  // is idle (to notice it busy again) or from `idle_check_at` on: the
+  // earliest time one of them could become idle (JudgeIdle).
+  uint32_t idle_accounts = 0;
+  Clock::TimePoint idle_check_at{};
 };
 
 struct TaskEntry {
@@ -88,11 +88,6 @@ struct TaskEntry {
   uint64_t order = 0;
   // When it finished (the injected clock), while it is finished.
   Clock::TimePoint finished_mono{};
-  // While it runs: usage cursors per GPU (parallel to task.gpu_uuids) and
-  // its idleness, kept here while no account holds them (between its start
-  // and the next heartbeat, across a rebuild of its worker's accounts).
-  std::vector<GpuUsageCursor> usage_cursors;
-  IdleWatch idle;
   // The attempt whose output the log store could not take (a full disk):
   // its worker sends it again, and AcceptOutput takes that attempt's output
   // from its worker even after the task finished. 0: none. In memory only.
@@ -100,16 +95,15 @@ struct TaskEntry {
   // The streams (bit 0 stdout, bit 1 stderr) of that attempt whose output
   // was refused and has not been stored since; the task says so while any.
   uint8_t output_unstored_streams = 0;
-  // Its worker's account of it while one is attached: the live cursors,
-  // idle watch and the usage not yet folded into task.usage.
+  // Its worker's account of it while one is attached: its GPUs' marks,
+  // the usage not yet folded into task.usage.
   RunningAccount* account = nullptr;
 };
 
 // Folds what the task's account accumulated into task.usage (the account
 // goes on from zero). Nothing when no account is attached.
 void FoldUsage(TaskEntry& entry);
-// Folds, hands the account's cursors and idle watch back to the entry, and
-// detaches the two. Nothing when no account is attached.
+// Folds and detaches the two. Nothing when no account is attached.
 void DetachAccount(TaskEntry& entry);
 // DetachAccount for every task attached to the worker's accounts; leaves
 // them empty and stale.
@@ -236,16 +230,18 @@ struct Cluster::Impl {
   // After: lifts a quarantine of recoverable XIDs only after a clean
   // period. True when that made the GPU schedulable again.
   bool HealRecoverableXids(WorkerGpu& gpu);
-  // Adds the heartbeat to the usage of the worker's running tasks, marks
-  // them idle or busy (and cancels idle ones under IdleAction::kCancel).
-  // Rebuilds worker.running_accounts first when they are stale.
-  void AccountRunningTasks(WorkerEntry& worker, TaskStoreBatch& batch);
+  // After the heartbeat's samples are in worker.gpus: advances every GPU's
+  // usage counter, adds the running tasks' GPU-seconds to the cluster's,
+  // and, when due, judges the running tasks idle or busy (cancelling idle
+  // ones under IdleAction::kCancel).
+  void CountGpuUsage(WorkerEntry& worker, TaskStoreBatch& batch);
   // Rebuilds worker.running_accounts from task_ids (the slow way: a lookup
   // per task, GPUs found by UUID, their NVML index tried first), after
-  // DetachAccounts.
+  // DetachAccounts. Heartbeats call it first when they are stale.
   void RebuildRunningAccounts(WorkerEntry& worker);
-  // Reused by AccountRunningTasks so that a heartbeat allocates nothing.
-  std::vector<std::optional<double>> utilization_scratch;
+  // The task starts running on its worker: its GPUs' counters start over
+  // (RestartCount) at now.
+  void StartUsageCount(const Task& task);
   // Why a task that exited with an error on `worker` failed because of the
   // hardware (a GPU lost, or a fault within the window), or nullopt.
   std::optional<std::string> HardwareFaultOf(const WorkerEntry& worker, const Task& task) const;

@@ -132,7 +132,7 @@ Status Cluster::Impl::ApplyTaskUpdate(WorkerEntry& worker, const link::TaskUpdat
       if (t.state == TaskState::kRunning) return Status::Ok();
       I.SetState(*entry, TaskState::kRunning);
       t.started_at = I.clock.WallNow();
-      entry->usage_cursors.assign(t.gpu_uuids.size(), GpuUsageCursor{I.clock.Now(), std::nullopt});
+      I.StartUsageCount(t);
       I.Record(t, "started on " + worker_id, batch);
       break;
     case link::TaskUpdate::Kind::kExited:

@@ -118,18 +118,26 @@ void Cluster::Impl::RebuildRunningAccounts(WorkerEntry& e) {
     TaskEntry* entry = FindTask(id);
     if (entry == nullptr || entry->task.state != TaskState::kRunning || entry->task.gpu_uuids.empty()) continue;
     const Task& t = entry->task;
-    entry->usage_cursors.resize(t.gpu_uuids.size());  // none yet for a task recovered or reconciled running
     RunningAccount account;
     account.entry = entry;
     account.first_gpu = static_cast<uint32_t>(e.account_gpus.size());
     account.gpus = static_cast<uint32_t>(t.gpu_uuids.size());
-    account.idle = entry->idle;
     account.idle_since = t.idle_since;
     for (size_t k = 0; k < t.gpu_uuids.size(); ++k) {
       const size_t hint = k < t.gpu_indices.size() ? t.gpu_indices[k] : w.gpus.size();
       const WorkerGpu* g = FindGpu(w, t.gpu_uuids[k], hint);
-      e.account_gpus.push_back(
-          {g == nullptr ? kNoGpuPosition : static_cast<uint32_t>(g - w.gpus.data()), entry->usage_cursors[k]});
+      TaskGpu slot;
+      if (g != nullptr) {
+        // What the counter holds beyond its totals (peaks) is no task's:
+        // the previous holder's was folded when it detached.
+        slot.counter = &e.gpu_counters[static_cast<size_t>(g - w.gpus.data())];
+        slot.counter->peak_utilization_gpu.reset();
+        slot.counter->peak_memory_used_bytes.reset();
+        slot.counter->max_gpu_processes.reset();
+        slot.counter->running = true;
+        slot.mark = slot.counter->totals;
+      }
+      e.account_gpus.push_back(slot);
     }
     e.running_accounts.push_back(account);
   }
@@ -139,32 +147,49 @@ void Cluster::Impl::RebuildRunningAccounts(WorkerEntry& e) {
     account.entry->account = &account;
   }
   e.accounts_stale = false;
+  e.idle_check_at = {};  // judge the new set at once
 }
 
-void Cluster::Impl::AccountRunningTasks(WorkerEntry& e, TaskStoreBatch& batch) {
-  if (e.accounts_stale) RebuildRunningAccounts(e);
-  if (e.running_accounts.empty()) return;
+void Cluster::Impl::StartUsageCount(const Task& task) {
+  WorkerEntry* e = FindWorker(task.worker_id);
+  if (e == nullptr) return;
+  Worker& w = e->worker;
+  for (size_t k = 0; k < task.gpu_uuids.size(); ++k) {
+    const size_t hint = k < task.gpu_indices.size() ? task.gpu_indices[k] : w.gpus.size();
+    if (const WorkerGpu* g = FindGpu(w, task.gpu_uuids[k], hint)) {
+      RestartCount(e->gpu_counters[static_cast<size_t>(g - w.gpus.data())], clock.Now());
+    }
+  }
+}
+
+void Cluster::Impl::CountGpuUsage(WorkerEntry& e, TaskStoreBatch& batch) {
   const Worker& w = e.worker;
   const Clock::TimePoint now = clock.Now();
-  const WallTime wall_now = clock.WallNow();
-  std::vector<std::optional<double>>& utilizations = utilization_scratch;
+  // Every GPU, held or not: a heartbeat costs the same with running tasks
+  // as without (task_usage.h).
   GpuSecondsDelta total;
-  // Only the worker's own memory: its GPUs' samples and its accounts. A
-  // task's entry is touched only when its idleness changes.
+  for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
+    const GpuSecondsDelta d =
+        master::CountGpuUsage(e.gpu_counters[pos], w.gpus[pos].live, now, config.idle_threshold_percent);
+    total.allocated += d.allocated;
+    total.used += d.used;
+  }
+  if (total.allocated > 0) {
+    gpu_seconds_allocated += total.allocated;
+    gpu_seconds_used += total.used;
+    gpu_seconds_window.Add(now, total);
+  }
+  if (e.running_accounts.empty() || (e.idle_accounts == 0 && now < e.idle_check_at)) return;
+
+  // The idle judgement: a task's entry is touched only when its idleness changes.
+  const WallTime wall_now = clock.WallNow();
+  e.idle_check_at = Clock::TimePoint::max();
+  e.idle_accounts = 0;
   for (RunningAccount& account : e.running_accounts) {
     if (account.entry == nullptr) continue;  // stopped running; the accounts were marked stale
-    utilizations.clear();
-    for (uint32_t k = 0; k < account.gpus; ++k) {
-      AccountGpu& slot = account.gpu_slots[k];
-      if (slot.position == kNoGpuPosition) continue;
-      const WorkerGpu& g = w.gpus[slot.position];
-      GpuSecondsDelta d = AccumulateGpuUsage(account.pending, slot.cursor, g.live, now);
-      total.allocated += d.allocated;
-      total.used += d.used;
-      utilizations.push_back(g.live.utilization_gpu);
-    }
-    const IdleChange change = UpdateIdle(account.idle_since, account.idle, utilizations,
-                                         config.idle_threshold_percent, config.idle_period, now, wall_now);
+    const IdleChange change =
+        JudgeIdle(account.idle_since, account.Gpus(), config.idle_period, now, wall_now, e.idle_check_at);
+    if (account.idle_since) ++e.idle_accounts;
     if (change == IdleChange::kNone) continue;
     Task& t = account.entry->task;
     t.idle_since = account.idle_since;
@@ -182,11 +207,6 @@ void Cluster::Impl::AccountRunningTasks(WorkerEntry& e, TaskStoreBatch& batch) {
         e.channel->SendCancel(t.id, config.cancel_grace);
       }
     }
-  }
-  if (total.allocated > 0) {
-    gpu_seconds_allocated += total.allocated;
-    gpu_seconds_used += total.used;
-    gpu_seconds_window.Add(now, total);
   }
 }
 

@@ -64,6 +64,25 @@ TEST_F(ClusterUsageTest, EightyPercentForTenSecondsOnTwoGpusIsAboutTwentyGpuSeco
   EXPECT_NEAR(stored->back().usage.gpu_seconds, 20, 1e-6);
 }
 
+// A GPU's counters advance with every heartbeat, held or not; a task
+// counts from its start, not from the heartbeat before it, and its peaks
+// are its own.
+TEST_F(ClusterUsageTest, ATaskCountsFromItsStartNotFromTheHeartbeatBefore) {
+  Register("w1", 1);
+  Beat("w1", {0});
+  clock_.Advance(seconds(1));
+  Beat("w1", {95});  // before the task: not its figures
+  clock_.Advance(seconds(3));
+  Task t = StartTask(1);
+  clock_.Advance(seconds(1));
+  Beat("w1", {40});
+  const TaskUsage usage = Get(t.id).usage;
+  EXPECT_NEAR(usage.gpu_seconds, 1, 1e-6);
+  EXPECT_NEAR(*usage.MeanUtilizationGpu(), 40, 1e-6);
+  EXPECT_EQ(usage.peak_utilization_gpu, 40);
+  EXPECT_NEAR(cluster_->Counts().gpu_seconds_allocated, 1, 1e-6);
+}
+
 // Each worker keeps which of its tasks run on which GPUs between
 // heartbeats: tasks that start, end and take a freed GPU while heartbeats
 // flow are accounted from their start to their end, each on its own GPU.

@@ -17,16 +17,21 @@ constexpr size_t kNoGpu = static_cast<size_t>(-1);
 // CheckLiveness does nothing when called again sooner than this.
 constexpr auto kLivenessCheckEvery = std::chrono::milliseconds(100);
 
-// The worker's GPUs as registered. GPUs it had before (same UUID, or same
-// index when there is no UUID) keep their health and latest sample;
-// allocations are rebuilt by the caller.
+// The GPU a registration names, among those the worker had: by UUID, or
+// by index where it has none.
+bool SameGpu(const GpuIdentity& registered, const GpuIdentity& known) {
+  return registered.uuid.empty() ? (known.uuid.empty() && known.index == registered.index)
+                                 : known.uuid == registered.uuid;
+}
+
+// The worker's GPUs as registered. GPUs it had before (SameGpu) keep their
+// health and latest sample; allocations are rebuilt by the caller.
+
 std::vector<WorkerGpu> GpusFrom(const std::vector<GpuIdentity>& registered, std::vector<WorkerGpu>& old) {
   std::vector<WorkerGpu> gpus;
   gpus.reserve(registered.size());
   for (const GpuIdentity& id : registered) {
-    auto it = std::find_if(old.begin(), old.end(), [&](const WorkerGpu& g) {
-      return id.uuid.empty() ? (g.identity.uuid.empty() && g.identity.index == id.index) : g.identity.uuid == id.uuid;
-    });
+    auto it = std::find_if(old.begin(), old.end(), [&](const WorkerGpu& g) { return SameGpu(id, g.identity); });
     if (it == old.end()) {
       gpus.push_back(RegisteredGpu(id));
       continue;
@@ -151,7 +156,17 @@ Result<link::Registered> Cluster::RegisterWorker(const link::Registration& r, Wo
   w.capacity = r.capacity;
   w.unhealthy_reason = r.unhealthy_reason;
   w.heartbeat_interval = reply.heartbeat_interval;
+  // The running tasks' accounts point at the GPUs' counters: folded first;
+  // a GPU that stays keeps its counter.
+  DetachAccounts(e);
+  std::vector<GpuUsageCounter> counters(registered_gpus.size());
+  for (size_t i = 0; i < registered_gpus.size(); ++i) {
+    for (size_t j = 0; j < w.gpus.size() && j < e.gpu_counters.size(); ++j) {
+      if (SameGpu(registered_gpus[i], w.gpus[j].identity)) counters[i] = e.gpu_counters[j];
+    }
+  }
   w.gpus = GpusFrom(registered_gpus, w.gpus);
+  e.gpu_counters = std::move(counters);
   for (const std::string& field : rejected) ++w.values_rejected[field];
   e.gpu_reported_in.assign(w.gpus.size(), w.heartbeats);
   std::vector<const Task*> staying;
@@ -220,6 +235,10 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
   ++I.heartbeats_received;
   for (const std::string& field : rejected) ++w.values_rejected[field];
 
+  // The accounts first: a task that started since gets the step this
+  // heartbeat adds (its GPUs' counters restarted at its start).
+  if (e->accounts_stale) I.RebuildRunningAccounts(*e);
+
   TaskStoreBatch batch;
   bool healed = false;
   for (size_t i = 0; i < sample.gpus.size(); ++i) {
@@ -252,7 +271,7 @@ Status Cluster::IngestHeartbeat(const std::string& worker_id, link::Heartbeat he
     UpdateGpuHealth(g);
   }
 
-  I.AccountRunningTasks(*e, batch);
+  I.CountGpuUsage(*e, batch);
   if (!batch.empty()) I.PersistOrWarn(batch, "what worker " + worker_id + "'s heartbeat says about its tasks");
 
   if (heartbeat.unhealthy_reason != w.unhealthy_reason) {

@@ -4,44 +4,105 @@
 
 namespace gpulse::master {
 
-GpuSecondsDelta AccumulateGpuUsage(TaskUsage& usage, GpuUsageCursor& cursor, const GpuSample& sample,
-                                   Clock::TimePoint now) {
+GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
+                              double idle_threshold_percent) {
   if (sample.utilization_gpu) {
-    usage.peak_utilization_gpu = std::max(usage.peak_utilization_gpu.value_or(0), *sample.utilization_gpu);
+    const double u = *sample.utilization_gpu;
+    counter.peak_utilization_gpu = std::max(counter.peak_utilization_gpu.value_or(0), u);
+    if (u >= idle_threshold_percent) {
+      counter.below_since.reset();
+    } else if (!counter.below_since) {
+      counter.below_since = now;
+    }
   }
   if (sample.memory_used_bytes) {
-    usage.peak_memory_used_bytes = std::max(usage.peak_memory_used_bytes.value_or(0), *sample.memory_used_bytes);
+    counter.peak_memory_used_bytes = std::max(counter.peak_memory_used_bytes.value_or(0), *sample.memory_used_bytes);
   }
   if (sample.processes) {
-    usage.max_gpu_processes =
-        std::max(usage.max_gpu_processes.value_or(0), static_cast<uint32_t>(sample.processes->size()));
+    counter.max_gpu_processes =
+        std::max(counter.max_gpu_processes.value_or(0), static_cast<uint32_t>(sample.processes->size()));
   }
-  GpuSecondsDelta delta;
-  const std::optional<uint64_t> energy_before = cursor.energy_mj;
-  const std::optional<Clock::TimePoint> last = cursor.last;
-  cursor.last = now;
-  cursor.energy_mj = sample.energy_mj;
-  if (!last || now <= *last) return delta;
+  const std::optional<uint64_t> energy_before = counter.energy_mj;
+  const std::optional<Clock::TimePoint> last = counter.last;
+  counter.last = now;
+  counter.energy_mj = sample.energy_mj;
+  if (!last || now <= *last) return {};
 
   const double dt = std::chrono::duration<double>(now - *last).count();
-  delta.allocated = dt;
-  usage.gpu_seconds += dt;
+  GpuUsageTotals& t = counter.totals;
+  t.seconds += dt;
+  double used = 0;
   if (sample.utilization_gpu) {
-    delta.used = dt * *sample.utilization_gpu / 100.0;
-    usage.gpu_seconds_used += delta.used;
-    usage.utilization_gpu_sum += dt * *sample.utilization_gpu;
-    usage.utilization_gpu_seconds += dt;
+    used = dt * *sample.utilization_gpu;
+    t.utilization_gpu_sum += used;
+    t.utilization_gpu_seconds += dt;
   }
   if (sample.utilization_memory) {
-    usage.utilization_memory_sum += dt * *sample.utilization_memory;
-    usage.utilization_memory_seconds += dt;
+    t.utilization_memory_sum += dt * *sample.utilization_memory;
+    t.utilization_memory_seconds += dt;
   }
   if (energy_before && sample.energy_mj && *sample.energy_mj >= *energy_before) {
-    usage.energy_joules = usage.energy_joules.value_or(0) + (*sample.energy_mj - *energy_before) / 1000.0;
+    t.energy_joules += static_cast<double>(*sample.energy_mj - *energy_before) / 1000.0;
+    ++t.energy_intervals;
   } else if (sample.power_w) {
-    usage.energy_joules = usage.energy_joules.value_or(0) + *sample.power_w * dt;
+    t.energy_joules += *sample.power_w * dt;
+    ++t.energy_intervals;
   }
-  return delta;
+  if (!counter.running) return {};
+  return {dt, used / 100.0};
+}
+
+namespace {
+void ResetPeaks(GpuUsageCounter& counter) {
+  counter.peak_utilization_gpu.reset();
+  counter.peak_memory_used_bytes.reset();
+  counter.max_gpu_processes.reset();
+}
+
+template <typename T>
+void TakeMax(std::optional<T>& into, const std::optional<T>& part) {
+  if (part) into = std::max(into.value_or(*part), *part);
+}
+}  // namespace
+
+void RestartCount(GpuUsageCounter& counter, Clock::TimePoint now) {
+  counter.last = now;
+  counter.energy_mj.reset();
+  ResetPeaks(counter);
+  counter.below_since.reset();
+}
+
+TaskUsage UsageSinceMarks(std::span<const TaskGpu> gpus) {
+  TaskUsage usage;
+  uint64_t energy_intervals = 0;
+  double energy = 0;
+  for (const TaskGpu& g : gpus) {
+    if (g.counter == nullptr) continue;
+    const GpuUsageTotals& now = g.counter->totals;
+    const GpuUsageTotals& mark = g.mark;
+    usage.gpu_seconds += now.seconds - mark.seconds;
+    usage.utilization_gpu_sum += now.utilization_gpu_sum - mark.utilization_gpu_sum;
+    usage.utilization_gpu_seconds += now.utilization_gpu_seconds - mark.utilization_gpu_seconds;
+    usage.utilization_memory_sum += now.utilization_memory_sum - mark.utilization_memory_sum;
+    usage.utilization_memory_seconds += now.utilization_memory_seconds - mark.utilization_memory_seconds;
+    energy += now.energy_joules - mark.energy_joules;
+    energy_intervals += now.energy_intervals - mark.energy_intervals;
+    TakeMax(usage.peak_utilization_gpu, g.counter->peak_utilization_gpu);
+    TakeMax(usage.peak_memory_used_bytes, g.counter->peak_memory_used_bytes);
+    TakeMax(usage.max_gpu_processes, g.counter->max_gpu_processes);
+  }
+  usage.gpu_seconds_used = usage.utilization_gpu_sum / 100.0;
+  if (energy_intervals > 0) usage.energy_joules = energy;
+  return usage;
+}
+
+void FoldUsage(TaskUsage& usage, std::span<TaskGpu> gpus) {
+  MergeUsage(usage, UsageSinceMarks(gpus));
+  for (TaskGpu& g : gpus) {
+    if (g.counter == nullptr) continue;
+    g.mark = g.counter->totals;
+    ResetPeaks(*g.counter);
+  }
 }
 
 void MergeUsage(TaskUsage& into, const TaskUsage& part) {
@@ -51,45 +112,35 @@ void MergeUsage(TaskUsage& into, const TaskUsage& part) {
   into.utilization_gpu_seconds += part.utilization_gpu_seconds;
   into.utilization_memory_sum += part.utilization_memory_sum;
   into.utilization_memory_seconds += part.utilization_memory_seconds;
-  if (part.peak_utilization_gpu) {
-    into.peak_utilization_gpu = std::max(into.peak_utilization_gpu.value_or(0), *part.peak_utilization_gpu);
-  }
-  if (part.peak_memory_used_bytes) {
-    into.peak_memory_used_bytes = std::max(into.peak_memory_used_bytes.value_or(0), *part.peak_memory_used_bytes);
-  }
+  TakeMax(into.peak_utilization_gpu, part.peak_utilization_gpu);
+  TakeMax(into.peak_memory_used_bytes, part.peak_memory_used_bytes);
   if (part.energy_joules) into.energy_joules = into.energy_joules.value_or(0) + *part.energy_joules;
-  if (part.max_gpu_processes) {
-    into.max_gpu_processes = std::max(into.max_gpu_processes.value_or(0), *part.max_gpu_processes);
-  }
+  TakeMax(into.max_gpu_processes, part.max_gpu_processes);
 }
 
-IdleChange UpdateIdle(Task& task, IdleWatch& watch, std::span<const std::optional<double>> utilizations,
-                      double threshold_percent, Clock::Duration period, Clock::TimePoint now, WallTime wall_now) {
-  return UpdateIdle(task.idle_since, watch, utilizations, threshold_percent, period, now, wall_now);
-}
-
-IdleChange UpdateIdle(std::optional<WallTime>& idle_since, IdleWatch& watch,
-                      std::span<const std::optional<double>> utilizations, double threshold_percent,
-                      Clock::Duration period, Clock::TimePoint now, WallTime wall_now) {
-  bool known = false, busy = false;
-  for (const std::optional<double>& u : utilizations) {
-    if (!u) continue;
-    known = true;
-    if (*u >= threshold_percent) busy = true;
+IdleChange JudgeIdle(std::optional<WallTime>& idle_since, std::span<const TaskGpu> gpus, Clock::Duration period,
+                     Clock::TimePoint now, WallTime wall_now, Clock::TimePoint& next_check) {
+  // Below since the latest of its GPUs' below_since; not below while one
+  // of them is not.
+  std::optional<Clock::TimePoint> below;
+  for (const TaskGpu& g : gpus) {
+    if (g.counter == nullptr) continue;  // a GPU its worker does not have says nothing
+    if (!g.counter->below_since) {
+      below.reset();
+      break;
+    }
+    below = std::max(below.value_or(*g.counter->below_since), *g.counter->below_since);
   }
-  if (!known) return IdleChange::kNone;
-  if (busy) {
-    watch = {};
+  const bool idle = below && now - *below >= period;
+  if (!idle) {
+    // A GPU that is not below now goes below at a heartbeat after this one.
+    next_check = std::min(next_check, below ? *below + period : now + period);
     if (!idle_since) return IdleChange::kNone;
     idle_since.reset();
     return IdleChange::kBusyAgain;
   }
-  if (!watch.below_since) {
-    watch.below_since = now;
-    watch.below_since_wall = wall_now;
-  }
-  if (idle_since || now - *watch.below_since < period) return IdleChange::kNone;
-  idle_since = watch.below_since_wall;
+  if (idle_since) return IdleChange::kNone;
+  idle_since = wall_now - std::chrono::duration_cast<WallTime::duration>(now - *below);
   return IdleChange::kBecameIdle;
 }
 

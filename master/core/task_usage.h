@@ -2,11 +2,17 @@
 // GPUs: the arithmetic, apart from Cluster so it is tested with an injected
 // clock (master/core/task_usage_test.cc).
 //
-// Each GPU of a running task has a cursor: the time of its previous
-// heartbeat (or of the task's start) and its energy counter then. A
-// heartbeat adds the seconds since, weighted by the utilization it reports
-// (NVML's utilization is the share of the recent past a kernel ran, so the
-// newer sample describes the interval behind it).
+// Counters, then differences. Each GPU of a worker has a counter that
+// every heartbeat advances, whoever holds the GPU: seconds, utilization ×
+// seconds, energy, all cumulative (NVML's utilization is the share of the
+// recent past a kernel ran, so the newer sample describes the interval
+// behind it). A running task keeps, per GPU, a copy of the counter's
+// totals from when its count began (TaskGpu::mark); its usage is the
+// difference, taken only when someone reads or stores the task. So a
+// heartbeat costs the same with or without running tasks: one counter step
+// per GPU, no per-task arithmetic. Peaks and the idle watch cannot be
+// differenced; they restart on the GPU when a task's count begins there
+// (whole GPUs: one task per GPU at a time).
 //
 // Pure functions on plain values; no synchronisation (Cluster calls them
 // under its mutex).
@@ -24,56 +30,83 @@
 
 namespace gpulse::master {
 
-struct GpuUsageCursor {
-  std::optional<Clock::TimePoint> last;  // absent until the first heartbeat or the start
-  std::optional<uint64_t> energy_mj;     // the energy counter at `last`, where known
+// The cumulative part of a GPU's counter: sums that only grow.
+struct GpuUsageTotals {
+  double seconds = 0;  // between heartbeats, whatever the samples said
+  double utilization_gpu_sum = 0, utilization_gpu_seconds = 0;  // over the seconds utilization was known
+  double utilization_memory_sum = 0, utilization_memory_seconds = 0;
+  double energy_joules = 0;
+  uint64_t energy_intervals = 0;  // intervals whose energy was known (0: energy unknown)
 };
 
-// GPU-seconds one heartbeat added: allocated, and weighted by utilization.
+// One GPU's counter (one per GPU of each worker, beside worker.gpus).
+struct GpuUsageCounter {
+  std::optional<Clock::TimePoint> last;  // the previous step; absent until the first
+  std::optional<uint64_t> energy_mj;     // the energy counter at `last`, where known
+  GpuUsageTotals totals;
+  // Since the last RestartCount or ResetPeaks.
+  std::optional<double> peak_utilization_gpu;
+  std::optional<uint64_t> peak_memory_used_bytes;
+  std::optional<uint32_t> max_gpu_processes;
+  // The idle watch: since when every known sample was below the threshold.
+  // Cleared by a known sample at or above it; an unknown one (an unreadable
+  // GPU) changes nothing. Absent when no known sample was below since.
+  std::optional<Clock::TimePoint> below_since;
+  bool running = false;  // held by a running task: its seconds count as allocated
+};
+
+// GPU-seconds one step added: allocated, and weighted by utilization.
 struct GpuSecondsDelta {
   double allocated = 0;
   double used = 0;
 };
 
-// Adds to `usage` what `sample` of one of the task's GPUs says about the
-// time since `cursor`, at monotonic `now`, and moves the cursor to `now`.
-// Seconds count as allocated whatever the sample says; utilization, memory
-// bandwidth and power only where it knows them (an unreadable GPU adds
-// allocated seconds only). Energy is the counter's delta when both ends
-// know it and it did not go back (a driver reload), else power × seconds.
-// Peaks come from every sample, the first included. A cursor without
-// `last` only starts (returns zeros).
-GpuSecondsDelta AccumulateGpuUsage(TaskUsage& usage, GpuUsageCursor& cursor, const GpuSample& sample,
-                                   Clock::TimePoint now);
+// Advances `counter` by `sample` at monotonic `now`: the seconds since the
+// previous step count whatever the sample says; utilization, memory
+// bandwidth and power only where it knows them. Energy is the energy
+// counter's delta when both ends know it and it did not go back (a driver
+// reload), else power × seconds. Peaks and the idle watch
+// (`idle_threshold_percent`) take every sample, the first included; the
+// first step only starts the counter. Returns the step's GPU-seconds when
+// the counter is `running`, else zeros.
+GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
+                              double idle_threshold_percent);
+
+// A task starts on the GPU at `now`: the next step counts from `now`
+// (without the energy counter, unknown at that instant: power × seconds),
+// and the peaks and idle watch start over.
+void RestartCount(GpuUsageCounter& counter, Clock::TimePoint now);
+
+// One GPU of a running task: its counter (null for a GPU its worker does
+// not have) and the counter's totals when the task's count began or was
+// last folded into the task.
+struct TaskGpu {
+  GpuUsageCounter* counter = nullptr;
+  GpuUsageTotals mark;
+};
+
+// What the task's GPUs did since their marks, as task usage: seconds and
+// sums are the differences, peaks the counters'.
+TaskUsage UsageSinceMarks(std::span<const TaskGpu> gpus);
+// Adds UsageSinceMarks to `usage`, moves the marks to the totals and
+// restarts the peaks: the GPUs count on from zero.
+void FoldUsage(TaskUsage& usage, std::span<TaskGpu> gpus);
 
 // Adds `part` (usage accumulated apart, e.g. since the last fold) to
 // `into`: seconds and sums add, peaks take the larger, energy adds where
-// either knows it. Folding the usage of consecutive heartbeats in any
-// grouping gives the same figures as accumulating them into one TaskUsage
-// (up to floating-point rounding).
+// either knows it.
 void MergeUsage(TaskUsage& into, const TaskUsage& part);
-
-// Where the idleness of one running task stands.
-struct IdleWatch {
-  std::optional<Clock::TimePoint> below_since;  // monotonic, for the period
-  std::optional<WallTime> below_since_wall;     // for users
-};
 
 enum class IdleChange { kNone, kBecameIdle, kBusyAgain };
 
-// Judges one heartbeat of a task's GPUs (`utilizations`, absent where
-// unknown): all known ones below `threshold_percent` (and at least one
-// known) is idle; any at or above it is busy; none known changes nothing.
-// Once idle for `period`, sets task.idle_since (to when it went below) and
-// says kBecameIdle; busy again clears it and says kBusyAgain.
-IdleChange UpdateIdle(Task& task, IdleWatch& watch, std::span<const std::optional<double>> utilizations,
-                      double threshold_percent, Clock::Duration period, Clock::TimePoint now, WallTime wall_now);
-// The same on a copy of the task's idle_since (the master keeps one beside
-// each running task's per-heartbeat state and writes the task's only on a
-// change).
-IdleChange UpdateIdle(std::optional<WallTime>& idle_since, IdleWatch& watch,
-                      std::span<const std::optional<double>> utilizations, double threshold_percent,
-                      Clock::Duration period, Clock::TimePoint now, WallTime wall_now);
+// Judges a running task's idleness from its GPUs' idle watches at `now`:
+// idle once every one of its GPUs (at least one) has been below the
+// threshold for `period` (idle_since: when the last of them went below),
+// busy again as soon as one is not. Sets or clears `idle_since` and says
+// whether it changed. `next_check` is lowered to the earliest time the
+// task could become idle, when it is not idle now.
+IdleChange JudgeIdle(std::optional<WallTime>& idle_since, std::span<const TaskGpu> gpus, Clock::Duration period,
+                     Clock::TimePoint now, WallTime wall_now, Clock::TimePoint& next_check);
 
 // Allocated and used GPU-seconds of the whole cluster over a sliding
 // window of up to a day, in one-minute buckets, for the efficiency figure.

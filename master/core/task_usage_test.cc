@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace gpulse::master {
 namespace {
 
@@ -16,18 +18,33 @@ GpuSample At(double utilization) {
   return s;
 }
 
+constexpr double kThreshold = 5;
+
+// A counter that has had its first step at the clock's time.
+GpuUsageCounter Started(const ManualClock& clock) {
+  GpuUsageCounter c;
+  RestartCount(c, clock.Now());
+  return c;
+}
+
 TEST(TaskUsageTest, EightyPercentForTenSecondsOnTwoGpusIsTwentyGpuSecondsAtMeanEighty) {
   ManualClock clock;
-  TaskUsage usage;
-  GpuUsageCursor a{clock.Now(), std::nullopt}, b{clock.Now(), std::nullopt};
-  double used = 0;
+  GpuUsageCounter a = Started(clock), b = Started(clock);
+  a.running = b.running = true;
+  std::vector<TaskGpu> gpus = {{&a, a.totals}, {&b, b.totals}};
+  double allocated = 0, used = 0;
   for (int i = 0; i < 10; ++i) {
     clock.Advance(seconds(1));
-    used += AccumulateGpuUsage(usage, a, At(80), clock.Now()).used;
-    used += AccumulateGpuUsage(usage, b, At(80), clock.Now()).used;
+    for (GpuUsageCounter* c : {&a, &b}) {
+      GpuSecondsDelta d = CountGpuUsage(*c, At(80), clock.Now(), kThreshold);
+      allocated += d.allocated;
+      used += d.used;
+    }
   }
+  const TaskUsage usage = UsageSinceMarks(gpus);
   EXPECT_NEAR(usage.gpu_seconds, 20, 1e-9);
   EXPECT_NEAR(usage.gpu_seconds_used, 16, 1e-9);
+  EXPECT_NEAR(allocated, 20, 1e-9);
   EXPECT_NEAR(used, 16, 1e-9);
   EXPECT_NEAR(*usage.MeanUtilizationGpu(), 80, 1e-9);
   EXPECT_NEAR(*usage.MeanUtilizationMemory(), 40, 1e-9);
@@ -36,18 +53,29 @@ TEST(TaskUsageTest, EightyPercentForTenSecondsOnTwoGpusIsTwentyGpuSecondsAtMeanE
   EXPECT_NEAR(*usage.energy_joules, 300 * 20, 1e-6);  // no counter: power × seconds
 }
 
+TEST(TaskUsageTest, AGpuNotHeldByARunningTaskCountsNoClusterGpuSeconds) {
+  ManualClock clock;
+  GpuUsageCounter c = Started(clock);
+  clock.Advance(seconds(5));
+  GpuSecondsDelta d = CountGpuUsage(c, At(80), clock.Now(), kThreshold);
+  EXPECT_EQ(d.allocated, 0);
+  EXPECT_EQ(d.used, 0);
+  EXPECT_NEAR(c.totals.seconds, 5, 1e-9);  // its own counter advances all the same
+}
+
 TEST(TaskUsageTest, MeanAndPeakFollowChangingLoadAndUnknownUtilizationCountsOnlyAsAllocated) {
   ManualClock clock;
-  TaskUsage usage;
-  GpuUsageCursor c{clock.Now(), std::nullopt};
+  GpuUsageCounter c = Started(clock);
+  std::vector<TaskGpu> gpus = {{&c, c.totals}};
   clock.Advance(seconds(2));
-  AccumulateGpuUsage(usage, c, At(100), clock.Now());
+  CountGpuUsage(c, At(100), clock.Now(), kThreshold);
   clock.Advance(seconds(2));
-  AccumulateGpuUsage(usage, c, At(20), clock.Now());
+  CountGpuUsage(c, At(20), clock.Now(), kThreshold);
   clock.Advance(seconds(6));
   GpuSample lost;
   lost.error = "GPU is lost";
-  AccumulateGpuUsage(usage, c, lost, clock.Now());
+  CountGpuUsage(c, lost, clock.Now(), kThreshold);
+  const TaskUsage usage = UsageSinceMarks(gpus);
   EXPECT_NEAR(usage.gpu_seconds, 10, 1e-9);
   EXPECT_NEAR(*usage.MeanUtilizationGpu(), 60, 1e-9);
   EXPECT_NEAR(usage.gpu_seconds_used, 2.4, 1e-9);
@@ -56,44 +84,114 @@ TEST(TaskUsageTest, MeanAndPeakFollowChangingLoadAndUnknownUtilizationCountsOnly
 
 TEST(TaskUsageTest, EnergyComesFromTheCounterWhereKnownAndPowerAfterAReset) {
   ManualClock clock;
-  TaskUsage usage;
-  GpuUsageCursor c;
+  GpuUsageCounter c;
+  std::vector<TaskGpu> gpus = {{&c, c.totals}};
   GpuSample s = At(50);
   s.energy_mj = 1'000'000;
-  EXPECT_EQ(AccumulateGpuUsage(usage, c, s, clock.Now()).allocated, 0);  // only starts the cursor
-  EXPECT_FALSE(usage.energy_joules);
+  CountGpuUsage(c, s, clock.Now(), kThreshold);  // only starts the counter
+  EXPECT_EQ(UsageSinceMarks(gpus).gpu_seconds, 0);
+  EXPECT_FALSE(UsageSinceMarks(gpus).energy_joules);  // unknown, not 0 J
   clock.Advance(seconds(10));
   s.energy_mj = 1'500'000;  // 500 J, whatever power says
-  AccumulateGpuUsage(usage, c, s, clock.Now());
-  EXPECT_NEAR(*usage.energy_joules, 500, 1e-9);
+  CountGpuUsage(c, s, clock.Now(), kThreshold);
+  EXPECT_NEAR(*UsageSinceMarks(gpus).energy_joules, 500, 1e-9);
   clock.Advance(seconds(1));
   s.energy_mj = 10;  // the driver reloaded: power × seconds for this step
-  AccumulateGpuUsage(usage, c, s, clock.Now());
-  EXPECT_NEAR(*usage.energy_joules, 800, 1e-9);
+  CountGpuUsage(c, s, clock.Now(), kThreshold);
+  EXPECT_NEAR(*UsageSinceMarks(gpus).energy_joules, 800, 1e-9);
+}
+
+TEST(TaskUsageTest, ATaskCountsFromItsMarkAndFoldingStartsItsPeaksOver) {
+  ManualClock clock;
+  GpuUsageCounter c = Started(clock);
+  clock.Advance(seconds(100));
+  CountGpuUsage(c, At(90), clock.Now(), kThreshold);  // the GPU's previous holder
+  RestartCount(c, clock.Now());
+  std::vector<TaskGpu> gpus = {{&c, c.totals}};
+  clock.Advance(seconds(10));
+  CountGpuUsage(c, At(30), clock.Now(), kThreshold);
+  EXPECT_NEAR(UsageSinceMarks(gpus).gpu_seconds, 10, 1e-9);
+  EXPECT_EQ(UsageSinceMarks(gpus).peak_utilization_gpu, 30);  // not the previous holder's 90
+
+  TaskUsage usage;
+  FoldUsage(usage, gpus);
+  EXPECT_NEAR(usage.gpu_seconds, 10, 1e-9);
+  EXPECT_NEAR(UsageSinceMarks(gpus).gpu_seconds, 0, 1e-9);
+  EXPECT_FALSE(UsageSinceMarks(gpus).peak_utilization_gpu);
+  clock.Advance(seconds(5));
+  CountGpuUsage(c, At(10), clock.Now(), kThreshold);
+  FoldUsage(usage, gpus);
+  EXPECT_NEAR(usage.gpu_seconds, 15, 1e-9);
+  EXPECT_NEAR(*usage.MeanUtilizationGpu(), (30.0 * 10 + 10 * 5) / 15, 1e-9);
+  EXPECT_EQ(usage.peak_utilization_gpu, 30);
 }
 
 TEST(TaskUsageTest, IdleAfterThePeriodBelowTheThresholdAndBusyAgainClearsIt) {
   ManualClock clock;
-  Task task;
-  IdleWatch watch;
+  GpuUsageCounter a = Started(clock), b = Started(clock);
+  std::vector<TaskGpu> gpus = {{&a, a.totals}, {&b, b.totals}};
+  std::optional<WallTime> idle_since;
   const auto period = std::chrono::duration_cast<Clock::Duration>(seconds(30));
-  std::vector<std::optional<double>> low = {1.0, 4.9}, mixed = {1.0, 5.0}, unknown = {std::nullopt};
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
+  // One heartbeat of both GPUs, then the judgement.
+  auto beat = [&](std::optional<double> ua, std::optional<double> ub) {
+    GpuSample sa = At(ua.value_or(0)), sb = At(ub.value_or(0));
+    if (!ua) sa.utilization_gpu.reset();
+    if (!ub) sb.utilization_gpu.reset();
+    CountGpuUsage(a, sa, clock.Now(), kThreshold);
+    CountGpuUsage(b, sb, clock.Now(), kThreshold);
+    Clock::TimePoint next = Clock::TimePoint::max();
+    return JudgeIdle(idle_since, gpus, period, clock.Now(), clock.WallNow(), next);
+  };
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kNone);
   const WallTime went_low = clock.WallNow();
   clock.Advance(seconds(29));
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
-  EXPECT_EQ(UpdateIdle(task, watch, unknown, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kNone);
+  EXPECT_EQ(beat(std::nullopt, std::nullopt), IdleChange::kNone);  // unknown changes nothing
   clock.Advance(seconds(1));
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kBecameIdle);
-  EXPECT_EQ(task.idle_since, went_low);
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
-  EXPECT_EQ(UpdateIdle(task, watch, mixed, 5, period, clock.Now(), clock.WallNow()), IdleChange::kBusyAgain);
-  EXPECT_FALSE(task.idle_since);
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kBecameIdle);
+  EXPECT_EQ(idle_since, went_low);
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kNone);
+  EXPECT_EQ(beat(1.0, 5.0), IdleChange::kBusyAgain);
+  EXPECT_FALSE(idle_since);
   // Busy restarted the period.
   clock.Advance(seconds(1));
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kNone);
   clock.Advance(seconds(29));
-  EXPECT_EQ(UpdateIdle(task, watch, low, 5, period, clock.Now(), clock.WallNow()), IdleChange::kNone);
+  EXPECT_EQ(beat(1.0, 4.9), IdleChange::kNone);
+}
+
+TEST(TaskUsageTest, AGpuNeverKnownSinceTheStartKeepsTheTaskFromIdle) {
+  ManualClock clock;
+  GpuUsageCounter a = Started(clock), b = Started(clock);
+  std::vector<TaskGpu> gpus = {{&a, a.totals}, {&b, b.totals}};
+  std::optional<WallTime> idle_since;
+  GpuSample unknown = At(0);
+  unknown.utilization_gpu.reset();
+  Clock::TimePoint next = Clock::TimePoint::max();
+  for (int i = 0; i < 5; ++i) {
+    CountGpuUsage(a, At(0), clock.Now(), kThreshold);
+    CountGpuUsage(b, unknown, clock.Now(), kThreshold);
+    EXPECT_EQ(JudgeIdle(idle_since, gpus, seconds(10), clock.Now(), clock.WallNow(), next), IdleChange::kNone);
+    clock.Advance(seconds(10));
+  }
+}
+
+TEST(TaskUsageTest, TheNextCheckIsWhenTheTaskCouldFirstBecomeIdle) {
+  ManualClock clock;
+  GpuUsageCounter a = Started(clock);
+  std::vector<TaskGpu> gpus = {{&a, a.totals}};
+  std::optional<WallTime> idle_since;
+  const Clock::Duration period = seconds(60);
+  Clock::TimePoint next = Clock::TimePoint::max();
+  CountGpuUsage(a, At(50), clock.Now(), kThreshold);  // busy: a period after a later heartbeat at the soonest
+  JudgeIdle(idle_since, gpus, period, clock.Now(), clock.WallNow(), next);
+  EXPECT_EQ(next, clock.Now() + period);
+  clock.Advance(seconds(10));
+  const Clock::TimePoint went_low = clock.Now();
+  CountGpuUsage(a, At(1), clock.Now(), kThreshold);
+  next = Clock::TimePoint::max();
+  JudgeIdle(idle_since, gpus, period, clock.Now(), clock.WallNow(), next);
+  EXPECT_EQ(next, went_low + period);
 }
 
 TEST(TaskUsageTest, WindowSumsTheLastHourAndDay) {
