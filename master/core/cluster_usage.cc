@@ -167,13 +167,7 @@ void Cluster::Impl::CountGpuUsage(WorkerEntry& e, TaskStoreBatch& batch) {
   const Clock::TimePoint now = clock.Now();
   // Every GPU, held or not: a heartbeat costs the same with running tasks
   // as without (task_usage.h).
-  GpuSecondsDelta total;
-  for (size_t pos = 0; pos < w.gpus.size(); ++pos) {
-    const GpuSecondsDelta d =
-        master::CountGpuUsage(e.gpu_counters[pos], w.gpus[pos].live, now, config.idle_threshold_percent);
-    total.allocated += d.allocated;
-    total.used += d.used;
-  }
+  const GpuSecondsDelta total = master::CountGpuUsage(e.gpu_counters, w.gpus, now, config.idle_threshold_percent);
   if (total.allocated > 0) {
     gpu_seconds_allocated += total.allocated;
     gpu_seconds_used += total.used;

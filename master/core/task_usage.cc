@@ -4,12 +4,17 @@
 
 namespace gpulse::master {
 
-GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
-                              double idle_threshold_percent) {
-  if (sample.utilization_gpu) {
-    const double u = *sample.utilization_gpu;
-    counter.peak_utilization_gpu = std::max(counter.peak_utilization_gpu.value_or(0), u);
-    if (u >= idle_threshold_percent) {
+namespace {
+
+// One step of one GPU's counter, adding the GPU-seconds of a running one
+// to `total`. Inline in both loops below: it runs for every GPU of every
+// heartbeat.
+inline void Step(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
+                 double idle_threshold_percent, GpuSecondsDelta& total) {
+  const std::optional<double>& u = sample.utilization_gpu;
+  if (u) {
+    counter.peak_utilization_gpu = std::max(counter.peak_utilization_gpu.value_or(0), *u);
+    if (*u >= idle_threshold_percent) {
       counter.below_since.reset();
     } else if (!counter.below_since) {
       counter.below_since = now;
@@ -22,18 +27,20 @@ GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample,
     counter.max_gpu_processes =
         std::max(counter.max_gpu_processes.value_or(0), static_cast<uint32_t>(sample.processes->size()));
   }
-  const std::optional<uint64_t> energy_before = counter.energy_mj;
-  const std::optional<Clock::TimePoint> last = counter.last;
+  const bool had_last = counter.last.has_value();
+  const Clock::TimePoint last = had_last ? *counter.last : now;
+  const bool had_energy = counter.energy_mj.has_value();
+  const uint64_t energy_before = had_energy ? *counter.energy_mj : 0;
   counter.last = now;
   counter.energy_mj = sample.energy_mj;
-  if (!last || now <= *last) return {};
+  if (!had_last || now <= last) return;
 
-  const double dt = std::chrono::duration<double>(now - *last).count();
+  const double dt = std::chrono::duration<double>(now - last).count();
   GpuUsageTotals& t = counter.totals;
   t.seconds += dt;
   double used = 0;
-  if (sample.utilization_gpu) {
-    used = dt * *sample.utilization_gpu;
+  if (u) {
+    used = dt * *u;
     t.utilization_gpu_sum += used;
     t.utilization_gpu_seconds += dt;
   }
@@ -41,15 +48,34 @@ GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample,
     t.utilization_memory_sum += dt * *sample.utilization_memory;
     t.utilization_memory_seconds += dt;
   }
-  if (energy_before && sample.energy_mj && *sample.energy_mj >= *energy_before) {
-    t.energy_joules += static_cast<double>(*sample.energy_mj - *energy_before) / 1000.0;
+  if (had_energy && sample.energy_mj && *sample.energy_mj >= energy_before) {
+    t.energy_joules += static_cast<double>(*sample.energy_mj - energy_before) / 1000.0;
     ++t.energy_intervals;
   } else if (sample.power_w) {
     t.energy_joules += *sample.power_w * dt;
     ++t.energy_intervals;
   }
-  if (!counter.running) return {};
-  return {dt, used / 100.0};
+  if (counter.running) {
+    total.allocated += dt;
+    total.used += used / 100.0;
+  }
+}
+
+}  // namespace
+
+GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
+                              double idle_threshold_percent) {
+  GpuSecondsDelta total;
+  Step(counter, sample, now, idle_threshold_percent, total);
+  return total;
+}
+
+GpuSecondsDelta CountGpuUsage(std::span<GpuUsageCounter> counters, std::span<const WorkerGpu> gpus,
+                              Clock::TimePoint now, double idle_threshold_percent) {
+  GpuSecondsDelta total;
+  const size_t n = std::min(counters.size(), gpus.size());
+  for (size_t i = 0; i < n; ++i) Step(counters[i], gpus[i].live, now, idle_threshold_percent, total);
+  return total;
 }
 
 namespace {

@@ -72,6 +72,12 @@ struct GpuSecondsDelta {
 GpuSecondsDelta CountGpuUsage(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimePoint now,
                               double idle_threshold_percent);
 
+// CountGpuUsage for every GPU of a worker (`counters` parallel to `gpus`,
+// each with its latest sample), in one loop: the heartbeat's step. Returns
+// the sum of the GPU-seconds of the `running` ones.
+GpuSecondsDelta CountGpuUsage(std::span<GpuUsageCounter> counters, std::span<const WorkerGpu> gpus,
+                              Clock::TimePoint now, double idle_threshold_percent);
+
 // A task starts on the GPU at `now`: the next step counts from `now`
 // (without the energy counter, unknown at that instant: power × seconds),
 // and the peaks and idle watch start over.
