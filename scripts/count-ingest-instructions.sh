@@ -30,7 +30,7 @@ for variant in 0 1 2; do
     cat "$dir/v$variant.log" >&2
     exit 1
   fi
-  allocator=$(callgrind_annotate --inclusive=no --threshold=100 "$dir/v$variant.out" |
+  allocator=$(callgrind_annotate --inclusive=no --threshold=100 "$dir/v$variant.out" 2>/dev/null |
     awk '/malloc\.c:/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')
   # "summary: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw"
   awk -v v="$variant" -v a="$allocator" '/^summary:/ {

@@ -115,9 +115,7 @@ void DetachAccount(TaskEntry& entry) {
   RunningAccount* account = entry.account;
   if (account == nullptr) return;
   FoldUsage(entry);
-  for (TaskGpu& g : account->Gpus()) {
-    if (g.counter != nullptr) g.counter->running = false;
-  }
+  for (TaskGpu& g : account->Gpus()) EndTaskCount(g);
   account->entry = nullptr;
   entry.account = nullptr;
 }

@@ -95,8 +95,8 @@ struct TaskEntry {
   // The streams (bit 0 stdout, bit 1 stderr) of that attempt whose output
   // was refused and has not been stored since; the task says so while any.
   uint8_t output_unstored_streams = 0;
-  // Its worker's account of it while one is attached: its GPUs' marks,
-  // the usage not yet folded into task.usage.
+  // Its worker's account of it while one is attached: its GPUs' counters
+  // and marks (what they gained since is not yet in task.usage).
   RunningAccount* account = nullptr;
 };
 

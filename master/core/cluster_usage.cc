@@ -126,18 +126,8 @@ void Cluster::Impl::RebuildRunningAccounts(WorkerEntry& e) {
     for (size_t k = 0; k < t.gpu_uuids.size(); ++k) {
       const size_t hint = k < t.gpu_indices.size() ? t.gpu_indices[k] : w.gpus.size();
       const WorkerGpu* g = FindGpu(w, t.gpu_uuids[k], hint);
-      TaskGpu slot;
-      if (g != nullptr) {
-        // What the counter holds beyond its totals (peaks) is no task's:
-        // the previous holder's was folded when it detached.
-        slot.counter = &e.gpu_counters[static_cast<size_t>(g - w.gpus.data())];
-        slot.counter->peak_utilization_gpu.reset();
-        slot.counter->peak_memory_used_bytes.reset();
-        slot.counter->max_gpu_processes.reset();
-        slot.counter->running = true;
-        slot.mark = slot.counter->totals;
-      }
-      e.account_gpus.push_back(slot);
+      e.account_gpus.push_back(
+          g == nullptr ? TaskGpu{} : BeginTaskCount(e.gpu_counters[static_cast<size_t>(g - w.gpus.data())]));
     }
     e.running_accounts.push_back(account);
   }

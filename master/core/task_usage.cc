@@ -98,6 +98,16 @@ void RestartCount(GpuUsageCounter& counter, Clock::TimePoint now) {
   counter.below_since.reset();
 }
 
+TaskGpu BeginTaskCount(GpuUsageCounter& counter) {
+  ResetPeaks(counter);
+  counter.running = true;
+  return {&counter, counter.totals};
+}
+
+void EndTaskCount(TaskGpu& gpu) {
+  if (gpu.counter != nullptr) gpu.counter->running = false;
+}
+
 TaskUsage UsageSinceMarks(std::span<const TaskGpu> gpus) {
   TaskUsage usage;
   uint64_t energy_intervals = 0;

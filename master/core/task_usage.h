@@ -91,6 +91,15 @@ struct TaskGpu {
   GpuUsageTotals mark;
 };
 
+// A running task's count begins on the counter (a task that started
+// there, recovered after a master restart, or whose worker's accounts are
+// rebuilt): marks its totals, starts the peaks over (what they held
+// belongs to no task: a previous holder's was folded when it stopped) and
+// sets it `running`.
+TaskGpu BeginTaskCount(GpuUsageCounter& counter);
+// The task's count on the GPU ends (after FoldUsage): no longer `running`.
+void EndTaskCount(TaskGpu& gpu);
+
 // What the task's GPUs did since their marks, as task usage: seconds and
 // sums are the differences, peaks the counters'.
 TaskUsage UsageSinceMarks(std::span<const TaskGpu> gpus);
