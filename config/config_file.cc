@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iostream>
 #include <map>
 #include <sstream>
 
@@ -158,6 +159,20 @@ std::string ConfigFile::Effective(int argc, const char* const* argv) const {
     out << key << " = " << (is_flag || number ? value : Quoted(value)) << "  # " << source << "\n";
   }
   return out.str();
+}
+
+std::optional<int> ConfigFile::ParseCommandLine(int argc, const char* const* argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app_.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (print_) {
+    std::cout << Effective(argc, argv);
+    return 0;
+  }
+  return std::nullopt;
 }
 
 }  // namespace gpulse::config

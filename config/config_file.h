@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,12 @@ class ConfigFile {
   // "default". Options without a value and without a default are listed
   // commented out.
   std::string Effective(int argc, const char* const* argv) const;
+
+  // Parses the command line (and the --config file) into the app. Returns
+  // the exit code when the program should stop here: 0 after --help,
+  // --version or --print-config (printed to stdout), 2 after a usage error
+  // (explained on stderr). nullopt: go on. Call once, from main.
+  std::optional<int> ParseCommandLine(int argc, const char* const* argv);
 
  private:
   CLI::App& app_;

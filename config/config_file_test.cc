@@ -130,5 +130,25 @@ TEST_F(ConfigFileTest, DefaultsAreLabelledSo) {
   EXPECT_NE(p.Effective().find("listen = \"127.0.0.1:50051\"  # default\n"), std::string::npos) << p.Effective();
 }
 
+// What the daemons' main() does with it: go on, or stop with 0 after
+// --print-config (printed) or 2 after a usage error.
+TEST_F(ConfigFileTest, ParseCommandLineSaysWhetherToGoOnAndWithWhichExitCode) {
+  auto parse = [](Program& p, std::vector<const char*> argv) {
+    argv.insert(argv.begin(), "gpulse-test");
+    return p.config.ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+  };
+  Program go_on;
+  EXPECT_EQ(parse(go_on, {"--listen", "127.0.0.1:1"}), std::nullopt);
+  EXPECT_EQ(go_on.listen, "127.0.0.1:1");
+  Program wrong;
+  EXPECT_EQ(parse(wrong, {"--no-such-flag"}), 2);
+  Program bad_value;
+  EXPECT_EQ(parse(bad_value, {"--cancel-grace", "-1"}), 2);
+  Program print;
+  testing::internal::CaptureStdout();
+  EXPECT_EQ(parse(print, {"--print-config"}), 0);
+  EXPECT_NE(testing::internal::GetCapturedStdout().find("listen = \"127.0.0.1:50051\"  # default"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace gpulse::config

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <fstream>
 
 #include <unistd.h>
@@ -147,16 +148,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("gpulse-master ") + gpulse::kVersion)->configurable(false);
   gpulse::config::ConfigFile config(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  if (config.print_requested()) {
-    std::cout << config.Effective(argc, argv);
-    return 0;
-  }
+  if (std::optional<int> rc = config.ParseCommandLine(argc, argv)) return *rc;
   if (auto bytes = gpulse::ParseByteSize(max_task_log); bytes.ok()) {
     opts.max_task_log_bytes = *bytes;
   } else {

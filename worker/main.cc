@@ -120,16 +120,7 @@ std::optional<int> ParseFlags(int argc, char** argv, gpulse::worker::WorkerDaemo
                "next worker on this --work-dir re-adopts them)");
   app.add_flag("--insecure", agent.insecure, "plaintext link, master not verified (a --insecure master on loopback)");
   gpulse::config::ConfigFile config(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
-  if (config.print_requested()) {
-    std::cout << config.Effective(argc, argv);
-    return 0;
-  }
+  if (std::optional<int> rc = config.ParseCommandLine(argc, argv)) return *rc;
   if (agent.id.empty()) agent.id = agent.hostname;
   if (auto bytes = gpulse::ParseByteSize(max_task_output); bytes.ok()) {
     agent.max_task_output_bytes = *bytes;
