@@ -306,6 +306,8 @@ class WorkerAgentTest : public ::testing::Test {
 };
 
 // Counts the "Heartbeat sent" lines logged at info level while it lives.
+// Stop the agent before it goes: spdlog's default logger is not
+// safe to replace while another thread logs through it.
 class HeartbeatLines {
  public:
   HeartbeatLines() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
@@ -334,6 +336,10 @@ TEST_F(WorkerAgentTest, OnlyTheFirstHeartbeatIsLoggedAtInfoUnlessAskedFor) {
   HeartbeatLines lines;
   StartAgent();
   ASSERT_TRUE(Eventually([&] { return master_.seqs().size() >= 4; }, seconds(20)));
+  // Stopped before `lines` puts the previous logger back: the agent's
+  // thread must not log through a logger being destroyed.
+  agent_->Stop();
+  runner_.join();
   EXPECT_EQ(lines.count(), 1u);
 }
 
