@@ -168,11 +168,16 @@ class TlsTest : public ::testing::Test {
 
   // gpulse-worker "w" pointed at `address` with the real cluster's token,
   // trusting the master as `trust` says.
-  std::unique_ptr<Process> StartWorker(const std::string& address, std::vector<std::string> trust) {
+  // A worker "w" of its own work dir, or of `work_dir` (one an earlier
+  // worker left, with the certificate it was given) when set.
+  std::unique_ptr<Process> StartWorker(const std::string& address, std::vector<std::string> trust,
+                                       const std::string& work_dir = "") {
     const std::string scenario = dir_.File("w-scenario.json");
     WriteScenario(scenario, SimScenario("w", {0}));
+    ++workers_;
     std::vector<std::string> argv = {BinPath("gpulse-worker"), "--master", address, "--id", "w", "--token-file",
-                                     master_->token_file(), "--work-dir", dir_.File("w-work-" + std::to_string(++workers_)),
+                                     master_->token_file(), "--work-dir",
+                                     work_dir.empty() ? dir_.File("w-work-" + std::to_string(workers_)) : work_dir,
                                      "--interval", "1", "--containment", "process"};
     argv.insert(argv.end(), trust.begin(), trust.end());
     return std::make_unique<Process>("worker", argv,
@@ -259,8 +264,29 @@ TEST_F(TlsTest, TheWorkerRefusesAMasterWhoseNameDoesNotMatch) {
   auto [key, chain] = OwnServerKeyAndChain();
   FakeGrpcMaster elsewhere("127.0.0.2:0", key, chain);
   ASSERT_GT(elsewhere.port(), 0);
-  auto worker = StartWorker("127.0.0.2:" + std::to_string(elsewhere.port()), {"--ca-file", master_->ca_file()});
-  ASSERT_TRUE(Eventually([&] { return Retried(*worker, 2); }, seconds(30))) << worker->Log();
+  const std::string address = "127.0.0.2:" + std::to_string(elsewhere.port());
+  // A new worker's first call asks for its certificate: refused there.
+  auto joining = StartWorker(address, {"--ca-file", master_->ca_file()});
+  ASSERT_TRUE(Eventually([&] { return Retried(*joining, 2); }, seconds(30))) << joining->Log();
+  EXPECT_NE(joining->Log().find("certificate"), std::string::npos) << joining->Log();
+  joining->Signal(SIGKILL);
+  EXPECT_EQ(elsewhere.calls(), 0) << elsewhere.received();
+
+  // A worker that holds its certificate goes straight to the worker link:
+  // refused there too.
+  const std::string work_dir = dir_.File("w-joined");
+  {
+    auto first = StartWorker(master_->grpc_address(), {"--ca-file", master_->ca_file()}, work_dir);
+    ASSERT_TRUE(Eventually([&] { return HttpGet(master_->http_port(), "/api/workers/w", master_->read_token()).status == 200; },
+                           seconds(30)))
+        << first->Log();
+    first->Signal(SIGKILL);
+    ASSERT_TRUE(first->WaitExit(seconds(10)).has_value());
+  }
+  auto kept = StartWorker(address, {"--ca-file", master_->ca_file()}, work_dir);
+  ASSERT_TRUE(Eventually([&] { return Retried(*kept, 2); }, seconds(30))) << kept->Log();
+  EXPECT_NE(kept->Log().find("stream to the master"), std::string::npos) << kept->Log();
+  EXPECT_EQ(kept->Log().find("ask the master"), std::string::npos) << kept->Log();
   EXPECT_EQ(elsewhere.calls(), 0) << elsewhere.received();
 
   // The same fake on a name it holds does get the call and the token: the
