@@ -103,7 +103,7 @@ link::Heartbeat MakeReport(int worker, std::mt19937& rng) {
     s.power_limit_w = 700;
     s.clock_sm_mhz = 1980;
     s.clock_mem_mhz = 2619;
-    s.processes = std::vector<GpuProcess>{{4242, 10 * kGiB}};
+    s.processes = std::vector<GpuProcess>{{4242, 10 * kGiB, std::nullopt}};
     r.gpus.push_back(std::move(s));
   }
   r.gpu_percent = MeanGpuUtilization(r.gpus);

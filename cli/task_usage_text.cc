@@ -36,6 +36,11 @@ std::string FormatTaskUsage(const nlohmann::json& t) {
     if (Known(u, "energy_joules")) out += ", " + Fixed(u["energy_joules"].get<double>() / 1000, 1) + " kJ";
     out += "\n";
   }
+  if (u.is_object() && Known(u, "max_outside_gpu_processes")) {
+    if (const uint64_t outside = u["max_outside_gpu_processes"].get<uint64_t>(); outside > 0) {
+      out += "  Shared:    processes outside gpulse on its GPUs: " + std::to_string(outside) + "\n";
+    }
+  }
   if (t.contains("idle_since") && t["idle_since"].is_number()) {
     out += "  Idle:      its GPUs are idle (below the master's --idle-threshold for --idle-period)\n";
   }

@@ -20,5 +20,17 @@ TEST(TaskUsageTextTest, ATaskWithoutGpuTimeHasNoUsageLine) {
   EXPECT_EQ(FormatTaskUsage(nlohmann::json::object()), "");
 }
 
+TEST(TaskUsageTextTest, ProcessesOutsideGpulseAreNamedOnlyWhenSomeWereSeen) {
+  auto t = nlohmann::json::parse(R"({"usage": {"gpu_seconds": 10, "gpu_seconds_used": 5,
+      "max_outside_gpu_processes": 2}})");
+  EXPECT_EQ(FormatTaskUsage(t),
+            "  Usage:     10.0 GPU-s (5.0 used)\n"
+            "  Shared:    processes outside gpulse on its GPUs: 2\n");
+  t["usage"]["max_outside_gpu_processes"] = 0;
+  EXPECT_EQ(FormatTaskUsage(t), "  Usage:     10.0 GPU-s (5.0 used)\n");
+  t["usage"]["max_outside_gpu_processes"] = nullptr;  // unknown: nothing said
+  EXPECT_EQ(FormatTaskUsage(t), "  Usage:     10.0 GPU-s (5.0 used)\n");
+}
+
 }  // namespace
 }  // namespace gpulse::cli

@@ -67,6 +67,7 @@ void ToProto(const GpuSample& gpu, gpulse::v1::GpuStats* out) {
       auto* pp = out->add_processes();
       pp->set_pid(p.pid);
       if (p.used_memory_bytes) pp->set_used_memory_bytes(*p.used_memory_bytes);
+      if (p.outside_gpulse) pp->set_outside_gpulse(*p.outside_gpulse);
     }
   }
 }
@@ -116,6 +117,7 @@ GpuSample FromProto(const gpulse::v1::GpuStats& in) {
       GpuProcess gp;
       gp.pid = p.pid();
       if (p.has_used_memory_bytes()) gp.used_memory_bytes = p.used_memory_bytes();
+      if (p.has_outside_gpulse()) gp.outside_gpulse = p.outside_gpulse();
       procs.push_back(gp);
     }
     g.processes = std::move(procs);

@@ -79,15 +79,19 @@ TEST(SampleConvertTest, GpmRatiosRoundTripAndAbsentStaysAbsent) {
 
 TEST(SampleConvertTest, ProcessListsRoundTripIncludingUnknownMemory) {
   GpuSample g;
-  g.processes = std::vector<GpuProcess>{{42, 1024}, {43, std::nullopt}};
+  g.processes = std::vector<GpuProcess>{{42, 1024, true}, {43, std::nullopt, std::nullopt}, {44, 1, false}};
   v1::GpuStats wire;
   ToProto(g, &wire);
   GpuSample back = FromProto(wire);
   ASSERT_TRUE(back.processes.has_value());
-  ASSERT_EQ(back.processes->size(), 2u);
+  ASSERT_EQ(back.processes->size(), 3u);
   EXPECT_EQ((*back.processes)[0].pid, 42u);
   EXPECT_EQ((*back.processes)[0].used_memory_bytes.value_or(0), 1024u);
   EXPECT_FALSE((*back.processes)[1].used_memory_bytes.has_value());
+  // Outside gpulse: true, unknown and false each survive the wire.
+  EXPECT_EQ((*back.processes)[0].outside_gpulse, std::optional<bool>(true));
+  EXPECT_FALSE((*back.processes)[1].outside_gpulse.has_value());
+  EXPECT_EQ((*back.processes)[2].outside_gpulse, std::optional<bool>(false));
 
   GpuSample none;
   none.processes = std::vector<GpuProcess>{};

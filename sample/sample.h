@@ -21,6 +21,12 @@ namespace gpulse {
 struct GpuProcess {
   uint32_t pid = 0;                            // host PID
   std::optional<uint64_t> used_memory_bytes;   // absent when NVML cannot tell
+  // Whether the process is outside gpulse (not a task's process nor a
+  // descendant of one), as the worker judged it before the heartbeat left
+  // (worker/tasks/containment/process_owner.h); absent when unknown: the
+  // worker could not see the process (another pid namespace, another
+  // user's), or the sample never went through a worker.
+  std::optional<bool> outside_gpulse;
 };
 
 // What the worker's event watcher has seen on one GPU since the worker

@@ -16,7 +16,9 @@ nlohmann::json ProcessesToJson(const std::optional<std::vector<GpuProcess>>& pro
   if (!processes) return nullptr;
   nlohmann::json list = nlohmann::json::array();
   for (const GpuProcess& p : *processes) {
-    list.push_back({{"pid", p.pid}, {"used_memory_bytes", OrNull(p.used_memory_bytes)}});
+    list.push_back({{"pid", p.pid},
+                    {"used_memory_bytes", OrNull(p.used_memory_bytes)},
+                    {"outside_gpulse", OrNull(p.outside_gpulse)}});
   }
   return list;
 }

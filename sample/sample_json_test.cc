@@ -16,7 +16,7 @@ std::set<std::string> Keys(const nlohmann::json& object) {
 TEST(SampleJsonTest, HasExactlyTheDocumentedKeys) {
   Sample s;
   s.gpus.emplace_back();
-  s.gpus[0].processes = std::vector<GpuProcess>{{42, std::nullopt}};
+  s.gpus[0].processes = std::vector<GpuProcess>{{42, std::nullopt, std::nullopt}};
   const nlohmann::json j = SampleToJson(s);
   EXPECT_EQ(Keys(j), (std::set<std::string>{"timestamp", "cpu_percent", "memory_percent",
                                             "cpu_cores", "memory_total_bytes", "gpu_percent",
@@ -32,7 +32,7 @@ TEST(SampleJsonTest, HasExactlyTheDocumentedKeys) {
                 "clock_event_reasons", "gr_engine_active", "sm_active", "sm_occupancy",
                 "pipe_tensor_active", "events", "error"}));
   EXPECT_EQ(Keys(j["gpus"][0]["processes"][0]),
-            (std::set<std::string>{"pid", "used_memory_bytes"}));
+            (std::set<std::string>{"pid", "used_memory_bytes", "outside_gpulse"}));
 }
 
 TEST(SampleJsonTest, UnknownValuesAreNullNeverZero) {
@@ -104,7 +104,7 @@ TEST(SampleJsonTest, CarriesValues) {
   g.memory_used_bytes = 1024;
   g.power_w = 123.5;
   g.clock_sm_mhz = 1980;
-  g.processes = std::vector<GpuProcess>{{7, 4096}};
+  g.processes = std::vector<GpuProcess>{{7, 4096, true}, {8, std::nullopt, false}, {9, 1, std::nullopt}};
   s.gpus = {g, GpuSample{}};
   s.gpus[1].error = "GPU is lost";
   s.gpu_percent = MeanGpuUtilization(s.gpus);
@@ -124,6 +124,9 @@ TEST(SampleJsonTest, CarriesValues) {
   EXPECT_EQ(gpu["clock_sm_mhz"], 1980);
   EXPECT_EQ(gpu["processes"][0]["pid"], 7);
   EXPECT_EQ(gpu["processes"][0]["used_memory_bytes"], 4096);
+  EXPECT_EQ(gpu["processes"][0]["outside_gpulse"], true);
+  EXPECT_EQ(gpu["processes"][1]["outside_gpulse"], false);
+  EXPECT_TRUE(gpu["processes"][2]["outside_gpulse"].is_null());  // unknown
   EXPECT_EQ(j["gpus"][1]["error"], "GPU is lost");
 }
 

@@ -11,6 +11,7 @@
 #include "pki/ca_discovery.h"
 #include "proto/gpulse.grpc.pb.h"
 #include "proto/worker_messages.h"
+#include "worker/gpu_process_owners.h"
 #include "worker/identity_join.h"
 #include "worker/registered_gpus.h"
 #include "worker/tasks/attempt_files.h"
@@ -344,6 +345,7 @@ std::string WorkerAgent::SelfCheck() {
 
 Sample WorkerAgent::TakeSample() {
   Sample sample = sampler_.Take();
+  MarkGpuProcessOwners(sample);
   if (on_sample_) on_sample_(sample);
   return sample;
 }

@@ -179,6 +179,8 @@ class WorkerAgent final : public TaskEventSink {
   // at the first that fails.
   Status Send(Connection& conn, const std::vector<gpulse::v1::WorkerMessage>& messages,
               const char* doing);
+  // A sample from the sampler, its GPU processes marked inside or outside
+  // gpulse (gpu_process_owners.h), shown to on_sample_.
   Sample TakeSample();
   // The CA to trust the master by: options_.ca_pem, or the pinned one the
   // master presents, fetched with retries until Stop() (then empty) or a

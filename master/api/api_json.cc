@@ -107,6 +107,7 @@ json TaskUsageToJson(const TaskUsage& u) {
       {"peak_memory_used_bytes", Opt(u.peak_memory_used_bytes)},
       {"energy_joules", Opt(u.energy_joules)},
       {"max_gpu_processes", Opt(u.max_gpu_processes)},
+      {"max_outside_gpu_processes", Opt(u.max_outside_processes)},
   };
 }
 

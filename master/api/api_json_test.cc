@@ -194,6 +194,7 @@ TEST(TaskToJsonTest, EveryFieldUnderItsDocumentedName) {
     "finished": false, "submitted_at": 1.5, "started_at": 2.0, "finished_at": null,
     "hardware_failures": 0, "idle_since": null,
     "usage": {"energy_joules": null, "gpu_seconds": 0.0, "gpu_seconds_used": 0.0, "max_gpu_processes": null,
+              "max_outside_gpu_processes": null,
               "mean_utilization_gpu": null, "mean_utilization_memory": null, "peak_memory_used_bytes": null,
               "peak_utilization_gpu": null}})"));
   t.state = TaskState::kQueued;

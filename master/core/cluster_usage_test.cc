@@ -83,6 +83,37 @@ TEST_F(ClusterUsageTest, ATaskCountsFromItsStartNotFromTheHeartbeatBefore) {
   EXPECT_NEAR(cluster_->Counts().gpu_seconds_allocated, 1, 1e-6);
 }
 
+// The worker marks each GPU process outside gpulse or not; a task's usage
+// keeps the most outside processes seen at once on its own GPUs.
+TEST_F(ClusterUsageTest, ProcessesOutsideGpulseOnATasksGpusAreItsPeakAndUnknownStaysAbsent) {
+  Register("w1", 2);
+  Task t = StartTask(1);
+  ASSERT_EQ(t.gpu_indices.size(), 1u);
+  const uint32_t mine = t.gpu_indices[0];
+  const uint32_t other = 1 - mine;
+  auto beat = [&](std::vector<std::optional<bool>> on_mine, std::vector<std::optional<bool>> on_other) {
+    clock_.Advance(seconds(1));
+    link::Heartbeat h = MakeReport("w1", {50, 50});
+    uint32_t pid = 100;
+    h.sample.gpus[mine].processes.emplace();
+    for (const auto& o : on_mine) h.sample.gpus[mine].processes->push_back({pid++, std::nullopt, o});
+    h.sample.gpus[other].processes.emplace();
+    for (const auto& o : on_other) h.sample.gpus[other].processes->push_back({pid++, std::nullopt, o});
+    ASSERT_TRUE(cluster_->IngestHeartbeat("w1", std::move(h)).ok());
+  };
+  beat({false, std::nullopt}, {true, true, true});
+  EXPECT_FALSE(Get(t.id).usage.max_outside_processes);  // unknown on its GPU, not 0
+  beat({false, true}, {true, true, true});              // the other GPU's are not its own
+  EXPECT_EQ(Get(t.id).usage.max_outside_processes, 1u);
+  beat({false}, {});
+  EXPECT_EQ(Get(t.id).usage.max_outside_processes, 1u);
+
+  ASSERT_TRUE(Event("w1", t.id, Kind::kExited, 0).ok());
+  auto stored = store_.LoadTasks();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->back().usage.max_outside_processes, 1u);
+}
+
 // Each worker keeps which of its tasks run on which GPUs between
 // heartbeats: tasks that start, end and take a freed GPU while heartbeats
 // flow are accounted from their start to their end, each on its own GPU.

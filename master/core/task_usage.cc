@@ -4,6 +4,21 @@
 
 namespace gpulse::master {
 
+std::optional<uint32_t> OutsideGpulseProcesses(const GpuSample& sample) {
+  if (!sample.processes) return std::nullopt;
+  uint32_t outside = 0;
+  bool all_known = true;
+  for (const GpuProcess& p : *sample.processes) {
+    if (!p.outside_gpulse) {
+      all_known = false;
+    } else if (*p.outside_gpulse) {
+      ++outside;
+    }
+  }
+  if (outside == 0 && !all_known) return std::nullopt;
+  return outside;
+}
+
 namespace {
 
 // One step of one GPU's counter, adding the GPU-seconds of a running one
@@ -26,6 +41,9 @@ inline void Step(GpuUsageCounter& counter, const GpuSample& sample, Clock::TimeP
   if (sample.processes) {
     counter.max_gpu_processes =
         std::max(counter.max_gpu_processes.value_or(0), static_cast<uint32_t>(sample.processes->size()));
+  }
+  if (const std::optional<uint32_t> outside = OutsideGpulseProcesses(sample)) {
+    counter.max_outside_processes = std::max(counter.max_outside_processes.value_or(0), *outside);
   }
   const bool had_last = counter.last.has_value();
   const Clock::TimePoint last = had_last ? *counter.last : now;
@@ -83,6 +101,7 @@ void ResetPeaks(GpuUsageCounter& counter) {
   counter.peak_utilization_gpu.reset();
   counter.peak_memory_used_bytes.reset();
   counter.max_gpu_processes.reset();
+  counter.max_outside_processes.reset();
 }
 
 template <typename T>
@@ -126,6 +145,7 @@ TaskUsage UsageSinceMarks(std::span<const TaskGpu> gpus) {
     TakeMax(usage.peak_utilization_gpu, g.counter->peak_utilization_gpu);
     TakeMax(usage.peak_memory_used_bytes, g.counter->peak_memory_used_bytes);
     TakeMax(usage.max_gpu_processes, g.counter->max_gpu_processes);
+    TakeMax(usage.max_outside_processes, g.counter->max_outside_processes);
   }
   usage.gpu_seconds_used = usage.utilization_gpu_sum / 100.0;
   if (energy_intervals > 0) usage.energy_joules = energy;
@@ -152,6 +172,7 @@ void MergeUsage(TaskUsage& into, const TaskUsage& part) {
   TakeMax(into.peak_memory_used_bytes, part.peak_memory_used_bytes);
   if (part.energy_joules) into.energy_joules = into.energy_joules.value_or(0) + *part.energy_joules;
   TakeMax(into.max_gpu_processes, part.max_gpu_processes);
+  TakeMax(into.max_outside_processes, part.max_outside_processes);
 }
 
 IdleChange JudgeIdle(std::optional<WallTime>& idle_since, std::span<const TaskGpu> gpus, Clock::Duration period,

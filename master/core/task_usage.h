@@ -48,12 +48,20 @@ struct GpuUsageCounter {
   std::optional<double> peak_utilization_gpu;
   std::optional<uint64_t> peak_memory_used_bytes;
   std::optional<uint32_t> max_gpu_processes;
+  std::optional<uint32_t> max_outside_processes;  // see OutsideGpulseProcesses
   // The idle watch: since when every known sample was below the threshold.
   // Cleared by a known sample at or above it; an unknown one (an unreadable
   // GPU) changes nothing. Absent when no known sample was below since.
   std::optional<Clock::TimePoint> below_since;
   bool running = false;  // held by a running task: its seconds count as allocated
 };
+
+// How many of the sample's GPU processes are outside gpulse: the number
+// marked outside when at least one is, or when every process's owner is
+// known (0 then means none); nullopt when the list is unknown, or some
+// owners are unknown and none is known to be outside (a count where some are
+// unknown is the least there are).
+std::optional<uint32_t> OutsideGpulseProcesses(const GpuSample& sample);
 
 // GPU-seconds one step added: allocated, and weighted by utilization.
 struct GpuSecondsDelta {

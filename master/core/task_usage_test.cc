@@ -20,6 +20,16 @@ GpuSample At(double utilization) {
 
 constexpr double kThreshold = 5;
 
+// A sample listing one process per entry, outside gpulse or not (nullopt:
+// its owner unknown).
+GpuSample WithProcesses(const std::vector<std::optional<bool>>& outside) {
+  GpuSample s = At(50);
+  s.processes.emplace();
+  uint32_t pid = 100;
+  for (const std::optional<bool>& o : outside) s.processes->push_back({pid++, std::nullopt, o});
+  return s;
+}
+
 // A counter that has had its first step at the clock's time.
 GpuUsageCounter Started(const ManualClock& clock) {
   GpuUsageCounter c;
@@ -124,6 +134,49 @@ TEST(TaskUsageTest, ATaskCountsFromItsMarkAndFoldingStartsItsPeaksOver) {
   EXPECT_NEAR(usage.gpu_seconds, 15, 1e-9);
   EXPECT_NEAR(*usage.MeanUtilizationGpu(), (30.0 * 10 + 10 * 5) / 15, 1e-9);
   EXPECT_EQ(usage.peak_utilization_gpu, 30);
+}
+
+TEST(TaskUsageTest, ProcessesOutsideGpulseCountOnlyWhereTheirOwnersAreKnown) {
+  EXPECT_EQ(OutsideGpulseProcesses(WithProcesses({false, true, true})), 2u);
+  EXPECT_EQ(OutsideGpulseProcesses(WithProcesses({false})), 0u);
+  EXPECT_EQ(OutsideGpulseProcesses(WithProcesses({})), 0u);
+  EXPECT_EQ(OutsideGpulseProcesses(WithProcesses({true, std::nullopt})), 1u);  // at least one
+  EXPECT_FALSE(OutsideGpulseProcesses(WithProcesses({false, std::nullopt})));  // unknown, not 0
+  EXPECT_FALSE(OutsideGpulseProcesses(At(50)));                                // no process list
+}
+
+TEST(TaskUsageTest, TheMostOutsideProcessesAtOnceOnOneGpuIsAPeakAndUnknownStaysAbsent) {
+  ManualClock clock;
+  GpuUsageCounter a = Started(clock);
+  GpuUsageCounter b = Started(clock);
+  std::vector<TaskGpu> gpus = {BeginTaskCount(a), BeginTaskCount(b)};
+  clock.Advance(seconds(1));
+  CountGpuUsage(a, WithProcesses({false, std::nullopt}), clock.Now(), kThreshold);
+  CountGpuUsage(b, WithProcesses({std::nullopt}), clock.Now(), kThreshold);
+  EXPECT_EQ(UsageSinceMarks(gpus).max_gpu_processes, 2u);
+  EXPECT_FALSE(UsageSinceMarks(gpus).max_outside_processes);  // unknown, not 0
+
+  clock.Advance(seconds(1));
+  CountGpuUsage(a, WithProcesses({false, true, true}), clock.Now(), kThreshold);
+  CountGpuUsage(b, WithProcesses({false, true}), clock.Now(), kThreshold);
+  clock.Advance(seconds(1));
+  CountGpuUsage(a, WithProcesses({false}), clock.Now(), kThreshold);
+  EXPECT_EQ(UsageSinceMarks(gpus).max_outside_processes, 2u);  // the most on one GPU, not the sum
+
+  TaskUsage usage;
+  FoldUsage(usage, gpus);
+  EXPECT_EQ(usage.max_outside_processes, 2u);
+  EXPECT_FALSE(UsageSinceMarks(gpus).max_outside_processes);  // the peaks start over
+  clock.Advance(seconds(1));
+  CountGpuUsage(a, WithProcesses({true}), clock.Now(), kThreshold);
+  FoldUsage(usage, gpus);
+  EXPECT_EQ(usage.max_outside_processes, 2u);  // merged: the larger
+
+  TaskUsage none;
+  MergeUsage(none, TaskUsage{});
+  EXPECT_FALSE(none.max_outside_processes);
+  MergeUsage(none, usage);
+  EXPECT_EQ(none.max_outside_processes, 2u);
 }
 
 TEST(TaskUsageTest, IdleAfterThePeriodBelowTheThresholdAndBusyAgainClearsIt) {

@@ -73,6 +73,11 @@ struct TaskUsage {
   // The most compute processes seen at once on one of its GPUs (NVML's
   // list; it includes processes outside gpulse, if any).
   std::optional<uint32_t> max_gpu_processes;
+  // Of those, the most outside gpulse seen at once on one of its GPUs (as
+  // its worker judged them: GpuProcess::outside_gpulse). Absent while
+  // unknown: no sample whose processes' owners were all known, or that
+  // showed one outside.
+  std::optional<uint32_t> max_outside_processes;
 
   std::optional<double> MeanUtilizationGpu() const {
     if (utilization_gpu_seconds <= 0) return std::nullopt;

@@ -44,6 +44,7 @@ json UsageToJson(const TaskUsage& u) {
       {"peak_memory_used_bytes", u.peak_memory_used_bytes ? json(*u.peak_memory_used_bytes) : json(nullptr)},
       {"energy_joules", OptionalNumber(u.energy_joules)},
       {"max_gpu_processes", u.max_gpu_processes ? json(*u.max_gpu_processes) : json(nullptr)},
+      {"max_outside_processes", u.max_outside_processes ? json(*u.max_outside_processes) : json(nullptr)},
   };
 }
 
@@ -67,6 +68,7 @@ TaskUsage UsageFromJson(const json& j) {
   u.peak_memory_used_bytes = ReadOptional<uint64_t>(j, "peak_memory_used_bytes");
   u.energy_joules = ReadOptional<double>(j, "energy_joules");
   u.max_gpu_processes = ReadOptional<uint32_t>(j, "max_gpu_processes");
+  u.max_outside_processes = ReadOptional<uint32_t>(j, "max_outside_processes");  // absent in older rows
   return u;
 }
 

@@ -4,6 +4,7 @@
 #include "master/store/task_store.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "master/store/sqlite_task_store.h"
+#include "master/store/store_records.h"
 #include "testkit/temp_dir.h"
 
 namespace gpulse::master {
@@ -66,6 +68,10 @@ Task FullTask(const std::string& id) {
   t.submitted_at = At(1'700'000'000'123'456'789);
   t.started_at = At(1'700'000'100'000'000'001);
   t.finished_at = At(1'700'000'200'000'000'002);
+  t.usage.gpu_seconds = 20;
+  t.usage.peak_utilization_gpu = 93;
+  t.usage.max_gpu_processes = 3;
+  t.usage.max_outside_processes = 2;
   return t;
 }
 
@@ -455,6 +461,17 @@ TEST(SqliteTaskStoreTest, AVersionOneDatabaseIsMigratedAndItsTasksNumbered) {
   auto summary = (*store)->SummarizeTasks();
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->max_number, 10u);
+}
+
+TEST(StoreRecordsTest, ATaskStoredBeforeOutsideProcessesWereKeptLoadsWithThemUnknown) {
+  Task t = FullTask("t-000001");
+  nlohmann::json record = nlohmann::json::parse(EncodeTask(t));
+  ASSERT_TRUE(record["usage"].contains("max_outside_processes"));
+  record["usage"].erase("max_outside_processes");
+  Result<Task> old = DecodeTask(record.dump());
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_FALSE(old->usage.max_outside_processes.has_value());
+  EXPECT_EQ(old->usage.max_gpu_processes, 3u);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // gpulse-master and gpulse-worker binaries on loopback, GPUs from the NVML
 // simulator (loads and XIDs from its scenario), 1 s heartbeats.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -101,6 +102,42 @@ TEST_F(UsageTest, ATasksUsageMatchesTheSimulatedLoad) {
                                     master_->cli_env());
   EXPECT_NE(status.out.find("Usage:"), std::string::npos) << status.out;
   EXPECT_NE(status.out.find("GPU 80 % mean"), std::string::npos) << status.out;
+}
+
+// The simulator lists two compute processes on the task's GPU: this test
+// program (not a gpulse task's: outside) and a pid above the kernel's
+// limit (no such process: its owner unknown).
+TEST_F(UsageTest, AProcessOutsideGpulseOnATasksGpuIsMarkedAndCountedAndAnUnseenOneIsUnknown) {
+  StartMaster();
+  const uint32_t outside_pid = static_cast<uint32_t>(::getpid());
+  const uint32_t missing_pid = (1u << 22) + 1;  // above PID_MAX_LIMIT
+  json scenario = SimScenario("o1", {50});
+  scenario["gpus"][0]["processes"] = {{{"pid", outside_pid}, {"used_memory_mib", 512}},
+                                      {{"pid", missing_pid}, {"used_memory_mib", 256}}};
+  AddWorker("o1", scenario);
+  ASSERT_TRUE(WaitHealthy("o1")) << DiagnosticLogs();
+  json outside, missing;
+  ASSERT_TRUE(Eventually([&] {
+    json w = Get("/api/workers/o1");
+    if (!w.is_object() || !w["gpus"].is_array() || w["gpus"].empty()) return false;
+    const json& processes = w["gpus"][0]["processes"];
+    if (!processes.is_array()) return false;
+    for (const json& p : processes) {
+      if (p.value("pid", 0u) == outside_pid) outside = p;
+      if (p.value("pid", 0u) == missing_pid) missing = p;
+    }
+    return outside.is_object() && missing.is_object();
+  }, seconds(20))) << Get("/api/workers/o1").dump();
+  EXPECT_EQ(outside["outside_gpulse"], true) << outside.dump();
+  EXPECT_TRUE(missing.contains("outside_gpulse") && missing["outside_gpulse"].is_null()) << missing.dump();
+
+  std::string id = Submit({{"argv", {"/bin/sleep", "60"}}, {"gpus", 1}});
+  ASSERT_TRUE(WaitState(id, "running")) << Task(id).dump() << DiagnosticLogs();
+  ASSERT_TRUE(Eventually([&] { return Task(id)["usage"]["max_outside_gpu_processes"].is_number(); }, seconds(20)))
+      << Task(id).dump();
+  EXPECT_GE(Task(id)["usage"]["max_outside_gpu_processes"].get<int>(), 1) << Task(id).dump();
+  CommandResult status = RunCommand({BinPath("gpulse"), "status", id}, master_->cli_env());
+  EXPECT_NE(status.out.find("processes outside gpulse on its GPUs: 1"), std::string::npos) << status.out;
 }
 
 TEST_F(UsageTest, AnIdleTaskIsFlaggedAndClearsWhenItsGpusGetBusy) {

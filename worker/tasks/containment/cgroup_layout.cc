@@ -59,20 +59,12 @@ Result<UniqueFd> MakeAndLockGroupDir(const std::filesystem::path& dir) {
   return Internal("'" + dir.string() + "' keeps disappearing while it is being created");
 }
 
-// "gpulse-" and 16 lower-case hex digits, as CellGroupNameFor makes them.
-bool IsWorkerGroupName(const std::string& name) {
-  const std::string prefix = "gpulse-";
-  return name.size() == prefix.size() + 16 && name.rfind(prefix, 0) == 0 &&
-         std::all_of(name.begin() + prefix.size(), name.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // Groups beside ours of workers that are gone: nobody holds their flock.
 void RemoveGroupsOfGoneWorkers(const std::filesystem::path& parent, const std::string& own_group) {
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
     const std::string name = entry.path().filename().string();
-    if (name == own_group || !IsWorkerGroupName(name) || !entry.is_directory(error)) continue;
+    if (name == own_group || !IsCellGroupName(name) || !entry.is_directory(error)) continue;
     UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // its worker lives
     std::error_code inner;

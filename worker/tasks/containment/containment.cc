@@ -58,4 +58,13 @@ std::string CellGroupNameFor(const std::filesystem::path& work_dir) {
   return std::string("gpulse-") + hex;
 }
 
+bool IsCellGroupName(std::string_view name) {
+  constexpr std::string_view kPrefix = "gpulse-";
+  if (name.size() != kPrefix.size() + 16 || name.substr(0, kPrefix.size()) != kPrefix) return false;
+  for (char c : name.substr(kPrefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace gpulse::worker

@@ -172,4 +172,8 @@ Result<ContainmentOptions::Backend> ParseContainmentBackend(std::string_view nam
 // sharing a host: "gpulse-" and 16 hex digits of a hash of the absolute path.
 std::string CellGroupNameFor(const std::filesystem::path& work_dir);
 
+// True for a name CellGroupNameFor makes: "gpulse-" and 16 lower-case hex
+// digits.
+bool IsCellGroupName(std::string_view name);
+
 }  // namespace gpulse::worker

@@ -387,6 +387,10 @@ TEST(ContainmentChoiceTest, BackendNamesAndGroupNames) {
   EXPECT_EQ(CellGroupNameFor("/var/lib/gpulse"), CellGroupNameFor("/var/lib/gpulse/"));
   EXPECT_NE(CellGroupNameFor("/var/lib/gpulse"), CellGroupNameFor("/var/lib/gpulse2"));
   EXPECT_THAT(CellGroupNameFor("/w"), ::testing::MatchesRegex("gpulse-[0-9a-f]{16}"));
+  EXPECT_TRUE(IsCellGroupName(CellGroupNameFor("/w")));
+  EXPECT_FALSE(IsCellGroupName("gpulse-0123456789ABCDEF"));
+  EXPECT_FALSE(IsCellGroupName("gpulse-0123456789abcde"));
+  EXPECT_FALSE(IsCellGroupName("gpulse-worker.service"));
   ContainmentOptions bad;
   bad.group = "a/b";
   EXPECT_EQ(OpenContainment(bad).status().code(), StatusCode::kInvalidArgument);

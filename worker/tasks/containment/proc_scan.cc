@@ -80,4 +80,18 @@ bool EnvironmentHas(const std::filesystem::path& proc, pid_t pid, std::string_vi
   return false;
 }
 
+Result<bool> EnvironmentDefines(const std::filesystem::path& proc, pid_t pid, std::string_view name) {
+  ASSIGN_OR_RETURN(std::string text, ReadKernelFile(proc / std::to_string(pid) / "environ"));
+  const std::string_view all(text);
+  size_t begin = 0;
+  while (begin < all.size()) {
+    size_t end = all.find('\0', begin);
+    if (end == std::string_view::npos) end = all.size();
+    const std::string_view entry = all.substr(begin, end - begin);
+    if (entry.size() > name.size() && entry.substr(0, name.size()) == name && entry[name.size()] == '=') return true;
+    begin = end + 1;
+  }
+  return false;
+}
+
 }  // namespace gpulse::worker

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace gpulse::worker {
 
 struct ProcessInfo {
@@ -37,5 +39,11 @@ std::vector<ProcessInfo> ScanProcesses(const std::filesystem::path& proc);
 
 // True when /proc/<pid>/environ holds `entry` ("NAME=value") exactly.
 bool EnvironmentHas(const std::filesystem::path& proc, pid_t pid, std::string_view entry);
+
+// Whether /proc/<pid>/environ (the environment the process started with)
+// holds a variable `name` (with any value): true or false, or the error
+// when the file cannot be read (no such process; another user's process,
+// without the rights to trace it).
+Result<bool> EnvironmentDefines(const std::filesystem::path& proc, pid_t pid, std::string_view name);
 
 }  // namespace gpulse::worker

@@ -44,5 +44,14 @@ TEST(ProcScanTest, EnvironmentEntriesMatchExactly) {
   EXPECT_FALSE(EnvironmentHas("/proc", 0, path_entry));
 }
 
+TEST(ProcScanTest, EnvironmentDefinesNamesWholeVariablesAndFailsWhenUnreadable) {
+  ASSERT_NE(::getenv("PATH"), nullptr);
+  Result<bool> path = EnvironmentDefines("/proc", ::getpid(), "PATH");
+  ASSERT_TRUE(path.ok()) << path.status().message();
+  EXPECT_TRUE(*path);
+  EXPECT_FALSE(*EnvironmentDefines("/proc", ::getpid(), "PAT"));
+  EXPECT_FALSE(EnvironmentDefines("/proc", 0, "PATH").ok());
+}
+
 }  // namespace
 }  // namespace gpulse::worker
